@@ -1,0 +1,3 @@
+from tui_mailsetup.cli import main
+
+raise SystemExit(main())

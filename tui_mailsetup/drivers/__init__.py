@@ -1,0 +1,1 @@
+"""Drivers: one module each, one small interface (:class:`base.MailDriver`)."""

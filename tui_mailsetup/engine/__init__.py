@@ -1,0 +1,1 @@
+"""Plain-Python engines (SMTP, DNS, detection): no Textual import anywhere below here."""

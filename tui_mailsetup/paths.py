@@ -1,0 +1,87 @@
+"""Where tui-mailsetup keeps its files.
+
+Everything that touches the file system asks this module, so tests have one
+seam to point elsewhere: :func:`override` (in-process) or the usual
+``HOME``/``XDG_*`` variables (subprocesses).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "tui-mailsetup"
+CONFIG_FILENAME = "config.toml"
+CREDENTIALS_FILENAME = "credentials.toml"
+STATE_FILENAME = "state.json"
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    user_config_dir: Path
+    site_config_dir: Path
+    state_dir: Path
+    secrets_dirs: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def _from_platform() -> AppPaths:
+    secrets: list[Path] = []
+    if credentials_directory := os.environ.get("CREDENTIALS_DIRECTORY"):
+        secrets.append(Path(credentials_directory))
+    secrets.append(Path("/run/secrets"))
+    return AppPaths(
+        user_config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+        site_config_dir=Path(platformdirs.site_config_dir(APP_NAME, appauthor=False)),
+        state_dir=Path(platformdirs.user_state_dir(APP_NAME, appauthor=False)),
+        secrets_dirs=tuple(secrets),
+    )
+
+
+_override: AppPaths | None = None
+
+
+def current() -> AppPaths:
+    """The paths in force: the platform's, unless a test has overridden them."""
+    return _override if _override is not None else _from_platform()
+
+
+@contextmanager
+def override(**changes: object) -> Iterator[AppPaths]:
+    """Point some or all paths elsewhere for the duration of a ``with`` block."""
+    global _override
+    previous = _override
+    _override = replace(current(), **changes)  # type: ignore[arg-type]
+    try:
+        yield _override
+    finally:
+        _override = previous
+
+
+def default_config_path(*, system: bool = False) -> Path:
+    """The configuration file used when neither ``--config`` nor ``MAILSETUP_CONFIG`` is set."""
+    paths = current()
+    return (paths.site_config_dir if system else paths.user_config_dir) / CONFIG_FILENAME
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None, *, system: bool = False) -> Path:
+    """``--config`` wins, then ``MAILSETUP_CONFIG``, then the platform default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if from_env := os.environ.get("MAILSETUP_CONFIG"):
+        return Path(from_env).expanduser()
+    return default_config_path(system=system)
+
+
+def credentials_path(config_path: Path) -> Path:
+    """The owner-only secrets file lives beside the configuration it belongs to."""
+    return config_path.with_name(CREDENTIALS_FILENAME)
+
+
+def state_path(config_path: Path) -> Path:
+    """Runtime state (last test result, rate limits) beside the configuration."""
+    return config_path.with_name(STATE_FILENAME)
