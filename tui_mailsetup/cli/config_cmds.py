@@ -1,10 +1,358 @@
-"""Placeholder."""
+"""The configuration commands: show, set, set-secret, check."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import getpass
+import json
+import sys
 from typing import Any
+
+from pydantic import ValidationError
+
+from tui_mailsetup.cli.output import error, paint, print_findings, print_json
+from tui_mailsetup.config_file import (
+    SOURCE_ENV,
+    ConfigError,
+    LoadedConfig,
+    describe_error,
+    env_var_name,
+    load_config,
+    write_values,
+)
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.findings import Finding, Severity, has_errors
+from tui_mailsetup.secrets import (
+    SecretError,
+    credentials_problem,
+    delete_secret,
+    resolve_secret,
+    secret_sources,
+    store_secret,
+)
+from tui_mailsetup.settings import MailSettings, field_doc, field_keys, get_value, is_secret_key, to_plain
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    return None
+    show = subparsers.add_parser(
+        "show",
+        parents=[common],
+        help="print the effective configuration and where each value came from",
+        description="Print the effective configuration, secrets redacted, with the source of each value "
+        "(default, file, secrets-dir, env, cli, password_command, credentials-file, keyring).",
+    )
+    show.add_argument(
+        "--include-secrets", action="store_true", help="print secrets in clear (runs password_command)"
+    )
+    show.set_defaults(handler=run_show)
+
+    set_ = subparsers.add_parser(
+        "set",
+        parents=[common],
+        help="set one key in the configuration file",
+        description="Set one key (e.g. `smtp.port 465`) in the configuration file. The value is "
+        "validated first; the file keeps its comments and is written atomically, the previous "
+        "version kept as <file>.bak.",
+        epilog="keys: " + ", ".join(k for k in field_keys() if not is_secret_key(k)),
+    )
+    set_.add_argument("key", help="dotted key, e.g. smtp.port")
+    set_.add_argument("value", help='the value; lists (dns.nameservers) as "a,b" or JSON')
+    set_.set_defaults(handler=run_set)
+
+    secret = subparsers.add_parser(
+        "set-secret",
+        parents=[common],
+        help="store a secret (smtp.password, …) in the owner-only credentials file",
+        description="Read a secret from standard input (or a no-echo prompt on a terminal) and store it "
+        "in the credentials file beside the configuration (mode 0600, directory 0700).",
+        epilog="keys: " + ", ".join(MailSettings.SECRET_KEYS),
+    )
+    secret.add_argument("key", help="smtp.password, mailgun.api_key or ses.secret_access_key")
+    secret.add_argument("--delete", action="store_true", help="remove the secret instead")
+    secret.set_defaults(handler=run_set_secret)
+
+    check = subparsers.add_parser(
+        "check",
+        parents=[common],
+        help="validate the configuration and test the connection up to AUTH",
+        description="Validate the configuration, then run the diagnostics ladder up to AUTH "
+        "without sending a message. Exit 78 when validation finds an error.",
+    )
+    check.add_argument("--offline", action="store_true", help="validate only; no network")
+    check.add_argument(
+        "--quit-after",
+        metavar="STAGE",
+        default="auth",
+        help="stop after this stage: resolve, connect, greeting, ehlo, starttls, auth (default)",
+    )
+    check.set_defaults(handler=run_check)
+
+
+def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
+    """The configuration, or the exit code after reporting why it does not load."""
+    try:
+        return load_config(args.config, system=args.system)
+    except ConfigError as exc:
+        if args.json:
+            print_json({"ok": False, "stage": "config", "elapsed": 0.0, "error": exc.to_json()})
+        else:
+            error(f"the configuration does not load; it was left as it is:\n{exc}")
+        return exc.exit_code
+
+
+def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
+    """What loading noticed: a secret in the main file, an unusable credentials file."""
+    findings = list(loaded.warnings)
+    if problem := credentials_problem(loaded.path):
+        findings.append(Finding(Severity.ERROR, "smtp.password", problem, code="credentials-file-unsafe"))
+    return findings
+
+
+# --------------------------------------------------------------------------- show
+
+
+def run_show(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    sources = dict(loaded.sources)
+    sources.update({k: v or "unset" for k, v in secret_sources(loaded).items()})
+    data = to_plain(loaded.settings)
+    if args.include_secrets:
+        for key in MailSettings.SECRET_KEYS:
+            try:
+                value = resolve_secret(loaded, key).value
+            except SecretError as exc:
+                error(str(exc))
+                return ExitCode.CONFIG
+            section, name = key.split(".")
+            data[section][name] = value
+    else:
+        for key in MailSettings.SECRET_KEYS:
+            section, name = key.split(".")
+            data[section][name] = None if sources[key] == "unset" else "**********"
+    state = _state_summary(loaded)
+    if args.json:
+        print_json(
+            {
+                "settings": data,
+                "sources": sources,
+                "path": str(loaded.path),
+                "exists": loaded.exists,
+                "warnings": [w.to_json() for w in loaded_findings(loaded)],
+                "state": state,
+            }
+        )
+        return ExitCode.OK
+    where = "" if loaded.exists else "  (does not exist yet: defaults and environment only)"
+    print(f"# {loaded.path}{where}")
+    rows = []
+    for key in field_keys():
+        section, _, name = key.rpartition(".")
+        value = data[section][name] if section else data[name]
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        shown = "(unset)" if value is None else json.dumps(value, ensure_ascii=False)
+        origin = sources[key]
+        if origin == SOURCE_ENV:
+            origin = f"env {env_var_name(key)}"
+        rows.append((key, shown, origin))
+    key_width = max(len(r[0]) for r in rows)
+    value_width = min(40, max(len(r[1]) for r in rows))
+    for key, shown, origin in rows:
+        print(f"{key:<{key_width}} = {shown:<{value_width}}  {paint(origin, 'dim')}")
+    for key, value in state.items():
+        print(f"# {key.replace('_', ' ')}: {value}")
+    print_findings(loaded_findings(loaded))
+    return ExitCode.OK
+
+
+def _state_summary(loaded: LoadedConfig) -> dict[str, Any]:
+    """The last test result and any rate limit, as the SMTP engine recorded them."""
+    try:
+        from tui_mailsetup import state
+    except ImportError:
+        return {}
+    try:
+        summary: dict[str, Any] = state.load_state(loaded.path).summary()
+    except Exception:
+        return {}
+    return summary
+
+
+# --------------------------------------------------------------------------- set
+
+
+def _parse_list(raw: str) -> list[str]:
+    raw = raw.strip()
+    if raw.startswith("["):
+        value = json.loads(raw)
+        if not isinstance(value, list):
+            raise ValueError("expected a list")
+        return [str(v) for v in value]
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def run_set(args: argparse.Namespace) -> int:
+    key: str = args.key
+    keys = field_keys()
+    if is_secret_key(key):
+        error(f"{key} is a secret and never goes in the configuration file; use: tui-mailsetup set-secret {key}")
+        return ExitCode.USAGE
+    if key not in keys:
+        close = difflib.get_close_matches(key, keys, n=3)
+        hint = f" Did you mean {' or '.join(close)}?" if close else " `tui-mailsetup set --help` lists the keys."
+        error(f"unknown key {key!r}.{hint}")
+        return ExitCode.USAGE
+    value: Any = args.value
+    if key == "dns.nameservers":
+        try:
+            value = _parse_list(args.value)
+        except ValueError as exc:
+            error(f"{key}: {exc}")
+            return ExitCode.DATAERR
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    try:
+        file_settings = write_values(loaded.path, {key: value})
+    except ConfigError as exc:
+        error(f"the configuration does not load; nothing was changed:\n{exc}")
+        return exc.exit_code
+    except ValidationError as exc:
+        messages = "; ".join(
+            describe_error(e, ".".join(str(p) for p in e["loc"])) for e in exc.errors()
+        )
+        error(f"invalid value for {key}: {messages}. Nothing was changed.")
+        return ExitCode.DATAERR
+    stored = get_value(file_settings, key)
+    stored = stored.value if hasattr(stored, "value") else stored
+    print(f"{key} = {json.dumps(stored, ensure_ascii=False)}  (written to {loaded.path})")
+    after = load_or_report(args)
+    if isinstance(after, int):
+        return after
+    if after.sources.get(key) == SOURCE_ENV:
+        print(f"note: the environment variable {env_var_name(key)} overrides this value")
+    from tui_mailsetup.validation import validate
+
+    related = [f for f in validate(after.settings, secret_sources=secret_sources(after)) if key in f.fields]
+    print_findings(related)
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- set-secret
+
+
+def run_set_secret(args: argparse.Namespace) -> int:
+    key: str = args.key
+    if not is_secret_key(key):
+        error(f"{key!r} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}")
+        return ExitCode.USAGE
+    try:
+        config_path = load_config(args.config, system=args.system).path
+    except ConfigError:
+        # A broken main file must not stop storing a secret: the secret lives elsewhere.
+        from tui_mailsetup.paths import resolve_config_path
+
+        config_path = resolve_config_path(args.config, system=args.system)
+    try:
+        if args.delete:
+            removed = delete_secret(config_path, key)
+            print(f"{key} {'removed' if removed else 'was not stored'}")
+            return ExitCode.OK
+        value = _read_secret(key)
+        if value is None:
+            return ExitCode.DATAERR
+        path = store_secret(config_path, key, value)
+    except SecretError as exc:
+        error(str(exc))
+        return ExitCode.CONFIG
+    print(f"{key} stored in {path} (mode 0600)")
+    return ExitCode.OK
+
+
+def _read_secret(key: str) -> str | None:
+    if sys.stdin is None:
+        error("no standard input to read the secret from")
+        return None
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"{key} (not echoed): ")
+        second = getpass.getpass(f"{key} again: ")
+        if first != second:
+            error("the two entries differ; nothing was stored")
+            return None
+        value = first
+    else:
+        value = sys.stdin.read()
+        # One trailing newline is what `echo` and here-documents add; anything else is kept.
+        value = value.removesuffix("\n").removesuffix("\r")
+    if not value:
+        error(f"{key}: the secret is empty; nothing was stored")
+        return None
+    if "\n" in value or "\r" in value:
+        error(f"{key}: the secret spans several lines; nothing was stored")
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- check
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from tui_mailsetup.validation import validate
+
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    findings = loaded_findings(loaded) + validate(loaded.settings, secret_sources=secret_sources(loaded))
+    failed = has_errors(findings)
+    if args.offline or failed:
+        if args.json:
+            print_json(
+                {
+                    "ok": not failed,
+                    "stage": "validate",
+                    "elapsed": 0.0,
+                    "offline": bool(args.offline),
+                    "findings": [f.to_json() for f in findings],
+                    "diagnosis": _findings_diagnosis(findings) if failed else None,
+                }
+            )
+        else:
+            print_findings(findings)
+            if failed:
+                print(paint("configuration has errors", "red") + ("" if args.offline else "; no connection attempted"))
+            else:
+                print(paint("configuration valid", "green") + (" (offline: no connection attempted)"))
+        return ExitCode.CONFIG if failed else ExitCode.OK
+    if not args.json:
+        print_findings(findings)
+    return _check_online(args, loaded, findings)
+
+
+def _findings_diagnosis(findings: list[Any]) -> dict[str, Any]:
+    first = next(f for f in findings if f.severity.value == "error")
+    return {
+        "stage": "validate",
+        "cause": first.message,
+        "field": first.field,
+        "fix": first.fix.to_json() if first.fix else None,
+    }
+
+
+def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list[Any]) -> int:
+    from tui_mailsetup.cli import smtp_cmds
+    from tui_mailsetup.engine.events import Stage
+
+    try:
+        stop_after = Stage(args.quit_after.lower())
+    except ValueError:
+        error(f"--quit-after: unknown stage {args.quit_after!r}; stages: {', '.join(s.value for s in Stage)}")
+        return ExitCode.USAGE
+    outcome = smtp_cmds.run_ladder(loaded, recipients=[], stop_after=stop_after, human=not args.json)
+    if args.json:
+        document = smtp_cmds.outcome_document(outcome)
+        document["findings"] = [f.to_json() for f in findings]
+        print_json(document)
+    return int(outcome.exit_code)

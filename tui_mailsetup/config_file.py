@@ -1,0 +1,339 @@
+"""Reading and writing the TOML configuration file, and layering the sources.
+
+A file that does not parse or validate is reported with its path, line and
+key (exit 78) and is never overwritten: every write first re-reads the file
+and refuses to touch one that fails to load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from tui_mailsetup import files, paths
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.findings import Finding, Severity
+from tui_mailsetup.settings import (
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    MailSettings,
+    environment_source,
+    field_keys,
+    is_secret_key,
+    secrets_dir_source,
+)
+
+SOURCE_DEFAULT = "default"
+SOURCE_FILE = "file"
+SOURCE_SECRETS_DIR = "secrets-dir"
+SOURCE_ENV = "env"
+SOURCE_CLI = "cli"
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key: str
+    message: str
+    origin: str
+    """Where the bad value came from: "config.toml:7", "MAILSETUP_SMTP__PORT", …"""
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.key}: {self.message}" if self.key else f"{self.origin}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded. Exit 78; the file is left as it is."""
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, path: Path, problems: list[ConfigProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "problems": [
+                {"key": p.key, "message": p.message, "origin": p.origin, "line": p.line}
+                for p in self.problems
+            ],
+        }
+
+
+@dataclass
+class LoadedConfig:
+    settings: MailSettings
+    sources: dict[str, str]
+    """For every key, the layer its value came from: default, file, secrets-dir, env or cli."""
+    path: Path
+    exists: bool
+    warnings: list[Finding] = field(default_factory=list)
+    """Problems that did not stop loading (a secret found in the main file, …)."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
+    """The file's text and its tomlkit document; ConfigError with the line when it does not parse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [ConfigProblem("", f"not UTF-8 text ({exc.reason})", str(path))]) from exc
+    except OSError as exc:
+        raise ConfigError(path, [ConfigProblem("", f"cannot read: {exc.strerror}", str(path))]) from exc
+    try:
+        return text, tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        message = str(exc).split(" at line ")[0]
+        origin = f"{path}:{exc.line}"
+        raise ConfigError(
+            path, [ConfigProblem("", f"{message} (column {exc.col})", origin, exc.line)]
+        ) from exc
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        section = nested
+        *parents, name = key.split(".")
+        for part in parents:
+            section = section.setdefault(part, {})
+        section[name] = value
+    return nested
+
+
+def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        elif isinstance(value, Mapping):
+            base[key] = {}
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
+_TABLE = re.compile(r"^\s*\[\s*([^\[\]#]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def locate_key(text: str, key: str) -> int | None:
+    """1-based line where ``key`` (``smtp.port``) is set in TOML ``text``, else its table's line."""
+    table = ""
+    table_line: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _TABLE.match(line):
+            table = match.group(1).replace(" ", "").replace('"', "")
+            if key.startswith(table + ".") and table_line is None:
+                table_line = number
+            continue
+        if match := _KEY.match(line):
+            name = match.group(1).replace(" ", "").replace('"', "").replace("'", "")
+            if (f"{table}.{name}" if table else name) == key:
+                return number
+    return table_line
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """The configuration file as a pydantic-settings source (secrets are never taken from it)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+        self.text = ""
+        self.data: dict[str, Any] = {}
+        self.ignored_secrets: list[str] = []
+        if path.exists():
+            self.text, document = read_document(path)
+            self.data = document.unwrap()
+            for key in MailSettings.SECRET_KEYS:
+                section, name = key.split(".")
+                if isinstance(self.data.get(section), dict) and name in self.data[section]:
+                    del self.data[section][name]
+                    self.ignored_secrets.append(key)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self.data
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    system: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedConfig:
+    """The effective settings: overrides > environment > secrets directories > file > defaults."""
+    config_path = paths.resolve_config_path(path, system=system)
+    file_source = TomlFileSource(MailSettings, config_path)
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (SOURCE_FILE, file_source()),
+        (SOURCE_SECRETS_DIR, secrets_dir_source()()),
+        (SOURCE_ENV, environment_source()()),
+        (SOURCE_CLI, _nest(overrides or {})),
+    ]
+    merged: dict[str, Any] = {}
+    sources = dict.fromkeys(field_keys(), SOURCE_DEFAULT)
+    for name, layer in layers:
+        _deep_merge(merged, layer)
+        for key in _flatten(layer):
+            sources[key] = name
+    try:
+        settings = MailSettings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(config_path, _problems(exc, sources, config_path, file_source.text)) from exc
+
+    warnings = [
+        Finding(
+            Severity.WARNING,
+            key,
+            f"{config_path} contains {key}, which is ignored: secrets never live in the main "
+            f"configuration file. Move it with: tui-mailsetup set-secret {key}",
+            code="secret-in-config-file",
+        )
+        for key in file_source.ignored_secrets
+    ]
+    return LoadedConfig(settings, sources, config_path, config_path.exists(), warnings)
+
+
+def env_var_name(key: str) -> str:
+    return ENV_PREFIX + key.upper().replace(".", ENV_NESTED_DELIMITER)
+
+
+def _problems(
+    exc: ValidationError, sources: Mapping[str, str], path: Path, text: str
+) -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        source = sources.get(key, SOURCE_FILE)
+        line = None
+        if source == SOURCE_FILE:
+            line = locate_key(text, key)
+            origin = f"{path}:{line}" if line else str(path)
+        elif source == SOURCE_ENV:
+            origin = f"environment variable {env_var_name(key)}"
+        elif source == SOURCE_SECRETS_DIR:
+            origin = f"secrets directory file {env_var_name(key).lower()}"
+        else:
+            origin = "command line"
+        problems.append(ConfigProblem(key, describe_error(error, key), origin, line))
+    return problems
+
+
+def describe_error(error: Mapping[str, Any], key: str) -> str:
+    """A pydantic error as a person reads it; the bad value is quoted unless it is a secret."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; `tui-mailsetup show` lists every key)"
+    if not is_secret_key(key) and "input" in error and not isinstance(error["input"], dict):
+        shown = repr(error["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        message += f" (got {shown})"
+    return message
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _plain_value(value: Any) -> Any:
+    # 30.0 reads better as 30 in a hand-edited file.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _document_for_update(path: Path) -> tomlkit.TOMLDocument:
+    """The existing document, which must load cleanly: a broken file is never overwritten."""
+    if not path.exists():
+        document = tomlkit.document()
+        document.add(tomlkit.comment("tui-mailsetup configuration; secrets live in credentials.toml"))
+        return document
+    text, document = read_document(path)
+    data = document.unwrap()
+    for key in MailSettings.SECRET_KEYS:
+        section, name = key.split(".")
+        if isinstance(data.get(section), dict):
+            data[section].pop(name, None)
+    try:
+        MailSettings.model_validate(data)
+    except ValidationError as exc:
+        sources = dict.fromkeys(_flatten(data), SOURCE_FILE)
+        raise ConfigError(path, _problems(exc, sources, path, text)) from exc
+    return document
+
+
+def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
+    """Set dotted keys in the file, keeping its comments and order; returns the file's settings.
+
+    Raises ConfigError (the file does not load: untouched) or ValidationError
+    (a new value is invalid: nothing written).
+    """
+    for key in values:
+        if is_secret_key(key):
+            raise ValueError(f"{key} is a secret: use set-secret, it never goes in the main file")
+    document = _document_for_update(path)
+    candidate = document.unwrap()
+    _deep_merge(candidate, _nest(values))
+    file_settings = MailSettings.model_validate(candidate)
+    # Store what the value means, not how it was typed: port 465, not "465"; "tls", not "SSL".
+    normalised = _flatten(file_settings.model_dump(mode="json"))
+    for key in values:
+        *parents, name = key.split(".")
+        container: Any = document
+        for part in parents:
+            if part not in container:
+                container.add(part, tomlkit.table())
+            container = container[part]
+        container[name] = _plain_value(normalised[key])
+    files.ensure_dir(path.parent, private=True)
+    files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o644, backup=True)
+    return file_settings
+
+
+def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None = None) -> None:
+    """Write ``settings`` to the file: the given keys, or every key that is not at its default
+    or is already in the file. Secrets are never written here (see secrets.store_secret)."""
+    current = settings.model_dump(mode="json")
+    flat = _flatten(current)
+    if keys is None:
+        defaults = _flatten(MailSettings().model_dump(mode="json"))
+        in_file: set[str] = set()
+        if path.exists():
+            in_file = set(_flatten(read_document(path)[1].unwrap()))
+        keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
+    write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})
+
+
+def config_exists(path: str | os.PathLike[str] | None = None, *, system: bool = False) -> bool:
+    return paths.resolve_config_path(path, system=system).exists()

@@ -1,0 +1,78 @@
+"""Provider presets, loaded from the data file shipped in the package."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from tui_mailsetup.settings import Encryption
+
+
+@dataclass(frozen=True)
+class Preset:
+    id: str
+    name: str
+    kind: str
+    """Providers that share conventions share a kind: google, microsoft, ses, …"""
+    host: str
+    port: int
+    encryption: Encryption
+    username_hint: str = ""
+    username: str = ""
+    """A fixed username the provider requires (SendGrid: apikey); empty when it varies."""
+    notes: str = ""
+    region: str = ""
+
+    def settings_changes(self) -> dict[str, Any]:
+        """What choosing this preset sets."""
+        changes: dict[str, Any] = {
+            "smtp.host": self.host,
+            "smtp.port": self.port,
+            "smtp.encryption": self.encryption.value,
+        }
+        if self.username:
+            changes["smtp.username"] = self.username
+        return changes
+
+
+@cache
+def load_presets() -> tuple[Preset, ...]:
+    raw = tomllib.loads(
+        resources.files("tui_mailsetup").joinpath("data/presets.toml").read_text(encoding="utf-8")
+    )
+    presets = [
+        Preset(**{**entry, "encryption": Encryption(entry["encryption"])}) for entry in raw["preset"]
+    ]
+    ses = raw["ses"]
+    for region in ses["regions"]:
+        presets.append(
+            Preset(
+                id=f"ses-{region}",
+                name=ses["name"].format(region=region),
+                kind=ses["kind"],
+                host=ses["host"].format(region=region),
+                port=ses["port"],
+                encryption=Encryption(ses["encryption"]),
+                username_hint=ses["username_hint"],
+                notes=ses["notes"],
+                region=region,
+            )
+        )
+    return tuple(presets)
+
+
+def get_preset(preset_id: str) -> Preset | None:
+    return next((p for p in load_presets() if p.id == preset_id), None)
+
+
+def match_preset(host: str) -> Preset | None:
+    """The preset whose host is ``host`` (case-insensitive, trailing dot ignored)."""
+    wanted = host.strip().lower().rstrip(".").strip("[]")
+    if not wanted:
+        return None
+    if wanted in {"127.0.0.1", "::1", "localhost.localdomain"}:
+        wanted = "localhost"
+    return next((p for p in load_presets() if p.host == wanted), None)

@@ -1,0 +1,231 @@
+"""Where secrets come from, and the owner-only credentials file.
+
+Lookup order, first found wins (PRODUCT.md): command-line override, the
+environment, a secrets directory (these three arrive through the settings
+layers), ``password_command``, the credentials file beside the configuration,
+the system keyring where a usable one exists.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
+
+from tui_mailsetup import files, paths
+from tui_mailsetup.config_file import LoadedConfig
+from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.settings import MailSettings, get_value
+
+SOURCE_PASSWORD_COMMAND = "password_command"
+SOURCE_CREDENTIALS_FILE = "credentials-file"
+SOURCE_KEYRING = "keyring"
+KEYRING_SERVICE = "tui-mailsetup"
+PASSWORD_COMMAND_TIMEOUT = 15.0
+
+
+class SecretError(Exception):
+    """A secret source exists but failed (its message never contains the secret)."""
+
+
+@dataclass(frozen=True)
+class ResolvedSecret:
+    value: str | None
+    source: str | None
+
+
+def _check_key(key: str) -> None:
+    if key not in MailSettings.SECRET_KEYS:
+        raise SecretError(f"{key} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}")
+
+
+# --------------------------------------------------------------------------- credentials file
+
+
+def read_credentials(config_path: Path, *, check_permissions: bool = True) -> dict[str, str]:
+    """The credentials file's secrets as dotted keys; {} when there is none."""
+    path = paths.credentials_path(config_path)
+    if not path.exists():
+        return {}
+    if check_permissions:
+        try:
+            files.check_private(path)
+        except files.UnsafePermissionsError as exc:
+            raise SecretError(str(exc)) from exc
+    try:
+        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+        # The parse error text could quote a secret: say only where it is.
+        line = getattr(exc, "line", None)
+        where = f"{path}:{line}" if line else str(path)
+        raise SecretError(f"{where}: the credentials file cannot be read as TOML") from exc
+    flat: dict[str, str] = {}
+    for section, values in data.items():
+        if isinstance(values, dict):
+            for name, value in values.items():
+                if isinstance(value, str):
+                    flat[f"{section}.{name}"] = value
+    return flat
+
+
+def store_secret(config_path: Path, key: str, value: str) -> Path:
+    """Write one secret into the credentials file (0600, atomically, in a 0700 directory)."""
+    _check_key(key)
+    if not value:
+        raise SecretError(f"{key}: an empty secret is not stored (use delete_secret to remove one)")
+    path = paths.credentials_path(config_path)
+    files.ensure_dir(path.parent, private=True)
+    try:
+        files.check_private_dir(path.parent)
+    except files.UnsafePermissionsError as exc:
+        raise SecretError(str(exc)) from exc
+    # Rewriting replaces a file whose mode was too loose with a 0600 one.
+    current = read_credentials(config_path, check_permissions=False)
+    current[key] = value
+    _write_credentials(path, current)
+    return path
+
+
+def delete_secret(config_path: Path, key: str) -> bool:
+    _check_key(key)
+    path = paths.credentials_path(config_path)
+    current = read_credentials(config_path, check_permissions=False)
+    if key not in current:
+        return False
+    del current[key]
+    _write_credentials(path, current)
+    return True
+
+
+def _write_credentials(path: Path, secrets: dict[str, str]) -> None:
+    document = tomlkit.document()
+    document.add(tomlkit.comment("tui-mailsetup secrets: keep this file mode 0600"))
+    for key, value in sorted(secrets.items()):
+        section, name = key.split(".", 1)
+        if section not in document:
+            document.add(section, tomlkit.table())
+        table: Any = document[section]
+        table[name] = value
+    files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o600)
+
+
+# --------------------------------------------------------------------------- keyring
+
+
+def _keyring() -> Any | None:
+    """The keyring module when a usable backend exists; a headless server has none."""
+    try:
+        import keyring
+        import keyring.backends.fail
+    except Exception:
+        return None
+    try:
+        backend = keyring.get_keyring()
+        if isinstance(backend, keyring.backends.fail.Keyring) or getattr(backend, "priority", 0) <= 0:
+            return None
+    except Exception:
+        return None
+    return keyring
+
+
+def _keyring_get(key: str) -> str | None:
+    module = _keyring()
+    if module is None:
+        return None
+    try:
+        value = module.get_password(KEYRING_SERVICE, key)
+    except Exception:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+# --------------------------------------------------------------------------- password_command
+
+
+def run_password_command(command: str, *, timeout: float = PASSWORD_COMMAND_TIMEOUT) -> str:
+    """Run ``command`` without a shell; its first output line is the secret."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise SecretError(f"smtp.password_command cannot be parsed: {exc}") from exc
+    if not argv:
+        raise SecretError("smtp.password_command is empty")
+    name = untrusted_text(argv[0], limit=200)
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise SecretError(f"smtp.password_command: {name} not found") from exc
+    except PermissionError as exc:
+        raise SecretError(f"smtp.password_command: {name} is not executable") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SecretError(
+            f"smtp.password_command: {name} did not finish within {timeout:g} s "
+            "(does it wait for input, such as a passphrase prompt?)"
+        ) from exc
+    if result.returncode != 0:
+        stderr = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        hint = f": {untrusted_text(stderr[-1], limit=200)}" if stderr else ""
+        raise SecretError(f"smtp.password_command: {name} exited with status {result.returncode}{hint}")
+    output = result.stdout.decode("utf-8", "replace")
+    secret = output.splitlines()[0] if output.strip() else ""
+    if not secret:
+        raise SecretError(f"smtp.password_command: {name} printed nothing")
+    return secret
+
+
+# --------------------------------------------------------------------------- lookup
+
+
+def credentials_problem(config_path: Path) -> str | None:
+    """Why the credentials file cannot be used (too open, unreadable), or None."""
+    try:
+        read_credentials(config_path)
+    except SecretError as exc:
+        return str(exc)
+    return None
+
+
+def secret_sources(loaded: LoadedConfig) -> dict[str, str | None]:
+    """Which source would supply each secret, without running password_command."""
+    found: dict[str, str | None] = {}
+    try:
+        stored = read_credentials(loaded.path)
+    except SecretError:
+        stored = {}
+    for key in MailSettings.SECRET_KEYS:
+        if get_value(loaded.settings, key) is not None:
+            found[key] = loaded.sources.get(key)
+        elif key == "smtp.password" and loaded.settings.smtp.password_command.strip():
+            found[key] = SOURCE_PASSWORD_COMMAND
+        elif key in stored:
+            found[key] = SOURCE_CREDENTIALS_FILE
+        elif _keyring_get(key) is not None:
+            found[key] = SOURCE_KEYRING
+        else:
+            found[key] = None
+    return found
+
+
+def resolve_secret(loaded: LoadedConfig, key: str) -> ResolvedSecret:
+    """The secret's value and where it came from; value None when no source has it."""
+    _check_key(key)
+    direct = get_value(loaded.settings, key)
+    if direct is not None:
+        return ResolvedSecret(direct.get_secret_value(), loaded.sources.get(key))
+    if key == "smtp.password" and loaded.settings.smtp.password_command.strip():
+        return ResolvedSecret(
+            run_password_command(loaded.settings.smtp.password_command), SOURCE_PASSWORD_COMMAND
+        )
+    stored = read_credentials(loaded.path)
+    if key in stored:
+        return ResolvedSecret(stored[key], SOURCE_CREDENTIALS_FILE)
+    if (value := _keyring_get(key)) is not None:
+        return ResolvedSecret(value, SOURCE_KEYRING)
+    return ResolvedSecret(None, None)

@@ -1,0 +1,513 @@
+"""Validation: one pure function from settings to findings.
+
+No network and no changes to anything; the TUI calls :func:`evaluate` on
+every keystroke and the command line on every load, so there is exactly one
+set of rules. A finding with a fix offers it as a concrete settings change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+from pydantic import ValidationError
+
+from tui_mailsetup.config_file import describe_error
+from tui_mailsetup.findings import Finding, Severity
+from tui_mailsetup.fixes import Fix
+from tui_mailsetup.presets import match_preset
+from tui_mailsetup.settings import Driver, Encryption, MailSettings, field_keys
+
+SENDER_NAME_MAX = 64
+IMPLICIT_TLS_PORTS = frozenset({465, 2465})
+STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+_SES_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d+$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_KEY_ORDER = {key: index for index, key in enumerate(field_keys())}
+
+
+def _error(field: str, message: str, code: str, fix: Fix | None = None, *related: str) -> Finding:
+    return Finding(Severity.ERROR, field, message, fix, tuple(related), code)
+
+
+def _warning(field: str, message: str, code: str, fix: Fix | None = None, *related: str) -> Finding:
+    return Finding(Severity.WARNING, field, message, fix, tuple(related), code)
+
+
+def _info(field: str, message: str, code: str, fix: Fix | None = None, *related: str) -> Finding:
+    return Finding(Severity.INFO, field, message, fix, tuple(related), code)
+
+
+def evaluate(
+    data: Mapping[str, Any], *, secret_sources: Mapping[str, str | None] | None = None
+) -> tuple[MailSettings | None, list[Finding]]:
+    """Validate raw values (as typed, nested like the TOML): the settings when they load, and
+    every finding, including values that do not even parse (a port of "abc")."""
+    try:
+        settings = MailSettings.model_validate(data)
+    except ValidationError as exc:
+        findings = [
+            _error(key, describe_error(error, key), "invalid-value")
+            for error in exc.errors()
+            for key in [".".join(str(part) for part in error["loc"])]
+        ]
+        return None, _sorted(findings)
+    return settings, validate(settings, secret_sources=secret_sources)
+
+
+def validate(
+    settings: MailSettings, *, secret_sources: Mapping[str, str | None] | None = None
+) -> list[Finding]:
+    """Every finding for ``settings``, errors first.
+
+    ``secret_sources`` says which secrets have a source (see
+    secrets.secret_sources); when it is None, checks that need it are skipped.
+    """
+    findings: list[Finding] = []
+    findings += _check_sender(settings)
+    if settings.driver is Driver.SMTP:
+        findings += _check_smtp(settings, secret_sources)
+    elif settings.driver is Driver.SENDMAIL:
+        findings += _check_sendmail(settings)
+    elif settings.driver is Driver.MAILGUN:
+        findings += _check_mailgun(settings, secret_sources)
+    elif settings.driver is Driver.SES:
+        findings += _check_ses(settings, secret_sources)
+    findings += _check_dns(settings)
+    return _sorted(findings)
+
+
+def _sorted(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.severity.rank, _KEY_ORDER.get(f.field, 999)))
+
+
+# --------------------------------------------------------------------------- host names
+
+
+def host_to_ascii(host: str) -> str:
+    """The name as it goes on the wire: A-labels for IDN, brackets removed from IPv6.
+
+    Raises ValueError with a message a person can act on.
+    """
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    name = host.rstrip(".")
+    if not name:
+        raise ValueError("is empty")
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(f"is not a valid internationalised domain name ({exc})") from exc
+    if len(name) > 253:
+        raise ValueError("is longer than 253 characters")
+    for label in name.split("."):
+        if not _LABEL.match(label):
+            raise ValueError(
+                f"has an invalid label {label!r}: letters, digits and inner hyphens only, 1 to 63 long"
+            )
+    return name.lower()
+
+
+def is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback(host: str) -> bool:
+    value = host.strip().strip("[]").lower().rstrip(".")
+    if value in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(value).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_host(host: str, encryption: Encryption, verify: bool, fingerprint: str) -> list[Finding]:
+    if not host.strip():
+        return [_error("smtp.host", "No SMTP server is set: enter its name, e.g. smtp.example.com", "host-empty")]
+    stripped = host.strip()
+    if "://" in stripped:
+        bare = stripped.split("://", 1)[1].split("/", 1)[0]
+        return [
+            _error(
+                "smtp.host",
+                f"{host!r} is a URL; the host is only the server's name",
+                "host-url",
+                Fix(f"set host to {bare}", {"smtp.host": bare}),
+            )
+        ]
+    if stripped != host or " " in stripped:
+        fix = None
+        if " " not in stripped:
+            fix = Fix(f"set host to {stripped}", {"smtp.host": stripped})
+        return [_error("smtp.host", f"{host!r} contains spaces", "host-space", fix)]
+    if stripped.count(":") == 1 and not stripped.startswith("["):
+        name, _, port = stripped.partition(":")
+        fix = None
+        if port.isdigit() and 1 <= int(port) <= 65535:
+            fix = Fix(f"set host to {name} and port to {port}", {"smtp.host": name, "smtp.port": int(port)})
+        return [_error("smtp.host", f"{host!r} includes a port; the port has its own field", "host-port", fix)]
+    try:
+        ascii_name = host_to_ascii(stripped)
+    except ValueError as exc:
+        return [_error("smtp.host", f"{host!r} {exc}", "host-invalid")]
+    findings: list[Finding] = []
+    if is_ip_literal(stripped):
+        if encryption is not Encryption.NONE and verify and not fingerprint and not is_loopback(stripped):
+            findings.append(
+                _info(
+                    "smtp.host",
+                    f"{stripped} is an IP address: certificates rarely name one, so verification "
+                    "may fail; prefer the server's name",
+                    "host-ip-address",
+                )
+            )
+    elif ascii_name != stripped.lower().rstrip("."):
+        findings.append(
+            _info("smtp.host", f"{stripped} is an internationalised name; it is sent as {ascii_name}", "host-idn")
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None] | None) -> list[Finding]:
+    smtp = settings.smtp
+    findings = _check_host(smtp.host, smtp.encryption, smtp.verify, smtp.fingerprint)
+    local = is_loopback(smtp.host)
+    port, encryption = smtp.port, smtp.encryption
+
+    if port in IMPLICIT_TLS_PORTS and encryption is not Encryption.TLS:
+        findings.append(
+            _error(
+                "smtp.encryption",
+                f"Port {port} speaks implicit TLS (\"SSL\"), not {encryption.value}",
+                "port-encryption-mismatch",
+                Fix("set encryption to TLS", {"smtp.encryption": "tls"}),
+                "smtp.port",
+            )
+        )
+    elif port in STARTTLS_PORTS and encryption is Encryption.TLS:
+        findings.append(
+            _error(
+                "smtp.encryption",
+                f"Port {port} starts in plain text and upgrades with STARTTLS; implicit TLS fails there",
+                "port-encryption-mismatch",
+                Fix("set encryption to STARTTLS", {"smtp.encryption": "starttls"}),
+                "smtp.port",
+            )
+        )
+
+    if encryption is Encryption.NONE:
+        if smtp.username and not smtp.allow_plaintext_auth:
+            secure = "tls" if port in IMPLICIT_TLS_PORTS else "starttls"
+            findings.append(
+                _error(
+                    "smtp.encryption",
+                    "Credentials would travel unencrypted. Use encryption, or set "
+                    "smtp.allow_plaintext_auth = true for a trusted local relay",
+                    "plaintext-auth",
+                    Fix(f"set encryption to {secure.upper()}", {"smtp.encryption": secure}),
+                    "smtp.username",
+                )
+            )
+        elif local:
+            findings.append(
+                _info("smtp.encryption", "No encryption: acceptable only because the relay is on this machine", "no-encryption-local")
+            )
+        else:
+            findings.append(
+                _warning(
+                    "smtp.encryption",
+                    "No encryption: messages cross the network readable by anyone on the path; "
+                    "use it only for a trusted local relay",
+                    "no-encryption",
+                    Fix("set encryption to STARTTLS", {"smtp.encryption": "starttls"}),
+                )
+            )
+
+    if port == 25 and not local and smtp.host.strip():
+        findings.append(
+            _warning(
+                "smtp.port",
+                "Port 25 is often blocked by ISPs and cloud providers for outgoing mail; "
+                "587 (STARTTLS) is the submission port",
+                "port-25",
+                Fix("use port 587 with STARTTLS", {"smtp.port": 587, "smtp.encryption": "starttls"}),
+            )
+        )
+
+    findings += _check_credentials(settings, secret_sources)
+    findings += _check_tls_trust(settings)
+
+    if smtp.ehlo_name:
+        name = smtp.ehlo_name
+        literal = name.startswith("[") and name.endswith("]") and is_ip_literal(name)
+        if not literal:
+            try:
+                if is_ip_literal(name):
+                    raise ValueError("is an IP address; write it as an address literal, e.g. [192.0.2.1]")
+                if not name.isascii():
+                    raise ValueError("must be ASCII (an A-label such as xn--…)")
+                host_to_ascii(name)
+            except ValueError as exc:
+                findings.append(_error("smtp.ehlo_name", f"{name!r} {exc}", "ehlo-invalid"))
+    if smtp.timeout < 5:
+        findings.append(
+            _warning("smtp.timeout", f"{smtp.timeout:g} s is short for a whole SMTP conversation; 30 is usual", "timeout-short")
+        )
+    return findings
+
+
+def _check_credentials(
+    settings: MailSettings, secret_sources: Mapping[str, str | None] | None
+) -> list[Finding]:
+    smtp = settings.smtp
+    findings: list[Finding] = []
+    preset = match_preset(smtp.host)
+    has_password = (
+        secret_sources.get("smtp.password") is not None if secret_sources is not None else None
+    )
+    if smtp.username:
+        if has_password is False:
+            findings.append(
+                _error(
+                    "smtp.password",
+                    f"A username is set but no password: store one with "
+                    "`tui-mailsetup set-secret smtp.password`, set MAILSETUP_SMTP__PASSWORD, "
+                    "or set smtp.password_command",
+                    "password-missing",
+                    None,
+                    "smtp.username",
+                )
+            )
+        if smtp.auth.value == "xoauth2" and not smtp.password_command.strip():
+            findings.append(
+                _error(
+                    "smtp.password_command",
+                    "XOAUTH2 needs a fresh access token: set smtp.password_command to a command that prints one",
+                    "xoauth2-needs-command",
+                    None,
+                    "smtp.auth",
+                )
+            )
+    elif has_password:
+        findings.append(
+            _warning(
+                "smtp.username",
+                "A password is available but the username is empty, so no authentication is attempted",
+                "username-missing",
+            )
+        )
+
+    if preset is None:
+        return findings
+    if preset.username and smtp.username != preset.username:
+        findings.append(
+            _error(
+                "smtp.username",
+                f"{preset.name} expects the username {preset.username!r} (the password is the API key)",
+                "provider-username",
+                Fix(f"set username to {preset.username}", {"smtp.username": preset.username}),
+            )
+        )
+    if preset.kind == "ses":
+        findings.append(
+            _info(
+                "smtp.username",
+                "Amazon SES SMTP credentials are generated in the SES console; they are not your "
+                "IAM access key and secret, and work only in their region",
+                "ses-smtp-credentials",
+            )
+        )
+    elif preset.kind == "google" and smtp.username:
+        findings.append(
+            _info(
+                "smtp.password",
+                "Google needs an app password (2-Step Verification > App passwords); the account "
+                "password is refused with 535-5.7.8",
+                "google-app-password",
+            )
+        )
+    elif preset.kind == "microsoft" and smtp.auth.value != "xoauth2":
+        findings.append(
+            _warning(
+                "smtp.auth",
+                "Microsoft is retiring basic-auth SMTP (SMTP AUTH with a password); plan for "
+                "xoauth2 with a token from password_command, or a relay service",
+                "microsoft-basic-auth",
+            )
+        )
+    return findings
+
+
+def _check_tls_trust(settings: MailSettings) -> list[Finding]:
+    smtp = settings.smtp
+    findings: list[Finding] = []
+    if smtp.fingerprint:
+        compact = smtp.fingerprint.replace(":", "").strip().lower()
+        if not _FINGERPRINT.match(compact):
+            findings.append(
+                _error(
+                    "smtp.fingerprint",
+                    "A SHA-256 fingerprint is 64 hexadecimal digits (colons allowed), as "
+                    "`openssl x509 -noout -fingerprint -sha256` prints it",
+                    "fingerprint-invalid",
+                )
+            )
+    if smtp.ca_file:
+        path = Path(smtp.ca_file).expanduser()
+        if not path.is_file():
+            findings.append(_error("smtp.ca_file", f"{smtp.ca_file} does not exist or is not a file", "ca-file-missing"))
+        elif not os.access(path, os.R_OK):
+            findings.append(_error("smtp.ca_file", f"{smtp.ca_file} is not readable", "ca-file-unreadable"))
+    if not smtp.verify and not smtp.fingerprint and smtp.encryption is not Encryption.NONE:
+        findings.append(
+            _warning(
+                "smtp.verify",
+                "Certificate verification is off: anyone on the path can impersonate the server and "
+                "read the password. Pin the certificate's fingerprint or add its CA instead",
+                "verify-off",
+                Fix("turn verification on", {"smtp.verify": True}),
+            )
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- other drivers
+
+
+def _check_sendmail(settings: MailSettings) -> list[Finding]:
+    path = Path(settings.sendmail.path).expanduser()
+    if not settings.sendmail.path:
+        return [_error("sendmail.path", "No sendmail binary is set", "sendmail-empty")]
+    if not path.is_absolute():
+        return [_error("sendmail.path", f"{settings.sendmail.path} is not an absolute path", "sendmail-relative")]
+    if not path.exists():
+        return [
+            _error(
+                "sendmail.path",
+                f"{path} does not exist: install a sendmail-compatible MTA (postfix, exim4, msmtp-mta) or fix the path",
+                "sendmail-missing",
+            )
+        ]
+    if not path.is_file() or not os.access(path, os.X_OK):
+        return [_error("sendmail.path", f"{path} is not an executable file", "sendmail-not-executable")]
+    return []
+
+
+def _check_mailgun(settings: MailSettings, secret_sources: Mapping[str, str | None] | None) -> list[Finding]:
+    mailgun = settings.mailgun
+    findings: list[Finding] = []
+    if not mailgun.domain:
+        findings.append(_error("mailgun.domain", "No Mailgun sending domain is set, e.g. mg.example.com", "mailgun-domain-empty"))
+    else:
+        try:
+            host_to_ascii(mailgun.domain)
+        except ValueError as exc:
+            findings.append(_error("mailgun.domain", f"{mailgun.domain!r} {exc}", "mailgun-domain-invalid"))
+    if mailgun.base_url and not re.match(r"^https?://[^\s/]+", mailgun.base_url):
+        findings.append(_error("mailgun.base_url", "The base URL must start with https:// (or http:// for a local test)", "mailgun-url-invalid"))
+    if mailgun.domain.lower().endswith(".eu.mailgun.org") or ".eu." in mailgun.base_url:
+        if mailgun.region.value != "eu":
+            findings.append(
+                _warning("mailgun.region", "This looks like an EU domain: EU domains only work with the EU API", "mailgun-region", Fix("set region to EU", {"mailgun.region": "eu"}))
+            )
+    if secret_sources is not None and secret_sources.get("mailgun.api_key") is None:
+        findings.append(
+            _error("mailgun.api_key", "No Mailgun API key: store one with `tui-mailsetup set-secret mailgun.api_key`", "mailgun-key-missing")
+        )
+    return findings
+
+
+def _check_ses(settings: MailSettings, secret_sources: Mapping[str, str | None] | None) -> list[Finding]:
+    ses = settings.ses
+    findings: list[Finding] = []
+    if not _SES_REGION.match(ses.region):
+        findings.append(_error("ses.region", f"{ses.region!r} is not an AWS region name such as us-east-1", "ses-region-invalid"))
+    if ses.endpoint_url and not re.match(r"^https?://[^\s/]+", ses.endpoint_url):
+        findings.append(_error("ses.endpoint_url", "The endpoint URL must start with https:// (or http:// for a local test)", "ses-url-invalid"))
+    if not ses.access_key_id:
+        findings.append(_error("ses.access_key_id", "No AWS access key ID is set", "ses-key-id-missing"))
+    if secret_sources is not None and secret_sources.get("ses.secret_access_key") is None:
+        findings.append(
+            _error("ses.secret_access_key", "No AWS secret access key: store one with `tui-mailsetup set-secret ses.secret_access_key`", "ses-secret-missing")
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- sender and DNS
+
+
+def _check_sender(settings: MailSettings) -> list[Finding]:
+    sender = settings.sender
+    findings: list[Finding] = []
+    if len(sender.name) > SENDER_NAME_MAX:
+        findings.append(
+            _error(
+                "sender.name",
+                f"The sender name is {len(sender.name)} characters; at most {SENDER_NAME_MAX} are allowed",
+                "sender-name-long",
+            )
+        )
+    if not sender.address:
+        findings.append(_error("sender.address", "No sender address is set, e.g. noreply@example.com", "sender-address-empty"))
+        return findings
+    try:
+        result = validate_email(sender.address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        findings.append(_error("sender.address", f"{sender.address!r} is not a valid address: {exc}", "sender-address-invalid"))
+        return findings
+    if result.normalized != sender.address and result.normalized.lower() != sender.address.lower():
+        findings.append(
+            _info("sender.address", f"The address normalises to {result.normalized}", "sender-address-normalised")
+        )
+    if not result.local_part.isascii():
+        findings.append(
+            _info(
+                "sender.address",
+                "The address has a non-ASCII local part: the server must support SMTPUTF8",
+                "sender-smtputf8",
+            )
+        )
+    return findings
+
+
+def _check_dns(settings: MailSettings) -> list[Finding]:
+    findings: list[Finding] = []
+    for entry in settings.dns.nameservers:
+        host, port = entry, ""
+        if entry.startswith("["):
+            host, _, rest = entry[1:].partition("]")
+            port = rest.removeprefix(":")
+        elif entry.count(":") == 1:
+            host, _, port = entry.partition(":")
+        if not is_ip_literal(host) or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+            findings.append(
+                _error(
+                    "dns.nameservers",
+                    f"{entry!r} is not a resolver address: an IP address with an optional port, "
+                    "e.g. 127.0.0.1:5353 or [::1]:53",
+                    "nameserver-invalid",
+                )
+            )
+    return findings
