@@ -49,7 +49,11 @@ class ConfigProblem:
     line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.origin}: {self.key}: {self.message}" if self.key else f"{self.origin}: {self.message}"
+        return (
+            f"{self.origin}: {self.key}: {self.message}"
+            if self.key
+            else f"{self.origin}: {self.message}"
+        )
 
 
 class ConfigError(Exception):
@@ -91,9 +95,13 @@ def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(path, [ConfigProblem("", f"not UTF-8 text ({exc.reason})", str(path))]) from exc
+        raise ConfigError(
+            path, [ConfigProblem("", f"not UTF-8 text ({exc.reason})", str(path))]
+        ) from exc
     except OSError as exc:
-        raise ConfigError(path, [ConfigProblem("", f"cannot read: {exc.strerror}", str(path))]) from exc
+        raise ConfigError(
+            path, [ConfigProblem("", f"cannot read: {exc.strerror}", str(path))]
+        ) from exc
     try:
         return text, tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
@@ -210,7 +218,9 @@ def load_config(
     try:
         settings = MailSettings.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(config_path, _problems(exc, sources, config_path, file_source.text)) from exc
+        raise ConfigError(
+            config_path, _problems(exc, sources, config_path, file_source.text)
+        ) from exc
 
     warnings = [
         Finding(
@@ -266,7 +276,7 @@ def describe_error(error: Mapping[str, Any], key: str) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def _plain_value(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     # 30.0 reads better as 30 in a hand-edited file.
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -277,7 +287,9 @@ def _document_for_update(path: Path) -> tomlkit.TOMLDocument:
     """The existing document, which must load cleanly: a broken file is never overwritten."""
     if not path.exists():
         document = tomlkit.document()
-        document.add(tomlkit.comment("tui-mailsetup configuration; secrets live in credentials.toml"))
+        document.add(
+            tomlkit.comment("tui-mailsetup configuration; secrets live in credentials.toml")
+        )
         return document
     text, document = read_document(path)
     data = document.unwrap()
@@ -315,7 +327,7 @@ def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
             if part not in container:
                 container.add(part, tomlkit.table())
             container = container[part]
-        container[name] = _plain_value(normalised[key])
+        container[name] = plain_value(normalised[key])
     files.ensure_dir(path.parent, private=True)
     files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o644, backup=True)
     return file_settings

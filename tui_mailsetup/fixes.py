@@ -21,7 +21,9 @@ class Fix:
     """Dotted keys and their new values: ``{"smtp.encryption": "tls"}``."""
 
     def as_commands(self) -> list[str]:
-        return [f"tui-mailsetup set {key} {_shell_value(value)}" for key, value in self.changes.items()]
+        return [
+            f"tui-mailsetup set {key} {_shell_value(value)}" for key, value in self.changes.items()
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "changes": dict(self.changes)}

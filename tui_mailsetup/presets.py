@@ -44,7 +44,8 @@ def load_presets() -> tuple[Preset, ...]:
         resources.files("tui_mailsetup").joinpath("data/presets.toml").read_text(encoding="utf-8")
     )
     presets = [
-        Preset(**{**entry, "encryption": Encryption(entry["encryption"])}) for entry in raw["preset"]
+        Preset(**{**entry, "encryption": Encryption(entry["encryption"])})
+        for entry in raw["preset"]
     ]
     ses = raw["ses"]
     for region in ses["regions"]:

@@ -41,7 +41,9 @@ class ResolvedSecret:
 
 def _check_key(key: str) -> None:
     if key not in MailSettings.SECRET_KEYS:
-        raise SecretError(f"{key} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}")
+        raise SecretError(
+            f"{key} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}"
+        )
 
 
 # --------------------------------------------------------------------------- credentials file
@@ -126,7 +128,10 @@ def _keyring() -> Any | None:
         return None
     try:
         backend = keyring.get_keyring()
-        if isinstance(backend, keyring.backends.fail.Keyring) or getattr(backend, "priority", 0) <= 0:
+        if (
+            isinstance(backend, keyring.backends.fail.Keyring)
+            or getattr(backend, "priority", 0) <= 0
+        ):
             return None
     except Exception:
         return None
@@ -172,7 +177,9 @@ def run_password_command(command: str, *, timeout: float = PASSWORD_COMMAND_TIME
     if result.returncode != 0:
         stderr = result.stderr.decode("utf-8", "replace").strip().splitlines()
         hint = f": {untrusted_text(stderr[-1], limit=200)}" if stderr else ""
-        raise SecretError(f"smtp.password_command: {name} exited with status {result.returncode}{hint}")
+        raise SecretError(
+            f"smtp.password_command: {name} exited with status {result.returncode}{hint}"
+        )
     output = result.stdout.decode("utf-8", "replace")
     secret = output.splitlines()[0] if output.strip() else ""
     if not secret:

@@ -83,7 +83,9 @@ def _lower(value: object) -> object:
 
 
 class SmtpSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
 
     host: SafeStr = ""
     """Server name or IP address of the SMTP relay."""
@@ -114,7 +116,9 @@ class SmtpSettings(BaseModel):
 
 
 class SenderSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
 
     name: SafeStr = ""
     """Display name in From (at most 64 characters)."""
@@ -123,14 +127,18 @@ class SenderSettings(BaseModel):
 
 
 class SendmailSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
 
     path: SafeStr = "/usr/sbin/sendmail"
     """Path to a sendmail-compatible binary."""
 
 
 class MailgunSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
 
     domain: SafeStr = ""
     """Sending domain configured in Mailgun."""
@@ -143,7 +151,9 @@ class MailgunSettings(BaseModel):
 
 
 class SesSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
 
     region: SafeStr = "us-east-1"
     """AWS region of the SES account."""
@@ -156,7 +166,9 @@ class SesSettings(BaseModel):
 
 
 class DnsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
 
     nameservers: list[SafeStr] = Field(default_factory=list)
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""

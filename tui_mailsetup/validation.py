@@ -142,7 +142,13 @@ def is_loopback(host: str) -> bool:
 
 def _check_host(host: str, encryption: Encryption, verify: bool, fingerprint: str) -> list[Finding]:
     if not host.strip():
-        return [_error("smtp.host", "No SMTP server is set: enter its name, e.g. smtp.example.com", "host-empty")]
+        return [
+            _error(
+                "smtp.host",
+                "No SMTP server is set: enter its name, e.g. smtp.example.com",
+                "host-empty",
+            )
+        ]
     stripped = host.strip()
     if "://" in stripped:
         bare = stripped.split("://", 1)[1].split("/", 1)[0]
@@ -163,15 +169,30 @@ def _check_host(host: str, encryption: Encryption, verify: bool, fingerprint: st
         name, _, port = stripped.partition(":")
         fix = None
         if port.isdigit() and 1 <= int(port) <= 65535:
-            fix = Fix(f"set host to {name} and port to {port}", {"smtp.host": name, "smtp.port": int(port)})
-        return [_error("smtp.host", f"{host!r} includes a port; the port has its own field", "host-port", fix)]
+            fix = Fix(
+                f"set host to {name} and port to {port}",
+                {"smtp.host": name, "smtp.port": int(port)},
+            )
+        return [
+            _error(
+                "smtp.host",
+                f"{host!r} includes a port; the port has its own field",
+                "host-port",
+                fix,
+            )
+        ]
     try:
         ascii_name = host_to_ascii(stripped)
     except ValueError as exc:
         return [_error("smtp.host", f"{host!r} {exc}", "host-invalid")]
     findings: list[Finding] = []
     if is_ip_literal(stripped):
-        if encryption is not Encryption.NONE and verify and not fingerprint and not is_loopback(stripped):
+        if (
+            encryption is not Encryption.NONE
+            and verify
+            and not fingerprint
+            and not is_loopback(stripped)
+        ):
             findings.append(
                 _info(
                     "smtp.host",
@@ -182,7 +203,11 @@ def _check_host(host: str, encryption: Encryption, verify: bool, fingerprint: st
             )
     elif ascii_name != stripped.lower().rstrip("."):
         findings.append(
-            _info("smtp.host", f"{stripped} is an internationalised name; it is sent as {ascii_name}", "host-idn")
+            _info(
+                "smtp.host",
+                f"{stripped} is an internationalised name; it is sent as {ascii_name}",
+                "host-idn",
+            )
         )
     return findings
 
@@ -190,7 +215,9 @@ def _check_host(host: str, encryption: Encryption, verify: bool, fingerprint: st
 # --------------------------------------------------------------------------- SMTP
 
 
-def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None] | None) -> list[Finding]:
+def _check_smtp(
+    settings: MailSettings, secret_sources: Mapping[str, str | None] | None
+) -> list[Finding]:
     smtp = settings.smtp
     findings = _check_host(smtp.host, smtp.encryption, smtp.verify, smtp.fingerprint)
     local = is_loopback(smtp.host)
@@ -200,7 +227,7 @@ def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None]
         findings.append(
             _error(
                 "smtp.encryption",
-                f"Port {port} speaks implicit TLS (\"SSL\"), not {encryption.value}",
+                f'Port {port} speaks implicit TLS ("SSL"), not {encryption.value}',
                 "port-encryption-mismatch",
                 Fix("set encryption to TLS", {"smtp.encryption": "tls"}),
                 "smtp.port",
@@ -232,7 +259,11 @@ def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None]
             )
         elif local:
             findings.append(
-                _info("smtp.encryption", "No encryption: acceptable only because the relay is on this machine", "no-encryption-local")
+                _info(
+                    "smtp.encryption",
+                    "No encryption: acceptable only because the relay is on this machine",
+                    "no-encryption-local",
+                )
             )
         else:
             findings.append(
@@ -252,7 +283,9 @@ def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None]
                 "Port 25 is often blocked by ISPs and cloud providers for outgoing mail; "
                 "587 (STARTTLS) is the submission port",
                 "port-25",
-                Fix("use port 587 with STARTTLS", {"smtp.port": 587, "smtp.encryption": "starttls"}),
+                Fix(
+                    "use port 587 with STARTTLS", {"smtp.port": 587, "smtp.encryption": "starttls"}
+                ),
             )
         )
 
@@ -265,7 +298,9 @@ def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None]
         if not literal:
             try:
                 if is_ip_literal(name):
-                    raise ValueError("is an IP address; write it as an address literal, e.g. [192.0.2.1]")
+                    raise ValueError(
+                        "is an IP address; write it as an address literal, e.g. [192.0.2.1]"
+                    )
                 if not name.isascii():
                     raise ValueError("must be ASCII (an A-label such as xn--…)")
                 host_to_ascii(name)
@@ -273,7 +308,11 @@ def _check_smtp(settings: MailSettings, secret_sources: Mapping[str, str | None]
                 findings.append(_error("smtp.ehlo_name", f"{name!r} {exc}", "ehlo-invalid"))
     if smtp.timeout < 5:
         findings.append(
-            _warning("smtp.timeout", f"{smtp.timeout:g} s is short for a whole SMTP conversation; 30 is usual", "timeout-short")
+            _warning(
+                "smtp.timeout",
+                f"{smtp.timeout:g} s is short for a whole SMTP conversation; 30 is usual",
+                "timeout-short",
+            )
         )
     return findings
 
@@ -292,7 +331,7 @@ def _check_credentials(
             findings.append(
                 _error(
                     "smtp.password",
-                    f"A username is set but no password: store one with "
+                    "A username is set but no password: store one with "
                     "`tui-mailsetup set-secret smtp.password`, set MAILSETUP_SMTP__PASSWORD, "
                     "or set smtp.password_command",
                     "password-missing",
@@ -377,9 +416,17 @@ def _check_tls_trust(settings: MailSettings) -> list[Finding]:
     if smtp.ca_file:
         path = Path(smtp.ca_file).expanduser()
         if not path.is_file():
-            findings.append(_error("smtp.ca_file", f"{smtp.ca_file} does not exist or is not a file", "ca-file-missing"))
+            findings.append(
+                _error(
+                    "smtp.ca_file",
+                    f"{smtp.ca_file} does not exist or is not a file",
+                    "ca-file-missing",
+                )
+            )
         elif not os.access(path, os.R_OK):
-            findings.append(_error("smtp.ca_file", f"{smtp.ca_file} is not readable", "ca-file-unreadable"))
+            findings.append(
+                _error("smtp.ca_file", f"{smtp.ca_file} is not readable", "ca-file-unreadable")
+            )
     if not smtp.verify and not smtp.fingerprint and smtp.encryption is not Encryption.NONE:
         findings.append(
             _warning(
@@ -401,7 +448,13 @@ def _check_sendmail(settings: MailSettings) -> list[Finding]:
     if not settings.sendmail.path:
         return [_error("sendmail.path", "No sendmail binary is set", "sendmail-empty")]
     if not path.is_absolute():
-        return [_error("sendmail.path", f"{settings.sendmail.path} is not an absolute path", "sendmail-relative")]
+        return [
+            _error(
+                "sendmail.path",
+                f"{settings.sendmail.path} is not an absolute path",
+                "sendmail-relative",
+            )
+        ]
     if not path.exists():
         return [
             _error(
@@ -411,46 +464,93 @@ def _check_sendmail(settings: MailSettings) -> list[Finding]:
             )
         ]
     if not path.is_file() or not os.access(path, os.X_OK):
-        return [_error("sendmail.path", f"{path} is not an executable file", "sendmail-not-executable")]
+        return [
+            _error("sendmail.path", f"{path} is not an executable file", "sendmail-not-executable")
+        ]
     return []
 
 
-def _check_mailgun(settings: MailSettings, secret_sources: Mapping[str, str | None] | None) -> list[Finding]:
+def _check_mailgun(
+    settings: MailSettings, secret_sources: Mapping[str, str | None] | None
+) -> list[Finding]:
     mailgun = settings.mailgun
     findings: list[Finding] = []
     if not mailgun.domain:
-        findings.append(_error("mailgun.domain", "No Mailgun sending domain is set, e.g. mg.example.com", "mailgun-domain-empty"))
+        findings.append(
+            _error(
+                "mailgun.domain",
+                "No Mailgun sending domain is set, e.g. mg.example.com",
+                "mailgun-domain-empty",
+            )
+        )
     else:
         try:
             host_to_ascii(mailgun.domain)
         except ValueError as exc:
-            findings.append(_error("mailgun.domain", f"{mailgun.domain!r} {exc}", "mailgun-domain-invalid"))
-    if mailgun.base_url and not re.match(r"^https?://[^\s/]+", mailgun.base_url):
-        findings.append(_error("mailgun.base_url", "The base URL must start with https:// (or http:// for a local test)", "mailgun-url-invalid"))
-    if mailgun.domain.lower().endswith(".eu.mailgun.org") or ".eu." in mailgun.base_url:
-        if mailgun.region.value != "eu":
             findings.append(
-                _warning("mailgun.region", "This looks like an EU domain: EU domains only work with the EU API", "mailgun-region", Fix("set region to EU", {"mailgun.region": "eu"}))
+                _error("mailgun.domain", f"{mailgun.domain!r} {exc}", "mailgun-domain-invalid")
             )
+    if mailgun.base_url and not re.match(r"^https?://[^\s/]+", mailgun.base_url):
+        findings.append(
+            _error(
+                "mailgun.base_url",
+                "The base URL must start with https:// (or http:// for a local test)",
+                "mailgun-url-invalid",
+            )
+        )
+    looks_eu = mailgun.domain.lower().endswith(".eu.mailgun.org") or ".eu." in mailgun.base_url
+    if looks_eu and mailgun.region.value != "eu":
+        findings.append(
+            _warning(
+                "mailgun.region",
+                "This looks like an EU domain: EU domains only work with the EU API",
+                "mailgun-region",
+                Fix("set region to EU", {"mailgun.region": "eu"}),
+            )
+        )
     if secret_sources is not None and secret_sources.get("mailgun.api_key") is None:
         findings.append(
-            _error("mailgun.api_key", "No Mailgun API key: store one with `tui-mailsetup set-secret mailgun.api_key`", "mailgun-key-missing")
+            _error(
+                "mailgun.api_key",
+                "No Mailgun API key: store one with `tui-mailsetup set-secret mailgun.api_key`",
+                "mailgun-key-missing",
+            )
         )
     return findings
 
 
-def _check_ses(settings: MailSettings, secret_sources: Mapping[str, str | None] | None) -> list[Finding]:
+def _check_ses(
+    settings: MailSettings, secret_sources: Mapping[str, str | None] | None
+) -> list[Finding]:
     ses = settings.ses
     findings: list[Finding] = []
     if not _SES_REGION.match(ses.region):
-        findings.append(_error("ses.region", f"{ses.region!r} is not an AWS region name such as us-east-1", "ses-region-invalid"))
+        findings.append(
+            _error(
+                "ses.region",
+                f"{ses.region!r} is not an AWS region name such as us-east-1",
+                "ses-region-invalid",
+            )
+        )
     if ses.endpoint_url and not re.match(r"^https?://[^\s/]+", ses.endpoint_url):
-        findings.append(_error("ses.endpoint_url", "The endpoint URL must start with https:// (or http:// for a local test)", "ses-url-invalid"))
+        findings.append(
+            _error(
+                "ses.endpoint_url",
+                "The endpoint URL must start with https:// (or http:// for a local test)",
+                "ses-url-invalid",
+            )
+        )
     if not ses.access_key_id:
-        findings.append(_error("ses.access_key_id", "No AWS access key ID is set", "ses-key-id-missing"))
+        findings.append(
+            _error("ses.access_key_id", "No AWS access key ID is set", "ses-key-id-missing")
+        )
     if secret_sources is not None and secret_sources.get("ses.secret_access_key") is None:
         findings.append(
-            _error("ses.secret_access_key", "No AWS secret access key: store one with `tui-mailsetup set-secret ses.secret_access_key`", "ses-secret-missing")
+            _error(
+                "ses.secret_access_key",
+                "No AWS secret access key: store one with `tui-mailsetup set-secret ses.secret_access_key`",
+                "ses-secret-missing",
+            )
         )
     return findings
 
@@ -470,16 +570,32 @@ def _check_sender(settings: MailSettings) -> list[Finding]:
             )
         )
     if not sender.address:
-        findings.append(_error("sender.address", "No sender address is set, e.g. noreply@example.com", "sender-address-empty"))
+        findings.append(
+            _error(
+                "sender.address",
+                "No sender address is set, e.g. noreply@example.com",
+                "sender-address-empty",
+            )
+        )
         return findings
     try:
         result = validate_email(sender.address, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        findings.append(_error("sender.address", f"{sender.address!r} is not a valid address: {exc}", "sender-address-invalid"))
+        findings.append(
+            _error(
+                "sender.address",
+                f"{sender.address!r} is not a valid address: {exc}",
+                "sender-address-invalid",
+            )
+        )
         return findings
     if result.normalized != sender.address and result.normalized.lower() != sender.address.lower():
         findings.append(
-            _info("sender.address", f"The address normalises to {result.normalized}", "sender-address-normalised")
+            _info(
+                "sender.address",
+                f"The address normalises to {result.normalized}",
+                "sender-address-normalised",
+            )
         )
     if not result.local_part.isascii():
         findings.append(

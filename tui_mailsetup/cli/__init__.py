@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run without a command to open the TUI (the first-run wizard when no configuration exists).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=UsageErrorParser)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=UsageErrorParser
+    )
     for module in (smtp_cmds, config_cmds, export_cmd, demo_cmd, tui_cmd):
         module.register(subparsers, common)
     parser.set_defaults(handler=tui_cmd.run_tui)

@@ -19,6 +19,7 @@ from tui_mailsetup.config_file import (
     describe_error,
     env_var_name,
     load_config,
+    plain_value,
     write_values,
 )
 from tui_mailsetup.exitcodes import ExitCode
@@ -31,7 +32,12 @@ from tui_mailsetup.secrets import (
     secret_sources,
     store_secret,
 )
-from tui_mailsetup.settings import MailSettings, field_doc, field_keys, get_value, is_secret_key, to_plain
+from tui_mailsetup.settings import (
+    MailSettings,
+    field_keys,
+    is_secret_key,
+    to_plain,
+)
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -43,7 +49,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "(default, file, secrets-dir, env, cli, password_command, credentials-file, keyring).",
     )
     show.add_argument(
-        "--include-secrets", action="store_true", help="print secrets in clear (runs password_command)"
+        "--include-secrets",
+        action="store_true",
+        help="print secrets in clear (runs password_command)",
     )
     show.set_defaults(handler=run_show)
 
@@ -105,7 +113,9 @@ def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
     """What loading noticed: a secret in the main file, an unusable credentials file."""
     findings = list(loaded.warnings)
     if problem := credentials_problem(loaded.path):
-        findings.append(Finding(Severity.ERROR, "smtp.password", problem, code="credentials-file-unsafe"))
+        findings.append(
+            Finding(Severity.ERROR, "smtp.password", problem, code="credentials-file-unsafe")
+        )
     return findings
 
 
@@ -151,9 +161,7 @@ def run_show(args: argparse.Namespace) -> int:
     for key in field_keys():
         section, _, name = key.rpartition(".")
         value = data[section][name] if section else data[name]
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        shown = "(unset)" if value is None else json.dumps(value, ensure_ascii=False)
+        shown = "(unset)" if value is None else json.dumps(plain_value(value), ensure_ascii=False)
         origin = sources[key]
         if origin == SOURCE_ENV:
             origin = f"env {env_var_name(key)}"
@@ -198,11 +206,17 @@ def run_set(args: argparse.Namespace) -> int:
     key: str = args.key
     keys = field_keys()
     if is_secret_key(key):
-        error(f"{key} is a secret and never goes in the configuration file; use: tui-mailsetup set-secret {key}")
+        error(
+            f"{key} is a secret and never goes in the configuration file; use: tui-mailsetup set-secret {key}"
+        )
         return ExitCode.USAGE
     if key not in keys:
         close = difflib.get_close_matches(key, keys, n=3)
-        hint = f" Did you mean {' or '.join(close)}?" if close else " `tui-mailsetup set --help` lists the keys."
+        hint = (
+            f" Did you mean {' or '.join(close)}?"
+            if close
+            else " `tui-mailsetup set --help` lists the keys."
+        )
         error(f"unknown key {key!r}.{hint}")
         return ExitCode.USAGE
     value: Any = args.value
@@ -226,9 +240,12 @@ def run_set(args: argparse.Namespace) -> int:
         )
         error(f"invalid value for {key}: {messages}. Nothing was changed.")
         return ExitCode.DATAERR
-    stored = get_value(file_settings, key)
-    stored = stored.value if hasattr(stored, "value") else stored
-    print(f"{key} = {json.dumps(stored, ensure_ascii=False)}  (written to {loaded.path})")
+    stored = file_settings.model_dump(mode="json")
+    for part in key.split("."):
+        stored = stored[part]
+    print(
+        f"{key} = {json.dumps(plain_value(stored), ensure_ascii=False)}  (written to {loaded.path})"
+    )
     after = load_or_report(args)
     if isinstance(after, int):
         return after
@@ -236,7 +253,9 @@ def run_set(args: argparse.Namespace) -> int:
         print(f"note: the environment variable {env_var_name(key)} overrides this value")
     from tui_mailsetup.validation import validate
 
-    related = [f for f in validate(after.settings, secret_sources=secret_sources(after)) if key in f.fields]
+    related = [
+        f for f in validate(after.settings, secret_sources=secret_sources(after)) if key in f.fields
+    ]
     print_findings(related)
     return ExitCode.OK
 
@@ -305,7 +324,9 @@ def run_check(args: argparse.Namespace) -> int:
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
-    findings = loaded_findings(loaded) + validate(loaded.settings, secret_sources=secret_sources(loaded))
+    findings = loaded_findings(loaded) + validate(
+        loaded.settings, secret_sources=secret_sources(loaded)
+    )
     failed = has_errors(findings)
     if args.offline or failed:
         if args.json:
@@ -322,9 +343,14 @@ def run_check(args: argparse.Namespace) -> int:
         else:
             print_findings(findings)
             if failed:
-                print(paint("configuration has errors", "red") + ("" if args.offline else "; no connection attempted"))
+                print(
+                    paint("configuration has errors", "red")
+                    + ("" if args.offline else "; no connection attempted")
+                )
             else:
-                print(paint("configuration valid", "green") + (" (offline: no connection attempted)"))
+                print(
+                    paint("configuration valid", "green") + (" (offline: no connection attempted)")
+                )
         return ExitCode.CONFIG if failed else ExitCode.OK
     if not args.json:
         print_findings(findings)
@@ -348,9 +374,13 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
     try:
         stop_after = Stage(args.quit_after.lower())
     except ValueError:
-        error(f"--quit-after: unknown stage {args.quit_after!r}; stages: {', '.join(s.value for s in Stage)}")
+        error(
+            f"--quit-after: unknown stage {args.quit_after!r}; stages: {', '.join(s.value for s in Stage)}"
+        )
         return ExitCode.USAGE
-    outcome = smtp_cmds.run_ladder(loaded, recipients=[], stop_after=stop_after, human=not args.json)
+    outcome = smtp_cmds.run_ladder(
+        loaded, recipients=[], stop_after=stop_after, human=not args.json
+    )
     if args.json:
         document = smtp_cmds.outcome_document(outcome)
         document["findings"] = [f.to_json() for f in findings]

@@ -45,7 +45,9 @@ _SEVERITY_COLOUR = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.
 def print_findings(findings: list[Finding], *, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     for finding in findings:
-        label = paint(f"{finding.severity.value:<7}", _SEVERITY_COLOUR[finding.severity], stream=stream)
+        label = paint(
+            f"{finding.severity.value:<7}", _SEVERITY_COLOUR[finding.severity], stream=stream
+        )
         print(f"{label} {finding.field}: {finding.message}", file=stream)
         if finding.fix:
             for command in finding.fix.as_commands():
