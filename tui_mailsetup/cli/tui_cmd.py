@@ -1,15 +1,43 @@
-"""Running without a command opens the TUI (placeholder until the TUI lands)."""
+"""Running without a command opens the TUI.
+
+Textual is imported here lazily, inside :func:`run_tui`, so that the headless
+commands (send-test, check, show …) never pay for it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from tui_mailsetup.exitcodes import ExitCode
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    return None
+    parser = subparsers.add_parser(
+        "tui",
+        parents=[common],
+        help="open the TUI (the default when no command is given)",
+        description="Open the TUI: the first-run wizard when no configuration exists, "
+        "else the settings screens.",
+    )
+    parser.set_defaults(handler=run_tui)
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    print("the TUI is not built yet")
-    return 0
+    from tui_mailsetup.config_file import ConfigError, load_config
+
+    try:
+        loaded = load_config(
+            getattr(args, "config", None), system=bool(getattr(args, "system", False))
+        )
+    except ConfigError as exc:
+        # A file that does not load is reported and never overwritten by the TUI.
+        print(str(exc), file=sys.stderr)
+        return ExitCode.CONFIG
+
+    from tui_mailsetup.tui.app import MailSetupApp
+
+    app = MailSetupApp(loaded.path, loaded=loaded)
+    result = app.run()
+    return int(result or 0)

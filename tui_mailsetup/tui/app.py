@@ -1,0 +1,239 @@
+"""The Textual application: picks the wizard or the settings screen, holds what they share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui_mailsetup.config_file import ConfigError, LoadedConfig, load_config
+from tui_mailsetup.engine.events import Outcome
+from tui_mailsetup.tui.hooks import (
+    DriverFactory,
+    Exporter,
+    InboxSource,
+    MessageBuilder,
+    default_driver_factory,
+    default_exporter,
+    default_message_builder,
+)
+
+if TYPE_CHECKING:
+    from tui_mailsetup.presets import Preset
+    from tui_mailsetup.tui.screens.form import FormScreen
+
+_DEFAULT: Any = object()
+
+
+class MailSetupApp(App[int]):
+    """``MailSetupApp(config_path)``: the wizard when the file does not exist, else the settings.
+
+    Parameters beyond the path are seams for the demo, tests and benchmarks:
+
+    * ``banner``: a line shown above every screen ("DEMO: sandbox server …").
+    * ``inbox``: a callable returning the messages a local sandbox received;
+      when given, the settings screen grows an "Inbox" tab (the demo).
+    * ``driver_factory`` / ``message_builder``: how a test send is made
+      (defaults: the engine's driver and test message).
+    * ``exporter``: what the review step's "Export…" uses (default: the
+      export module; None hides the button).
+    * ``first_run``: force the wizard (True) or the settings screen (False).
+    * ``loaded``: an already loaded configuration (else it is loaded here).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-mailsetup"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "request_quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        config_path: str | Path | None = None,
+        *,
+        system: bool = False,
+        loaded: LoadedConfig | None = None,
+        banner: str = "",
+        inbox: InboxSource | None = None,
+        driver_factory: DriverFactory | None = None,
+        message_builder: MessageBuilder | None = None,
+        exporter: Exporter | None = _DEFAULT,
+        first_run: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.loaded = loaded if loaded is not None else load_config(config_path, system=system)
+        self.config_path: Path = self.loaded.path
+        self.banner = banner
+        self.inbox = inbox
+        self.driver_factory: DriverFactory = driver_factory or default_driver_factory
+        self.message_builder: MessageBuilder = message_builder or default_message_builder
+        self.exporter: Exporter | None = default_exporter() if exporter is _DEFAULT else exporter
+        self.first_run = (not self.loaded.exists) if first_run is None else first_run
+        self.last_outcome: Outcome | None = None
+        self.last_outcome_at: float | None = None
+
+    def on_mount(self) -> None:
+        from tui_mailsetup.tui.screens.settings import SettingsScreen
+        from tui_mailsetup.tui.screens.wizard import WizardScreen
+
+        self.push_screen(WizardScreen() if self.first_run else SettingsScreen())
+
+    # ------------------------------------------------------------------ shared services
+
+    def reload(self) -> None:
+        try:
+            self.loaded = load_config(self.config_path)
+        except ConfigError as exc:
+            self.notify(str(exc), title="Could not reload", severity="error")
+
+    def secret_sources(self) -> dict[str, str | None]:
+        from tui_mailsetup.secrets import secret_sources
+
+        try:
+            return secret_sources(self.loaded)
+        except Exception:
+            return {}
+
+    def presets(self) -> tuple[Preset, ...]:
+        try:
+            from tui_mailsetup.presets import load_presets
+
+            return tuple(load_presets())
+        except Exception:
+            return ()
+
+    def match_preset(self, host: str) -> Preset | None:
+        try:
+            from tui_mailsetup.presets import match_preset
+
+            return match_preset(host)
+        except Exception:
+            return None
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        """Remember the last result (and, where the engine keeps state, persist it)."""
+        self.last_outcome = outcome
+        self.last_outcome_at = time.time()
+        try:
+            from tui_mailsetup import state
+
+            record = getattr(state, "record_outcome", None)
+            if record is not None:
+                record(self.config_path, outcome)
+        except Exception:
+            pass
+
+    def after_test(self, outcome: Outcome) -> None:
+        """Hook run after every test send (the demo's inbox refreshes here)."""
+        screen = self.screen
+        refresh = getattr(screen, "refresh_inbox", None)
+        if refresh is not None:
+            refresh()
+
+    def last_result_text(self) -> Text:
+        """ "Last test: …" including "rate limited until" when the engine recorded one."""
+        outcome = self.last_outcome
+        text = Text("Last test: ", style="bold")
+        saved: Any = None
+        if outcome is None:
+            try:
+                from tui_mailsetup.state import load_state
+
+                saved = load_state(self.config_path)
+            except Exception:
+                saved = None
+        if outcome is not None:
+            if outcome.ok:
+                text.append("passed in this session", style="green")
+            else:
+                cause = outcome.diagnosis.cause if outcome.diagnosis else outcome.stage.label
+                text.append(f"failed at {outcome.stage.label}: {cause}", style="red")
+        elif saved is not None and getattr(saved, "last_result", None) is not None:
+            text.append(_describe_saved(saved.last_result))
+        else:
+            text.append("none yet (ctrl+t sends one)")
+        limited = getattr(saved, "rate_limited_until", None) if saved is not None else None
+        if outcome is not None and outcome.diagnosis is not None and outcome.diagnosis.retry_after:
+            limited = outcome.diagnosis.retry_after
+        if isinstance(limited, int | float) and limited > time.time():
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(limited))
+            text.append(f"  ·  rate limited until {until}", style="bold yellow")
+        return text
+
+    # ------------------------------------------------------------------ quitting
+
+    @property
+    def form_screen(self) -> FormScreen | None:
+        from tui_mailsetup.tui.screens.form import FormScreen
+
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, FormScreen):
+                return screen
+        return None
+
+    async def action_request_quit(self) -> None:
+        from tui_mailsetup.tui.screens.dialogs import ConfirmQuitScreen
+
+        form = self.form_screen
+        if form is None or not form.dirty:
+            self.exit(0)
+            return
+        if isinstance(self.screen, ConfirmQuitScreen):
+            return
+
+        def decided(choice: str | None) -> None:
+            if choice == "discard" or (choice == "save" and form.save()):
+                self.exit(0)
+
+        self.push_screen(ConfirmQuitScreen(), decided)
+
+    # ------------------------------------------------------------------ command palette
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        form = self.form_screen
+        if form is not None:
+            yield SystemCommand("Save", "Save the configuration (ctrl+s)", form.action_save)
+            yield SystemCommand(
+                "Send a test email", "Test the settings end to end (ctrl+t)", form.action_send_test
+            )
+            yield SystemCommand("Apply fix", "Apply the fix on offer (f2)", form.action_fix)
+            yield SystemCommand(
+                "Save transcript",
+                "Write the last test's transcript, redacted",
+                form.action_save_transcript,
+            )
+            if self.exporter is not None:
+                yield SystemCommand(
+                    "Export", "Write the settings for msmtp, postfix, env …", form.action_export
+                )
+            for section_id in form.section_ids:
+                yield SystemCommand(
+                    f"Go to {section_id}",
+                    f"Show the {section_id} section",
+                    lambda s=section_id: form.show_section(s),
+                )
+        yield SystemCommand("Help", "Keys and help for the focused field (f1)", self._help)
+        yield SystemCommand("Quit", "Quit (ctrl+q)", self.action_request_quit)
+        yield from super().get_system_commands(screen)
+
+    def _help(self) -> None:
+        form = self.form_screen
+        if form is not None:
+            form.action_help()
+
+
+def _describe_saved(result: Any) -> str:
+    ok = getattr(result, "ok", None)
+    stage = getattr(result, "stage", "")
+    cause = getattr(result, "cause", "") or ""
+    if ok:
+        return f"passed ({stage})"
+    if ok is False:
+        return f"failed at {stage}: {cause}".rstrip(": ")
+    return str(result)

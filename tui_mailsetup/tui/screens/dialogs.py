@@ -1,0 +1,235 @@
+"""Modal dialogs: help for a field, quit with unsaved changes, export, save the transcript."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from tui_mailsetup.findings import Finding
+from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.tui.hooks import Exporter
+from tui_mailsetup.tui.widgets.field import SOURCE_LABELS, finding_text
+
+KEYS_HELP = (
+    ("ctrl+s", "save the configuration (secrets go to the owner-only credentials file)"),
+    ("ctrl+t", "send a test email (to the sender address unless you type another)"),
+    ("escape", "cancel a running test"),
+    ("f1", "help for the focused field"),
+    ("f2 / enter", "apply the fix a finding or a failed test offers"),
+    ("pgup / pgdn", "previous / next section"),
+    ("tab / shift+tab", "next / previous field"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("ctrl+q", "quit (asks first when there are unsaved changes)"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """F1: what the focused field means, and what is wrong with it now."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f1,q", "dismiss", "Close"),
+    ]
+
+    def __init__(self, title: str, body: Text) -> None:
+        super().__init__(id="help-screen")
+        self._title = title
+        self._body = body
+
+    @classmethod
+    def for_field(
+        cls, key: str, label: str, doc: str, finding: Finding | None, source: str
+    ) -> HelpScreen:
+        body = Text()
+        body.append(f"{key}\n", style="bold")
+        body.append(doc or "No description.")
+        where = SOURCE_LABELS.get(source, source)
+        if where:
+            body.append(f"\n\nCurrent value comes from: {where}")
+        if finding is not None:
+            body.append("\n\n")
+            body.append_text(finding_text(finding))
+        body.append(f"\n\nCommand line: tui-mailsetup set {key} VALUE", style="dim")
+        return cls(f"Help: {label}", body)
+
+    @classmethod
+    def general(cls) -> HelpScreen:
+        body = Text()
+        for key, what in KEYS_HELP:
+            body.append(f"{key:<16}", style="bold")
+            body.append(f"{what}\n")
+        body.append("\nFocus a field and press f1 for help about it.", style="dim")
+        return cls("Keys", body)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            with VerticalScroll():
+                yield Static(self._body)
+            yield Button("Close", id="close", compact=True)
+        yield Footer()
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmQuitScreen(ModalScreen[str]):
+    """Asked by ctrl+q when there are unsaved changes: "save", "discard" or "cancel"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "choose('save')", "Save and quit"),
+        Binding("d", "choose('discard')", "Quit without saving"),
+        Binding("escape,c", "choose('cancel')", "Cancel"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Unsaved changes", classes="dialog-title")
+            yield Static("The settings have changed since they were last saved.")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save and quit (s)", id="save", variant="primary", compact=True)
+                yield Button("Discard (d)", id="discard", variant="error", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
+class _WriteFileScreen(ModalScreen[Path | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def write(self, path_text: str, text: str) -> None:
+        path = Path(path_text.strip()).expanduser()
+        if not path_text.strip():
+            self.notify("Type a file name.", severity="error")
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(str(exc), title="Not written", severity="error")
+            return
+        self.notify(f"Wrote {path}", title="Saved")
+        self.dismiss(path)
+
+
+class SaveTranscriptScreen(_WriteFileScreen):
+    """Save the (already redacted) transcript for a support ticket."""
+
+    def __init__(self, transcript: str, default: Path) -> None:
+        super().__init__()
+        self._transcript = transcript
+        self._default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Save the transcript", classes="dialog-title")
+            yield Static(
+                "Credentials are already redacted; the file is safe to attach to a ticket."
+            )
+            yield Input(str(self._default), id="path")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Write", id="write", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+        yield Footer()
+
+    @on(Input.Submitted, "#path")
+    @on(Button.Pressed, "#write")
+    def _write(self) -> None:
+        self.write(self.query_one("#path", Input).value, self._transcript)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ExportScreen(_WriteFileScreen):
+    """Write the settings for another program (msmtp, postfix, env …), without secrets."""
+
+    def __init__(self, exporter: Exporter, settings: MailSettings, config_path: Path) -> None:
+        super().__init__()
+        self._exporter = exporter
+        self._settings = settings
+        self._config_path = config_path
+        self._formats: Sequence[str] = tuple(exporter.formats)
+
+    def compose(self) -> ComposeResult:
+        first = self._formats[0]
+        with Vertical(classes="dialog"):
+            yield Label("Export for another program", classes="dialog-title")
+            yield Select(
+                [(f, f) for f in self._formats], value=first, allow_blank=False, id="format"
+            )
+            yield Input(str(self._path_for(first)), id="path")
+            yield Static("", id="export-preview")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Write", id="write", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._preview(self._formats[0])
+
+    def _path_for(self, fmt: str) -> Path:
+        return self._config_path.with_name(f"export.{fmt}")
+
+    def _preview(self, fmt: str) -> None:
+        try:
+            text = self._exporter.render(self._settings, fmt, self._config_path)
+        except Exception as exc:
+            text = f"cannot export: {exc}"
+        lines = text.splitlines()
+        preview = "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else "")
+        self.query_one("#export-preview", Static).update(Text(preview, style="dim"))
+
+    @on(Select.Changed, "#format")
+    def _format_changed(self, event: Select.Changed) -> None:
+        fmt = str(event.value)
+        self.query_one("#path", Input).value = str(self._path_for(fmt))
+        self._preview(fmt)
+
+    @on(Input.Submitted, "#path")
+    @on(Button.Pressed, "#write")
+    def _write(self) -> None:
+        fmt = str(self.query_one("#format", Select).value)
+        try:
+            text = self._exporter.render(self._settings, fmt, self._config_path)
+        except Exception as exc:
+            self.notify(str(exc), title="Not exported", severity="error")
+            return
+        path_text = self.query_one("#path", Input).value.strip()
+        if not path_text:
+            self.notify("Type a file name.", severity="error")
+            return
+        path = Path(path_text).expanduser()
+        try:
+            self._exporter.write(path, text, fmt)
+        except Exception as exc:
+            self.notify(str(exc), title="Not exported", severity="error")
+            return
+        self.notify(f"Wrote {path}", title="Exported")
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,679 @@
+"""What the wizard and the settings screen share: the form, live validation, fixes, save and test.
+
+The two screens differ only in how they lay the sections out (steps with
+Back/Next, or tabs); everything a person does with the values happens here,
+and every judgement about a value is the engine's (:mod:`tui_mailsetup.validation`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Header, Input, Select, Static
+
+from tui_mailsetup.engine.events import Outcome
+from tui_mailsetup.findings import Finding, Severity, has_errors
+from tui_mailsetup.fixes import Fix
+from tui_mailsetup.settings import Driver, MailSettings, field_doc, get_value
+from tui_mailsetup.tui.form import (
+    FIELDS,
+    SECTIONS,
+    FieldSpec,
+    FormState,
+    Section,
+    section_of,
+    suggested_port,
+)
+from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+from tui_mailsetup.tui.widgets.field import FieldRow
+from tui_mailsetup.tui.widgets.review import ReviewPanel
+
+if TYPE_CHECKING:
+    from tui_mailsetup.tui.app import MailSetupApp
+
+SECRET_FOR_DRIVER: dict[Driver, str] = {
+    Driver.SMTP: "smtp.password",
+    Driver.MAILGUN: "mailgun.api_key",
+    Driver.SES: "ses.secret_access_key",
+}
+
+SOURCE_WORDS = {
+    "env": "the environment",
+    "secrets-dir": "the secrets directory",
+    "password_command": "password_command",
+    "credentials-file": "the credentials file",
+    "keyring": "the system keyring",
+    "cli": "the command line",
+    "file": "the configuration file",
+}
+
+
+class TestFinished(Message):
+    """A test send ended (posted by the send worker)."""
+
+    __test__ = False
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+def describe_target(settings: MailSettings) -> str:
+    if settings.driver is Driver.SMTP:
+        return f"{settings.smtp.host}:{settings.smtp.port} ({settings.smtp.encryption.value})"
+    if settings.driver is Driver.SENDMAIL:
+        return settings.sendmail.path
+    if settings.driver is Driver.MAILGUN:
+        return f"Mailgun {settings.mailgun.domain} ({settings.mailgun.region.value})"
+    return f"Amazon SES {settings.ses.region}"
+
+
+class FormScreen(Screen[None]):
+    """Base of the wizard and the settings screen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+t", "send_test", "Test"),
+        Binding("f1", "help", "Help"),
+        Binding("f2", "fix", "Fix"),
+        Binding("escape", "cancel_send", "Cancel test"),
+        Binding("pageup", "previous_section", "Back", priority=True),
+        Binding("pagedown", "next_section", "Next", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        app = self.mail_app
+        self.state = FormState.from_settings(app.loaded.settings, app.secret_sources())
+        self.saved_raw, self.saved_secrets = self.state.snapshot()
+        self.findings: list[Finding] = []
+        self.settings: MailSettings | None = app.loaded.settings
+        self.sending = False
+        self._recipient_edited = False
+
+    @property
+    def mail_app(self) -> MailSetupApp:
+        return cast("MailSetupApp", self.app)
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        if self.mail_app.banner:
+            yield Static(Text(self.mail_app.banner), id="banner")
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def compose_section(self, section: Section) -> ComposeResult:
+        """The contents of one section (a wizard step or a tab)."""
+        if section.id == "review":
+            yield ReviewPanel(export_available=self.mail_app.exporter is not None, id="review")
+            return
+        with VerticalScroll(classes="section-body", id=f"body-{section.id}"):
+            if section.intro:
+                yield Static(section.intro, classes="section-intro")
+            if section.id == "server":
+                yield from self._compose_presets()
+            if section.id == "credentials":
+                yield Static("", id="secret-note", classes="section-intro")
+            for spec in section.fields:
+                row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
+                row.display = spec.applies_to(self.state.driver)
+                yield row
+
+    def _compose_presets(self) -> ComposeResult:
+        presets = self.mail_app.presets()
+        if not presets:
+            return
+        options = [(preset.name, preset.id) for preset in presets]
+        with Vertical(id="preset-row", classes="smtp-only"):
+            yield Select(options, prompt="Provider preset…", compact=True, id="preset")
+            yield Static("", id="preset-notes", classes="-empty")
+
+    def _source(self, key: str) -> str:
+        spec = FIELDS[key]
+        if spec.kind == "secret":
+            return self.state.known_secrets.get(key) or ""
+        return self.mail_app.loaded.sources.get(key, "")
+
+    def on_mount(self) -> None:
+        self.title = "tui-mailsetup"
+        self.sub_title = str(self.mail_app.config_path)
+        self.revalidate()
+        self._update_secret_note()
+        self._update_recipient()
+        self._update_driver_visibility()
+        self.show_last_result()
+        for warning in self.mail_app.loaded.warnings:
+            self.notify(warning.message, severity="warning", timeout=8)
+
+    # ------------------------------------------------------------------ sections
+
+    @property
+    def section_ids(self) -> tuple[str, ...]:
+        return tuple(section.id for section in SECTIONS)
+
+    def show_section(self, section_id: str) -> None:
+        raise NotImplementedError
+
+    def current_section(self) -> str:
+        raise NotImplementedError
+
+    def action_next_section(self) -> None:
+        ids = self.section_ids
+        index = ids.index(self.current_section())
+        if index + 1 < len(ids):
+            self.show_section(ids[index + 1])
+
+    def action_previous_section(self) -> None:
+        ids = self.section_ids
+        index = ids.index(self.current_section())
+        if index > 0:
+            self.show_section(ids[index - 1])
+
+    def focus_section(self, section_id: str) -> None:
+        """Focus the first editor of a section once it is shown."""
+
+        def focus() -> None:
+            for widget in self._focusables(section_id):
+                widget.focus()
+                return
+
+        self.call_after_refresh(focus)
+
+    def _focusables(self, section_id: str) -> Iterable[Widget]:
+        if section_id == "review":
+            try:
+                yield self.query_one("#recipient", Input)
+            except NoMatches:
+                return
+            return
+        for row in self.query(f"#body-{section_id} FieldRow").results(FieldRow):
+            if row.display:
+                yield row.editor
+
+    # ------------------------------------------------------------------ rows
+
+    def row(self, key: str) -> FieldRow | None:
+        try:
+            return self.query_one(f"#row-{FIELDS[key].widget_id}", FieldRow)
+        except (NoMatches, KeyError):
+            return None
+
+    def rows(self) -> Iterable[FieldRow]:
+        return self.query(FieldRow).results(FieldRow)
+
+    @on(FieldRow.ValueChanged)
+    def _on_value_changed(self, event: FieldRow.ValueChanged) -> None:
+        key = event.key
+        if not self.state.set(key, event.value):
+            return
+        if key == "driver":
+            self._update_driver_visibility()
+            self._update_secret_note()
+        elif key == "smtp.encryption":
+            port = suggested_port(str(event.value), self.state.get("smtp.port"))
+            if port is not None:
+                self.set_field("smtp.port", str(port))
+        elif key == "sender.address":
+            self._update_recipient()
+        elif key == "smtp.host":
+            self._update_username_hint()
+        if (key in FIELDS and FIELDS[key].kind == "secret") or key == "smtp.password_command":
+            self._update_secret_note()
+        self.revalidate()
+
+    def set_field(self, key: str, value: Any) -> None:
+        """Set a value from the program (a fix, a preset, a suggestion)."""
+        spec = FIELDS.get(key)
+        if spec is None:
+            *parents, name = key.split(".")
+            section = self.state.base
+            for part in parents:
+                section = section.setdefault(part, {})
+            section[name] = value
+            return
+        shown = display_for(spec, value)
+        self.state.set(key, shown)
+        if (row := self.row(key)) is not None:
+            row.set_value(shown)
+        if key == "driver":
+            self._update_driver_visibility()
+
+    def _update_driver_visibility(self) -> None:
+        driver = self.state.driver
+        for row in self.rows():
+            row.display = row.spec.applies_to(driver)
+        for widget in self.query(".smtp-only"):
+            widget.display = driver is Driver.SMTP
+
+    def _update_recipient(self) -> None:
+        try:
+            recipient = self.query_one("#recipient", Input)
+        except NoMatches:
+            return
+        address = str(self.state.get("sender.address") or "")
+        recipient.placeholder = f"{address} (the sender)" if address else "the sender address"
+
+    def _update_username_hint(self) -> None:
+        preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
+        if (row := self.row("smtp.username")) is not None:
+            hint = preset.username_hint if preset is not None and preset.username_hint else ""
+            row.set_placeholder(hint or "empty: no login")
+
+    def _update_secret_note(self) -> None:
+        try:
+            note = self.query_one("#secret-note", Static)
+        except NoMatches:
+            return
+        driver = self.state.driver
+        key = SECRET_FOR_DRIVER.get(driver)
+        if key is None:
+            note.update("Sendmail hands the message to a local program: no credentials here.")
+            return
+        if self.state.secrets.get(key):
+            source = "typed here: saved to the owner-only credentials file with ctrl+s"
+        elif key == "smtp.password" and str(self.state.get("smtp.password_command") or "").strip():
+            source = "from password_command (run at each test)"
+        else:
+            known = self.state.known_secrets.get(key)
+            source = (
+                f"from {SOURCE_WORDS.get(known, known)}; type to replace it"
+                if known
+                else "not set: type it below, or set password_command"
+            )
+        note.update(Text(f"{FIELDS[key].label}: {source}."))
+
+    # ------------------------------------------------------------------ validation
+
+    def revalidate(self) -> list[Finding]:
+        """Validate what is on screen with the engine's function; mark every field."""
+        from tui_mailsetup.validation import evaluate
+
+        settings, findings = evaluate(self.state.data(), secret_sources=self.state.secret_sources())
+        self.settings = settings
+        self.findings = findings
+        by_key: dict[str, Finding] = {}
+        for finding in findings:
+            for key in finding.fields:
+                by_key.setdefault(key, finding)
+        for row in self.rows():
+            row.show_finding(by_key.get(row.spec.key))
+        with contextlib.suppress(NoMatches):
+            self.query_one(ReviewPanel).show_findings(findings)
+        self.on_findings_changed(findings)
+        return findings
+
+    def on_findings_changed(self, findings: list[Finding]) -> None:
+        """Subclasses mark their steps or tabs."""
+
+    def sections_with_errors(self) -> set[str]:
+        result: set[str] = set()
+        for finding in self.findings:
+            if finding.severity is Severity.ERROR:
+                for key in finding.fields:
+                    if (section := section_of(key)) is not None:
+                        result.add(section.id)
+        return result
+
+    # ------------------------------------------------------------------ fixes
+
+    @on(FieldRow.FixRequested)
+    def _on_fix_requested(self, event: FieldRow.FixRequested) -> None:
+        if event.row.finding is not None and event.row.finding.fix is not None:
+            self.apply_fix(event.row.finding.fix)
+
+    def action_fix(self) -> None:
+        """Apply the fix on offer: the focused field's, else the last test's, else the first."""
+        focused = self.focused
+        row = _row_of(focused)
+        if row is not None and row.finding is not None and row.finding.fix is not None:
+            self.apply_fix(row.finding.fix)
+            return
+        pane = self.pane
+        outcome = pane.outcome if pane is not None else None
+        if (
+            outcome is not None
+            and outcome.diagnosis is not None
+            and outcome.diagnosis.fix is not None
+        ):
+            fix = outcome.diagnosis.fix
+            if any(
+                str(self.state.get(k) if k in FIELDS else "") != str(v)
+                for k, v in fix.changes.items()
+            ):
+                self.apply_fix(fix)
+                self.notify("Press ctrl+t to test again.", title=f"Applied: {fix.label}")
+                return
+        for finding in self.findings:
+            if finding.fix is not None:
+                self.apply_fix(finding.fix)
+                return
+        self.notify("No fix on offer here.", severity="warning")
+
+    def apply_fix(self, fix: Fix) -> None:
+        for key, value in fix.changes.items():
+            self.set_field(key, value)
+        self._update_secret_note()
+        self.revalidate()
+        self.notify(fix.label, title="Fixed")
+
+    @on(Select.Changed, "#preset")
+    def _on_preset(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is Select.NULL:
+            return
+        preset = next((p for p in self.mail_app.presets() if p.id == event.value), None)
+        if preset is None:
+            return
+        for key, value in preset.settings_changes().items():
+            self.set_field(key, value)
+        if preset.region and self.state.driver is Driver.SES:
+            self.set_field("ses.region", preset.region)
+        self._update_username_hint()
+        notes = preset.notes + (
+            f"\nUsername: {preset.username_hint}" if preset.username_hint else ""
+        )
+        preset_notes = self.query_one("#preset-notes", Static)
+        preset_notes.update(Text(notes.strip()))
+        preset_notes.set_class(not notes.strip(), "-empty")
+        self.revalidate()
+
+    # ------------------------------------------------------------------ saving
+
+    @property
+    def dirty(self) -> bool:
+        return self.state.raw != self.saved_raw or self.state.secrets != self.saved_secrets
+
+    def action_save(self) -> None:
+        self.save()
+
+    def save(self) -> bool:
+        from tui_mailsetup.config_file import ConfigError, save_settings
+        from tui_mailsetup.secrets import SecretError, store_secret
+
+        findings = self.revalidate()
+        settings = self.settings
+        if settings is None or has_errors(findings):
+            errors = [f for f in findings if f.severity is Severity.ERROR]
+            self.notify(
+                f"{len(errors)} error(s) to fix first. {errors[0].field}: {errors[0].message}",
+                title="Not saved",
+                severity="error",
+                timeout=8,
+            )
+            self.focus_field(errors[0].field)
+            return False
+        app = self.mail_app
+        path = app.config_path
+        loaded = app.loaded
+        changed = set(self.state.changed_keys(self.saved_raw))
+        keys = [
+            key
+            for key, source in loaded.sources.items()
+            if (source == "file" or key in changed) and key not in MailSettings.SECRET_KEYS
+        ]
+        keys += [k for k in changed if k not in keys and k not in MailSettings.SECRET_KEYS]
+        clean = _without_secrets(settings)
+        try:
+            save_settings(path, clean, keys)
+            for key, value in self.state.secrets.items():
+                if self.saved_secrets.get(key) != value:
+                    store_secret(path, key, value)
+        except (ConfigError, SecretError, OSError, ValueError) as exc:
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return False
+        overridden = [k for k in changed if loaded.sources.get(k) in {"env", "secrets-dir", "cli"}]
+        app.reload()
+        self.saved_raw, self.saved_secrets = self.state.snapshot()
+        self.state.known_secrets.update(app.secret_sources())
+        for row in self.rows():
+            row.set_source(self._source(row.spec.key))
+        self._update_secret_note()
+        self.revalidate()
+        self.notify(f"Saved to {path}", title="Saved")
+        if overridden:
+            self.notify(
+                "Still overridden by the environment: " + ", ".join(sorted(overridden)),
+                severity="warning",
+                timeout=8,
+            )
+        return True
+
+    def focus_field(self, key: str) -> None:
+        section = section_of(key)
+        row = self.row(key)
+        if section is None or row is None:
+            return
+        self.show_section(section.id)
+        self.call_after_refresh(row.editor.focus)
+
+    # ------------------------------------------------------------------ test send
+
+    @property
+    def pane(self) -> DiagnosticsPane | None:
+        try:
+            return self.query_one(DiagnosticsPane)
+        except NoMatches:
+            return None
+
+    def recipients(self) -> list[str]:
+        typed = ""
+        with contextlib.suppress(NoMatches):
+            typed = self.query_one("#recipient", Input).value.strip()
+        address = typed or str(self.state.get("sender.address") or "").strip()
+        return [address] if address else []
+
+    def action_send_test(self) -> None:
+        if self.sending:
+            self.notify("A test is running; escape cancels it.", severity="warning")
+            return
+        findings = self.revalidate()
+        settings = self.settings
+        if settings is None or has_errors(findings):
+            errors = [f for f in findings if f.severity is Severity.ERROR]
+            self.notify(
+                f"{errors[0].field}: {errors[0].message}",
+                title=f"Fix {len(errors)} error(s) before testing",
+                severity="error",
+                timeout=8,
+            )
+            return
+        recipients = self.recipients()
+        if not recipients:
+            self.notify("Set the sender address (or a recipient) first.", severity="error")
+            return
+        self.show_section("review")
+        self.sending = True
+        self.refresh_bindings()
+        self.send_worker(settings, recipients)
+
+    @work(exclusive=True, exit_on_error=False, group="send", name="test-send")
+    async def send_worker(self, settings: MailSettings, recipients: list[str]) -> None:
+        pane = self.pane
+        assert pane is not None
+        pane.start(f"test email to {', '.join(recipients)} via {describe_target(settings)}")
+        try:
+            secret = await self._secret_for(settings)
+            driver = self.mail_app.driver_factory(settings, secret)
+            message = self.mail_app.message_builder(settings, recipients)
+            count = 0
+            async for event in driver.send(message, recipients):
+                pane.add_event(event)
+                if isinstance(event, Outcome):
+                    self.post_message(TestFinished(event))
+                count += 1
+                if count % 64 == 0:
+                    # A driver that yields faster than the screen draws must not starve the keyboard.
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            pane.cancelled()
+            self.sending = False
+            self.refresh_bindings()
+            raise
+        except Exception as exc:
+            pane.crashed(exc)
+        finally:
+            if self.sending and not pane.running:
+                pass
+        self.sending = False
+        self.refresh_bindings()
+
+    async def _secret_for(self, settings: MailSettings) -> str | None:
+        key = SECRET_FOR_DRIVER.get(settings.driver)
+        if key is None:
+            return None
+        if key == "smtp.password" and not settings.smtp.username:
+            return None
+        if typed := self.state.secrets.get(key):
+            return typed
+        loaded = self.mail_app.loaded
+        direct = get_value(loaded.settings, key)
+        if direct is not None:
+            return str(direct.get_secret_value())
+        from tui_mailsetup.secrets import resolve_secret
+
+        resolved = await asyncio.to_thread(
+            resolve_secret, dataclasses.replace(loaded, settings=settings), key
+        )
+        return resolved.value
+
+    def action_cancel_send(self) -> None:
+        if self.sending:
+            self.workers.cancel_group(self, "send")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_send":
+            return self.sending
+        return True
+
+    @on(TestFinished)
+    def _on_test_finished(self, event: TestFinished) -> None:
+        self.sending = False
+        self.refresh_bindings()
+        self.mail_app.record_outcome(event.outcome)
+        self.show_last_result()
+        self.mail_app.after_test(event.outcome)
+        diagnosis = event.outcome.diagnosis
+        if diagnosis is not None and diagnosis.fix is not None:
+            self.notify(
+                f"F2: {diagnosis.fix.label}", title=diagnosis.cause, severity="warning", timeout=8
+            )
+
+    def show_last_result(self) -> None:
+        try:
+            panel = self.query_one(ReviewPanel)
+        except NoMatches:
+            return
+        panel.show_last_result(self.mail_app.last_result_text())
+
+    # ------------------------------------------------------------------ buttons
+
+    @on(Button.Pressed, "#btn-test")
+    def _test_pressed(self) -> None:
+        self.action_send_test()
+
+    @on(Button.Pressed, "#btn-save")
+    def _save_pressed(self) -> None:
+        self.save()
+
+    @on(Button.Pressed, "#btn-export")
+    def _export_pressed(self) -> None:
+        self.action_export()
+
+    @on(Button.Pressed, "#btn-save-log")
+    def _save_log_pressed(self) -> None:
+        self.action_save_transcript()
+
+    @on(Input.Submitted, "#recipient")
+    def _recipient_submitted(self) -> None:
+        self.action_send_test()
+
+    def action_export(self) -> None:
+        from tui_mailsetup.tui.screens.dialogs import ExportScreen
+
+        exporter = self.mail_app.exporter
+        settings = self.settings
+        if exporter is None:
+            self.notify("Export is not available in this version.", severity="warning")
+            return
+        if settings is None:
+            self.notify("Fix the errors first.", severity="error")
+            return
+        self.app.push_screen(
+            ExportScreen(exporter, _without_secrets(settings), self.mail_app.config_path)
+        )
+
+    def action_save_transcript(self) -> None:
+        from tui_mailsetup.tui.screens.dialogs import SaveTranscriptScreen
+
+        pane = self.pane
+        if pane is None or not pane.transcript_text().strip():
+            self.notify("No transcript yet: ctrl+t sends a test.", severity="warning")
+            return
+        default = self.mail_app.config_path.with_name("transcript.txt")
+        self.app.push_screen(SaveTranscriptScreen(pane.transcript_text(), default))
+
+    # ------------------------------------------------------------------ help
+
+    def action_help(self) -> None:
+        from tui_mailsetup.tui.screens.dialogs import HelpScreen
+
+        row = _row_of(self.focused)
+        if row is None:
+            self.app.push_screen(HelpScreen.general())
+            return
+        key = row.spec.key
+        self.app.push_screen(
+            HelpScreen.for_field(
+                key, row.spec.label, field_doc(key), row.finding, self._source(key)
+            )
+        )
+
+
+def display_for(spec: FieldSpec, value: Any) -> Any:
+    if spec.kind == "bool":
+        return bool(value)
+    if spec.kind == "float" and isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "value") and not isinstance(value, (str, int, float)):
+        return str(value.value)
+    return "" if value is None else str(value)
+
+
+def _row_of(widget: Widget | None) -> FieldRow | None:
+    while widget is not None:
+        if isinstance(widget, FieldRow):
+            return widget
+        parent = widget.parent
+        widget = parent if isinstance(parent, Widget) else None
+    return None
+
+
+def _without_secrets(settings: MailSettings) -> MailSettings:
+    return settings.model_copy(
+        update={
+            "smtp": settings.smtp.model_copy(update={"password": None}),
+            "mailgun": settings.mailgun.model_copy(update={"api_key": None}),
+            "ses": settings.ses.model_copy(update={"secret_access_key": None}),
+        }
+    )
+
+
+__all__ = ["FormScreen", "TestFinished"]

@@ -1,0 +1,66 @@
+"""A returning user: every section as a tab, with where each value came from."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import TabbedContent, TabPane
+
+from tui_mailsetup.findings import Finding
+from tui_mailsetup.tui.form import SECTIONS
+from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.tui.widgets.inbox import InboxPane
+
+TAB_TITLES = {"review": "Test"}
+
+
+class SettingsScreen(FormScreen):
+    """Driver | Server | Credentials | Sender | Test (| Inbox in the demo)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pageup", "previous_section", "Prev tab", priority=True),
+        Binding("pagedown", "next_section", "Next tab", priority=True),
+    ]
+
+    @property
+    def section_ids(self) -> tuple[str, ...]:
+        ids = tuple(section.id for section in SECTIONS)
+        return (*ids, "inbox") if self.mail_app.inbox is not None else ids
+
+    def compose_body(self) -> ComposeResult:
+        with TabbedContent(initial="tab-driver", id="tabs"):
+            for section in SECTIONS:
+                with TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}"):
+                    yield from self.compose_section(section)
+            if self.mail_app.inbox is not None:
+                with TabPane("Inbox", id="tab-inbox"):
+                    yield InboxPane(self.mail_app.inbox, id="inbox")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.focus_section("driver")
+
+    def current_section(self) -> str:
+        active = self.query_one(TabbedContent).active or "tab-driver"
+        return active.removeprefix("tab-")
+
+    def show_section(self, section_id: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{section_id}"
+        self.focus_section(section_id)
+
+    def on_findings_changed(self, findings: list[Finding]) -> None:
+        errors = self.sections_with_errors()
+        tabs = self.query_one(TabbedContent)
+        for section in SECTIONS:
+            title = TAB_TITLES.get(section.id, section.title)
+            try:
+                tab = tabs.get_tab(f"tab-{section.id}")
+            except Exception:
+                continue
+            tab.label = f"{title} ✘" if section.id in errors else title
+
+    def refresh_inbox(self) -> None:
+        for pane in self.query(InboxPane).results(InboxPane):
+            pane.refresh_messages()

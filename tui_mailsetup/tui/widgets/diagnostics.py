@@ -1,0 +1,343 @@
+"""The diagnostics pane: the stage ladder, the live SMTP transcript and the verdict.
+
+It renders the engine's events (:mod:`tui_mailsetup.engine.events`) and
+nothing else. Every piece of text that came from a server goes on screen as a
+``rich.text.Text`` (never parsed as markup), and the transcript widget keeps a
+fixed number of lines, so a flood of 100,000 lines costs bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import RichLog, Static
+
+from tui_mailsetup.engine.events import (
+    Diagnosis,
+    Direction,
+    Event,
+    Outcome,
+    ServerCapabilities,
+    Stage,
+    StageFinished,
+    StageStarted,
+    TlsDetails,
+    TranscriptLine,
+)
+
+MAX_SCREEN_LINES = 2000
+"""Lines the transcript widget keeps (older ones scroll away)."""
+MAX_SAVED_LINES = 20000
+"""Lines kept for "save transcript" (a support ticket needs the start and the end)."""
+MAX_LINES_PER_FLUSH = 400
+"""Under a flood only the newest lines of each refresh are drawn; all are kept for saving."""
+
+PREFIX = {
+    (Direction.SENT, False): " -> ",
+    (Direction.SENT, True): " ~> ",
+    (Direction.RECEIVED, False): "<-  ",
+    (Direction.RECEIVED, True): "<~  ",
+    (Direction.NOTE, False): " ** ",
+    (Direction.NOTE, True): " ** ",
+}
+STYLE = {
+    Direction.SENT: "bold cyan",
+    Direction.RECEIVED: "green",
+    Direction.NOTE: "italic",
+}
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def transcript_line(event: TranscriptLine) -> Text:
+    text = Text(PREFIX[(event.direction, event.encrypted)], style="dim" if event.encrypted else "")
+    text.append(event.text, style=STYLE[event.direction])
+    return text
+
+
+def tls_lines(tls: TlsDetails) -> list[Text]:
+    head = Text(f"── TLS established: {tls.version} {tls.cipher} ──", style="bold")
+    rows = [
+        ("subject", tls.subject),
+        ("issuer", tls.issuer),
+        ("names", ", ".join(tls.sans) or "(none)"),
+        ("valid", f"{tls.not_before} → {tls.not_after}"),
+        ("sha256", tls.fingerprint_sha256),
+    ]
+    verdict = "verified" if tls.verified else "NOT verified"
+    if tls.verify_message:
+        verdict += f" ({tls.verify_message})"
+    rows.append(("trust", verdict))
+    lines = [head]
+    for label, value in rows:
+        line = Text(f"    {label:<8} ")
+        line.append(value, style="" if label != "trust" or tls.verified else "bold red")
+        lines.append(line)
+    return lines
+
+
+def capabilities_line(caps: ServerCapabilities) -> Text:
+    parts = list(caps.extensions)
+    if caps.auth_mechanisms:
+        parts = [p for p in parts if not p.startswith("AUTH")]
+        parts.append("AUTH " + " ".join(caps.auth_mechanisms))
+    where = "inside TLS" if caps.encrypted else "in plain text"
+    return Text(f" ** server offers ({where}): " + (", ".join(parts) or "nothing"), style="italic")
+
+
+def verdict_text(outcome: Outcome, *, fix_key: str = "F2") -> Text:
+    text = Text()
+    if outcome.ok:
+        to = ", ".join(outcome.recipients)
+        text.append("✔ PASSED", style="bold green")
+        text.append(f"  {outcome.stage.label} reached in {format_duration(outcome.elapsed)}")
+        if to:
+            text.append(f"; test email accepted for {to}")
+        if outcome.message_id:
+            text.append(f"\n  Message-ID {outcome.message_id}")
+        return text
+    diagnosis = outcome.diagnosis
+    text.append("✘ FAILED", style="bold red")
+    text.append(f" at {outcome.stage.label} after {format_duration(outcome.elapsed)}")
+    if diagnosis is None:
+        return text
+    return text + diagnosis_text(diagnosis, fix_key=fix_key)
+
+
+def diagnosis_text(diagnosis: Diagnosis, *, fix_key: str = "F2") -> Text:
+    text = Text()
+    text.append(f"\n  {diagnosis.cause}", style="bold")
+    if diagnosis.evidence:
+        text.append("\n  server said: ")
+        text.append(diagnosis.evidence)
+    if diagnosis.explanation:
+        text.append(f"\n  {diagnosis.explanation}")
+    if diagnosis.fix is not None:
+        text.append("\n  Fix: ", style="bold")
+        text.append(diagnosis.fix.label)
+        text.append(f"  [{fix_key}: apply, then ctrl+t to test again]", style="bold")
+    return text
+
+
+class StageLadder(Static):
+    """Each stage reached, with a tick or a cross and its time."""
+
+    DEFAULT_CSS = """
+    StageLadder {
+        width: 26;
+        height: 1fr;
+        padding: 0 1;
+        border-right: vkey $foreground 30%;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.stages: dict[Stage, tuple[str, str]] = {}
+
+    def reset(self) -> None:
+        self.stages.clear()
+        self.update(Text("No test yet.\nctrl+t sends one.", style="dim"))
+
+    def started(self, stage: Stage) -> None:
+        self.stages[stage] = ("…", "")
+        self._redraw()
+
+    def finished(self, event: StageFinished) -> None:
+        self.stages[event.stage] = ("✔" if event.ok else "✘", format_duration(event.elapsed))
+        self._redraw()
+
+    def cancelled(self) -> None:
+        for stage, (mark, _time) in list(self.stages.items()):
+            if mark == "…":
+                self.stages[stage] = ("✘", "cancelled")
+        self._redraw()
+
+    def _redraw(self) -> None:
+        text = Text()
+        for stage, (mark, time) in self.stages.items():
+            style = {"✔": "green", "✘": "bold red"}.get(mark, "yellow")
+            text.append(f"{mark} ", style=style)
+            text.append(f"{stage.label:<13}")
+            text.append(f"{time:>8}\n", style="dim")
+        self.update(text)
+
+
+class DiagnosticsPane(Vertical):
+    """Streams a test send: ladder on the left, transcript on the right, verdict below."""
+
+    DEFAULT_CSS = """
+    DiagnosticsPane {
+        height: 1fr;
+        min-height: 8;
+    }
+    DiagnosticsPane > Horizontal {
+        height: 1fr;
+    }
+    DiagnosticsPane RichLog {
+        width: 1fr;
+        height: 1fr;
+        background: $surface;
+        scrollbar-size-vertical: 1;
+    }
+    DiagnosticsPane #verdict {
+        height: auto;
+        max-height: 9;
+        padding: 0 1;
+        display: none;
+        border-top: hkey $foreground 30%;
+    }
+    DiagnosticsPane.-done #verdict {
+        display: block;
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        max_lines: int = MAX_SCREEN_LINES,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self.max_lines = max_lines
+        self.outcome: Outcome | None = None
+        self.running = False
+        self._pending: deque[Text] = deque()
+        self._pending_dropped = 0
+        self._saved: deque[str] = deque(maxlen=MAX_SAVED_LINES)
+        self._saved_dropped = 0
+        self.lines_received = 0
+        self.on_flush: Callable[[], None] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield StageLadder(id="ladder")
+            yield RichLog(max_lines=self.max_lines, wrap=False, markup=False, id="transcript")
+        yield Static("", id="verdict")
+
+    def on_mount(self) -> None:
+        self.ladder.reset()
+        self.set_interval(1 / 20, self.flush)
+
+    @property
+    def ladder(self) -> StageLadder:
+        return self.query_one(StageLadder)
+
+    @property
+    def log_widget(self) -> RichLog:
+        return self.query_one("#transcript", RichLog)
+
+    # ------------------------------------------------------------------ feeding
+
+    def start(self, title: str) -> None:
+        """Clear everything for a new test."""
+        self.outcome = None
+        self.running = True
+        self._pending.clear()
+        self._pending_dropped = 0
+        self._saved.clear()
+        self._saved_dropped = 0
+        self.lines_received = 0
+        self.ladder.reset()
+        self.ladder.update(Text("starting…", style="dim"))
+        self.log_widget.clear()
+        self.remove_class("-done")
+        self.query_one("#verdict", Static).update("")
+        self._write(Text(f" ** {title}", style="italic"))
+
+    def add_event(self, event: Event) -> None:
+        if isinstance(event, TranscriptLine):
+            self.lines_received += 1
+            self._write(transcript_line(event))
+        elif isinstance(event, StageStarted):
+            self.ladder.started(event.stage)
+        elif isinstance(event, StageFinished):
+            self.ladder.finished(event)
+            if event.detail:
+                self._write(Text(f" ** {event.stage.label}: {event.detail}", style="italic dim"))
+        elif isinstance(event, TlsDetails):
+            for line in tls_lines(event):
+                self._write(line)
+        elif isinstance(event, ServerCapabilities):
+            self._write(capabilities_line(event))
+        elif isinstance(event, Outcome):
+            self.finish(event)
+
+    def finish(self, outcome: Outcome) -> None:
+        self.flush()
+        self.outcome = outcome
+        self.running = False
+        verdict = verdict_text(outcome)
+        self._saved.append("")
+        self._saved.append(verdict.plain)
+        self.query_one("#verdict", Static).update(verdict)
+        self.add_class("-done")
+
+    def cancelled(self) -> None:
+        self.flush()
+        self.running = False
+        self.ladder.cancelled()
+        text = Text("✘ CANCELLED", style="bold red")
+        text.append("  the test was stopped (escape); nothing more was sent")
+        self._saved.append(text.plain)
+        self.query_one("#verdict", Static).update(text)
+        self.add_class("-done")
+
+    def crashed(self, error: BaseException) -> None:
+        self.flush()
+        self.running = False
+        text = Text("✘ ERROR", style="bold red")
+        text.append(f"  {type(error).__name__}: {error}")
+        self._saved.append(text.plain)
+        self.query_one("#verdict", Static).update(text)
+        self.add_class("-done")
+
+    def _write(self, line: Text) -> None:
+        if len(self._saved) == self._saved.maxlen:
+            self._saved_dropped += 1
+        self._saved.append(line.plain)
+        if len(self._pending) >= self.max_lines:
+            self._pending.popleft()
+            self._pending_dropped += 1
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        """Draw what arrived since the last refresh (called 20 times a second)."""
+        if not self._pending:
+            return
+        log = self.log_widget
+        lines = self._pending
+        skipped = self._pending_dropped + max(0, len(lines) - MAX_LINES_PER_FLUSH)
+        if skipped:
+            log.write(
+                Text(
+                    f" ** … {skipped} lines not drawn (flood); they are in the saved transcript",
+                    style="dim",
+                )
+            )
+            while len(lines) > MAX_LINES_PER_FLUSH:
+                lines.popleft()
+        for line in lines:
+            log.write(line)
+        lines.clear()
+        self._pending_dropped = 0
+        if self.on_flush is not None:
+            self.on_flush()
+
+    # ------------------------------------------------------------------ export
+
+    def transcript_text(self) -> str:
+        """The transcript as plain text, already redacted by the engine, for a support ticket."""
+        head = []
+        if self._saved_dropped:
+            head.append(f"[{self._saved_dropped} earlier lines not kept]")
+        return "\n".join([*head, *self._saved]) + "\n"

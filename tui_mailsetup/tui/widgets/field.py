@@ -1,0 +1,253 @@
+"""One row of the settings form: label, editor, where the value came from, and what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from tui_mailsetup.findings import Finding, Severity
+from tui_mailsetup.tui.form import FieldSpec
+
+SEVERITY_MARK = {Severity.ERROR: "✘", Severity.WARNING: "!", Severity.INFO: "i"}
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "dim"}
+
+SOURCE_LABELS = {
+    "file": "file",
+    "env": "env",
+    "secrets-dir": "secrets",
+    "cli": "cli",
+    "default": "",
+    "credentials-file": "creds",
+    "password_command": "command",
+    "keyring": "keyring",
+    "typed": "typed",
+}
+
+
+def finding_text(finding: Finding, *, with_fix_key: bool = True) -> Text:
+    """A finding as plain text (never markup), with its fix and the key that applies it."""
+    text = Text()
+    text.append(f"{SEVERITY_MARK[finding.severity]} ", style=SEVERITY_STYLE[finding.severity])
+    text.append(finding.message)
+    if finding.fix is not None and with_fix_key:
+        text.append(f"  [Enter/F2: {finding.fix.label}]", style="bold")
+    return text
+
+
+class Tick(Checkbox):
+    """A checkbox whose state shows without colour: ``[X]`` on, ``[ ]`` off (NO_COLOR, 16 colours)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
+
+class FieldRow(Vertical):
+    """A labelled editor for one dotted settings key."""
+
+    DEFAULT_CSS = """
+    FieldRow {
+        height: auto;
+    }
+    FieldRow > Horizontal {
+        height: 1;
+    }
+    FieldRow .field-label {
+        width: 16;
+        padding: 0 1 0 0;
+        text-align: right;
+    }
+    FieldRow .field-editor {
+        width: 1fr;
+    }
+    FieldRow Checkbox.field-editor {
+        width: auto;
+    }
+    FieldRow .field-reveal {
+        width: auto;
+        margin: 0 0 0 1;
+    }
+    FieldRow .field-source {
+        width: 9;
+        padding: 0 0 0 1;
+        color: $text-muted;
+    }
+    FieldRow .field-message {
+        display: none;
+        padding: 0 0 0 16;
+        height: auto;
+    }
+    FieldRow.-has-message .field-message {
+        display: block;
+    }
+    FieldRow.-error .field-label {
+        color: $error;
+        text-style: bold;
+    }
+    FieldRow.-error .field-message {
+        color: $error;
+    }
+    FieldRow.-warning .field-message {
+        color: $warning;
+    }
+    FieldRow.-info .field-message {
+        color: $text-muted;
+    }
+    FieldRow:ansi.-error .field-label {
+        color: ansi_bright_red;
+    }
+    FieldRow:ansi.-error .field-message {
+        color: ansi_bright_red;
+    }
+    FieldRow:ansi.-warning .field-message {
+        color: ansi_yellow;
+    }
+    """
+
+    class ValueChanged(Message):
+        """The person changed the value (not posted for values the program sets)."""
+
+        def __init__(self, row: FieldRow, value: Any) -> None:
+            super().__init__()
+            self.row = row
+            self.value = value
+
+        @property
+        def key(self) -> str:
+            return self.row.spec.key
+
+    class FixRequested(Message):
+        def __init__(self, row: FieldRow) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, spec: FieldSpec, value: Any, *, source: str = "") -> None:
+        super().__init__(id=f"row-{spec.widget_id}", classes="field-row")
+        self.spec = spec
+        self._value = value
+        self._source = source
+        self.finding: Finding | None = None
+        self._programmatic: Any = object()
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        with Horizontal():
+            yield Label(spec.label, classes="field-label")
+            yield self._make_editor()
+            if spec.kind == "secret":
+                yield Tick(
+                    "show", compact=True, classes="field-reveal", id=f"{spec.widget_id}-reveal"
+                )
+            yield Static(SOURCE_LABELS.get(self._source, self._source), classes="field-source")
+        yield Static("", classes="field-message")
+
+    def _make_editor(self) -> Widget:
+        spec = self.spec
+        if spec.kind == "select":
+            return Select(
+                list(spec.options),
+                value=self._value,
+                allow_blank=False,
+                compact=True,
+                id=spec.widget_id,
+                classes="field-editor",
+            )
+        if spec.kind == "bool":
+            return Tick(
+                "", bool(self._value), compact=True, id=spec.widget_id, classes="field-editor"
+            )
+        return Input(
+            str(self._value),
+            placeholder=spec.placeholder,
+            password=spec.kind == "secret",
+            compact=True,
+            id=spec.widget_id,
+            classes="field-editor",
+            select_on_focus=False,
+        )
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one(f"#{self.spec.widget_id}")
+
+    @property
+    def value(self) -> Any:
+        editor = self.editor
+        if isinstance(editor, Select):
+            return editor.value
+        if isinstance(editor, Checkbox):
+            return editor.value
+        assert isinstance(editor, Input)
+        return editor.value
+
+    def set_value(self, value: Any) -> None:
+        """Set the editor's value from the program; no ValueChanged follows."""
+        editor = self.editor
+        if value == self.value:
+            return
+        self._programmatic = value
+        if isinstance(editor, Select):
+            editor.value = value
+        elif isinstance(editor, Checkbox):
+            editor.value = bool(value)
+        elif isinstance(editor, Input):
+            editor.value = "" if value is None else str(value)
+
+    def set_source(self, source: str) -> None:
+        self._source = source
+        self.query_one(".field-source", Static).update(SOURCE_LABELS.get(source, source))
+
+    def set_placeholder(self, text: str) -> None:
+        editor = self.editor
+        if isinstance(editor, Input):
+            editor.placeholder = text
+
+    def show_finding(self, finding: Finding | None) -> None:
+        self.finding = finding
+        message = self.query_one(".field-message", Static)
+        for severity in Severity:
+            self.set_class(
+                finding is not None and finding.severity is severity, f"-{severity.value}"
+            )
+        self.set_class(finding is not None, "-has-message")
+        message.update(finding_text(finding) if finding else "")
+
+    def _changed(self, value: Any) -> None:
+        if value == self._programmatic:
+            self._programmatic = object()
+            return
+        self._programmatic = object()
+        self.post_message(self.ValueChanged(self, value))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == self.spec.widget_id:
+            event.stop()
+            self._changed(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.finding is not None and self.finding.fix is not None:
+            self.post_message(self.FixRequested(self))
+        else:
+            self.screen.focus_next()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._changed(event.value)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        if event.checkbox.id == f"{self.spec.widget_id}-reveal":
+            editor = self.editor
+            if isinstance(editor, Input):
+                editor.password = not event.value
+            return
+        self._changed(event.value)
