@@ -209,9 +209,10 @@ class Sandbox:
             kwargs["require_starttls"] = self.require_starttls
         if self.auth:
             kwargs["authenticator"] = self._authenticate
-            # aiosmtpd only counts STARTTLS as "TLS" for auth_require_tls; with
-            # implicit TLS the whole connection is encrypted already.
-            kwargs["auth_require_tls"] = self.auth_require_tls and self.mode != "tls"
+            # aiosmtpd only counts STARTTLS as "TLS" for auth_require_tls: with
+            # implicit TLS the connection is encrypted already, and a plain
+            # sandbox with AUTH exists to exercise allow_plaintext_auth.
+            kwargs["auth_require_tls"] = self.auth_require_tls and self.mode == "starttls"
             excluded = [m for m in ALL_MECHANISMS if m not in self.mechanisms]
             kwargs["auth_exclude_mechanism"] = excluded
         else:

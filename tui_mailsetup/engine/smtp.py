@@ -1,0 +1,1185 @@
+"""The SMTP engine: one test conversation, streamed as typed events.
+
+Built on aiosmtplib's protocol layer (``aiosmtplib.protocol.SMTPProtocol``:
+reply parsing with size limits, dot-stuffing, command-injection checks, the
+STARTTLS buffer flush against injection) rather than on its ``SMTP`` client
+class, whose conveniences are exactly what a diagnostic client must not do:
+upgrade or stay in plain text on its own, fall back from EHLO to HELO, or try
+AUTH mechanism after mechanism. Every stage is driven here, one at a time.
+
+The transcript comes from :class:`TranscriptProtocol`, a subclass that
+overrides ``write`` (every byte the client sends goes through it) and
+``data_received`` (every byte the server sends arrives through it). Those two
+methods and ``start_tls``/``read_response``/``execute_command``/
+``execute_data_command`` are the aiosmtplib surface this module relies on;
+pyproject pins the range it was tested with (>=5.1.2,<5.2).
+
+Security rules enforced here (PRODUCT.md): the configured encryption is the
+encryption used; verification is never relaxed on a retry; credentials never
+travel in plain text unless ``allow_plaintext_auth``; exactly one AUTH attempt;
+no secret (raw or base64) in any event; server text always sanitised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ipaddress
+import re
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
+from typing import Any, NoReturn
+
+from aiosmtplib.auth import (
+    auth_crammd5_verify,
+    auth_login_encode,
+    auth_plain_encode,
+    auth_xoauth2_encode,
+)
+from aiosmtplib.email import flatten_message, quote_address
+from aiosmtplib.errors import (
+    SMTPDataError,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+from aiosmtplib.esmtp import parse_esmtp_extensions
+from aiosmtplib.protocol import SMTPProtocol
+from aiosmtplib.response import SMTPResponse
+
+from tui_mailsetup.engine import diagnosis as diag
+from tui_mailsetup.engine import tls
+from tui_mailsetup.engine.events import (
+    Diagnosis,
+    Direction,
+    Event,
+    Outcome,
+    ServerCapabilities,
+    Stage,
+    StageFinished,
+    StageStarted,
+    TlsDetails,
+    TranscriptLine,
+)
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.settings import AuthMechanism, Encryption, MailSettings
+
+GREETING_GRACE = 1.5
+"""Seconds without a greeting before probing whether the port expects implicit TLS."""
+PROBE_READ_LIMIT = 2.0
+"""Seconds a probe waits for a greeting line (always within the overall deadline)."""
+MAX_LINES_PER_REPLY = 40
+"""Transcript lines shown per reply; an endless continuation is summarised after this."""
+MAX_BODY_LINES = 80
+MAX_LINE_BYTES = 8192
+AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
+"""auto's order: CRAM-MD5 never reveals the password, even to the server."""
+
+_ORDER = [
+    Stage.RESOLVE,
+    Stage.CONNECT,
+    Stage.TLS,
+    Stage.GREETING,
+    Stage.EHLO,
+    Stage.STARTTLS,
+    Stage.EHLO_AGAIN,
+    Stage.AUTH,
+    Stage.MAIL,
+    Stage.RCPT,
+    Stage.DATA,
+    Stage.QUIT,
+]
+_LDH_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def stage_index(stage: Stage) -> int:
+    return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def normalize_host(host: str) -> tuple[str, bool]:
+    """The name to resolve and verify (an A-label for IDN), and whether it is an IP literal.
+
+    ``[2001:db8::1]`` and ``2001:db8::1`` are both accepted. Raises ValueError.
+    """
+    name = host.strip()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if not name:
+        raise ValueError("smtp.host is empty")
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+        return name, True
+    except ValueError:
+        pass
+    if name.endswith("."):
+        name = name[:-1]
+    if not name.isascii():
+        import idna  # only for internationalised names
+
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"not a valid internationalised domain name: {exc}") from None
+    check_hostname_syntax(name)
+    return name.lower(), False
+
+
+def check_hostname_syntax(name: str) -> None:
+    if len(name) > 253:
+        raise ValueError("longer than 253 characters")
+    for label in name.split("."):
+        if not _LDH_LABEL.fullmatch(label):
+            raise ValueError(
+                f"the label {label!r} is not a valid DNS label (letters, digits, hyphens, 1-63 long)"
+            )
+
+
+def validate_ehlo_name(name: str) -> str:
+    """A domain name or an address literal (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``).
+
+    Never repaired: a bare IP address is rejected with the literal to use instead.
+    """
+    value = name.strip()
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1]
+        address = inner[5:] if inner.lower().startswith("ipv6:") else inner
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"{name!r} is not a valid address literal") from None
+        if parsed.version == 6 and not inner.lower().startswith("ipv6:"):
+            raise ValueError(f"an IPv6 address literal is written [IPv6:{address}]")
+        return value
+    try:
+        parsed = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        literal = f"[{value}]" if parsed.version == 4 else f"[IPv6:{value}]"
+        raise ValueError(f"an IP address is written as an address literal in EHLO: {literal}")
+    if not value.isascii():
+        raise ValueError("the EHLO name must be ASCII (use the A-label form of an IDN)")
+    try:
+        check_hostname_syntax(value.rstrip("."))
+    except ValueError as exc:
+        raise ValueError(f"{name!r} is not a valid EHLO name: {exc}") from None
+    return value.rstrip(".")
+
+
+def address_literal(ip: str) -> str:
+    parsed = ipaddress.ip_address(ip.split("%", 1)[0])
+    return f"[{parsed}]" if parsed.version == 4 else f"[IPv6:{parsed}]"
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+class Redactor:
+    """Removes every known form of the secret from text before it becomes an event."""
+
+    PLACEHOLDER = "********"
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def add(self, value: str | bytes | None) -> None:
+        if not value:
+            return
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if text and text not in self._secrets:
+            self._secrets.append(text)
+            # Longest first, so a secret that contains another is removed whole.
+            self._secrets.sort(key=len, reverse=True)
+
+    def add_password(self, password: str) -> None:
+        raw = password.encode("utf-8")
+        self.add(password)
+        self.add(base64.b64encode(raw))
+        # The base64 of a string inside a longer blob depends on its offset mod 3.
+        for pad in (b"\0", b"\0\0"):
+            encoded = base64.b64encode(pad + raw).decode("ascii")
+            self.add(encoded[4:-4] if len(encoded) > 8 else None)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, self.PLACEHOLDER)
+        return text
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+class TranscriptProtocol(SMTPProtocol):
+    """aiosmtplib's protocol, with every byte in and out turned into transcript events."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        emit: Callable[[Event], None],
+    ) -> None:
+        super().__init__(loop=loop)
+        self._emit = emit
+        self.encrypted = False
+        self.auth_label: str | None = None
+        """While AUTH runs: "PLAIN as alice"; sent lines and 334 challenges become placeholders."""
+        self.expect_body = False
+        self._rx = bytearray()
+        self._skipping_long_line = False
+        self._reply_lines = 0
+        self._suppressed = 0
+        self._starttls_state = (
+            0  # 0 idle, 1 waiting for the 220, 2 got it (anything more is injected)
+        )
+        self.received_text: list[str] = []
+        """The last few received lines, for a diagnosis's evidence (timeouts, drops)."""
+
+    # -- sent ---------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self._flush_suppressed()
+        if self.expect_body and data != b"DATA\r\n":
+            self.expect_body = False
+            self._emit_body(data)
+            return
+        lines = data.split(b"\r\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        for index, line in enumerate(lines):
+            if self.auth_label is not None:
+                if line.upper().startswith(b"AUTH ") and index == 0:
+                    mechanism = line.split(b" ")[1].decode("ascii", "replace").upper()
+                    text = f"AUTH {mechanism} [credentials for {self.auth_label} redacted]"
+                else:
+                    text = f"[AUTH response for {self.auth_label} redacted]"
+                self._line(Direction.SENT, text)
+            else:
+                self._line(Direction.SENT, untrusted_text(line))
+
+    def _emit_body(self, data: bytes) -> None:
+        lines = data.split(b"\r\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        shown = lines[:MAX_BODY_LINES]
+        if len(lines) > MAX_BODY_LINES and lines[-1] == b".":
+            shown = lines[: MAX_BODY_LINES - 1]
+        for line in shown:
+            self._line(Direction.SENT, untrusted_text(line))
+        hidden = len(lines) - len(shown)
+        if hidden > 1:
+            self._line(
+                Direction.NOTE, f"… {hidden - 1} more message lines ({len(data)} bytes in all)"
+            )
+            self._line(Direction.SENT, ".")
+        elif hidden == 1:
+            self._line(Direction.SENT, untrusted_text(lines[-1]))
+
+    # -- received -------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._capture(data)
+        super().data_received(data)
+
+    def _capture(self, data: bytes) -> None:
+        self._rx.extend(data)
+        while True:
+            end = self._rx.find(b"\n")
+            if end == -1:
+                if len(self._rx) > MAX_LINE_BYTES:
+                    # A line with no end in sight: show its start once, drop the rest.
+                    if not self._skipping_long_line:
+                        self._received_line(bytes(self._rx[:200]) + b" [line over 8 KB, cut]")
+                    self._skipping_long_line = True
+                    del self._rx[:]
+                return
+            line = bytes(self._rx[:end]).rstrip(b"\r")
+            del self._rx[: end + 1]
+            if self._skipping_long_line:
+                self._skipping_long_line = False
+                continue
+            if len(line) > MAX_LINE_BYTES:
+                line = line[:200] + b" [line over 8 KB, cut]"
+            self._received_line(line)
+
+    def _received_line(self, line: bytes) -> None:
+        final = line[3:4] != b"-"
+        self._reply_lines += 1
+        if self._reply_lines > MAX_LINES_PER_REPLY:
+            self._suppressed += 1
+        else:
+            if self.auth_label is not None and line.startswith(b"334"):
+                text = f"334 [AUTH challenge for {self.auth_label}]"
+            else:
+                text = untrusted_text(line)
+            self._line(Direction.RECEIVED, text)
+            self.received_text = [*self.received_text[-4:], text]
+            if self._starttls_state == 2:
+                self._line(
+                    Direction.NOTE,
+                    "ignored: sent in plain text after the STARTTLS reply (possible injection)",
+                )
+        if final:
+            if self._starttls_state == 1:
+                self._starttls_state = 2
+            self._flush_suppressed()
+
+    def _flush_suppressed(self) -> None:
+        if self._suppressed:
+            self._line(Direction.NOTE, f"… {self._suppressed} more reply lines not shown")
+        self._suppressed = 0
+        self._reply_lines = 0
+
+    def pending_text(self) -> str:
+        """Bytes received that do not yet form a line (a greeting trickling in)."""
+        return untrusted_text(bytes(self._rx[:200])) if self._rx else ""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._rx and not self._skipping_long_line:
+            self._received_line(bytes(self._rx))
+            del self._rx[:]
+        self._flush_suppressed()
+        super().connection_lost(exc)
+
+    def _line(self, direction: Direction, text: str) -> None:
+        self._emit(TranscriptLine(direction, text, self.encrypted))
+
+    # -- TLS ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.encrypted = transport.get_extra_info("sslcontext") is not None
+
+    async def start_tls(
+        self,
+        tls_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (aiosmtplib's signature)
+    ) -> SMTPResponse:
+        self._starttls_state = 1
+        try:
+            response = await super().start_tls(tls_context, server_hostname, timeout)
+        finally:
+            self._starttls_state = 0
+        self.encrypted = True
+        return response
+
+    def ssl_object(self) -> Any:
+        return self.transport.get_extra_info("ssl_object") if self.transport else None
+
+
+# --------------------------------------------------------------------------- the conversation
+
+
+class _Failed(Exception):
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        super().__init__(diagnosis.cause)
+        self.diagnosis = diagnosis
+
+
+class _Stop(Exception):
+    """The ladder reached ``stop_after``."""
+
+
+class Conversation:
+    """One run of the ladder. Use :func:`run_smtp`; this class holds its state."""
+
+    def __init__(
+        self,
+        settings: MailSettings,
+        password: str | None,
+        message: EmailMessage | None,
+        recipients: list[str],
+        *,
+        stop_after: Stage | None = None,
+        greeting_grace: float = GREETING_GRACE,
+    ) -> None:
+        self.settings = settings
+        self.smtp = settings.smtp
+        self.password = password
+        self.message = message
+        self.recipients = list(recipients)
+        self.stop_after = stop_after
+        self.greeting_grace = greeting_grace
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.redactor = Redactor()
+        if password:
+            self.redactor.add_password(password)
+        self.stage = Stage.RESOLVE
+        self.last_finished: Stage | None = None
+        self.started = time.monotonic()
+        self.protocol: TranscriptProtocol | None = None
+        self.host = ""
+        self.is_ip = False
+        self.peer: tuple[Any, ...] | None = None
+        self.family: int = socket.AF_INET
+        self.capabilities: dict[str, str] = {}
+        self.auth_mechanisms: list[str] = []
+        self.authenticated = False
+        self.probes: list[asyncio.Task[Any]] = []
+        self._fqdn: asyncio.Task[str] | None = None
+        self._deadline = 0.0
+
+    # -- events ---------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        self.queue.put_nowait(self._scrubbed(event))
+
+    def _scrubbed(self, event: Event) -> Event:
+        scrub = self.redactor.scrub
+        if isinstance(event, TranscriptLine):
+            return TranscriptLine(event.direction, scrub(event.text), event.encrypted, event.at)
+        if isinstance(event, StageFinished):
+            return StageFinished(event.stage, event.ok, event.elapsed, scrub(event.detail))
+        if isinstance(event, Outcome) and event.diagnosis is not None:
+            d = event.diagnosis
+            clean = Diagnosis(
+                stage=d.stage,
+                cause=scrub(d.cause),
+                evidence=scrub(d.evidence),
+                explanation=scrub(d.explanation),
+                fix=d.fix,
+                exit_code=d.exit_code,
+                retry_after=d.retry_after,
+            )
+            return Outcome(
+                event.ok, event.stage, event.elapsed, clean, event.message_id, event.recipients
+            )
+        return event
+
+    def note(self, text: str) -> None:
+        encrypted = self.protocol.encrypted if self.protocol else False
+        self.emit(TranscriptLine(Direction.NOTE, text, encrypted))
+
+    def begin(self, stage: Stage) -> float:
+        if self.stop_after is not None and stage_index(stage) > stage_index(self.stop_after):
+            raise _Stop
+        self.stage = stage
+        self.emit(StageStarted(stage))
+        return time.monotonic()
+
+    def finish(self, stage: Stage, started: float, detail: str = "", *, ok: bool = True) -> None:
+        self.emit(StageFinished(stage, ok, time.monotonic() - started, detail))
+        if ok:
+            self.last_finished = stage
+
+    def fail(self, diagnosis: Diagnosis) -> NoReturn:
+        raise _Failed(diagnosis)
+
+    def remaining(self) -> float:
+        return max(0.05, self._deadline - asyncio.get_running_loop().time())
+
+    # -- the whole run ---------------------------------------------------------
+
+    async def run(self) -> None:
+        outcome: Outcome
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + float(self.smtp.timeout)
+        try:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    outcome = await self._ladder()
+            except _Stop:
+                await self._quit_quietly()
+                outcome = self._outcome(ok=True, stage=self.last_finished or Stage.RESOLVE)
+            except _Failed as failure:
+                outcome = await self._failed(failure.diagnosis)
+            except TimeoutError:
+                outcome = await self._failed(self._timeout_diagnosis())
+            except (SMTPServerDisconnected, ConnectionError, EOFError) as exc:
+                outcome = await self._failed(diag.dropped(self.stage, _reason(exc)))
+            except SMTPResponseException as exc:
+                if exc.code < 0:
+                    outcome = await self._failed(diag.malformed_reply(self.stage, exc.message))
+                else:
+                    outcome = await self._failed(self._reply_diagnosis(exc.code, exc.message))
+            except ssl.SSLError as exc:
+                outcome = await self._failed(diag.tls_failed(self.stage, exc))
+            except OSError as exc:
+                outcome = await self._failed(diag.dropped(self.stage, _reason(exc)))
+            except Exception as exc:  # a bug must still end the stream with an Outcome
+                outcome = await self._failed(
+                    Diagnosis(
+                        self.stage,
+                        f"Internal error during {self.stage.label}: {type(exc).__name__}",
+                        evidence=untrusted_text(str(exc)),
+                        exit_code=ExitCode.TEMPFAIL,
+                    )
+                )
+        finally:
+            self._close()
+        self.emit(outcome)
+        self.queue.put_nowait(None)
+
+    def _outcome(self, *, ok: bool, stage: Stage, diagnosis: Diagnosis | None = None) -> Outcome:
+        message_id = ""
+        if self.message is not None and ok and stage == Stage.QUIT:
+            message_id = str(self.message.get("Message-ID", ""))
+        return Outcome(
+            ok=ok,
+            stage=stage,
+            elapsed=time.monotonic() - self.started,
+            diagnosis=diagnosis,
+            message_id=message_id,
+            recipients=tuple(self.recipients),
+        )
+
+    async def _failed(self, diagnosis: Diagnosis) -> Outcome:
+        self.emit(StageFinished(diagnosis.stage, False, 0.0, diagnosis.cause))
+        # A polite QUIT only where the session is in a known state and either
+        # plain text is what was asked for or TLS is up: after a refused
+        # STARTTLS nothing more may be sent in plain text.
+        protocol = self.protocol
+        if (
+            protocol is not None
+            and protocol.is_connected
+            and stage_index(diagnosis.stage) >= stage_index(Stage.EHLO)
+            and (protocol.encrypted or self.smtp.encryption == Encryption.NONE)
+            and diagnosis.exit_code != ExitCode.TEMPFAIL
+        ):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(min(1.0, max(0.05, self._deadline - _now()))):
+                    await protocol.execute_command(b"QUIT")
+        return self._outcome(ok=False, stage=diagnosis.stage, diagnosis=diagnosis)
+
+    def _close(self) -> None:
+        for probe in self.probes:
+            probe.cancel()
+        if self._fqdn is not None:
+            self._fqdn.cancel()
+        if self.protocol is not None and self.protocol.transport is not None:
+            self.protocol.transport.close()
+
+    def _timeout_diagnosis(self) -> Diagnosis:
+        timeout = float(self.smtp.timeout)
+        received = ""
+        if self.protocol is not None:
+            received = " / ".join(self.protocol.received_text[-2:])
+            if pending := self.protocol.pending_text():
+                received = (received + " / " if received else "") + f"partial: {pending}"
+        if self.stage == Stage.CONNECT:
+            return diag.connect_timeout(self.host, self.smtp.port)
+        if self.stage == Stage.GREETING:
+            return diag.no_greeting(self.smtp.port, received, timeout)
+        return diag.timed_out(self.stage, timeout, received)
+
+    def _reply_diagnosis(self, code: int, message: str) -> Diagnosis:
+        return diag.from_reply(
+            self.stage,
+            code,
+            message,
+            self.settings,
+            mechanism=self._mechanism_used,
+            authenticated=self.authenticated,
+        )
+
+    _mechanism_used = ""
+
+    async def _quit_quietly(self) -> None:
+        protocol = self.protocol
+        if (
+            protocol is None
+            or not protocol.is_connected
+            or self.last_finished in (None, Stage.CONNECT, Stage.TLS)
+        ):
+            return
+        started = self.begin_quit()
+        try:
+            async with asyncio.timeout(min(2.0, max(0.05, self._deadline - _now()))):
+                response = await protocol.execute_command(b"QUIT")
+            self.emit(
+                StageFinished(Stage.QUIT, True, time.monotonic() - started, str(response.code))
+            )
+        except Exception as exc:
+            self.emit(StageFinished(Stage.QUIT, False, time.monotonic() - started, _reason(exc)))
+
+    def begin_quit(self) -> float:
+        self.emit(StageStarted(Stage.QUIT))
+        return time.monotonic()
+
+    # -- the ladder -------------------------------------------------------------
+
+    async def _ladder(self) -> Outcome:
+        await self._resolve()
+        sock = await self._connect()
+        await self._open(sock)
+        await self._greeting()
+        await self._ehlo(Stage.EHLO)
+        if self.smtp.encryption == Encryption.STARTTLS:
+            await self._starttls()
+            await self._ehlo(Stage.EHLO_AGAIN)
+        elif self.smtp.encryption == Encryption.NONE and "starttls" in self.capabilities:
+            self.note(
+                "the server offers STARTTLS, but encryption = none: continuing in plain text as configured"
+            )
+        if self.smtp.username:
+            await self._auth()
+        if self.message is None:
+            # A ladder without a message ends after AUTH (what `check` does).
+            raise _Stop
+        await self._send()
+        started = self.begin(Stage.QUIT)
+        assert self.protocol is not None
+        try:
+            response = await self.protocol.execute_command(b"QUIT")
+            self.finish(Stage.QUIT, started, str(response.code))
+        except (SMTPServerDisconnected, SMTPTimeoutError, ConnectionError) as exc:
+            # The message was accepted already; a sloppy QUIT does not undo that.
+            self.emit(StageFinished(Stage.QUIT, False, time.monotonic() - started, _reason(exc)))
+        return self._outcome(ok=True, stage=Stage.QUIT)
+
+    async def _resolve(self) -> None:
+        started = self.begin(Stage.RESOLVE)
+        try:
+            self.host, self.is_ip = normalize_host(self.smtp.host)
+        except ValueError as exc:
+            self.fail(diag.bad_host(self.smtp.host, str(exc)))
+        if not self.smtp.ehlo_name.strip():
+            # socket.getfqdn() may do a slow reverse lookup: start it now, in a thread.
+            self._fqdn = asyncio.ensure_future(asyncio.to_thread(socket.getfqdn))
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(self.host, self.smtp.port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            self.fail(diag.resolve_failed(self.host, exc))
+        self._addresses = [(info[0], info[4]) for info in infos]
+        if not self._addresses:
+            self.fail(diag.resolve_failed(self.host, OSError("no addresses")))
+        shown = ", ".join(dict.fromkeys(str(addr[1][0]) for addr in self._addresses))
+        self.finish(Stage.RESOLVE, started, shown)
+
+    _addresses: list[tuple[int, Any]]
+
+    async def _connect(self) -> socket.socket:
+        started = self.begin(Stage.CONNECT)
+        loop = asyncio.get_running_loop()
+        errors: list[OSError] = []
+        for family, sockaddr in self._addresses:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, sockaddr)
+            except OSError as exc:
+                sock.close()
+                errors.append(exc)
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self.peer = sockaddr
+            self.family = family
+            self.finish(Stage.CONNECT, started, f"{sockaddr[0]} port {sockaddr[1]}")
+            return sock
+        # Prefer the most telling error: a local policy, then refusal, then the first.
+        chosen: OSError | None = next((e for e in errors if isinstance(e, PermissionError)), None)
+        chosen = chosen or next(
+            (e for e in errors if isinstance(e, ConnectionRefusedError)), errors[0]
+        )
+        self.fail(diag.connect_failed(self.host, self.smtp.port, chosen))
+
+    def _new_protocol(self) -> TranscriptProtocol:
+        protocol = TranscriptProtocol(asyncio.get_running_loop(), self.emit)
+        self.protocol = protocol
+        return protocol
+
+    async def _open(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        protocol = self._new_protocol()
+        if self.smtp.encryption != Encryption.TLS:
+            await loop.create_connection(lambda: protocol, sock=sock)
+            return
+        started = self.begin(Stage.TLS)
+        context = tls.build_context(self.smtp)
+        try:
+            await loop.create_connection(
+                lambda: protocol,
+                sock=sock,
+                ssl=context,
+                server_hostname=self.host,
+                ssl_handshake_timeout=self.remaining(),
+            )
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            details = await self._inspect_certificate(exc)
+            self.fail(diag.certificate_rejected(Stage.TLS, exc, details, self.host))
+        except (ssl.SSLError, ConnectionError, EOFError) as exc:
+            sock.close()
+            greeting = await self._probe_plain()
+            if greeting is not None:
+                self.fail(diag.port_speaks_plain(self.smtp.port, greeting))
+            self.fail(diag.tls_failed(Stage.TLS, exc))
+        self._after_handshake(Stage.TLS, started)
+
+    def _after_handshake(self, stage: Stage, started: float) -> None:
+        assert self.protocol is not None
+        ssl_object = self.protocol.ssl_object()
+        pinned = self.smtp.fingerprint.strip()
+        if pinned:
+            try:
+                tls.check_pin(ssl_object, pinned)
+            except tls.PinMismatchError as exc:
+                self.emit(
+                    tls.describe(ssl_object, verified=False, verify_message="fingerprint mismatch")
+                )
+                self.fail(diag.pin_mismatch(stage, exc.expected, exc.actual))
+            except tls.FingerprintFormatError as exc:
+                self.fail(
+                    Diagnosis(
+                        stage, f"smtp.fingerprint is malformed: {exc}", exit_code=ExitCode.CONFIG
+                    )
+                )
+            details = tls.describe(
+                ssl_object, verified=True, verify_message="trusted by the pinned fingerprint"
+            )
+        elif self.smtp.verify:
+            message = "verified (system trust store" + (
+                " + smtp.ca_file)" if self.smtp.ca_file else ")"
+            )
+            details = tls.describe(ssl_object, verified=True, verify_message=message)
+        else:
+            details = tls.describe(
+                ssl_object,
+                verified=False,
+                verify_message="not verified: verify = false in the configuration",
+            )
+        self.emit(details)
+        self.note(f"TLS established: {details.version} {details.cipher}; {details.verify_message}")
+        self.finish(stage, started, f"{details.version}, {details.verify_message}")
+
+    async def _greeting(self) -> None:
+        started = self.begin(Stage.GREETING)
+        protocol = self.protocol
+        assert protocol is not None
+        read: asyncio.Future[SMTPResponse] = asyncio.ensure_future(
+            protocol.read_response(timeout=None)
+        )
+        try:
+            if self.smtp.encryption != Encryption.TLS and self.remaining() > self.greeting_grace:
+                done, _ = await asyncio.wait({read}, timeout=self.greeting_grace)
+                if not done:
+                    self.note(
+                        f"no greeting after {self.greeting_grace:g} s: probing whether port "
+                        f"{self.smtp.port} expects implicit TLS"
+                    )
+                    probe = asyncio.ensure_future(self._probe_tls())
+                    self.probes.append(probe)
+                    waiting: set[asyncio.Future[Any]] = {read, probe}
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                    if read not in done:
+                        evidence = await probe
+                        if evidence is not None:
+                            self.fail(diag.port_speaks_tls(self.smtp.port, evidence))
+                        self.note("the implicit-TLS probe failed: still waiting for a greeting")
+            response = await read
+        finally:
+            if not read.done():
+                read.cancel()
+        if response.code != 220:
+            self.fail(self._reply_diagnosis(response.code, response.message))
+        first = response.message.split("\n", 1)[0]
+        self.finish(Stage.GREETING, started, untrusted_text(f"{response.code} {first}", limit=120))
+
+    async def _probe_tls(self) -> str | None:
+        """Does this port answer a TLS handshake? Returns evidence, or None. Sends no SMTP."""
+        loop = asyncio.get_running_loop()
+        assert self.peer is not None
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(self.remaining()):
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, self.peer)
+                except BaseException:
+                    sock.close()
+                    raise
+                reader, writer = await asyncio.open_connection(
+                    sock=sock,
+                    ssl=tls.probe_context(),
+                    server_hostname=self.host,
+                    ssl_handshake_timeout=self.remaining(),
+                )
+                ssl_object = writer.get_extra_info("ssl_object")
+                version = ssl_object.version() if ssl_object is not None else "TLS"
+                evidence = f"a TLS handshake on port {self.smtp.port} succeeded ({version})"
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(min(PROBE_READ_LIMIT, self.remaining())):
+                        line = await reader.readline()
+                    if line:
+                        evidence += f" and the server then said: {untrusted_text(line[:200])}"
+                self.note(f"probe: {evidence}")
+                return evidence
+        except (OSError, ssl.SSLError, TimeoutError, EOFError):
+            return None
+        finally:
+            if writer is not None:
+                writer.close()
+
+    async def _probe_plain(self) -> str | None:
+        """After a failed implicit-TLS handshake: does the port greet in plain text?"""
+        loop = asyncio.get_running_loop()
+        assert self.peer is not None
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(min(PROBE_READ_LIMIT, self.remaining())):
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, self.peer)
+                except BaseException:
+                    sock.close()
+                    raise
+                reader, writer = await asyncio.open_connection(sock=sock)
+                line = await reader.readline()
+        except (OSError, TimeoutError, EOFError):
+            return None
+        finally:
+            if writer is not None:
+                writer.close()
+        if line[:3] in (b"220", b"421", b"554"):
+            text = untrusted_text(line[:200])
+            self.note(f"probe: port {self.smtp.port} greets in plain text: {text}")
+            return f"the server greeted in plain text: {text}"
+        return None
+
+    async def _ehlo(self, stage: Stage) -> None:
+        started = self.begin(stage)
+        protocol = self.protocol
+        assert protocol is not None
+        name = await self._ehlo_name()
+        response = await protocol.execute_command(b"EHLO", name.encode("ascii"))
+        if response.code != 250:
+            self.fail(self._reply_diagnosis(response.code, response.message))
+        extensions, mechanisms = parse_esmtp_extensions(response.message)
+        self.capabilities = extensions
+        self.auth_mechanisms = [m.upper() for m in mechanisms]
+        size = extensions.get("size", "").strip()
+        capabilities = ServerCapabilities(
+            extensions=tuple(untrusted_text(k.upper(), limit=80) for k in extensions),
+            auth_mechanisms=tuple(
+                untrusted_text(m, limit=40) for m in dict.fromkeys(self.auth_mechanisms)
+            ),
+            size_limit=int(size) if size.isdigit() else None,
+            starttls="starttls" in extensions,
+            smtputf8="smtputf8" in extensions,
+            eightbitmime="8bitmime" in extensions,
+            pipelining="pipelining" in extensions,
+            encrypted=protocol.encrypted,
+        )
+        self.emit(capabilities)
+        detail = f"{len(extensions)} extensions"
+        if capabilities.auth_mechanisms:
+            detail += ", AUTH " + " ".join(capabilities.auth_mechanisms)
+        if capabilities.starttls:
+            detail += ", STARTTLS"
+        self.finish(stage, started, detail)
+
+    async def _ehlo_name(self) -> str:
+        configured = self.smtp.ehlo_name.strip()
+        if configured:
+            try:
+                return validate_ehlo_name(configured)
+            except ValueError as exc:
+                self.fail(
+                    Diagnosis(
+                        self.stage,
+                        f"smtp.ehlo_name is not valid: {exc}",
+                        evidence=untrusted_text(configured),
+                        exit_code=ExitCode.CONFIG,
+                    )
+                )
+        if self._fqdn is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(min(1.0, self.remaining())):
+                    fqdn = await asyncio.shield(self._fqdn)
+                with contextlib.suppress(ValueError):
+                    name = validate_ehlo_name(fqdn)
+                    if "." in name or name == "localhost":
+                        return name
+        # No usable name: the address literal of this end of the connection (RFC 5321 4.1.3).
+        assert self.protocol is not None and self.protocol.transport is not None
+        local = self.protocol.transport.get_extra_info("sockname")
+        return address_literal(str(local[0])) if local else "[127.0.0.1]"
+
+    async def _starttls(self) -> None:
+        protocol = self.protocol
+        assert protocol is not None
+        if "starttls" not in self.capabilities:
+            self.begin(Stage.STARTTLS)
+            offered = " ".join(k.upper() for k in self.capabilities) or "nothing"
+            self.fail(
+                diag.starttls_not_offered(
+                    self.smtp.port, untrusted_text(f"EHLO offered: {offered}")
+                )
+            )
+        started = self.begin(Stage.STARTTLS)
+        context = tls.build_context(self.smtp)
+        try:
+            await protocol.start_tls(context, server_hostname=self.host, timeout=self.remaining())
+        except SMTPResponseException as exc:
+            if exc.code < 0:
+                raise
+            self.fail(self._reply_diagnosis(exc.code, exc.message))
+        except SMTPTimeoutError as exc:
+            if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+                raise exc.__cause__ from None
+            raise
+        except ssl.SSLCertVerificationError as exc:
+            if protocol.transport is not None:
+                protocol.transport.close()
+            details = await self._inspect_certificate(exc)
+            self.fail(diag.certificate_rejected(Stage.STARTTLS, exc, details, self.host))
+        # The client must forget everything learnt before TLS (RFC 3207 4.2).
+        self.capabilities = {}
+        self.auth_mechanisms = []
+        self._after_handshake(Stage.STARTTLS, started)
+
+    async def _inspect_certificate(self, error: ssl.SSLCertVerificationError) -> TlsDetails | None:
+        """Fetch the certificate that failed verification, to show it and offer pinning.
+
+        A separate connection that only completes a handshake (after a plain
+        EHLO and STARTTLS for encryption = starttls) and then closes: no
+        credentials, no mail. The failed connection is never resumed.
+        """
+        loop = asyncio.get_running_loop()
+        if self.peer is None:
+            return None
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(min(3.0, self.remaining())):
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, self.peer)
+                except BaseException:
+                    sock.close()
+                    raise
+                if self.smtp.encryption == Encryption.TLS:
+                    _, writer = await asyncio.open_connection(
+                        sock=sock, ssl=tls.probe_context(), server_hostname=self.host
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(sock=sock)
+                    await _read_reply(reader)
+                    writer.write(b"EHLO " + (await self._ehlo_name()).encode("ascii") + b"\r\n")
+                    await _read_reply(reader)
+                    writer.write(b"STARTTLS\r\n")
+                    if not (await _read_reply(reader)).startswith(b"220"):
+                        return None
+                    await writer.start_tls(tls.probe_context(), server_hostname=self.host)
+                ssl_object = writer.get_extra_info("ssl_object")
+                details = tls.describe(
+                    ssl_object,
+                    verified=False,
+                    verify_message=untrusted_text(
+                        str(getattr(error, "verify_message", "") or error)
+                    ),
+                )
+        except (OSError, ssl.SSLError, TimeoutError, EOFError, _Failed):
+            return None
+        finally:
+            if writer is not None:
+                writer.close()
+        self.emit(details)
+        return details
+
+    async def _auth(self) -> None:
+        started = self.begin(Stage.AUTH)
+        protocol = self.protocol
+        assert protocol is not None
+        username = self.smtp.username
+        if self.password is None or (
+            self.password == "" and self.smtp.auth != AuthMechanism.XOAUTH2
+        ):
+            self.fail(diag.no_password(username))
+        if not protocol.encrypted and not self.smtp.allow_plaintext_auth:
+            self.fail(diag.plaintext_auth_refused())
+        offered = tuple(dict.fromkeys(self.auth_mechanisms))
+        if "auth" not in self.capabilities:
+            self.fail(diag.auth_not_offered(protocol.encrypted, "EHLO offered no AUTH"))
+        if self.smtp.auth == AuthMechanism.AUTO:
+            mechanism = next((m for m in AUTO_PREFERENCE if m in offered), "")
+            if not mechanism:
+                self.fail(diag.mechanism_unavailable("CRAM-MD5, PLAIN or LOGIN", offered))
+        else:
+            mechanism = self.smtp.auth.value.upper()
+            if mechanism not in offered:
+                self.fail(diag.mechanism_unavailable(mechanism, offered))
+        self._mechanism_used = mechanism
+        password = self.password
+        label = f"{mechanism} as {untrusted_text(username, limit=100)}"
+        protocol.auth_label = label
+        try:
+            response = await self._authenticate(protocol, mechanism, username, password)
+        finally:
+            protocol.auth_label = None
+        if response.code != 235:
+            self.fail(self._reply_diagnosis(response.code, response.message))
+        self.authenticated = True
+        self.finish(Stage.AUTH, started, label)
+
+    async def _authenticate(
+        self, protocol: TranscriptProtocol, mechanism: str, username: str, password: str
+    ) -> SMTPResponse:
+        """Exactly one attempt with one mechanism; the encoded forms join the redactor first."""
+        if mechanism == "PLAIN":
+            blob = auth_plain_encode(username, password)
+            self.redactor.add(blob)
+            return await protocol.execute_command(b"AUTH", b"PLAIN", blob)
+        if mechanism == "LOGIN":
+            user_b64, password_b64 = auth_login_encode(username, password)
+            self.redactor.add(password_b64)
+            response = await protocol.execute_command(b"AUTH", b"LOGIN", user_b64)
+            if response.code != 334:
+                return response
+            return await protocol.execute_command(password_b64)
+        if mechanism == "CRAM-MD5":
+            response = await protocol.execute_command(b"AUTH", b"CRAM-MD5")
+            if response.code != 334:
+                return response
+            try:
+                answer = auth_crammd5_verify(username, password, response.message)
+            except SMTPResponseException:
+                return SMTPResponse(501, "malformed CRAM-MD5 challenge from the server")
+            self.redactor.add(answer)
+            return await protocol.execute_command(answer)
+        # XOAUTH2: the token came from password_command.
+        blob = auth_xoauth2_encode(username, password)
+        self.redactor.add(blob)
+        response = await protocol.execute_command(b"AUTH", b"XOAUTH2", blob)
+        if response.code == 334:
+            # The server's error detail comes as a challenge; an empty line ends the exchange.
+            response = await protocol.execute_command(b"")
+        return response
+
+    async def _send(self) -> None:
+        protocol = self.protocol
+        assert protocol is not None and self.message is not None
+        sender = self.settings.sender.address.strip()
+        started = self.begin(Stage.MAIL)
+        if not sender:
+            self.fail(diag.no_sender())
+        addresses = [sender, *self.recipients]
+        needs_utf8 = not all(a.isascii() for a in addresses)
+        if needs_utf8 and "smtputf8" not in self.capabilities:
+            self.fail(
+                diag.needs_smtputf8(
+                    untrusted_text(", ".join(a for a in addresses if not a.isascii()))
+                )
+            )
+        eight_bit = "8bitmime" in self.capabilities
+        content = flatten_message(
+            self.message, utf8=needs_utf8, cte_type="8bit" if eight_bit else "7bit"
+        )
+        options: list[bytes] = []
+        if needs_utf8:
+            options.append(b"SMTPUTF8")
+        if eight_bit and not content.isascii():
+            options.append(b"BODY=8BITMIME")
+        if self.capabilities.get("size", "").strip().isdigit():
+            options.append(f"SIZE={len(content)}".encode("ascii"))
+        encoding = "utf-8" if needs_utf8 else "ascii"
+        try:
+            from_arg = b"FROM:" + quote_address(sender).encode(encoding)
+        except (ValueError, UnicodeError) as exc:
+            self.fail(diag.bad_address(Stage.MAIL, sender, str(exc)))
+        response = await protocol.execute_command(b"MAIL", from_arg, *options)
+        if response.code != 250:
+            self.fail(self._reply_diagnosis(response.code, response.message))
+        self.finish(Stage.MAIL, started, f"{response.code}")
+
+        started = self.begin(Stage.RCPT)
+        if not self.recipients:
+            self.fail(diag.bad_address(Stage.RCPT, "", "no recipient given"))
+        for recipient in self.recipients:
+            try:
+                to_arg = b"TO:" + quote_address(recipient).encode(encoding)
+            except (ValueError, UnicodeError) as exc:
+                self.fail(diag.bad_address(Stage.RCPT, recipient, str(exc)))
+            response = await protocol.execute_command(b"RCPT", to_arg)
+            if response.code not in (250, 251):
+                self.fail(self._reply_diagnosis(response.code, response.message))
+        self.finish(Stage.RCPT, started, f"{len(self.recipients)} accepted")
+
+        started = self.begin(Stage.DATA)
+        protocol.expect_body = True
+        try:
+            response = await protocol.execute_data_command(content)
+        except SMTPDataError as exc:
+            self.fail(self._reply_diagnosis(exc.code, exc.message))
+        finally:
+            protocol.expect_body = False
+        self.finish(
+            Stage.DATA, started, untrusted_text(f"{response.code} {response.message}", limit=120)
+        )
+
+
+async def _read_reply(reader: asyncio.StreamReader) -> bytes:
+    """A whole (possibly multi-line) reply, for the certificate inspection only."""
+    first = b""
+    for _ in range(200):
+        line = await reader.readline()
+        if not line:
+            raise EOFError("connection closed")
+        first = first or line
+        if line[3:4] != b"-":
+            return first
+    raise EOFError("reply too long")
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _reason(exc: BaseException) -> str:
+    cause = exc.__cause__
+    text = str(exc) or type(exc).__name__
+    if cause is not None and str(cause):
+        text += f" ({cause})"
+    return text
+
+
+async def run_smtp(
+    settings: MailSettings,
+    password: str | None,
+    message: EmailMessage | None,
+    recipients: list[str],
+    *,
+    stop_after: Stage | None = None,
+    greeting_grace: float = GREETING_GRACE,
+) -> AsyncIterator[Event]:
+    """Run one SMTP test, yielding events as they happen; the last is always an Outcome.
+
+    ``message`` None climbs the ladder up to AUTH and sends nothing (``check``);
+    ``stop_after`` stops after that stage (QUIT is still sent politely). Never
+    raises for a delivery failure.
+    """
+    conversation = Conversation(
+        settings,
+        password,
+        message,
+        recipients,
+        stop_after=stop_after,
+        greeting_grace=greeting_grace,
+    )
+    task = asyncio.ensure_future(conversation.run())
+    try:
+        while True:
+            event = await conversation.queue.get()
+            if event is None:
+                break
+            yield event
+        await task
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

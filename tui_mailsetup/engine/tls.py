@@ -1,0 +1,244 @@
+"""TLS for the SMTP engine: the client context, certificate pinning, certificate details.
+
+Trust is decided in exactly one of three ways, chosen by the settings and
+never changed behind the user's back:
+
+- ``fingerprint`` set: the leaf certificate's SHA-256 must match; that is the
+  whole trust decision (for self-signed servers), so OpenSSL's chain and name
+  checks are off and :func:`check_pin` runs right after the handshake, before
+  a single byte is sent inside TLS;
+- ``verify = false``: no verification at all (the user said so; reported);
+- otherwise the system trust store plus ``ca_file``, with host name checking.
+
+``cryptography`` is imported only when a certificate has to be parsed from
+DER (pinned or unverified certificates); a verified certificate is described
+from what the ssl module already parsed, which keeps the common path fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import ssl
+from typing import Any
+
+from tui_mailsetup.engine.events import TlsDetails
+from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.settings import SmtpSettings
+
+_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+class FingerprintFormatError(ValueError):
+    pass
+
+
+class PinMismatchError(Exception):
+    """The server's certificate is not the pinned one."""
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"certificate fingerprint {actual} does not match the pinned {expected}")
+
+
+def normalize_fingerprint(value: str) -> str:
+    """``AB:CD:…`` (upper case, colon-separated) from any case, with or without colons.
+
+    Also accepts a leading ``sha256:`` / ``SHA256 Fingerprint=`` as openssl prints it.
+    """
+    text = value.strip().lower()
+    for prefix in ("sha256 fingerprint=", "sha256:", "sha256="):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = re.sub(r"[\s:]", "", text)
+    if not _HEX.fullmatch(text):
+        raise FingerprintFormatError(
+            "a SHA-256 fingerprint is 64 hexadecimal digits (colons optional)"
+        )
+    return format_hex(text)
+
+
+def format_hex(hex_digits: str) -> str:
+    upper = hex_digits.upper()
+    return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
+
+
+def fingerprint_of(der: bytes) -> str:
+    return format_hex(hashlib.sha256(der).hexdigest())
+
+
+def build_context(smtp: SmtpSettings) -> ssl.SSLContext:
+    """The client context the settings ask for (see the module docstring)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if smtp.ca_file.strip():
+        # Adds to the system store rather than replacing it.
+        from tui_mailsetup.settings import expand_path
+
+        context.load_verify_locations(cafile=str(expand_path(smtp.ca_file.strip())))
+    if smtp.fingerprint.strip() or not smtp.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def probe_context() -> ssl.SSLContext:
+    """A context that accepts any certificate, for probes that send nothing.
+
+    Used only to ask "does this port speak TLS at all?" and to fetch the
+    certificate a failed verification was about, so the diagnosis can show
+    its fingerprint. No SMTP command and no credential ever travels over it.
+    """
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def check_pin(ssl_object: Any, pinned: str) -> str:
+    """Return the leaf's fingerprint; raise PinMismatchError unless it is ``pinned``."""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    actual = fingerprint_of(der) if der else ""
+    expected = normalize_fingerprint(pinned)
+    if actual != expected:
+        raise PinMismatchError(expected, actual or "(no certificate)")
+    return actual
+
+
+def _name_to_text(name: Any) -> str:
+    # getpeercert() gives ((("commonName", "x"),), (("organizationName", "y"),))
+    parts = []
+    for rdn in name or ():
+        for key, value in rdn:
+            short = _SHORT_NAMES.get(key, key)
+            parts.append(f"{short}={value}")
+    return untrusted_text(", ".join(parts))
+
+
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+}
+
+
+def _openssl_date(value: str) -> str:
+    try:
+        seconds = ssl.cert_time_to_seconds(value)
+    except ValueError:
+        return untrusted_text(value)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+def describe(
+    ssl_object: Any,
+    *,
+    verified: bool,
+    verify_message: str = "",
+) -> TlsDetails:
+    """What the handshake established, for the transcript and the TLS details pane."""
+    version = str(ssl_object.version() or "") if ssl_object is not None else ""
+    cipher_info = ssl_object.cipher() if ssl_object is not None else None
+    cipher = str(cipher_info[0]) if cipher_info else ""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    chain = _chain_subjects(ssl_object)
+    parsed = ssl_object.getpeercert() if (ssl_object is not None and verified) else None
+    if parsed:
+        sans = tuple(
+            untrusted_text(f"{kind}:{value}") for kind, value in parsed.get("subjectAltName", ())
+        )
+        return TlsDetails(
+            version=version,
+            cipher=cipher,
+            subject=_name_to_text(parsed.get("subject")),
+            issuer=_name_to_text(parsed.get("issuer")),
+            sans=sans,
+            not_before=_openssl_date(parsed.get("notBefore", "")),
+            not_after=_openssl_date(parsed.get("notAfter", "")),
+            fingerprint_sha256=fingerprint_of(der) if der else "",
+            verified=verified,
+            verify_message=verify_message,
+            chain=chain,
+        )
+    return describe_der(
+        der,
+        version=version,
+        cipher=cipher,
+        verified=verified,
+        verify_message=verify_message,
+        chain=chain,
+    )
+
+
+def describe_der(
+    der: bytes | None,
+    *,
+    version: str = "",
+    cipher: str = "",
+    verified: bool = False,
+    verify_message: str = "",
+    chain: tuple[str, ...] = (),
+) -> TlsDetails:
+    """Certificate details parsed from DER (the ssl module only parses verified certificates)."""
+    if not der:
+        return TlsDetails(version, cipher, "", "", (), "", "", "", verified, verify_message, chain)
+    subject = issuer = not_before = not_after = ""
+    sans: tuple[str, ...] = ()
+    try:
+        from cryptography import x509
+
+        cert = x509.load_der_x509_certificate(der)
+        subject = untrusted_text(cert.subject.rfc4514_string())
+        issuer = untrusted_text(cert.issuer.rfc4514_string())
+        not_before = cert.not_valid_before_utc.isoformat()
+        not_after = cert.not_valid_after_utc.isoformat()
+        try:
+            ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = [f"DNS:{n}" for n in ext.get_values_for_type(x509.DNSName)]
+            names += [f"IP Address:{ip}" for ip in ext.get_values_for_type(x509.IPAddress)]
+            sans = tuple(untrusted_text(n) for n in names)
+        except x509.ExtensionNotFound:
+            sans = ()
+    except Exception:  # a malformed certificate still gets its fingerprint shown
+        subject = subject or "(certificate could not be parsed)"
+    return TlsDetails(
+        version=version,
+        cipher=cipher,
+        subject=subject,
+        issuer=issuer,
+        sans=sans,
+        not_before=not_before,
+        not_after=not_after,
+        fingerprint_sha256=fingerprint_of(der),
+        verified=verified,
+        verify_message=verify_message,
+        chain=chain,
+    )
+
+
+def _chain_subjects(ssl_object: Any) -> tuple[str, ...]:
+    # SSLObject.get_unverified_chain() is public from Python 3.13 only.
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        return ()
+    try:
+        certs = getter() or []
+    except (ssl.SSLError, ValueError):
+        return ()
+    subjects = []
+    for cert in certs:
+        try:
+            der = cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+            subjects.append(describe_der(der).subject)
+        except Exception:
+            continue
+    return tuple(subjects)
+
+
+def is_certificate_error(exc: BaseException) -> bool:
+    return isinstance(exc, ssl.SSLCertVerificationError)

@@ -1,0 +1,97 @@
+"""The test message: what "send a test email" sends.
+
+Its body tells the reader which configuration sent it (host, port,
+encryption, user, driver, time, version) and never contains a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import uuid
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from tui_mailsetup import __version__
+from tui_mailsetup.settings import MailSettings
+
+
+class MessageError(ValueError):
+    """The sender or a recipient cannot be put in a header (never repaired silently)."""
+
+
+def _address(display_name: str, addr_spec: str, what: str) -> Address:
+    try:
+        return Address(display_name=display_name, addr_spec=addr_spec.strip())
+    except (ValueError, IndexError, TypeError) as exc:
+        raise MessageError(f"{what} {addr_spec!r} is not a valid email address: {exc}") from None
+
+
+def _msgid_domain(address: str) -> str:
+    domain = address.rpartition("@")[2].strip().rstrip(".")
+    if not domain:
+        return "tui-mailsetup.invalid"
+    if not domain.isascii():
+        import idna
+
+        try:
+            return str(idna.encode(domain, uts46=True).decode("ascii"))
+        except idna.IDNAError:
+            return "tui-mailsetup.invalid"
+    return domain
+
+
+def build_test_message(
+    settings: MailSettings,
+    recipients: list[str],
+    *,
+    now: dt.datetime | None = None,
+) -> EmailMessage:
+    """The test email from ``sender`` to ``recipients`` (SMTPUTF8 is decided when sending)."""
+    sender = settings.sender
+    if not sender.address.strip():
+        raise MessageError(
+            "sender.address is empty: set it with tui-mailsetup set sender.address ADDRESS"
+        )
+    if not recipients:
+        raise MessageError("no recipient: give --to ADDRESS or set sender.address")
+    sent = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    name = sender.name.strip()
+    message = EmailMessage()
+    message["From"] = _address(name, sender.address, "sender.address")
+    message["To"] = [_address("", r, "recipient") for r in recipients]
+    message["Subject"] = f"Test email from {name or sender.address.strip()}"
+    message["Date"] = email.utils.format_datetime(sent)
+    # make_msgid() would call socket.getfqdn(), which can stall on reverse DNS.
+    message["Message-ID"] = f"<{uuid.uuid4().hex}.tui-mailsetup@{_msgid_domain(sender.address)}>"
+    message["User-Agent"] = f"tui-mailsetup/{__version__}"
+    smtp = settings.smtp
+    driver = settings.driver.value
+    lines = [
+        "This is a test email from tui-mailsetup, checking this server's mail settings.",
+        "If you can read it, they work.",
+        "",
+        f"Driver:         {driver}",
+    ]
+    if driver == "smtp":
+        lines += [
+            f"Host:           {smtp.host}",
+            f"Port:           {smtp.port}",
+            f"Encryption:     {smtp.encryption.value}",
+            f"Authentication: {smtp.username + ' (' + smtp.auth.value + ')' if smtp.username else 'none'}",
+        ]
+    elif driver == "mailgun":
+        lines += [
+            f"Domain:         {settings.mailgun.domain}",
+            f"Region:         {settings.mailgun.region.value}",
+        ]
+    elif driver == "ses":
+        lines += [f"Region:         {settings.ses.region}"]
+    elif driver == "sendmail":
+        lines += [f"Binary:         {settings.sendmail.path}"]
+    lines += [
+        f"Sent at (UTC):  {sent.strftime('%Y-%m-%d %H:%M:%S')}",
+        f"Program:        tui-mailsetup {__version__}",
+    ]
+    message.set_content("\n".join(lines) + "\n")
+    return message
