@@ -25,6 +25,12 @@ class Preset:
     """A fixed username the provider requires (SendGrid: apikey); empty when it varies."""
     notes: str = ""
     region: str = ""
+    domains: tuple[str, ...] = ()
+    """Mailbox domains the provider serves (gmail.com), for autodetection."""
+    mx_suffixes: tuple[str, ...] = ()
+    """MX host suffixes that reveal the provider (mail.protection.outlook.com)."""
+    spf_include: str = ""
+    """What the sender domain's SPF record must include for this provider."""
 
     def settings_changes(self) -> dict[str, Any]:
         """What choosing this preset sets."""
@@ -60,6 +66,8 @@ def load_presets() -> tuple[Preset, ...]:
                 username_hint=ses["username_hint"],
                 notes=ses["notes"],
                 region=region,
+                spf_include=ses["spf_include"],
+                mx_suffixes=(f"inbound-smtp.{region}.amazonaws.com",),
             )
         )
     return tuple(presets)
@@ -77,3 +85,22 @@ def match_preset(host: str) -> Preset | None:
     if wanted in {"127.0.0.1", "::1", "localhost.localdomain"}:
         wanted = "localhost"
     return next((p for p in load_presets() if p.host == wanted), None)
+
+
+def preset_for_mail_domain(domain: str) -> Preset | None:
+    """The provider whose mailboxes live at ``domain`` (gmail.com → Gmail)."""
+    wanted = domain.strip().lower().rstrip(".")
+    return next((p for p in load_presets() if wanted in p.domains), None)
+
+
+def preset_for_mx(mx_host: str) -> Preset | None:
+    """The provider an MX host name reveals (aspmx.l.google.com → Google Workspace)."""
+    host = mx_host.strip().lower().rstrip(".")
+    matches = [
+        (len(suffix), preset)
+        for preset in load_presets()
+        for suffix in preset.mx_suffixes
+        if host == suffix or host.endswith("." + suffix)
+    ]
+    # The most specific suffix wins: mxa.eu.mailgun.org is Mailgun EU, not US.
+    return max(matches, key=lambda match: match[0])[1] if matches else None

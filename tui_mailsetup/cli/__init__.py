@@ -50,7 +50,7 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tui_mailsetup.cli import config_cmds, demo_cmd, export_cmd, smtp_cmds, tui_cmd
+    from tui_mailsetup.cli import config_cmds, demo_cmd, dns_cmds, export_cmd, smtp_cmds, tui_cmd
 
     common = common_options()
     parser = UsageErrorParser(
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=UsageErrorParser
     )
-    for module in (smtp_cmds, config_cmds, export_cmd, demo_cmd, tui_cmd):
+    for module in (smtp_cmds, config_cmds, dns_cmds, export_cmd, demo_cmd, tui_cmd):
         module.register(subparsers, common)
     parser.set_defaults(handler=tui_cmd.run_tui)
     return parser

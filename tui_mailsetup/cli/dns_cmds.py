@@ -1,0 +1,160 @@
+"""``detect`` (host, port and encryption from an address) and ``dns`` (the sender domain's records)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from tui_mailsetup.cli.config_cmds import load_or_report
+from tui_mailsetup.cli.output import error, paint, print_json
+from tui_mailsetup.config_file import ConfigError, load_config, write_values
+from tui_mailsetup.engine.detect import detect
+from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.findings import Severity
+from tui_mailsetup.presets import match_preset
+from tui_mailsetup.validation import host_to_ascii
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    detect_parser = subparsers.add_parser(
+        "detect",
+        parents=[common],
+        help="autodetect host, port and encryption from an email address or domain",
+        description="Find the submission server for an address or domain: known providers, "
+        "the domain's SRV records (RFC 6186/8314), the provider its MX records reveal, "
+        "and the usual names. Uses dns.nameservers when set.",
+    )
+    detect_parser.add_argument("address", metavar="ADDRESS_OR_DOMAIN")
+    detect_parser.add_argument(
+        "--save", action="store_true", help="write the best candidate into the configuration"
+    )
+    detect_parser.set_defaults(handler=run_detect)
+
+    dns_parser = subparsers.add_parser(
+        "dns",
+        parents=[common],
+        help="check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records",
+        description="Check what receivers look up before they trust mail from the sender's domain.",
+    )
+    dns_parser.add_argument(
+        "domain", nargs="?", help="domain to check (default: the sender address's)"
+    )
+    dns_parser.add_argument(
+        "--dkim-selector",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="DKIM selector to look for (repeatable)",
+    )
+    dns_parser.set_defaults(handler=run_dns)
+
+
+def _nameservers(args: argparse.Namespace) -> list[str] | int:
+    try:
+        return list(load_config(args.config, system=args.system).settings.dns.nameservers)
+    except ConfigError:
+        loaded = load_or_report(args)
+        return loaded if isinstance(loaded, int) else []
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    nameservers = _nameservers(args)
+    if isinstance(nameservers, int):
+        return nameservers
+    try:
+        detection = asyncio.run(detect(args.address, resolver=make_resolver(nameservers)))
+    except ValueError as exc:
+        if args.json:
+            print_json(
+                {
+                    "ok": False,
+                    "stage": "detect",
+                    "elapsed": 0.0,
+                    "diagnosis": {"cause": f"{args.address!r}: {exc}", "fix": None},
+                }
+            )
+        else:
+            error(f"{args.address!r} is not an address or a domain: {exc}")
+        return ExitCode.DATAERR
+    best = detection.best
+    if args.json:
+        print_json(detection.to_json())
+    else:
+        print(f"Submission servers for {detection.domain}:")
+        for index, candidate in enumerate(detection.candidates):
+            marker = paint("→", "green") if index == 0 else " "
+            print(
+                f"{marker} {candidate.host}:{candidate.port} {candidate.encryption.value:<8}  {paint(candidate.source, 'dim')}"
+            )
+            if index == 0 and candidate.username_hint:
+                print(f"    username: {candidate.username_hint}")
+            if index == 0 and candidate.notes:
+                print(f"    {candidate.notes}")
+        for problem in detection.problems:
+            print(paint(f"lookup failed: {problem}", "yellow"))
+        if best is None:
+            print(paint(f"No submission server found for {detection.domain}.", "red"))
+    if best is None:
+        return ExitCode.UNAVAILABLE
+    if args.save:
+        values: dict[str, Any] = {
+            "smtp.host": best.host,
+            "smtp.port": best.port,
+            "smtp.encryption": best.encryption.value,
+        }
+        try:
+            write_values(load_config(args.config, system=args.system).path, values)
+        except ConfigError as exc:
+            error(f"the configuration does not load; nothing was changed:\n{exc}")
+            return exc.exit_code
+        if not args.json:
+            print(
+                f"saved: smtp.host {best.host}, smtp.port {best.port}, smtp.encryption {best.encryption.value}"
+            )
+    return ExitCode.OK
+
+
+_MARK = {
+    Severity.INFO: ("ok", "green"),
+    Severity.WARNING: ("warn", "yellow"),
+    Severity.ERROR: ("FAIL", "red"),
+}
+
+
+def run_dns(args: argparse.Namespace) -> int:
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    domain = args.domain or sender_domain(loaded.settings)
+    if not domain:
+        error("no domain given and no sender.address configured")
+        return ExitCode.USAGE
+    try:
+        domain = host_to_ascii(domain)
+    except ValueError as exc:
+        error(f"{domain!r} {exc}")
+        return ExitCode.DATAERR
+    selectors = tuple(args.dkim_selector) or None
+    resolver = make_resolver(loaded.settings.dns.nameservers)
+    report = asyncio.run(
+        check_domain(
+            domain,
+            resolver=resolver,
+            relay=match_preset(loaded.settings.smtp.host),
+            **({"dkim_selectors": selectors} if selectors else {}),
+        )
+    )
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(f"DNS for {domain}:")
+        for check in report.checks:
+            label, colour = _MARK[check.severity]
+            print(f"  {paint(f'{label:<4}', colour)} {check.name:<8} {check.message}")
+            for record in check.records:
+                print(f"           {paint(record, 'dim')}")
+            if check.advice and not check.ok:
+                print(f"           fix: {check.advice}")
+    return ExitCode.OK if report.ok else ExitCode.DATAERR
