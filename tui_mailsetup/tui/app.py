@@ -158,13 +158,29 @@ class MailSetupApp(App[int]):
             text.append(_describe_saved(saved.last_result))
         else:
             text.append("none yet (ctrl+t sends one)")
+        limited = self.rate_limit_text(saved)
+        if limited is not None:
+            text.append("  ·  ")
+            text.append_text(limited)
+        return text
+
+    def rate_limit_text(self, saved: Any = None) -> Text | None:
+        """ "rate limited until HH:MM:SS UTC" while a recorded rate limit lasts, else None."""
+        if saved is None:
+            try:
+                from tui_mailsetup.state import load_state
+
+                saved = load_state(self.config_path)
+            except Exception:
+                saved = None
         limited = getattr(saved, "rate_limited_until", None) if saved is not None else None
+        outcome = self.last_outcome
         if outcome is not None and outcome.diagnosis is not None and outcome.diagnosis.retry_after:
             limited = outcome.diagnosis.retry_after
         if isinstance(limited, int | float) and limited > time.time():
             until = time.strftime("%H:%M:%S UTC", time.gmtime(limited))
-            text.append(f"  ·  rate limited until {until}", style="bold yellow")
-        return text
+            return Text(f"Rate limited until {until}", style="bold yellow")
+        return None
 
     # ------------------------------------------------------------------ quitting
 

@@ -90,7 +90,7 @@ class FormScreen(Screen[None]):
         Binding("f1", "help", "Help"),
         Binding("f2", "fix", "Fix"),
         Binding("escape", "cancel_send", "Cancel test"),
-        Binding("pageup", "previous_section", "Back", priority=True),
+        Binding("pageup", "previous_section", "Back", show=False, priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
@@ -198,6 +198,9 @@ class FormScreen(Screen[None]):
         self.call_after_refresh(focus)
 
     def _focusables(self, section_id: str) -> Iterable[Widget]:
+        if section_id == "inbox":
+            yield from self.query("InboxPane")
+            return
         if section_id == "review":
             try:
                 yield self.query_one("#recipient", Input)
@@ -581,7 +584,11 @@ class FormScreen(Screen[None]):
             panel = self.query_one(ReviewPanel)
         except NoMatches:
             return
-        panel.show_last_result(self.mail_app.last_result_text())
+        pane = self.pane
+        if pane is not None and pane.outcome is not None:
+            panel.show_last_result(self.mail_app.rate_limit_text())
+        else:
+            panel.show_last_result(self.mail_app.last_result_text())
 
     # ------------------------------------------------------------------ buttons
 

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane, Tabs
 
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.tui.form import SECTIONS
@@ -20,7 +20,7 @@ class SettingsScreen(FormScreen):
     """Driver | Server | Credentials | Sender | Test (| Inbox in the demo)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("pageup", "previous_section", "Prev tab", priority=True),
+        Binding("pageup", "previous_section", "Previous tab", show=False, priority=True),
         Binding("pagedown", "next_section", "Next tab", priority=True),
     ]
 
@@ -47,7 +47,11 @@ class SettingsScreen(FormScreen):
         return active.removeprefix("tab-")
 
     def show_section(self, section_id: str) -> None:
-        self.query_one(TabbedContent).active = f"tab-{section_id}"
+        tabbed = self.query_one(TabbedContent)
+        # Move focus out of the pane being hidden first: a focused widget in a
+        # pane re-activates that pane.
+        tabbed.query_one(Tabs).focus()
+        tabbed.active = f"tab-{section_id}"
         self.focus_section(section_id)
 
     def on_findings_changed(self, findings: list[Finding]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import RichLog, Static
 
 from tui_mailsetup.engine.events import (
@@ -132,10 +132,8 @@ class StageLadder(Static):
 
     DEFAULT_CSS = """
     StageLadder {
-        width: 26;
-        height: 1fr;
-        padding: 0 1;
-        border-right: vkey $foreground 30%;
+        width: 100%;
+        height: auto;
     }
     """
 
@@ -169,6 +167,8 @@ class StageLadder(Static):
             text.append(f"{stage.label:<13}")
             text.append(f"{time:>8}\n", style="dim")
         self.update(text)
+        if isinstance(self.parent, VerticalScroll):
+            self.parent.scroll_end(animate=False, immediate=False)
 
 
 class DiagnosticsPane(Vertical):
@@ -182,6 +182,13 @@ class DiagnosticsPane(Vertical):
     DiagnosticsPane > Horizontal {
         height: 1fr;
     }
+    DiagnosticsPane #ladder-view {
+        width: 26;
+        height: 1fr;
+        padding: 0 1;
+        border-right: vkey $foreground 30%;
+        scrollbar-size-vertical: 1;
+    }
     DiagnosticsPane RichLog {
         width: 1fr;
         height: 1fr;
@@ -190,7 +197,8 @@ class DiagnosticsPane(Vertical):
     }
     DiagnosticsPane #verdict {
         height: auto;
-        max-height: 9;
+        max-height: 8;
+        overflow-y: auto;
         padding: 0 1;
         display: none;
         border-top: hkey $foreground 30%;
@@ -220,8 +228,9 @@ class DiagnosticsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield StageLadder(id="ladder")
-            yield RichLog(max_lines=self.max_lines, wrap=False, markup=False, id="transcript")
+            with VerticalScroll(id="ladder-view"):
+                yield StageLadder(id="ladder")
+            yield RichLog(max_lines=self.max_lines, wrap=True, markup=False, id="transcript")
         yield Static("", id="verdict")
 
     def on_mount(self) -> None:

@@ -48,7 +48,7 @@ class ReviewPanel(Vertical):
     }
     ReviewPanel #review-actions {
         height: 1;
-        margin: 1 0 0 0;
+        margin: 0 0 1 0;
     }
     ReviewPanel #review-actions Label {
         padding: 0 1;
@@ -59,6 +59,11 @@ class ReviewPanel(Vertical):
     }
     ReviewPanel #review-actions Button {
         margin: 0 0 0 1;
+        min-width: 0;
+        width: auto;
+    }
+    ReviewPanel #last-result.-hidden {
+        display: none;
     }
     """
 
@@ -82,5 +87,8 @@ class ReviewPanel(Vertical):
     def show_findings(self, findings: list[Finding]) -> None:
         self.query_one("#findings-summary", Static).update(findings_summary(findings))
 
-    def show_last_result(self, text: Text) -> None:
-        self.query_one("#last-result", Static).update(text)
+    def show_last_result(self, text: Text | None) -> None:
+        """The last recorded result; None hides the line (the pane shows this session's)."""
+        last = self.query_one("#last-result", Static)
+        last.update(text or "")
+        last.set_class(text is None, "-hidden")
