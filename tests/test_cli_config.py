@@ -222,3 +222,22 @@ def test_every_command_has_help(isolated_home: Path, command: str) -> None:
 
 def test_usage_error_exits_64(isolated_home: Path) -> None:
     assert run_cli("show", "--frobnicate", home=isolated_home).returncode == 64
+
+
+def test_override_applies_to_one_run_and_is_reported_as_cli(isolated_home: Path) -> None:
+    run_cli("set", "smtp.port", "587", home=isolated_home)
+    result = run_cli(
+        "show",
+        "--json",
+        "--override",
+        "smtp.port=2525",
+        home=isolated_home,
+        env={"MAILSETUP_SMTP__PORT": "25"},
+    )
+    assert result.json()["settings"]["smtp"]["port"] == 2525
+    assert result.json()["sources"]["smtp.port"] == "cli"
+    assert "port = 587" in config_path(isolated_home).read_text()
+    bad = run_cli("show", "--override", "smtp.prot=1", home=isolated_home)
+    assert bad.returncode == 64 and "smtp.port" in bad.stderr
+    invalid = run_cli("show", "--override", "smtp.port=huge", home=isolated_home)
+    assert invalid.returncode == 78 and "command line" in invalid.stderr

@@ -41,6 +41,13 @@ def common_options() -> argparse.ArgumentParser:
         help="use the system-wide configuration file",
     )
     common.add_argument(
+        "--override",
+        metavar="KEY=VALUE",
+        action="append",
+        default=argparse.SUPPRESS,
+        help="override one setting for this run only (repeatable), e.g. --override smtp.port=2525",
+    )
+    common.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -72,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, default in (("config", None), ("system", False), ("json", False)):
+    for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):
         if not hasattr(args, name):
             setattr(args, name, default)
     try:

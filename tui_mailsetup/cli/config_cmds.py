@@ -97,10 +97,37 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=run_check)
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``--override smtp.port=2525`` pairs as dotted keys; ValueError naming the bad one."""
+    keys = field_keys()
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"--override {pair!r}: expected KEY=VALUE, e.g. smtp.port=2525")
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1)
+            raise ValueError(
+                f"--override {pair!r}: unknown key {key!r}"
+                + (f"; did you mean {close[0]}?" if close else "")
+            )
+        overrides[key] = value
+    return overrides
+
+
 def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
-    """The configuration, or the exit code after reporting why it does not load."""
+    """The configuration (with ``--override`` values), or the exit code after reporting why it does not load.
+
+    Every command that needs the configuration loads it through here.
+    """
     try:
-        return load_config(args.config, system=args.system)
+        overrides = parse_overrides(getattr(args, "override", None) or [])
+    except ValueError as exc:
+        error(str(exc))
+        return ExitCode.USAGE
+    try:
+        return load_config(args.config, system=args.system, overrides=overrides)
     except ConfigError as exc:
         if args.json:
             print_json({"ok": False, "stage": "config", "elapsed": 0.0, "error": exc.to_json()})
