@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
 import uuid
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -20,11 +21,21 @@ class MessageError(ValueError):
     """The sender or a recipient cannot be put in a header (never repaired silently)."""
 
 
+_UNSAFE_LOCAL = re.compile(r'[\s<>()\[\]\\,;:@"\x00-\x1f\x7f]')
+
+
 def _address(display_name: str, addr_spec: str, what: str) -> Address:
+    spec = addr_spec.strip()
     try:
-        return Address(display_name=display_name, addr_spec=addr_spec.strip())
+        return Address(display_name=display_name, addr_spec=spec)
     except (ValueError, IndexError, TypeError) as exc:
-        raise MessageError(f"{what} {addr_spec!r} is not a valid email address: {exc}") from None
+        error = exc
+    # The header parser refuses non-ASCII local parts (RFC 6532 allows them, with
+    # SMTPUTF8): accept those when they are otherwise a plain dot-atom.
+    local, at, domain = spec.rpartition("@")
+    if at and local and domain and not spec.isascii() and not _UNSAFE_LOCAL.search(local + domain):
+        return Address(display_name=display_name, username=local, domain=domain)
+    raise MessageError(f"{what} {addr_spec!r} is not a valid email address: {error}")
 
 
 def _msgid_domain(address: str) -> str:

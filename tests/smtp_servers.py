@@ -1,0 +1,170 @@
+"""Scripted SMTP servers for tests: small asyncio servers on 127.0.0.1 that misbehave on purpose.
+
+A script is an async function taking a :class:`Conn`; the server records
+every byte each connection sent, so tests can assert what did (and did not)
+leave the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from tui_mailsetup.engine.events import Event, Outcome, Stage, TranscriptLine
+from tui_mailsetup.engine.smtp import run_smtp
+from tui_mailsetup.settings import MailSettings
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.received = bytearray()
+        self.commands: list[bytes] = []
+
+    async def send(self, data: bytes | str) -> None:
+        self.writer.write(data.encode() if isinstance(data, str) else data)
+        await self.writer.drain()
+
+    async def reply(self, *lines: str) -> None:
+        await self.send("".join(line + "\r\n" for line in lines))
+
+    async def readline(self) -> bytes:
+        line = await self.reader.readline()
+        self.received.extend(line)
+        if line:
+            self.commands.append(line.rstrip(b"\r\n"))
+        return line
+
+    async def expect(self, prefix: str) -> bytes:
+        line = await self.readline()
+        assert line.upper().startswith(prefix.upper().encode()), (prefix, line)
+        return line
+
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        await self.writer.start_tls(context)
+
+    async def drain_rest(self, limit: float = 5.0) -> None:
+        """Record whatever else the client sends until it closes."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(limit):
+                while await self.readline():
+                    pass
+
+    async def data_body(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = await self.readline()
+            if not line or line == b".\r\n":
+                return bytes(body)
+            body.extend(line)
+
+
+Script = Callable[[Conn], Awaitable[None]]
+
+
+class ScriptedServer:
+    def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
+        self.script = script
+        self.host = host
+        self.port = 0
+        self.connections: list[Conn] = []
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __aenter__(self) -> ScriptedServer:
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for conn in self.connections:
+            conn.writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Conn(reader, writer)
+        self.connections.append(conn)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self.script(conn)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    @property
+    def first(self) -> Conn:
+        return self.connections[0]
+
+    def all_received(self) -> bytes:
+        return b"".join(bytes(c.received) for c in self.connections)
+
+
+class LocalCA:
+    """A trustme CA with a server certificate for 127.0.0.1/::1/localhost."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ca = trustme.CA()
+        self.ca_path = directory / "ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        self.leaf = self.ca.issue_cert("127.0.0.1", "::1", "localhost")
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.leaf.configure_cert(context)
+        return context
+
+
+def settings_for(port: int, **smtp: Any) -> MailSettings:
+    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "timeout": 3, "encryption": "none"}
+    values.update(smtp)
+    return MailSettings(smtp=values, sender={"name": "Test", "address": "me@example.test"})
+
+
+async def collect(
+    settings: MailSettings,
+    password: str | None = None,
+    *,
+    message: Any = None,
+    recipients: list[str] | None = None,
+    stop_after: Stage | None = None,
+    greeting_grace: float = 1.5,
+) -> list[Event]:
+    events: list[Event] = []
+    stream: AsyncIterator[Event] = run_smtp(
+        settings,
+        password,
+        message,
+        recipients or ["you@example.test"],
+        stop_after=stop_after,
+        greeting_grace=greeting_grace,
+    )
+    async for event in stream:
+        events.append(event)
+    return events
+
+
+def outcome_of(events: list[Event]) -> Outcome:
+    last = events[-1]
+    assert isinstance(last, Outcome)
+    return last
+
+
+def transcript(events: list[Event]) -> list[TranscriptLine]:
+    return [e for e in events if isinstance(e, TranscriptLine)]

@@ -1,0 +1,308 @@
+"""The engine against real aiosmtpd servers (the sandbox) with trustme certificates."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+from smtp_servers import collect, outcome_of, transcript
+
+from tui_mailsetup.engine.events import (
+    Direction,
+    Event,
+    ServerCapabilities,
+    Stage,
+    StageFinished,
+    StageStarted,
+    TlsDetails,
+)
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.message import build_test_message
+from tui_mailsetup.sandbox import Sandbox
+from tui_mailsetup.settings import MailSettings
+
+PASSWORD = "pässwörd-€-secret"
+
+
+def _settings(box: Sandbox, **smtp: Any) -> MailSettings:
+    values = box.smtp_settings()
+    values["timeout"] = 5
+    values.update(smtp)
+    return MailSettings(smtp=values, sender={"name": "Acme Lizenzen", "address": "me@example.test"})
+
+
+def _assert_no_secret(events: list[Event], password: str) -> None:
+    dumped = json.dumps([asdict(e) for e in events], default=str, ensure_ascii=False)
+    raw = password.encode()
+    forms = [password, base64.b64encode(raw).decode()]
+    for form in forms:
+        assert form not in dumped
+
+
+async def _send(
+    box: Sandbox, settings: MailSettings, password: str | None, **kw: Any
+) -> list[Event]:
+    message = build_test_message(settings, ["you@example.test"])
+    return await collect(settings, password, message=message, **kw)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls", "plain"])
+@pytest.mark.parametrize("mechanism", ["plain", "login", "cram-md5"])
+async def test_send_with_each_mode_and_mechanism(mode: str, mechanism: str) -> None:
+    async with Sandbox(mode=mode, password=PASSWORD) as box:  # type: ignore[arg-type]
+        settings = _settings(box, auth=mechanism)
+        events = await _send(box, settings, PASSWORD)
+        outcome = outcome_of(events)
+        assert outcome.ok, outcome.diagnosis
+        assert outcome.stage == Stage.QUIT
+        assert outcome.exit_code == ExitCode.OK
+        [received] = box.messages
+        assert received.authenticated_as == box.username
+        assert received.rcpt_tos == ("you@example.test",)
+        assert b"Subject: Test email from Acme Lizenzen" in received.data
+        assert [a.mechanism for a in box.auth_attempts] == [mechanism.upper()]
+        _assert_no_secret(events, PASSWORD)
+        lines = transcript(events)
+        auth_lines = [
+            line.text for line in lines if "AUTH " in line.text and line.direction == Direction.SENT
+        ]
+        assert auth_lines and all(
+            "redacted" in text and box.username in text for text in auth_lines
+        )
+        # Encryption flags: everything after the handshake is marked encrypted.
+        if mode == "plain":
+            assert not any(line.encrypted for line in lines)
+        elif mode == "tls":
+            assert all(line.encrypted for line in lines)
+        else:
+            ehlo_again = [line for line in lines if line.text.startswith("EHLO")]
+            assert [line.encrypted for line in ehlo_again] == [False, True]
+        stages = [e.stage for e in events if isinstance(e, StageStarted)]
+        expected = {
+            "starttls": [
+                Stage.RESOLVE,
+                Stage.CONNECT,
+                Stage.GREETING,
+                Stage.EHLO,
+                Stage.STARTTLS,
+                Stage.EHLO_AGAIN,
+                Stage.AUTH,
+                Stage.MAIL,
+                Stage.RCPT,
+                Stage.DATA,
+                Stage.QUIT,
+            ],
+            "tls": [
+                Stage.RESOLVE,
+                Stage.CONNECT,
+                Stage.TLS,
+                Stage.GREETING,
+                Stage.EHLO,
+                Stage.AUTH,
+                Stage.MAIL,
+                Stage.RCPT,
+                Stage.DATA,
+                Stage.QUIT,
+            ],
+            "plain": [
+                Stage.RESOLVE,
+                Stage.CONNECT,
+                Stage.GREETING,
+                Stage.EHLO,
+                Stage.AUTH,
+                Stage.MAIL,
+                Stage.RCPT,
+                Stage.DATA,
+                Stage.QUIT,
+            ],
+        }[mode]
+        assert stages == expected
+
+
+async def test_auto_prefers_cram_md5_and_reports_capabilities() -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD) as box:
+        events = await _send(box, _settings(box), PASSWORD)
+        assert outcome_of(events).ok
+        assert [a.mechanism for a in box.auth_attempts] == ["CRAM-MD5"]
+        caps = [e for e in events if isinstance(e, ServerCapabilities)]
+        assert caps[0].starttls and not caps[0].encrypted and not caps[0].auth_mechanisms
+        assert caps[1].encrypted and set(caps[1].auth_mechanisms) == {"PLAIN", "LOGIN", "CRAM-MD5"}
+        assert caps[1].size_limit == 10 * 1024 * 1024
+        [details] = [e for e in events if isinstance(e, TlsDetails)]
+        assert details.verified and details.version.startswith("TLSv1.")
+        assert details.fingerprint_sha256 == box.cert_fingerprint
+        assert any(san == "DNS:localhost" for san in details.sans)
+
+
+async def test_auto_falls_to_plain_then_login() -> None:
+    async with Sandbox(mode="tls", password=PASSWORD, mechanisms=("LOGIN", "PLAIN")) as box:
+        assert outcome_of(await _send(box, _settings(box), PASSWORD)).ok
+        assert [a.mechanism for a in box.auth_attempts] == ["PLAIN"]
+    async with Sandbox(mode="tls", password=PASSWORD, mechanisms=("LOGIN",)) as box:
+        assert outcome_of(await _send(box, _settings(box), PASSWORD)).ok
+        assert [a.mechanism for a in box.auth_attempts] == ["LOGIN"]
+
+
+async def test_wrong_password_is_one_attempt_and_exit_77() -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD) as box:
+        events = await _send(box, _settings(box), "wrong-Passwort")
+        outcome = outcome_of(events)
+        assert not outcome.ok and outcome.stage == Stage.AUTH
+        assert outcome.exit_code == ExitCode.NOPERM
+        assert len(box.auth_attempts) == 1 and not box.auth_attempts[0].success
+        assert not box.messages
+        _assert_no_secret(events, "wrong-Passwort")
+
+
+async def test_explicit_mechanism_not_offered_sends_no_auth() -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD, mechanisms=("PLAIN",)) as box:
+        events = await _send(box, _settings(box, auth="login"), PASSWORD)
+        outcome = outcome_of(events)
+        assert outcome.exit_code == ExitCode.NOPERM
+        assert outcome.diagnosis is not None and outcome.diagnosis.fix is not None
+        assert outcome.diagnosis.fix.changes == {"smtp.auth": "auto"}
+        assert box.auth_attempts == []
+
+
+async def test_plaintext_auth_refused_unless_allowed() -> None:
+    async with Sandbox(mode="plain", password=PASSWORD) as box:
+        events = await _send(box, _settings(box, allow_plaintext_auth=False), PASSWORD)
+        outcome = outcome_of(events)
+        assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.AUTH
+        assert outcome.diagnosis is not None and "unencrypted" in outcome.diagnosis.cause
+        assert box.auth_attempts == [] and not box.messages
+
+
+async def test_check_ladder_stops_after_auth_and_sends_nothing() -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD) as box:
+        events = await collect(_settings(box), PASSWORD, message=None)
+        outcome = outcome_of(events)
+        assert outcome.ok and outcome.stage == Stage.AUTH
+        assert not box.messages
+        texts = [line.text for line in transcript(events)]
+        assert not any(t.startswith("MAIL FROM") for t in texts)
+        assert "QUIT" in texts
+
+
+@pytest.mark.parametrize(
+    ("stop_after", "last"),
+    [
+        (Stage.RESOLVE, Stage.RESOLVE),
+        (Stage.CONNECT, Stage.CONNECT),
+        (Stage.GREETING, Stage.GREETING),
+        (Stage.EHLO, Stage.EHLO),
+        (Stage.STARTTLS, Stage.STARTTLS),
+        (Stage.TLS, Stage.CONNECT),
+    ],
+)
+async def test_quit_after_each_stage(stop_after: Stage, last: Stage) -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD) as box:
+        events = await _send(box, _settings(box), PASSWORD, stop_after=stop_after)
+        outcome = outcome_of(events)
+        assert outcome.ok and outcome.stage == last
+        finished = [
+            e.stage for e in events if isinstance(e, StageFinished) and e.stage != Stage.QUIT
+        ]
+        assert finished[-1] == last
+        assert box.auth_attempts == [] and not box.messages
+
+
+async def test_self_signed_offers_pin_and_pinning_works() -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD, cert="self-signed") as box:
+        events = await _send(box, _settings(box, ca_file=""), PASSWORD)
+        outcome = outcome_of(events)
+        assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.STARTTLS
+        assert outcome.diagnosis is not None
+        assert "self-signed" in outcome.diagnosis.cause
+        assert outcome.diagnosis.fix is not None
+        assert outcome.diagnosis.fix.changes == {"smtp.fingerprint": box.cert_fingerprint}
+        assert box.auth_attempts == []
+        # Pin it: lower case, no colons.
+        pin = box.cert_fingerprint.replace(":", "").lower()
+        events = await _send(box, _settings(box, ca_file="", fingerprint=pin), PASSWORD)
+        outcome = outcome_of(events)
+        assert outcome.ok, outcome.diagnosis
+        [details] = [e for e in events if isinstance(e, TlsDetails)]
+        assert details.verified and "pinned" in details.verify_message
+
+
+async def test_pin_mismatch_is_refused_before_auth() -> None:
+    async with Sandbox(mode="tls", password=PASSWORD) as box:
+        events = await _send(box, _settings(box, fingerprint="AB" * 32), PASSWORD)
+        outcome = outcome_of(events)
+        assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.TLS
+        assert outcome.diagnosis is not None and "pinned" in outcome.diagnosis.cause
+        assert box.auth_attempts == []
+
+
+async def test_unknown_issuer_expired_and_wrong_name() -> None:
+    async with Sandbox(mode="tls", password=PASSWORD) as box:
+        outcome = outcome_of(await _send(box, _settings(box, ca_file=""), PASSWORD))
+        assert outcome.diagnosis is not None and "unknown authority" in outcome.diagnosis.cause
+        assert (
+            outcome.diagnosis.fix is not None
+            and "smtp.fingerprint" in outcome.diagnosis.fix.changes
+        )
+    async with Sandbox(mode="starttls", password=PASSWORD, cert="expired") as box:
+        outcome = outcome_of(await _send(box, _settings(box), PASSWORD))
+        assert outcome.diagnosis is not None and "expired" in outcome.diagnosis.cause
+        assert outcome.exit_code == ExitCode.PROTOCOL
+    async with Sandbox(mode="tls", password=PASSWORD, cert="wrong-name") as box:
+        outcome = outcome_of(await _send(box, _settings(box), PASSWORD))
+        assert (
+            outcome.diagnosis is not None and "not valid for 127.0.0.1" in outcome.diagnosis.cause
+        )
+        assert outcome.diagnosis.fix is not None
+        assert outcome.diagnosis.fix.changes == {"smtp.host": "mail.elsewhere.invalid"}
+        assert box.auth_attempts == []
+
+
+async def test_verify_false_is_reported_not_hidden() -> None:
+    async with Sandbox(mode="tls", password=PASSWORD, cert="self-signed") as box:
+        events = await _send(box, _settings(box, ca_file="", verify=False), PASSWORD)
+        assert outcome_of(events).ok
+        [details] = [e for e in events if isinstance(e, TlsDetails)]
+        assert not details.verified and "verify = false" in details.verify_message
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_ipv6_literals(host: str) -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD, host="::1") as box:
+        events = await _send(box, _settings(box, host=host), PASSWORD)
+        assert outcome_of(events).ok, outcome_of(events).diagnosis
+
+
+async def test_smtputf8_only_when_needed() -> None:
+    async with Sandbox(mode="starttls", password=PASSWORD) as box:
+        settings = _settings(box)
+        message = build_test_message(settings, ["jürgen@example.test"])
+        events = await collect(
+            settings, PASSWORD, message=message, recipients=["jürgen@example.test"]
+        )
+        assert outcome_of(events).ok
+        assert box.messages[-1].rcpt_tos == ("jürgen@example.test",)
+        assert "SMTPUTF8" in box.messages[-1].mail_options
+        message = build_test_message(settings, ["you@example.test"])
+        assert outcome_of(await collect(settings, PASSWORD, message=message)).ok
+        assert "SMTPUTF8" not in box.messages[-1].mail_options
+
+
+async def test_connection_refused_is_69() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = MailSettings(smtp={"host": "127.0.0.1", "port": port, "timeout": 3})
+    outcome = outcome_of(await collect(settings, None, message=None))
+    assert outcome.stage == Stage.CONNECT and outcome.exit_code == ExitCode.UNAVAILABLE
+    assert outcome.diagnosis is not None and "refused" in outcome.diagnosis.cause
+
+
+async def test_unresolvable_name_is_69() -> None:
+    settings = MailSettings(smtp={"host": "no-such-host.invalid", "port": 587, "timeout": 3})
+    outcome = outcome_of(await collect(settings, None, message=None))
+    assert outcome.stage == Stage.RESOLVE and outcome.exit_code == ExitCode.UNAVAILABLE
