@@ -1,10 +1,102 @@
-"""Placeholder: registers nothing yet."""
+"""``demo``: a sandbox SMTP server and the TUI pointed at it; ``demo --headless`` for scripts.
+
+Textual is imported only for the interactive demo, after the sandbox is up.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
+
+from tui_mailsetup.exitcodes import ExitCode
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    return None
+    parser = subparsers.add_parser(
+        "demo",
+        parents=[common],
+        help="start a local sandbox SMTP server and the TUI pointed at it",
+        description=(
+            "Start a sandbox SMTP server on 127.0.0.1 (STARTTLS with a certificate authority "
+            "made for this run, AUTH with a generated user and password), write a temporary "
+            "configuration pointed at it, and open the TUI with an inbox of what the sandbox "
+            "receives. Your own configuration is never read or written, and MAILSETUP_* "
+            "variables are ignored. Everything is removed on exit."
+        ),
+        epilog=(
+            "--headless sends the test message without a screen, prints the transcript and "
+            "the message the sandbox received, and exits 0 when it arrived (with --json: one "
+            "JSON document)."
+        ),
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="no TUI: send the test message, print the transcript and the received message",
+    )
+    parser.add_argument(
+        "--encryption",
+        choices=("starttls", "tls"),
+        default="starttls",
+        help="how the sandbox speaks: STARTTLS (default, like port 587) or implicit TLS (465)",
+    )
+    parser.add_argument(
+        "--to",
+        action="append",
+        metavar="ADDR",
+        help="recipient of the headless test send (repeatable; default: you@example.com)",
+    )
+    parser.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from tui_mailsetup.demo import DEMO_RECIPIENT, DemoSession, isolated_environment
+
+    if getattr(args, "config", None) or getattr(args, "system", False):
+        # Said loudly rather than ignored silently: the demo never uses a real file.
+        print(
+            "tui-mailsetup demo: --config/--system are ignored; the demo uses a temporary "
+            "configuration",
+            file=sys.stderr,
+        )
+    as_json = bool(getattr(args, "json", False))
+    recipients = [r.strip() for r in (args.to or []) if r.strip()] or [DEMO_RECIPIENT]
+    with isolated_environment(), DemoSession(encryption=args.encryption) as session:
+        if args.headless:
+            return _headless(session, recipients, as_json)
+        return _interactive(session)
+
+
+def _headless(session: Any, recipients: list[str], as_json: bool) -> int:
+    from tui_mailsetup.demo import run_headless
+
+    if as_json:
+        # The transcript would be noise in a JSON stream; it is in the document.
+        result = run_headless(session, recipients=recipients, human=False, out=sys.stderr)
+        print(json.dumps(result.document, ensure_ascii=False), flush=True)
+    else:
+        result = run_headless(session, recipients=recipients, human=True, out=sys.stdout)
+    return result.exit_code
+
+
+def _interactive(session: Any) -> int:
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        print(
+            "tui-mailsetup demo: no terminal; use `tui-mailsetup demo --headless` in scripts",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    from tui_mailsetup.tui.app import MailSetupApp
+
+    loaded = session.load()
+    app = MailSetupApp(
+        loaded.path,
+        loaded=loaded,
+        banner=session.banner(),
+        inbox=session.messages,
+        first_run=False,
+    )
+    result = app.run()
+    return int(result or 0)
