@@ -246,7 +246,7 @@ class TranscriptProtocol(SMTPProtocol):
 
     def write(self, data: bytes) -> None:
         super().write(data)
-        self._flush_suppressed()
+        self._flush_suppressed(reset=False)
         if self.expect_body and data != b"DATA\r\n":
             self.expect_body = False
             self._emit_body(data)
@@ -332,21 +332,28 @@ class TranscriptProtocol(SMTPProtocol):
                 self._starttls_state = 2
             self._flush_suppressed()
 
-    def _flush_suppressed(self) -> None:
+    def _flush_suppressed(self, *, reset: bool = True) -> None:
         if self._suppressed:
             self._line(Direction.NOTE, f"… {self._suppressed} more reply lines not shown")
         self._suppressed = 0
-        self._reply_lines = 0
+        if reset:
+            # Only a reply's final line starts the count again: a server that
+            # never ends its reply stays summarised, whatever the client sends.
+            self._reply_lines = 0
 
     def pending_text(self) -> str:
         """Bytes received that do not yet form a line (a greeting trickling in)."""
         return untrusted_text(bytes(self._rx[:200])) if self._rx else ""
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def finish_capture(self) -> None:
+        """Emit what is still buffered (a partial line, a count of hidden lines)."""
         if self._rx and not self._skipping_long_line:
             self._received_line(bytes(self._rx))
-            del self._rx[:]
+        del self._rx[:]
         self._flush_suppressed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish_capture()
         super().connection_lost(exc)
 
     def _line(self, direction: Direction, text: str) -> None:
@@ -495,16 +502,18 @@ class Conversation:
             except TimeoutError:
                 outcome = await self._failed(self._timeout_diagnosis())
             except (SMTPServerDisconnected, ConnectionError, EOFError) as exc:
-                outcome = await self._failed(diag.dropped(self.stage, _reason(exc)))
+                outcome = await self._failed(diag.dropped(self.stage, _reason(exc)), polite=False)
             except SMTPResponseException as exc:
                 if exc.code < 0:
-                    outcome = await self._failed(diag.malformed_reply(self.stage, exc.message))
+                    outcome = await self._failed(
+                        diag.malformed_reply(self.stage, exc.message), polite=False
+                    )
                 else:
                     outcome = await self._failed(self._reply_diagnosis(exc.code, exc.message))
             except ssl.SSLError as exc:
-                outcome = await self._failed(diag.tls_failed(self.stage, exc))
+                outcome = await self._failed(diag.tls_failed(self.stage, exc), polite=False)
             except OSError as exc:
-                outcome = await self._failed(diag.dropped(self.stage, _reason(exc)))
+                outcome = await self._failed(diag.dropped(self.stage, _reason(exc)), polite=False)
             except Exception as exc:  # a bug must still end the stream with an Outcome
                 outcome = await self._failed(
                     Diagnosis(
@@ -512,7 +521,8 @@ class Conversation:
                         f"Internal error during {self.stage.label}: {type(exc).__name__}",
                         evidence=untrusted_text(str(exc)),
                         exit_code=ExitCode.TEMPFAIL,
-                    )
+                    ),
+                    polite=False,
                 )
         finally:
             self._close()
@@ -532,14 +542,15 @@ class Conversation:
             recipients=tuple(self.recipients),
         )
 
-    async def _failed(self, diagnosis: Diagnosis) -> Outcome:
+    async def _failed(self, diagnosis: Diagnosis, *, polite: bool = True) -> Outcome:
         self.emit(StageFinished(diagnosis.stage, False, 0.0, diagnosis.cause))
         # A polite QUIT only where the session is in a known state and either
         # plain text is what was asked for or TLS is up: after a refused
         # STARTTLS nothing more may be sent in plain text.
         protocol = self.protocol
         if (
-            protocol is not None
+            polite
+            and protocol is not None
             and protocol.is_connected
             and stage_index(diagnosis.stage) >= stage_index(Stage.EHLO)
             and (protocol.encrypted or self.smtp.encryption == Encryption.NONE)
@@ -555,8 +566,12 @@ class Conversation:
             probe.cancel()
         if self._fqdn is not None:
             self._fqdn.cancel()
-        if self.protocol is not None and self.protocol.transport is not None:
-            self.protocol.transport.close()
+        if self.protocol is not None:
+            # connection_lost() runs on a later loop iteration, after the
+            # Outcome: flush the transcript now so nothing lands after it.
+            self.protocol.finish_capture()
+            if self.protocol.transport is not None:
+                self.protocol.transport.close()
 
     def _timeout_diagnosis(self) -> Diagnosis:
         timeout = float(self.smtp.timeout)

@@ -1,0 +1,316 @@
+"""The engine against scripted hostile servers: each misbehaves in one way on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from pathlib import Path
+
+import pytest
+from smtp_servers import (
+    Conn,
+    LocalCA,
+    ScriptedServer,
+    collect,
+    outcome_of,
+    settings_for,
+    transcript,
+)
+
+from tui_mailsetup.engine.events import Direction, ServerCapabilities, Stage
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.message import build_test_message
+from tui_mailsetup.sandbox import Sandbox
+
+PASSWORD = "hunter2-Geheimnis"
+B64_FORMS = [
+    PASSWORD.encode(),
+    base64.b64encode(PASSWORD.encode()),
+    base64.b64encode(b"\0alice\0" + PASSWORD.encode()),
+]
+
+
+async def _greet_and_ehlo(conn: Conn, *extensions: str) -> None:
+    await conn.reply("220 hostile.test ESMTP")
+    await conn.expect("EHLO")
+    lines = ["hostile.test", *extensions]
+    await conn.reply(*[f"250-{line}" for line in lines[:-1]], f"250 {lines[-1]}")
+
+
+async def test_starttls_stripping_sends_no_auth_bytes() -> None:
+    async def script(conn: Conn) -> None:
+        # AUTH offered, STARTTLS stripped (what a downgrading middlebox does).
+        await _greet_and_ehlo(conn, "AUTH PLAIN LOGIN", "PIPELINING")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, encryption="starttls", username="alice")
+        events = await collect(settings, PASSWORD, message=None)
+        await asyncio.sleep(0.05)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.STARTTLS and outcome.exit_code == ExitCode.PROTOCOL
+    assert outcome.diagnosis is not None and "does not offer STARTTLS" in outcome.diagnosis.cause
+    assert (
+        outcome.diagnosis.fix is not None
+        and outcome.diagnosis.fix.changes["smtp.encryption"] == "tls"
+    )
+    # Nothing at all was sent after EHLO: no AUTH, no credentials, not even QUIT.
+    assert server.first.commands == [b"EHLO " + server.first.commands[0][5:]]
+    received = server.all_received()
+    assert b"AUTH" not in received
+    for form in B64_FORMS:
+        assert form not in received
+
+
+async def test_plaintext_injected_after_starttls_reply_is_ignored(tmp_path: Path) -> None:
+    ca = LocalCA(tmp_path)
+
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "STARTTLS")
+        await conn.expect("STARTTLS")
+        # The injection rides in the same packet as the 220.
+        await conn.send(b"220 Ready to start TLS\r\n250-INJECTED\r\n250 AUTH PLAIN\r\n")
+        await conn.start_tls(ca.server_context())
+        await conn.expect("EHLO")
+        await conn.reply("250-hostile.test", "250 AUTH LOGIN")
+        await conn.expect("QUIT")
+        await conn.reply("221 bye")
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, encryption="starttls", ca_file=str(ca.ca_path))
+        events = await collect(settings, None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.ok, outcome.diagnosis
+    caps = [e for e in events if isinstance(e, ServerCapabilities)]
+    assert caps[-1].encrypted and caps[-1].auth_mechanisms == ("LOGIN",)
+    assert "INJECTED" not in caps[-1].extensions
+    notes = [line.text for line in transcript(events) if line.direction == Direction.NOTE]
+    assert any("injection" in note for note in notes)
+
+
+async def test_starttls_454_stops_without_plaintext() -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "STARTTLS", "AUTH PLAIN")
+        await conn.expect("STARTTLS")
+        await conn.reply("454 4.7.0 TLS not available due to temporary reason")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, encryption="starttls", username="alice")
+        events = await collect(settings, PASSWORD, message=None)
+        await asyncio.sleep(0.05)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.STARTTLS and outcome.exit_code == ExitCode.PROTOCOL
+    assert outcome.diagnosis is not None and "454" in outcome.diagnosis.cause
+    assert server.first.commands[-1] == b"STARTTLS"
+    assert b"AUTH" not in server.all_received()
+
+
+async def test_silent_greeting_times_out_with_diagnosis() -> None:
+    async def script(conn: Conn) -> None:
+        await conn.drain_rest(10)
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, encryption="starttls", timeout=2)
+        events = await collect(settings, None, message=None, greeting_grace=0.5)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.GREETING and outcome.exit_code == ExitCode.TEMPFAIL
+    assert outcome.diagnosis is not None and "no greeting" in outcome.diagnosis.cause
+    # The implicit-TLS probe ran on a second connection.
+    assert len(server.connections) == 2
+
+
+async def test_one_byte_per_second_greeting_hits_the_single_deadline() -> None:
+    async def script(conn: Conn) -> None:
+        for byte in b"220 slow.test ESMTP\r\n":
+            await conn.send(bytes([byte]))
+            await asyncio.sleep(1)
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, timeout=2.5)
+        events = await collect(settings, None, message=None, greeting_grace=0.5)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.GREETING and outcome.exit_code == ExitCode.TEMPFAIL
+    assert outcome.diagnosis is not None and "partial: 22" in outcome.diagnosis.evidence
+
+
+async def test_implicit_tls_port_diagnosed_fast_path() -> None:
+    async with Sandbox(mode="tls", auth=False) as box:
+        settings = settings_for(box.port, encryption="starttls", timeout=20)
+        events = await collect(settings, None, message=None, greeting_grace=0.3)
+    outcome = outcome_of(events)
+    assert outcome.exit_code == ExitCode.PROTOCOL
+    assert outcome.diagnosis is not None
+    assert "speaks implicit TLS" in outcome.diagnosis.cause
+    assert outcome.diagnosis.fix is not None and outcome.diagnosis.fix.changes == {
+        "smtp.encryption": "tls"
+    }
+    assert "220" in outcome.diagnosis.evidence
+
+
+async def test_plain_port_answering_tls_diagnosed() -> None:
+    async with Sandbox(mode="starttls", auth=False) as box:
+        settings = settings_for(box.port, encryption="tls", timeout=20)
+        events = await collect(settings, None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.TLS
+    assert outcome.diagnosis is not None and "plain SMTP" in outcome.diagnosis.cause
+    assert outcome.diagnosis.fix is not None
+    assert outcome.diagnosis.fix.changes == {"smtp.encryption": "starttls"}
+
+
+async def test_reply_line_over_8k_is_a_protocol_error() -> None:
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 hostile.test ESMTP")
+        await conn.expect("EHLO")
+        await conn.send(b"250 " + b"A" * 10000 + b"\r\n")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        events = await collect(settings_for(server.port), None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.EHLO
+    assert all(len(line.text) < 2200 for line in transcript(events))
+
+
+async def test_endless_continuation_lines_are_bounded() -> None:
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 hostile.test ESMTP")
+        await conn.expect("EHLO")
+        for _ in range(20000):
+            await conn.send(b"250-MORE\r\n")
+
+    async with ScriptedServer(script) as server:
+        events = await collect(settings_for(server.port), None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.EHLO
+    received = [line for line in transcript(events) if line.direction == Direction.RECEIVED]
+    assert len(received) < 60
+    assert any("more reply lines not shown" in line.text for line in transcript(events))
+
+
+async def test_421_mid_session_is_a_rate_limit() -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "8BITMIME")
+        await conn.expect("MAIL FROM")
+        await conn.reply("421 4.7.0 Too many messages, try again in 10 minutes")
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port)
+        message = build_test_message(settings, ["you@example.test"])
+        before = time.time()
+        events = await collect(settings, None, message=message)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.MAIL and outcome.exit_code == ExitCode.TEMPFAIL
+    assert outcome.diagnosis is not None and outcome.diagnosis.retry_after is not None
+    assert before + 590 <= outcome.diagnosis.retry_after <= time.time() + 610
+
+
+async def test_connection_dropped_during_data() -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "8BITMIME")
+        await conn.expect("MAIL FROM")
+        await conn.reply("250 ok")
+        await conn.expect("RCPT TO")
+        await conn.reply("250 ok")
+        await conn.expect("DATA")
+        await conn.reply("354 go ahead")
+        await conn.readline()
+        conn.writer.transport.abort()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port)
+        message = build_test_message(settings, ["you@example.test"])
+        events = await collect(settings, None, message=message)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.DATA and outcome.exit_code == ExitCode.TEMPFAIL
+    assert outcome.diagnosis is not None and "closed the connection" in outcome.diagnosis.cause
+
+
+async def test_recipient_refused_is_67() -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "8BITMIME")
+        await conn.expect("MAIL FROM")
+        await conn.reply("250 ok")
+        await conn.expect("RCPT TO")
+        await conn.reply("550 5.1.1 <you@example.test>: Recipient address rejected: User unknown")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port)
+        message = build_test_message(settings, ["you@example.test"])
+        events = await collect(settings, None, message=message)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.RCPT and outcome.exit_code == ExitCode.NOUSER
+
+
+async def test_escapes_and_markup_in_replies_are_neutralised() -> None:
+    evil = "\x1b[2J\x1b[31mowned\x1b[0m [bold red]boom[/bold red] [link=file:///etc]x[/link]\x07"
+
+    async def script(conn: Conn) -> None:
+        await conn.send(f"220 {evil}\r\n".encode())
+        await conn.expect("EHLO")
+        await conn.send(f"250-hostile.test {evil}\r\n250 X-\x1b]0;title\x07EVIL\r\n".encode())
+        await conn.expect("QUIT")
+        await conn.reply("221 bye")
+
+    async with ScriptedServer(script) as server:
+        events = await collect(settings_for(server.port), None, message=None)
+    assert outcome_of(events).ok
+    texts = [line.text for line in transcript(events)]
+    texts += [e.detail for e in events if hasattr(e, "detail")]
+    texts += [ext for e in events if isinstance(e, ServerCapabilities) for ext in e.extensions]
+    for text in texts:
+        assert "\x1b" not in text and "\x07" not in text
+    assert any("\\x1b[31mowned" in t and "[bold red]boom[/bold red]" in t for t in texts)
+
+
+async def test_wrong_password_exactly_one_auth_attempt() -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "AUTH CRAM-MD5 PLAIN LOGIN XOAUTH2")
+        while line := await conn.readline():
+            if line.upper().startswith(b"AUTH"):
+                await conn.reply("535 5.7.8 Authentication credentials invalid")
+            elif line.upper().startswith(b"QUIT"):
+                await conn.reply("221 bye")
+                return
+            else:
+                await conn.reply("500 what")
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, username="alice", allow_plaintext_auth=True)
+        events = await collect(settings, PASSWORD, message=None)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.AUTH and outcome.exit_code == ExitCode.NOPERM
+    auth_commands = [c for c in server.first.commands if c.upper().startswith(b"AUTH")]
+    assert len(auth_commands) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "cause"),
+    [
+        (
+            "535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+            "535 5.7.8  https://support.google.com/mail/?p=BadCredentials x1-20020",
+            "app password",
+        ),
+        (
+            "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.",
+            "SMTP AUTH disabled",
+        ),
+    ],
+)
+async def test_provider_auth_failures(reply: str, cause: str) -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "AUTH LOGIN PLAIN")
+        await conn.expect("AUTH")
+        await conn.send(reply + "\r\n")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, username="alice", allow_plaintext_auth=True)
+        events = await collect(settings, PASSWORD, message=None)
+    outcome = outcome_of(events)
+    assert outcome.exit_code == ExitCode.NOPERM
+    assert outcome.diagnosis is not None and cause in outcome.diagnosis.cause
