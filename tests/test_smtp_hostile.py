@@ -314,3 +314,30 @@ async def test_provider_auth_failures(reply: str, cause: str) -> None:
     outcome = outcome_of(events)
     assert outcome.exit_code == ExitCode.NOPERM
     assert outcome.diagnosis is not None and cause in outcome.diagnosis.cause
+
+
+async def test_xoauth2_token_sent_once_and_redacted() -> None:
+    token = "ya29.token-from-password-command"
+
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "AUTH XOAUTH2 PLAIN")
+        line = await conn.expect("AUTH XOAUTH2 ")
+        blob = base64.b64decode(line.split()[2])
+        assert blob == f"user=alice\x01auth=Bearer {token}\x01\x01".encode()
+        await conn.reply("235 2.7.0 Accepted")
+        await conn.expect("QUIT")
+        await conn.reply("221 bye")
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(
+            server.port, username="alice", auth="xoauth2", allow_plaintext_auth=True
+        )
+        events = await collect(settings, token, message=None)
+    outcome = outcome_of(events)
+    assert outcome.ok and outcome.stage == Stage.AUTH, outcome.diagnosis
+    dumped = repr(events)
+    assert token not in dumped
+    assert (
+        base64.b64encode(f"user=alice\x01auth=Bearer {token}\x01\x01".encode()).decode()
+        not in dumped
+    )

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.engine.events import (
@@ -39,6 +40,9 @@ from tui_mailsetup.exitcodes import ExitCode
 if TYPE_CHECKING:  # imported lazily at run time, to keep the fast path's imports small
     from tui_mailsetup.config_file import LoadedConfig
     from tui_mailsetup.drivers.base import MailDriver
+
+
+_MESSAGE_STAGES = frozenset({Stage.MAIL, Stage.RCPT, Stage.DATA, Stage.QUIT, Stage.SEND})
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -194,7 +198,12 @@ def run_ladder(
         try:
             message = build_test_message(settings, recipients)
         except MessageError as exc:
-            outcome = early(Diagnosis(Stage.MAIL, str(exc), exit_code=ExitCode.DATAERR))
+            if stop_after is not None and stop_after not in _MESSAGE_STAGES:
+                # `check` stops before MAIL: the message is never used, so a
+                # missing sender address is validation's finding, not a failure here.
+                message = EmailMessage()
+            else:
+                outcome = early(Diagnosis(Stage.MAIL, str(exc), exit_code=ExitCode.DATAERR))
     if outcome is None:
         if printer is not None:
             state = load_state(loaded.path)

@@ -203,10 +203,16 @@ class Redactor:
         raw = password.encode("utf-8")
         self.add(password)
         self.add(base64.b64encode(raw))
-        # The base64 of a string inside a longer blob depends on its offset mod 3.
-        for pad in (b"\0", b"\0\0"):
-            encoded = base64.b64encode(pad + raw).decode("ascii")
-            self.add(encoded[4:-4] if len(encoded) > 8 else None)
+        # Inside a longer base64 blob the password's encoding depends on its
+        # offset mod 3; the groups made only of password bytes are the same
+        # whatever surrounds them, so redact those cores as well.
+        for offset in (0, 1, 2):
+            encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+            start = 4 if offset else 0  # the first group mixes in preceding bytes
+            end = ((offset + len(raw)) // 3) * 4  # a last partial group mixes in following ones
+            core = encoded[start:end]
+            if len(core) >= 4:
+                self.add(core)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:

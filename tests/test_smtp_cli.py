@@ -1,0 +1,150 @@
+"""``tui-mailsetup send-test`` as a subprocess, against the sandbox and scripted servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from smtp_servers import Conn, ScriptedServer
+
+from tui_mailsetup.sandbox import Sandbox
+
+PASSWORD = "pässwörd-CLI-secret"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value)
+
+
+def _write_config(directory: Path, smtp: dict[str, Any], sender: str = "me@example.test") -> Path:
+    config = directory / "config.toml"
+    lines = ["[smtp]", *(f"{k} = {_toml_value(v)}" for k, v in smtp.items())]
+    lines += ["[sender]", 'name = "CLI Test"', f"address = {json.dumps(sender)}"]
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+def _run(
+    config: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui_mailsetup", "--config", str(config), "send-test", *args],
+        capture_output=True,
+        text=True,
+        env=env or _env(),
+        timeout=60,
+    )
+
+
+def test_send_test_human_transcript(tmp_path: Path) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        config = _write_config(tmp_path, {**box.smtp_settings(), "timeout": 10})
+        result = _run(config, env=_env(MAILSETUP_SMTP__PASSWORD=PASSWORD))
+        assert result.returncode == 0, result.stdout + result.stderr
+        out = result.stdout
+        assert "-> STARTTLS" in out and "~> EHLO" in out and "<~ 235" in out
+        assert "OK: the server accepted the test message for me@example.test" in out
+        assert PASSWORD not in out + result.stderr
+        assert "\x1b" not in out  # NO_COLOR (set by conftest), and not a TTY anyway
+        [message] = box.messages
+        assert message.rcpt_tos == ("me@example.test",)  # default recipient: the sender
+        state = json.loads((tmp_path / "state.json").read_text())
+        assert state["last_test"]["ok"] is True
+
+
+def test_send_test_json_success_and_to(tmp_path: Path) -> None:
+    with Sandbox(mode="tls", password=PASSWORD) as box:
+        config = _write_config(tmp_path, {**box.smtp_settings(), "timeout": 10})
+        result = _run(
+            config,
+            "--to",
+            "ops@example.test",
+            "--json",
+            env=_env(MAILSETUP_SMTP__PASSWORD=PASSWORD),
+        )
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["ok"] is True and document["stage"] == "quit"
+        assert isinstance(document["elapsed"], float)
+        assert document["diagnosis"] is None and document["exit_code"] == 0
+        assert document["tls"]["verified"] is True
+        assert PASSWORD not in result.stdout
+        assert box.messages[0].rcpt_tos == ("ops@example.test",)
+
+
+def test_send_test_json_failure_has_cause_and_fix(tmp_path: Path) -> None:
+    with Sandbox(mode="tls", auth=False) as box:
+        config = _write_config(
+            tmp_path, {**box.smtp_settings(), "encryption": "starttls", "timeout": 10}
+        )
+        result = _run(config, "--json")
+        assert result.returncode == 76, result.stdout + result.stderr
+        document = json.loads(result.stdout)
+        assert document["ok"] is False
+        assert "implicit TLS" in document["diagnosis"]["cause"]
+        assert document["diagnosis"]["fix"]["changes"] == {"smtp.encryption": "tls"}
+        assert document["diagnosis"]["fix_commands"] == ["tui-mailsetup set smtp.encryption tls"]
+
+
+def test_send_test_wrong_password_exit_77_and_no_secret(tmp_path: Path) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        config = _write_config(tmp_path, {**box.smtp_settings(), "timeout": 10})
+        result = _run(config, env=_env(MAILSETUP_SMTP__PASSWORD="wrong-" + PASSWORD))
+        assert result.returncode == 77
+        assert "FAILED at AUTH" in result.stdout
+        assert PASSWORD not in result.stdout + result.stderr
+        assert len(box.auth_attempts) == 1
+
+
+def test_send_test_bad_config_exit_78(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[smtp]\nport = 99999\n")
+    result = _run(config)
+    assert result.returncode == 78
+    assert "port" in result.stderr
+
+
+async def test_rate_limit_is_remembered(tmp_path: Path) -> None:
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 busy.test ESMTP")
+        await conn.expect("EHLO")
+        await conn.reply("250-busy.test", "250 8BITMIME")
+        await conn.expect("MAIL FROM")
+        await conn.reply("451 4.7.1 Rate limit exceeded, retry in 120 seconds")
+
+    async with ScriptedServer(script) as server:
+        config = _write_config(
+            tmp_path, {"host": "127.0.0.1", "port": server.port, "encryption": "none", "timeout": 5}
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tui_mailsetup",
+            "--config",
+            str(config),
+            "send-test",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 75
+    document = json.loads(stdout)
+    assert document["stage"] == "mail" and document["diagnosis"]["retry_after"] is not None
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["rate_limited_until"] == document["diagnosis"]["retry_after"]

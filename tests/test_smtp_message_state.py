@@ -1,0 +1,110 @@
+"""The test message and the remembered state (last result, rate limit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import os
+from pathlib import Path
+
+import pytest
+
+from tui_mailsetup import __version__
+from tui_mailsetup.engine.events import Diagnosis, Outcome, Stage
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.message import MessageError, build_test_message
+from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.state import load_state, record_outcome
+
+
+def _settings(**sender: str) -> MailSettings:
+    return MailSettings(
+        smtp={
+            "host": "smtp.example.com",
+            "port": 587,
+            "username": "alice",
+            "password": "s3cret-pw",
+        },
+        sender={"name": "Acme Licensing", "address": "licensing@acme.example", **sender},
+    )
+
+
+def test_test_message_headers_and_body() -> None:
+    moment = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    message = build_test_message(_settings(), ["ops@acme.example"], now=moment)
+    assert message["Subject"] == "Test email from Acme Licensing"
+    assert message["From"] == "Acme Licensing <licensing@acme.example>"
+    assert message["To"] == "ops@acme.example"
+    assert message["Date"] == "Fri, 02 Jan 2026 03:04:05 +0000"
+    assert message["Message-ID"].endswith("@acme.example>")
+    body = message.get_content()
+    for expected in (
+        "smtp.example.com",
+        "587",
+        "starttls",
+        "alice",
+        "smtp",
+        "2026-01-02 03:04:05",
+        __version__,
+    ):
+        assert expected in body
+    assert "s3cret-pw" not in message.as_string()
+
+
+def test_non_ascii_sender_name_is_encoded_without_smtputf8() -> None:
+    message = build_test_message(_settings(name="Jürgen's Lizenzen"), ["ops@acme.example"])
+    flat = message.as_bytes(policy=email.policy.SMTP)
+    assert flat.isascii()
+    parsed = email.message_from_bytes(flat, policy=email.policy.default)
+    assert parsed["From"].addresses[0].display_name == "Jürgen's Lizenzen"
+
+
+def test_invalid_addresses_are_rejected_not_repaired() -> None:
+    with pytest.raises(MessageError):
+        build_test_message(_settings(), ["not an address"])
+    with pytest.raises(MessageError):
+        build_test_message(_settings(address=""), ["ops@acme.example"])
+
+
+def _outcome(ok: bool, retry_after: float | None = None) -> Outcome:
+    diagnosis = None
+    if not ok:
+        diagnosis = Diagnosis(
+            Stage.MAIL, "Rate limited", exit_code=ExitCode.TEMPFAIL, retry_after=retry_after
+        )
+    return Outcome(ok, Stage.QUIT if ok else Stage.MAIL, 0.5, diagnosis)
+
+
+def test_state_round_trip_and_rate_limit(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "config.toml"
+    assert load_state(config).last_test is None
+    state = record_outcome(
+        config, _outcome(False, retry_after=2_000.0), host="h", port=25, now=1_000.0
+    )
+    assert state.rate_limited(now=1_500.0) and not state.rate_limited(now=2_500.0)
+    loaded = load_state(config)
+    assert loaded.rate_limited_until == 2_000.0
+    assert loaded.last_test is not None and loaded.last_test.cause == "Rate limited"
+    assert loaded.last_test.exit_code == 75 and loaded.last_test.port == 25
+    assert (os.stat(config.parent / "state.json").st_mode & 0o777) == 0o600
+    # A later failure without a time keeps the limit; a success clears it.
+    record_outcome(config, _outcome(False), now=1_100.0)
+    assert load_state(config).rate_limited_until == 2_000.0
+    record_outcome(config, _outcome(True), now=1_200.0)
+    assert load_state(config).rate_limited_until is None
+    assert load_state(config).last_test is not None
+
+
+def test_state_tolerates_damage_and_unwritable_directories(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    (tmp_path / "state.json").write_text("{not json")
+    assert load_state(config).last_test is None
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        state = record_outcome(readonly / "config.toml", _outcome(True))
+        assert state.last_test is not None  # returned, even though it could not be written
+    finally:
+        readonly.chmod(0o700)
