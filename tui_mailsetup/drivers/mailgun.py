@@ -1,0 +1,157 @@
+"""The Mailgun driver: the HTTP API (``/v3/DOMAIN/messages.mime``), US or EU region.
+
+A test send posts the whole MIME message, so what arrives is byte for byte
+what the SMTP driver would have sent. ``check`` (``stop_after``) only asks
+for the domain (``GET /v3/domains/DOMAIN``): the key and the domain are
+verified and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from tui_mailsetup.drivers.http import (
+    HttpRequest,
+    HttpResponse,
+    check_url,
+    multipart,
+    refuse,
+    run_request,
+    status_diagnosis,
+)
+from tui_mailsetup.engine.events import Diagnosis, Event, Stage
+from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.settings import MailgunRegion, MailSettings
+
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
+
+API_BASE = {
+    MailgunRegion.US: "https://api.mailgun.net",
+    MailgunRegion.EU: "https://api.eu.mailgun.net",
+}
+AUTH_HINT = (
+    "Use a Mailgun API key (Sending API keys work for sending; checking the domain needs an "
+    "account key), and the region the domain was created in: an EU domain answers 401 on "
+    "the US API."
+)
+
+
+def api_base(settings: MailSettings) -> str:
+    """The API root without ``/v3``: people paste it both ways."""
+    base = settings.mailgun.base_url.strip().rstrip("/") or API_BASE[settings.mailgun.region]
+    return base.removesuffix("/v3")
+
+
+class MailgunDriver:
+    name = "mailgun"
+
+    def __init__(self, settings: MailSettings, api_key: str | None) -> None:
+        self.settings = settings
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"MailgunDriver(domain={self.settings.mailgun.domain!r})"
+
+    def send(
+        self,
+        message: EmailMessage,
+        recipients: list[str],
+        *,
+        stop_after: Stage | None = None,
+    ) -> AsyncIterator[Event]:
+        problem = self._problem()
+        if problem is not None:
+            return refuse(problem, recipients)
+        domain = self.settings.mailgun.domain.strip()
+        base = api_base(self.settings)
+        token = base64.b64encode(f"api:{self._api_key}".encode()).decode("ascii")
+        headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
+        shown = ("Authorization: Basic [Mailgun API key redacted]",)
+        if stop_after is not None:
+            request = HttpRequest(
+                "GET", f"{base}/v3/domains/{quote(domain, safe='')}", headers, shown_headers=shown
+            )
+        else:
+            data = bytes(message)
+            fields: list[tuple[str, str | tuple[str, str, bytes]]] = [
+                ("to", recipient) for recipient in recipients
+            ]
+            fields.append(("message", ("message.eml", "message/rfc822", data)))
+            body, content_type = multipart(fields)
+            request = HttpRequest(
+                "POST",
+                f"{base}/v3/{quote(domain, safe='')}/messages.mime",
+                {**headers, "Content-Type": content_type},
+                body,
+                shown_headers=shown,
+                summary=f"the test message as MIME, {len(data)} bytes, to {', '.join(recipients)}",
+            )
+        return run_request(
+            request,
+            seconds=self.settings.smtp.timeout,
+            interpret=self._interpret_check if stop_after is not None else self._interpret_send,
+            message_id=str(message.get("Message-ID", "")),
+            recipients=recipients,
+        )
+
+    def _problem(self) -> Diagnosis | None:
+        if not self.settings.mailgun.domain.strip():
+            return Diagnosis(
+                Stage.SEND,
+                "mailgun.domain is not set",
+                explanation="Set it to the sending domain configured in Mailgun.",
+                exit_code=ExitCode.CONFIG,
+            )
+        if not self._api_key:
+            return Diagnosis(
+                Stage.SEND,
+                "No Mailgun API key is set",
+                explanation="Store it with: tui-mailsetup set-secret mailgun.api_key",
+                exit_code=ExitCode.CONFIG,
+            )
+        return check_url(api_base(self.settings), "mailgun.base_url")
+
+    def _interpret_send(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
+        if response.status == 200:
+            queued = _json_field(response, "id")
+            return True, f"queued as {queued}" if queued else "queued", None
+        return (
+            False,
+            f"HTTP {response.status}",
+            status_diagnosis(
+                response, "Mailgun", auth_hint=AUTH_HINT, evidence=_json_field(response, "message")
+            ),
+        )
+
+    def _interpret_check(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
+        if response.status == 200:
+            return True, "the API key and the domain are valid", None
+        return (
+            False,
+            f"HTTP {response.status}",
+            status_diagnosis(
+                response, "Mailgun", auth_hint=AUTH_HINT, evidence=_json_field(response, "message")
+            ),
+        )
+
+
+def _json_field(response: HttpResponse, name: str) -> str:
+    from tui_mailsetup.sanitize import untrusted_text
+
+    try:
+        value = json.loads(response.body.decode("utf-8", "replace")).get(name, "")
+    except (ValueError, AttributeError):
+        return ""
+    return untrusted_text(str(value)) if value else ""
+
+
+def from_config(loaded: LoadedConfig) -> MailgunDriver:
+    from tui_mailsetup.secrets import resolve_secret
+
+    return MailgunDriver(loaded.settings, resolve_secret(loaded, "mailgun.api_key").value)
