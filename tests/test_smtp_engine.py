@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -306,3 +307,13 @@ async def test_unresolvable_name_is_69() -> None:
     settings = MailSettings(smtp={"host": "no-such-host.invalid", "port": 587, "timeout": 3})
     outcome = outcome_of(await collect(settings, None, message=None))
     assert outcome.stage == Stage.RESOLVE and outcome.exit_code == ExitCode.UNAVAILABLE
+
+
+async def test_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "not-a-ca.pem"
+    bogus.write_text("not a certificate\n")
+    async with Sandbox(mode="tls", auth=False) as box:
+        for ca_file in (str(bogus), str(tmp_path / "missing.pem")):
+            outcome = outcome_of(await _send(box, _settings(box, ca_file=ca_file), None))
+            assert outcome.exit_code == ExitCode.CONFIG and outcome.stage == Stage.TLS
+            assert outcome.diagnosis is not None and "ca_file" in outcome.diagnosis.cause

@@ -572,6 +572,8 @@ class Conversation:
             probe.cancel()
         if self._fqdn is not None:
             self._fqdn.cancel()
+        if self._context_future is not None:
+            self._context_future.cancel()
         if self.protocol is not None:
             # connection_lost() runs on a later loop iteration, after the
             # Outcome: flush the transcript now so nothing lands after it.
@@ -629,6 +631,12 @@ class Conversation:
     # -- the ladder -------------------------------------------------------------
 
     async def _ladder(self) -> Outcome:
+        if self.smtp.encryption != Encryption.NONE:
+            # Loading the system trust store takes tens of milliseconds: do it
+            # in a thread while DNS, TCP and the greeting happen.
+            self._context_future = asyncio.ensure_future(
+                asyncio.to_thread(tls.build_context, self.smtp)
+            )
         await self._resolve()
         sock = await self._connect()
         await self._open(sock)
@@ -718,7 +726,7 @@ class Conversation:
             await loop.create_connection(lambda: protocol, sock=sock)
             return
         started = self.begin(Stage.TLS)
-        context = tls.build_context(self.smtp)
+        context = await self._tls_context()
         try:
             await loop.create_connection(
                 lambda: protocol,
@@ -738,6 +746,27 @@ class Conversation:
                 self.fail(diag.port_speaks_plain(self.smtp.port, greeting))
             self.fail(diag.tls_failed(Stage.TLS, exc))
         self._after_handshake(Stage.TLS, started)
+
+    _context_future: asyncio.Future[ssl.SSLContext] | None = None
+
+    async def _tls_context(self) -> ssl.SSLContext:
+        future = self._context_future
+        if future is None:
+            future = self._context_future = asyncio.ensure_future(
+                asyncio.to_thread(tls.build_context, self.smtp)
+            )
+        try:
+            return await future
+        except (OSError, ssl.SSLError) as exc:
+            self.fail(
+                Diagnosis(
+                    self.stage,
+                    "smtp.ca_file cannot be used as a CA bundle",
+                    evidence=untrusted_text(f"{self.smtp.ca_file}: {_reason(exc)}"),
+                    explanation="It must be a readable file of PEM certificates (BEGIN CERTIFICATE).",
+                    exit_code=ExitCode.CONFIG,
+                )
+            )
 
     def _after_handshake(self, stage: Stage, started: float) -> None:
         assert self.protocol is not None
@@ -942,7 +971,7 @@ class Conversation:
                 )
             )
         started = self.begin(Stage.STARTTLS)
-        context = tls.build_context(self.smtp)
+        context = await self._tls_context()
         try:
             await protocol.start_tls(context, server_hostname=self.host, timeout=self.remaining())
         except SMTPResponseException as exc:
