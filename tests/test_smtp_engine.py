@@ -303,10 +303,19 @@ async def test_connection_refused_is_69() -> None:
     assert outcome.diagnosis is not None and "refused" in outcome.diagnosis.cause
 
 
-async def test_unresolvable_name_is_69() -> None:
+async def test_unresolvable_name_is_69(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import socket
+
+    # No DNS query leaves the machine: the resolver's answer is simulated.
+    async def no_such_name(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
     settings = MailSettings(smtp={"host": "no-such-host.invalid", "port": 587, "timeout": 3})
     outcome = outcome_of(await collect(settings, None, message=None))
     assert outcome.stage == Stage.RESOLVE and outcome.exit_code == ExitCode.UNAVAILABLE
+    assert outcome.diagnosis is not None and "does not resolve" in outcome.diagnosis.cause
 
 
 async def test_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:
