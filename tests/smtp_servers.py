@@ -51,11 +51,12 @@ class Conn:
         await self.writer.start_tls(context)
 
     async def drain_rest(self, limit: float = 5.0) -> None:
-        """Record whatever else the client sends until it closes."""
+        """Record whatever else the client sends until it closes; answer QUIT like a server."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(limit):
-                while await self.readline():
-                    pass
+                while line := await self.readline():
+                    if line.upper().startswith(b"QUIT"):
+                        await self.reply("221 bye")
 
     async def data_body(self) -> bytes:
         body = bytearray()
