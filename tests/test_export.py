@@ -464,6 +464,25 @@ def test_msmtp_with_included_secret_and_pinned_fingerprint(
 
 
 @needs_msmtp
+def test_msmtp_plain_relay_with_explicitly_allowed_plaintext_auth(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    with Sandbox(mode="plain", auth_require_tls=False) as box:
+        values = {f"smtp.{k}": v for k, v in box.smtp_settings().items()}
+        assert values["smtp.allow_plaintext_auth"] is True
+        config = write_config(tmp_path, values, box.password)
+        rc = tmp_path / "msmtprc"
+        ran = run_cli(
+            "--config", str(config), "export", "-f", "msmtp", "-o", str(rc), home=isolated_home
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "tls off" in rc.read_text()
+        sent = _send_with_msmtp(rc, "you@example.com")
+        assert sent.returncode == 0, sent.stderr.decode()
+        assert box.wait_for_message()[0].authenticated_as == box.username
+
+
+@needs_msmtp
 def test_msmtp_wrong_password_fails(tmp_path: Path, isolated_home: Path) -> None:
     with Sandbox(mode="starttls") as box:
         config = write_config(

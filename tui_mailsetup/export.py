@@ -193,6 +193,15 @@ def _comment_safe(text: str) -> str:
     return _LINE_BREAKERS.sub("?", text)
 
 
+def _driver_note(settings: MailSettings) -> list[str]:
+    if settings.driver is Driver.SMTP:
+        return []
+    return [
+        f"# Note: the driver is {settings.driver.value}; this is the [smtp] section, "
+        "which that driver does not use."
+    ]
+
+
 def _has_trust_settings(settings: MailSettings) -> bool:
     """Certificate settings beyond the system trust store, which some formats cannot carry."""
     smtp = settings.smtp
@@ -247,7 +256,7 @@ def _msmtp_secret_command(options: ExportOptions, key: str) -> str:
 def render_msmtp(settings: MailSettings, options: ExportOptions) -> str:
     smtp = settings.smtp
     host = _require_smtp(settings, "msmtp")
-    lines = _header(options, "msmtp account")
+    lines = _header(options, "msmtp account") + _driver_note(settings)
     lines += [
         "# Use it with: msmtp -C THIS_FILE, or append it to ~/.msmtprc.",
         "",
@@ -276,6 +285,11 @@ def render_msmtp(settings: MailSettings, options: ExportOptions) -> str:
             lines.append("tls_trust_file system")
     if _needs_auth(settings):
         mechanism = "on" if smtp.auth.value == "auto" else smtp.auth.value
+        if mechanism == "on" and smtp.encryption is Encryption.NONE and smtp.allow_plaintext_auth:
+            # msmtp's "on" never picks PLAIN or LOGIN without TLS; the user has
+            # explicitly allowed plain-text credentials for this relay.
+            lines.append("# smtp.allow_plaintext_auth = true: PLAIN over an unencrypted link.")
+            mechanism = "plain"
         lines.append(f"auth {mechanism}")
         lines.append(f"user {_msmtp_value('smtp.username', smtp.username)}")
         password = options.secret("smtp.password")
@@ -321,6 +335,7 @@ def render_postfix(settings: MailSettings, options: ExportOptions) -> str:
     smtp = settings.smtp
     nexthop = postfix_nexthop(settings)
     lines = _header(options, "Postfix main.cf settings for relaying through this server")
+    lines += _driver_note(settings)
     lines += [
         "# Merge them into main.cf (postconf -e 'name = value' for each), then: postfix reload",
         "",
