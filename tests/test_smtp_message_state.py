@@ -88,6 +88,12 @@ def test_state_round_trip_and_rate_limit(tmp_path: Path) -> None:
     assert loaded.last_test is not None and loaded.last_test.cause == "Rate limited"
     assert loaded.last_test.exit_code == 75 and loaded.last_test.port == 25
     assert (os.stat(config.parent / "state.json").st_mode & 0o777) == 0o600
+    summary = loaded.summary(now=1_500.0)
+    assert summary["rate_limited_until"] == "1970-01-01 00:33:20 UTC"
+    assert summary["last_test"].startswith(
+        "failed at mail (exit 75): Rate limited (send-test to h:25)"
+    )
+    assert "rate_limited_until" not in loaded.summary(now=3_000.0)
     # A later failure without a time keeps the limit; a success clears it.
     record_outcome(config, _outcome(False), now=1_100.0)
     assert load_state(config).rate_limited_until == 2_000.0

@@ -9,6 +9,7 @@ convenience, never a reason for a test to fail.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -45,12 +46,34 @@ class MailState:
         moment = time.time() if now is None else now
         return self.rate_limited_until is not None and self.rate_limited_until > moment
 
+    def summary(self, now: float | None = None) -> dict[str, str]:
+        """Human one-liners for ``show``: ``last_test`` and, while in force, ``rate_limited_until``."""
+        lines: dict[str, str] = {}
+        last = self.last_test
+        if last is not None:
+            where = f" to {last.host}:{last.port}" if last.host and last.port else ""
+            when = _utc(last.at)
+            if last.ok:
+                lines["last_test"] = f"ok ({last.kind}{where}) at {when}"
+            else:
+                cause = f": {last.cause}" if last.cause else ""
+                lines["last_test"] = (
+                    f"failed at {last.stage} (exit {last.exit_code}){cause} ({last.kind}{where}) at {when}"
+                )
+        if self.rate_limited(now) and self.rate_limited_until is not None:
+            lines["rate_limited_until"] = _utc(self.rate_limited_until)
+        return lines
+
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
             "last_test": asdict(self.last_test) if self.last_test else None,
             "rate_limited_until": self.rate_limited_until,
         }
+
+
+def _utc(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def load_state(config_path: Path) -> MailState:
