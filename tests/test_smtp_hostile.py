@@ -341,3 +341,31 @@ async def test_xoauth2_token_sent_once_and_redacted() -> None:
         base64.b64encode(f"user=alice\x01auth=Bearer {token}\x01\x01".encode()).decode()
         not in dumped
     )
+
+
+async def test_slow_greeting_survives_the_tls_probe() -> None:
+    async def script(conn: Conn) -> None:
+        await asyncio.sleep(0.8)  # a deliberate greeting pause, as postscreen or greet_pause do
+        await _greet_and_ehlo(conn, "8BITMIME")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        events = await collect(
+            settings_for(server.port, timeout=5), None, message=None, greeting_grace=0.2
+        )
+    outcome = outcome_of(events)
+    assert outcome.ok, outcome.diagnosis
+    assert any("probing" in line.text for line in transcript(events))
+
+
+async def test_invalid_ehlo_name_is_a_configuration_error() -> None:
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 hostile.test ESMTP")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, ehlo_name="bad name")
+        events = await collect(settings, None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.exit_code == ExitCode.CONFIG and outcome.stage == Stage.EHLO
+    assert not any(c.startswith(b"EHLO") for c in server.first.commands)
