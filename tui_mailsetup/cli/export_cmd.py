@@ -48,7 +48,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--output",
         "-o",
         metavar="PATH",
-        help="write to PATH (atomically) instead of standard output",
+        help="write to PATH (atomically; a secret-bearing file is created 0600); - or none: stdout",
     )
     export.add_argument(
         "--include-secrets",
@@ -139,7 +139,7 @@ def run_export(args: argparse.Namespace) -> int:
         _error(str(exc))
         return exc.exit_code
 
-    if not args.output:
+    if not args.output or args.output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return ExitCode.OK
