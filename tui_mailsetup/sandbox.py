@@ -48,13 +48,15 @@ Mechanism = Literal["PLAIN", "LOGIN", "CRAM-MD5"]
 ALL_MECHANISMS: tuple[Mechanism, ...] = ("PLAIN", "LOGIN", "CRAM-MD5")
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
-# aiosmtpd logs a deprecation warning on every successful AUTH (its own
-# Session.login_data) to "mail.log"; with no logging configured Python prints
-# that on stderr, right across the demo's TUI. Quieten it unless someone has
-# configured that logger deliberately.
+# aiosmtpd logs to "mail.log": a deprecation warning on every successful AUTH
+# (its own Session.login_data) and a traceback whenever a client abandons a
+# TLS handshake (which is what a client that rejects the certificate does).
+# With no logging configured Python prints those on stderr, right across the
+# demo's TUI; the client's transcript already tells the story. Quieten it
+# unless someone has configured that logger deliberately.
 _aiosmtpd_log = logging.getLogger("mail.log")
 if _aiosmtpd_log.level == logging.NOTSET:
-    _aiosmtpd_log.setLevel(logging.ERROR)
+    _aiosmtpd_log.setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)

@@ -440,6 +440,7 @@ class Conversation:
         self.probes: list[asyncio.Task[Any]] = []
         self._fqdn: asyncio.Task[str] | None = None
         self._deadline = 0.0
+        self._stage_started = time.monotonic()
 
     # -- events ---------------------------------------------------------------
 
@@ -477,7 +478,8 @@ class Conversation:
             raise _Stop
         self.stage = stage
         self.emit(StageStarted(stage))
-        return time.monotonic()
+        self._stage_started = time.monotonic()
+        return self._stage_started
 
     def finish(self, stage: Stage, started: float, detail: str = "", *, ok: bool = True) -> None:
         self.emit(StageFinished(stage, ok, time.monotonic() - started, detail))
@@ -549,7 +551,11 @@ class Conversation:
         )
 
     async def _failed(self, diagnosis: Diagnosis, *, polite: bool = True) -> Outcome:
-        self.emit(StageFinished(diagnosis.stage, False, 0.0, diagnosis.cause))
+        self.emit(
+            StageFinished(
+                diagnosis.stage, False, time.monotonic() - self._stage_started, diagnosis.cause
+            )
+        )
         # A polite QUIT only where the session is in a known state and either
         # plain text is what was asked for or TLS is up: after a refused
         # STARTTLS nothing more may be sent in plain text.
