@@ -131,6 +131,26 @@ def bench_send(runs: int, workdir: Path) -> None:
         verdict = "ok" if statistics.median(ratios) <= 1.5 else "OVER GOAL"
         print(f"  median ratio {statistics.median(ratios):.2f} (goal <= 1.5: {verdict})")
         print(f"  messages received by the sandbox: {len(box.messages)}")
+        # Where the time goes: what any process that loads the settings model pays.
+        floor = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "import aiosmtplib": [sys.executable, "-c", "import aiosmtplib"],
+            "import tui_mailsetup.settings (pydantic)": [
+                sys.executable,
+                "-c",
+                "import tui_mailsetup.settings",
+            ],
+            "build the CLI parser (imports every command module)": [
+                sys.executable,
+                "-c",
+                "import tui_mailsetup.cli as c; c.build_parser()",
+            ],
+        }
+        print("  breakdown (median of 5 processes each):")
+        for label, argv in floor.items():
+            timed(argv, env)
+            median = statistics.median(timed(argv, env)[0] for _ in range(5))
+            print(f"    {label:<55} {median * 1000:7.1f} ms")
 
 
 def bench_mismatch(workdir: Path) -> None:
