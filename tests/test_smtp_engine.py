@@ -326,3 +326,20 @@ async def test_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> No
             outcome = outcome_of(await _send(box, _settings(box, ca_file=ca_file), None))
             assert outcome.exit_code == ExitCode.CONFIG and outcome.stage == Stage.TLS
             assert outcome.diagnosis is not None and "ca_file" in outcome.diagnosis.cause
+
+
+async def test_530_must_starttls_offers_the_fix() -> None:
+    async with Sandbox(mode="starttls", auth=False) as box:
+        settings = _settings(box, encryption="none")
+        outcome = outcome_of(await _send(box, settings, None))
+        assert outcome.stage == Stage.MAIL and outcome.exit_code == ExitCode.PROTOCOL
+        assert outcome.diagnosis is not None and outcome.diagnosis.fix is not None
+        assert outcome.diagnosis.fix.changes == {"smtp.encryption": "starttls"}
+        assert not box.messages
+
+
+async def test_552_message_too_large() -> None:
+    async with Sandbox(mode="tls", auth=False, data_size_limit=200) as box:
+        outcome = outcome_of(await _send(box, _settings(box), None))
+        assert outcome.exit_code == ExitCode.DATAERR
+        assert outcome.diagnosis is not None and "too large" in outcome.diagnosis.cause
