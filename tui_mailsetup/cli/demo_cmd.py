@@ -54,11 +54,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from tui_mailsetup.demo import DEMO_RECIPIENT, DemoSession, isolated_environment
 
-    if getattr(args, "config", None) or getattr(args, "system", False):
+    if (
+        getattr(args, "config", None)
+        or getattr(args, "system", False)
+        or getattr(args, "override", None)
+    ):
         # Said loudly rather than ignored silently: the demo never uses a real file.
         print(
-            "tui-mailsetup demo: --config/--system are ignored; the demo uses a temporary "
-            "configuration",
+            "tui-mailsetup demo: --config, --system and --override are ignored; the demo "
+            "uses a temporary configuration",
             file=sys.stderr,
         )
     as_json = bool(getattr(args, "json", False))

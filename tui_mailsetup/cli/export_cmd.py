@@ -110,7 +110,7 @@ class _LazySecrets(Mapping[str, "str | None"]):
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_file import ConfigError, load_config
+    from tui_mailsetup.cli.config_cmds import load_or_report
     from tui_mailsetup.export import (
         ExportError,
         ExportOptions,
@@ -123,15 +123,18 @@ def run_export(args: argparse.Namespace) -> int:
 
     try:
         fmt = canonical_format(args.format)
-        loaded = load_config(args.config, system=args.system)
+    except ExportError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    try:
         options = ExportOptions(
             secrets=_LazySecrets(loaded) if args.include_secrets else None,
             config_path=loaded.path.resolve(),
         )
         text = render(fmt, loaded.settings, options)
-    except ConfigError as exc:
-        _error(f"cannot load the configuration:\n{exc}")
-        return ExitCode.CONFIG
     except SecretError as exc:
         _error(str(exc))
         return ExitCode.CONFIG
@@ -162,22 +165,20 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_get_secret(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_file import ConfigError, load_config
+    from tui_mailsetup.cli.config_cmds import load_or_report
     from tui_mailsetup.secrets import SecretError, resolve_secret
 
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
     try:
-        loaded = load_config(args.config, system=args.system)
         resolved = resolve_secret(loaded, args.key)
-    except ConfigError as exc:
-        _error(f"cannot load the configuration:\n{exc}")
-        return ExitCode.CONFIG
     except SecretError as exc:
         _error(str(exc))
         return ExitCode.CONFIG
     if resolved.value is None:
-        _error(
-            f"no value is set for {args.key} (store one with: tui-mailsetup set-secret {args.key})"
-        )
+        hint = f"store one with: tui-mailsetup set-secret {args.key}"
+        _error(f"no value is set for {args.key} ({hint})")
         return ExitCode.CONFIG
     sys.stdout.write(resolved.value + "\n")
     sys.stdout.flush()
