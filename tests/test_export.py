@@ -573,3 +573,20 @@ def test_cli_errors(tmp_path: Path, isolated_home: Path) -> None:
     listed = run_cli("--help", home=isolated_home)
     assert "export" in listed.stdout
     assert "get-secret" not in listed.stdout
+
+
+def test_cli_export_honours_overrides(tmp_path: Path, isolated_home: Path) -> None:
+    config = write_config(tmp_path, {"smtp.host": "smtp.example.com"})
+    ran = run_cli(
+        "--config",
+        str(config),
+        "export",
+        "-f",
+        "env",
+        "--override",
+        "smtp.port=2525",
+        home=isolated_home,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert dotenv_values(stream=io.StringIO(ran.stdout))["MAIL_PORT"] == "2525"
+    assert "port = 2525" not in config.read_text()
