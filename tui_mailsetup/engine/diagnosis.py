@@ -163,16 +163,23 @@ def port_speaks_plain(port: int, evidence: str) -> Diagnosis:
     )
 
 
-def no_greeting(port: int, received: str, timeout: float) -> Diagnosis:
+def no_greeting(port: int, received: str, timeout: float, *, probed: bool = True) -> Diagnosis:
+    if probed:
+        explanation = (
+            "An SMTP server greets immediately. Silence usually means the port expects a TLS "
+            "handshake first (implicit TLS), a proxy or firewall holds the connection, or the "
+            "server is overloaded. The implicit-TLS probe on this port did not succeed either."
+        )
+    else:
+        explanation = (
+            "An SMTP server greets immediately. After the TLS handshake this one said nothing: "
+            "a TLS-terminating proxy with nothing behind it, or an overloaded server."
+        )
     return Diagnosis(
         stage=Stage.GREETING,
         cause=f"The server accepted the connection but sent no greeting within {timeout:g} s",
         evidence=received or "nothing received",
-        explanation=(
-            "An SMTP server greets immediately. Silence usually means the port expects a TLS "
-            "handshake first (implicit TLS), a proxy or firewall holds the connection, or the "
-            "server is overloaded. The implicit-TLS probe on this port did not succeed either."
-        ),
+        explanation=explanation,
         exit_code=ExitCode.TEMPFAIL,
     )
 

@@ -441,6 +441,7 @@ class Conversation:
         self._fqdn: asyncio.Task[str] | None = None
         self._deadline = 0.0
         self._stage_started = time.monotonic()
+        self._sock: socket.socket | None = None
 
     # -- events ---------------------------------------------------------------
 
@@ -586,6 +587,8 @@ class Conversation:
             self.protocol.finish_capture()
             if self.protocol.transport is not None:
                 self.protocol.transport.close()
+        if self._sock is not None and (self.protocol is None or self.protocol.transport is None):
+            self._sock.close()
 
     def _timeout_diagnosis(self) -> Diagnosis:
         timeout = float(self.smtp.timeout)
@@ -597,7 +600,7 @@ class Conversation:
         if self.stage == Stage.CONNECT:
             return diag.connect_timeout(self.host, self.smtp.port)
         if self.stage == Stage.GREETING:
-            return diag.no_greeting(self.smtp.port, received, timeout)
+            return diag.no_greeting(self.smtp.port, received, timeout, probed=bool(self.probes))
         return diag.timed_out(self.stage, timeout, received)
 
     def _reply_diagnosis(self, code: int, message: str) -> Diagnosis:
@@ -653,7 +656,8 @@ class Conversation:
             await self._ehlo(Stage.EHLO_AGAIN)
         elif self.smtp.encryption == Encryption.NONE and "starttls" in self.capabilities:
             self.note(
-                "the server offers STARTTLS, but encryption = none: continuing in plain text as configured"
+                "the server offers STARTTLS, but encryption = none: "
+                "continuing in plain text as configured"
             )
         if self.smtp.username:
             await self._auth()
@@ -727,6 +731,7 @@ class Conversation:
 
     async def _open(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        self._sock = sock  # closed by _close() unless a transport took it over
         protocol = self._new_protocol()
         if self.smtp.encryption != Encryption.TLS:
             await loop.create_connection(lambda: protocol, sock=sock)
