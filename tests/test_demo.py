@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -175,3 +177,47 @@ async def _until(pilot: Any, condition: Any, limit: float = 30.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not reached"
         await pilot.pause(0.02)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_interactive_demo_in_a_real_terminal(tmp_path: Path, isolated_home: Path) -> None:
+    """The whole interactive flow as a person sees it: banner, ctrl+t, the inbox, ctrl+q."""
+    socket_name = f"tui-mailsetup-demo-test-{os.getpid()}"
+    done = tmp_path / "exit-status"
+    tmux = ["tmux", "-L", socket_name]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILSETUP_", "TMUX"))}
+    env.update({"HOME": str(isolated_home), "TERM": "xterm-256color"})
+    script = (
+        f"{shlex.quote(sys.executable)} -m tui_mailsetup demo; echo $? > {shlex.quote(str(done))}"
+    )
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-x", "100", "-y", "30", "sh", "-c", script],
+        check=True,
+        env=env,
+    )
+
+    def screen() -> str:
+        return subprocess.run(
+            [*tmux, "capture-pane", "-p"], capture_output=True, text=True, env=env
+        ).stdout
+
+    def wait_for(condition: Any) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            exited = done.read_text() if done.exists() else "still running"
+            assert time.monotonic() < deadline, f"exit status: {exited}\n{screen()}"
+            time.sleep(0.1)
+
+    try:
+        wait_for(lambda: "DEMO · sandbox server 127.0.0.1:" in screen())
+        subprocess.run([*tmux, "send-keys", "C-t"], check=True, env=env)
+        wait_for(lambda: "PASSED" in screen())
+        subprocess.run([*tmux, "send-keys", "PageDown"], check=True, env=env)
+        wait_for(lambda: "1 message(s) received by the sandbox" in screen())
+        assert "Subject: Test email from tui-mailsetup demo" in screen()
+        subprocess.run([*tmux, "send-keys", "C-q"], check=True, env=env)
+        wait_for(done.exists)
+        assert done.read_text().strip() == "0"
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, env=env)
+    assert not paths.default_config_path().exists()
