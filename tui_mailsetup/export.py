@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from pathlib import Path
 
+import idna
+
 from tui_mailsetup import __version__, files
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.settings import Driver, Encryption, MailgunRegion, MailSettings, to_plain
@@ -146,18 +148,9 @@ def ascii_host(host: str) -> str:
     except ValueError:
         pass
     try:
-        import idna
-
         return idna.encode(bare, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:
         raise ExportError(f"smtp.host {host!r} is not a valid host name: {exc}") from exc
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
 
 
 def fingerprint_colons(value: str) -> str:

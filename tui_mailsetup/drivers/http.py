@@ -235,6 +235,16 @@ def status_diagnosis(
             exit_code=ExitCode.TEMPFAIL,
             retry_after=retry_after,
         )
+    if 300 <= status < 400:
+        location = untrusted_text(response.headers.get("Location", ""))
+        return Diagnosis(
+            Stage.SEND,
+            f"{service} answered with a redirect (HTTP {status}), which is not followed",
+            evidence=f"Location: {location}" if location else evidence,
+            explanation="Redirects are not followed so that the API key never goes elsewhere; "
+            "set the base URL to the API's own address.",
+            exit_code=ExitCode.CONFIG,
+        )
     if status == 404:
         return Diagnosis(
             Stage.SEND,
