@@ -6,6 +6,7 @@ Only 127.0.0.1 is contacted. Waits are bounded hang guards, never timing asserti
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shlex
@@ -221,3 +222,18 @@ def test_interactive_demo_in_a_real_terminal(tmp_path: Path, isolated_home: Path
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True, env=env)
     assert not paths.default_config_path().exists()
+
+
+def test_headless_output_never_shows_the_sandbox_password() -> None:
+    import io
+
+    from tui_mailsetup.demo import run_headless
+
+    with isolated_environment(), DemoSession() as session:
+        out = io.StringIO()
+        result = run_headless(session, human=True, out=out)
+        assert result.exit_code == 0, out.getvalue()
+        everything = out.getvalue() + json.dumps(result.document)
+        password = session.sandbox.password
+        assert password not in everything
+        assert base64.b64encode(password.encode()).decode() not in everything
