@@ -148,3 +148,51 @@ async def test_rate_limit_is_remembered(tmp_path: Path) -> None:
     assert document["stage"] == "mail" and document["diagnosis"]["retry_after"] is not None
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["rate_limited_until"] == document["diagnosis"]["retry_after"]
+
+
+async def test_transcript_streams_before_the_conversation_ends(tmp_path: Path) -> None:
+    greet = asyncio.Event()
+
+    async def script(conn: Conn) -> None:
+        await greet.wait()  # no greeting until the test has seen "Connect: ok" on stdout
+        await conn.reply("220 stream.test ESMTP")
+        await conn.expect("EHLO")
+        await conn.reply("250 stream.test")
+        await conn.expect("QUIT")
+        await conn.reply("221 bye")
+
+    async with ScriptedServer(script) as server:
+        smtp = {"host": "127.0.0.1", "port": server.port, "encryption": "none", "timeout": 20}
+        config = _write_config(tmp_path, smtp, sender="ops@acme.com")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tui_mailsetup", "--config", str(config), "check",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stdout is not None
+        seen = []
+        async with asyncio.timeout(15):
+            while not any("Connect: ok" in line for line in seen):
+                line = await process.stdout.readline()
+                assert line, "".join(seen)  # EOF before the line: not streamed
+                seen.append(line.decode())
+        assert process.returncode is None  # still waiting for the greeting
+        greet.set()
+        rest, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, "".join(seen) + rest.decode()
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch: Any) -> None:
+    import io
+
+    from tui_mailsetup.cli.smtp_cmds import use_color
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert use_color(Tty()) is True
+    assert use_color(io.StringIO()) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_color(Tty()) is False
