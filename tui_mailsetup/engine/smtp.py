@@ -1057,9 +1057,7 @@ class Conversation:
         protocol = self.protocol
         assert protocol is not None
         username = self.smtp.username
-        if self.password is None or (
-            self.password == "" and self.smtp.auth != AuthMechanism.XOAUTH2
-        ):
+        if not self.password:
             self.fail(diag.no_password(username))
         if not protocol.encrypted and not self.smtp.allow_plaintext_auth:
             self.fail(diag.plaintext_auth_refused())
