@@ -196,3 +196,15 @@ def test_colour_only_on_a_terminal_without_no_color(monkeypatch: Any) -> None:
     assert use_color(io.StringIO()) is False
     monkeypatch.setenv("NO_COLOR", "1")
     assert use_color(Tty()) is False
+
+
+def test_failing_password_command_is_exit_78(tmp_path: Path) -> None:
+    with Sandbox(mode="starttls") as box:
+        smtp = {**box.smtp_settings(), "timeout": 10, "password_command": "false"}
+        config = _write_config(tmp_path, smtp)
+        result = _run(config, "--json")
+        assert result.returncode == 78, result.stdout + result.stderr
+        document = json.loads(result.stdout)
+        assert document["stage"] == "auth" and document["ok"] is False
+        assert "password" in document["diagnosis"]["cause"]
+        assert box.auth_attempts == []

@@ -343,3 +343,10 @@ async def test_552_message_too_large() -> None:
         outcome = outcome_of(await _send(box, _settings(box), None))
         assert outcome.exit_code == ExitCode.DATAERR
         assert outcome.diagnosis is not None and "too large" in outcome.diagnosis.cause
+
+
+async def test_missing_password_is_a_configuration_error() -> None:
+    async with Sandbox(mode="starttls") as box:
+        outcome = outcome_of(await _send(box, _settings(box), None))
+        assert outcome.stage == Stage.AUTH and outcome.exit_code == ExitCode.CONFIG
+        assert box.auth_attempts == []
