@@ -292,3 +292,9 @@ def test_arbitrary_text_in_free_text_fields_yields_findings_not_exceptions(
     evaluate(
         {"smtp": {"host": host, "ehlo_name": host}, "sender": {"name": name, "address": address}}
     )
+
+
+def test_every_key_has_help_text() -> None:
+    from tui_mailsetup.settings import field_doc
+
+    assert [key for key in field_keys() if not field_doc(key)] == []

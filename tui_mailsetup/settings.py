@@ -9,6 +9,7 @@ say where every value came from.
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -181,7 +182,6 @@ class MailSettings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_nested_delimiter=ENV_NESTED_DELIMITER,
         extra="forbid",
-        use_attribute_docstrings=True,
         validate_assignment=True,
         nested_model_default_partial_update=True,
     )
@@ -257,13 +257,40 @@ def field_keys(model: type[BaseModel] = MailSettings, prefix: str = "") -> list[
 
 def field_doc(key: str) -> str:
     """The docstring under a field, for help texts (``f1`` in the TUI, ``--help``)."""
-    model: type[BaseModel] = MailSettings
-    *sections, name = key.split(".")
-    for section in sections:
-        annotation = model.model_fields[section].annotation
-        assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        model = annotation
-    return model.model_fields[name].description or ""
+    return _field_docs().get(key, "")
+
+
+@functools.cache
+def _field_docs() -> dict[str, str]:
+    # Read from this module's source on first use rather than with pydantic's
+    # use_attribute_docstrings, which parses the source at import time and so
+    # slows every headless command for the sake of the TUI's help key.
+    import ast
+    import inspect
+    import sys
+
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    docs: dict[str, str] = {}
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        body = classes[model.__name__].body
+        for statement, following in zip(body, body[1:], strict=False):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[prefix + statement.target.id] = inspect.cleandoc(following.value.value)
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name}.")
+
+    walk(MailSettings, "")
+    return docs
 
 
 def get_value(settings: BaseModel, key: str) -> Any:

@@ -9,6 +9,7 @@ code). Nothing here imports Textual: only the TUI command does, lazily.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -56,9 +57,43 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from tui_mailsetup.cli import config_cmds, demo_cmd, dns_cmds, export_cmd, smtp_cmds, tui_cmd
+# Which module registers each command. Only the module of the command being
+# run is imported: provisioning tools call the headless commands in loops, and
+# importing every command's dependencies (dnspython, email-validator, Textual
+# for the TUI) would cost each call more than the work itself.
+COMMAND_MODULES = {
+    "send-test": "smtp_cmds",
+    "show": "config_cmds",
+    "set": "config_cmds",
+    "set-secret": "config_cmds",
+    "check": "config_cmds",
+    "detect": "dns_cmds",
+    "dns": "dns_cmds",
+    "export": "export_cmd",
+    "get-secret": "export_cmd",
+    "demo": "demo_cmd",
+    "tui": "tui_cmd",
+}
+_OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
 
+
+def requested_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if any: the first word that is not an option."""
+    skip_next = False
+    for token in argv:
+        if skip_next:
+            skip_next = False
+        elif token in _OPTIONS_WITH_VALUES:
+            skip_next = True
+        elif token == "--":
+            return None
+        elif not token.startswith("-"):
+            return token if token in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or, with ``only``, for that command alone."""
     common = common_options()
     parser = UsageErrorParser(
         prog="tui-mailsetup",
@@ -70,15 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=UsageErrorParser
     )
-    for module in (smtp_cmds, config_cmds, dns_cmds, export_cmd, demo_cmd, tui_cmd):
-        module.register(subparsers, common)
-    parser.set_defaults(handler=tui_cmd.run_tui)
+    names = [COMMAND_MODULES[only]] if only else list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in names:
+        importlib.import_module(f"tui_mailsetup.cli.{name}").register(subparsers, common)
+    parser.set_defaults(handler=_run_tui)
     return parser
 
 
+def _run_tui(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli import tui_cmd
+
+    return tui_cmd.run_tui(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(requested_command(arguments))
+    args = parser.parse_args(arguments)
     for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):
         if not hasattr(args, name):
             setattr(args, name, default)
