@@ -267,6 +267,7 @@ def _field_docs() -> dict[str, str]:
     # slows every headless command for the sake of the TUI's help key.
     import ast
     import inspect
+    import itertools
     import sys
 
     tree = ast.parse(inspect.getsource(sys.modules[__name__]))
@@ -275,7 +276,7 @@ def _field_docs() -> dict[str, str]:
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         body = classes[model.__name__].body
-        for statement, following in zip(body, body[1:], strict=False):
+        for statement, following in itertools.pairwise(body):
             if (
                 isinstance(statement, ast.AnnAssign)
                 and isinstance(statement.target, ast.Name)
