@@ -47,7 +47,8 @@ class MailSetupApp(App[int]):
     * ``loaded``: an already loaded configuration (else it is loaded here).
     """
 
-    CSS_PATH = "app.tcss"
+    # Absolute, so that subclasses defined elsewhere (the demo, benchmarks) find it.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "tui-mailsetup"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "Quit", priority=True),

@@ -171,6 +171,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("review", "Review & test"),
 )
 
+SECTION_BY_ID: dict[str, Section] = {section.id: section for section in SECTIONS}
 FIELDS: dict[str, FieldSpec] = {spec.key: spec for section in SECTIONS for spec in section.fields}
 SECRET_FIELDS = tuple(key for key, spec in FIELDS.items() if spec.kind == "secret")
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")

@@ -73,7 +73,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             with VerticalScroll():
-                yield Static(self._body)
+                yield Static(self._body, id="help-body")
             yield Button("Close", id="close", compact=True)
         yield Footer()
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.css.query import NoMatches
@@ -30,6 +31,7 @@ from tui_mailsetup.fixes import Fix
 from tui_mailsetup.settings import Driver, MailSettings, field_doc, get_value
 from tui_mailsetup.tui.form import (
     FIELDS,
+    SECTION_BY_ID,
     SECTIONS,
     FieldSpec,
     FormState,
@@ -102,7 +104,10 @@ class FormScreen(Screen[None]):
         self.findings: list[Finding] = []
         self.settings: MailSettings | None = app.loaded.settings
         self.sending = False
-        self._recipient_edited = False
+        self._validated = False
+        self._built: set[str] = set()
+        self._mounting: dict[str, AwaitComplete] = {}
+        self._focus_after_mount: str | None = None
 
     @property
     def mail_app(self) -> MailSetupApp:
@@ -120,31 +125,77 @@ class FormScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
 
-    def compose_section(self, section: Section) -> ComposeResult:
-        """The contents of one section (a wizard step or a tab)."""
+    def build_section(self, section: Section) -> Widget:
+        """The contents of one section (a wizard step or a tab), built when first shown."""
         if section.id == "review":
-            yield ReviewPanel(export_available=self.mail_app.exporter is not None, id="review")
-            return
-        with VerticalScroll(classes="section-body", id=f"body-{section.id}"):
-            if section.intro:
-                yield Static(section.intro, classes="section-intro")
-            if section.id == "server":
-                yield from self._compose_presets()
-            if section.id == "credentials":
-                yield Static("", id="secret-note", classes="section-intro")
-            for spec in section.fields:
-                row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
-                row.display = spec.applies_to(self.state.driver)
-                yield row
+            return ReviewPanel(export_available=self.mail_app.exporter is not None, id="review")
+        children: list[Widget] = []
+        if section.intro:
+            children.append(Static(section.intro, classes="section-intro"))
+        if section.id == "server" and (presets := self._build_presets()) is not None:
+            children.append(presets)
+        if section.id == "credentials":
+            children.append(Static("", id="secret-note", classes="section-intro"))
+        for spec in section.fields:
+            row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
+            row.display = spec.applies_to(self.state.driver)
+            children.append(row)
+        return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
 
-    def _compose_presets(self) -> ComposeResult:
+    def _build_presets(self) -> Widget | None:
         presets = self.mail_app.presets()
         if not presets:
-            return
+            return None
         options = [(preset.name, preset.id) for preset in presets]
-        with Vertical(id="preset-row", classes="smtp-only"):
-            yield Select(options, prompt="Provider preset…", compact=True, id="preset")
-            yield Static("", id="preset-notes", classes="-empty")
+        return Vertical(
+            Select(options, prompt="Provider preset…", compact=True, id="preset"),
+            Static("", id="preset-notes", classes="-empty"),
+            id="preset-row",
+            classes="smtp-only",
+        )
+
+    def section_container(self, section_id: str) -> Widget:
+        """The (possibly still empty) container a section's contents go in."""
+        raise NotImplementedError
+
+    def ensure_section(self, section_id: str) -> AwaitComplete | None:
+        """Mount a section's contents the first time it is needed (startup stays fast)."""
+        if section_id in self._built or section_id not in SECTION_BY_ID:
+            return None
+        self._built.add(section_id)
+        container = self.section_container(section_id)
+        mounting = container.mount(self.build_section(SECTION_BY_ID[section_id]))
+
+        async def mounted() -> None:
+            await mounting
+            self.section_mounted(section_id)
+            if self.current_section() == section_id:
+                pending, self._focus_after_mount = self._focus_after_mount, None
+                if pending is not None and (row := self.row(pending)) is not None:
+                    row.editor.focus()
+                else:
+                    self.focus_section(section_id)
+
+        self._mounting[section_id] = AwaitComplete(mounted())
+        return self._mounting[section_id]
+
+    async def section_ready(self, section_id: str) -> None:
+        self.ensure_section(section_id)
+        if (pending := self._mounting.get(section_id)) is not None:
+            await pending
+
+    def section_mounted(self, section_id: str) -> None:
+        """Bring a freshly mounted section up to date with the form."""
+        self._validated = False
+        self.revalidate()
+        self._update_driver_visibility()
+        if section_id == "credentials":
+            self._update_secret_note()
+        elif section_id == "review":
+            self._update_recipient()
+            self.show_last_result()
+        elif section_id == "server":
+            self._update_username_hint()
 
     def _source(self, key: str) -> str:
         spec = FIELDS[key]
@@ -156,10 +207,6 @@ class FormScreen(Screen[None]):
         self.title = "tui-mailsetup"
         self.sub_title = str(self.mail_app.config_path)
         self.revalidate()
-        self._update_secret_note()
-        self._update_recipient()
-        self._update_driver_visibility()
-        self.show_last_result()
         for warning in self.mail_app.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
 
@@ -190,12 +237,9 @@ class FormScreen(Screen[None]):
     def focus_section(self, section_id: str) -> None:
         """Focus the first editor of a section once it is shown."""
 
-        def focus() -> None:
-            for widget in self._focusables(section_id):
-                widget.focus()
-                return
-
-        self.call_after_refresh(focus)
+        for widget in self._focusables(section_id):
+            widget.focus(scroll_visible=False)
+            return
 
     def _focusables(self, section_id: str) -> Iterable[Widget]:
         if section_id == "inbox":
@@ -311,7 +355,11 @@ class FormScreen(Screen[None]):
 
         settings, findings = evaluate(self.state.data(), secret_sources=self.state.secret_sources())
         self.settings = settings
+        changed = findings != self.findings or not self._validated
+        self._validated = True
         self.findings = findings
+        if not changed:
+            return findings
         by_key: dict[str, Finding] = {}
         for finding in findings:
             for key in finding.fields:
@@ -461,11 +509,13 @@ class FormScreen(Screen[None]):
 
     def focus_field(self, key: str) -> None:
         section = section_of(key)
-        row = self.row(key)
-        if section is None or row is None:
+        if section is None:
             return
+        self._focus_after_mount = key
         self.show_section(section.id)
-        self.call_after_refresh(row.editor.focus)
+        if (row := self.row(key)) is not None:
+            self._focus_after_mount = None
+            row.editor.focus()
 
     # ------------------------------------------------------------------ test send
 
@@ -509,6 +559,7 @@ class FormScreen(Screen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="send", name="test-send")
     async def send_worker(self, settings: MailSettings, recipients: list[str]) -> None:
+        await self.section_ready("review")
         pane = self.pane
         assert pane is not None
         pane.start(f"test email to {', '.join(recipients)} via {describe_target(settings)}")

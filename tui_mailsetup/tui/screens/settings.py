@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane, Tabs
 
 from tui_mailsetup.findings import Finding
@@ -33,7 +34,9 @@ class SettingsScreen(FormScreen):
         with TabbedContent(initial="tab-driver", id="tabs"):
             for section in SECTIONS:
                 with TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}"):
-                    yield from self.compose_section(section)
+                    if section.id == "driver":
+                        self._built.add(section.id)
+                        yield self.build_section(section)
             if self.mail_app.inbox is not None:
                 with TabPane("Inbox", id="tab-inbox"):
                     yield InboxPane(self.mail_app.inbox, id="inbox")
@@ -42,17 +45,26 @@ class SettingsScreen(FormScreen):
         super().on_mount()
         self.focus_section("driver")
 
+    def section_container(self, section_id: str) -> Widget:
+        return self.query_one(f"#tab-{section_id}", TabPane)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id is not None:
+            self.ensure_section(event.pane.id.removeprefix("tab-"))
+
     def current_section(self) -> str:
         active = self.query_one(TabbedContent).active or "tab-driver"
         return active.removeprefix("tab-")
 
     def show_section(self, section_id: str) -> None:
         tabbed = self.query_one(TabbedContent)
-        # Move focus out of the pane being hidden first: a focused widget in a
-        # pane re-activates that pane.
-        tabbed.query_one(Tabs).focus()
+        pending = self.ensure_section(section_id)
         tabbed.active = f"tab-{section_id}"
-        self.focus_section(section_id)
+        if pending is None:
+            self.focus_section(section_id)
+        if self.current_section() != section_id:
+            # A focused widget in a pane re-activates that pane.
+            tabbed.query_one(Tabs).focus()
 
     def on_findings_changed(self, findings: list[Finding]) -> None:
         errors = self.sections_with_errors()

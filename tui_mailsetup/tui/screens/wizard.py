@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Button, ContentSwitcher, Static
 
 from tui_mailsetup.findings import Finding
@@ -29,7 +30,9 @@ class WizardScreen(FormScreen):
         with ContentSwitcher(initial="step-driver", id="wizard"):
             for section in SECTIONS:
                 with Vertical(id=f"step-{section.id}", classes="step"):
-                    yield from self.compose_section(section)
+                    if section.id == "driver":
+                        self._built.add(section.id)
+                        yield self.build_section(section)
         with Horizontal(id="wizard-nav"):
             yield Button("‹ Back", id="back", compact=True)
             yield Button("Next ›", id="next", variant="primary", compact=True)
@@ -40,14 +43,19 @@ class WizardScreen(FormScreen):
         self._update_steps()
         self.focus_section("driver")
 
+    def section_container(self, section_id: str) -> Widget:
+        return self.query_one(f"#step-{section_id}")
+
     def current_section(self) -> str:
         current = self.query_one(ContentSwitcher).current or "step-driver"
         return current.removeprefix("step-")
 
     def show_section(self, section_id: str) -> None:
+        pending = self.ensure_section(section_id)
         self.query_one(ContentSwitcher).current = f"step-{section_id}"
         self._update_steps()
-        self.focus_section(section_id)
+        if pending is None:
+            self.focus_section(section_id)
 
     def on_findings_changed(self, findings: list[Finding]) -> None:
         self._update_steps()

@@ -194,6 +194,7 @@ class DiagnosticsPane(Vertical):
         height: 1fr;
         background: $surface;
         scrollbar-size-vertical: 1;
+        overflow-x: hidden;
     }
     DiagnosticsPane #verdict {
         height: auto;
@@ -230,12 +231,15 @@ class DiagnosticsPane(Vertical):
         with Horizontal():
             with VerticalScroll(id="ladder-view"):
                 yield StageLadder(id="ladder")
-            yield RichLog(max_lines=self.max_lines, wrap=True, markup=False, id="transcript")
+            yield RichLog(
+                max_lines=self.max_lines, wrap=True, markup=False, min_width=20, id="transcript"
+            )
         yield Static("", id="verdict")
 
     def on_mount(self) -> None:
         self.ladder.reset()
-        self.set_interval(1 / 20, self.flush)
+        # Runs only while a test streams: an idle pane costs nothing.
+        self._flush_timer = self.set_interval(1 / 20, self.flush, pause=True)
 
     @property
     def ladder(self) -> StageLadder:
@@ -261,6 +265,7 @@ class DiagnosticsPane(Vertical):
         self.log_widget.clear()
         self.remove_class("-done")
         self.query_one("#verdict", Static).update("")
+        self._flush_timer.resume()
         self._write(Text(f" ** {title}", style="italic"))
 
     def add_event(self, event: Event) -> None:
@@ -282,9 +287,8 @@ class DiagnosticsPane(Vertical):
             self.finish(event)
 
     def finish(self, outcome: Outcome) -> None:
-        self.flush()
+        self._stop()
         self.outcome = outcome
-        self.running = False
         verdict = verdict_text(outcome)
         self._saved.append("")
         self._saved.append(verdict.plain)
@@ -292,8 +296,7 @@ class DiagnosticsPane(Vertical):
         self.add_class("-done")
 
     def cancelled(self) -> None:
-        self.flush()
-        self.running = False
+        self._stop()
         self.ladder.cancelled()
         text = Text("✘ CANCELLED", style="bold red")
         text.append("  the test was stopped (escape); nothing more was sent")
@@ -302,8 +305,7 @@ class DiagnosticsPane(Vertical):
         self.add_class("-done")
 
     def crashed(self, error: BaseException) -> None:
-        self.flush()
-        self.running = False
+        self._stop()
         text = Text("✘ ERROR", style="bold red")
         text.append(f"  {type(error).__name__}: {error}")
         self._saved.append(text.plain)
@@ -318,6 +320,11 @@ class DiagnosticsPane(Vertical):
             self._pending.popleft()
             self._pending_dropped += 1
         self._pending.append(line)
+
+    def _stop(self) -> None:
+        self.flush()
+        self.running = False
+        self._flush_timer.pause()
 
     def flush(self) -> None:
         """Draw what arrived since the last refresh (called 20 times a second)."""

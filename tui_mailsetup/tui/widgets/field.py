@@ -44,10 +44,21 @@ def finding_text(finding: Finding, *, with_fix_key: bool = True) -> Text:
 class Tick(Checkbox):
     """A checkbox whose state shows without colour: ``[X]`` on, ``[ ]`` off (NO_COLOR, 16 colours)."""
 
+    _words: tuple[str, str] | None = None
+
+    def __init__(self, *args: Any, words: tuple[str, str] | None = None, **kwargs: Any) -> None:
+        self._words = words
+        super().__init__(*args, **kwargs)
+
     @property
     def _button(self) -> Content:
         self.BUTTON_INNER = "X" if self.value else " "
         return super()._button
+
+    def watch_value(self) -> None:
+        super().watch_value()
+        if self._words is not None:
+            self.label = self._words[1] if self.value else self._words[0]
 
 
 class FieldRow(Vertical):
@@ -162,7 +173,12 @@ class FieldRow(Vertical):
             )
         if spec.kind == "bool":
             return Tick(
-                "", bool(self._value), compact=True, id=spec.widget_id, classes="field-editor"
+                "yes" if self._value else "no",
+                bool(self._value),
+                words=("no", "yes"),
+                compact=True,
+                id=spec.widget_id,
+                classes="field-editor",
             )
         return Input(
             str(self._value),
@@ -211,6 +227,8 @@ class FieldRow(Vertical):
             editor.placeholder = text
 
     def show_finding(self, finding: Finding | None) -> None:
+        if finding == self.finding and self.is_mounted:
+            return
         self.finding = finding
         message = self.query_one(".field-message", Static)
         for severity in Severity:

@@ -1,0 +1,215 @@
+"""Snapshot tests (pytest-textual-snapshot) of every screen at 80x24 and 120x40.
+
+The diagnostics pane is shown after a real send through the sandbox server,
+recorded once and made deterministic (times, ports, dates and ids fixed), then
+replayed into the app so the pictures never change from run to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from tui_support import (
+    SENDER,
+    ScriptedDriver,
+    no_blink,
+    normalise,
+    open_section,
+    record_send,
+    scripted_factory,
+    wait_for,
+    write_config,
+)
+
+from tui_mailsetup.engine.events import Event
+from tui_mailsetup.sandbox import ReceivedMessage, Sandbox
+from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.tui.app import MailSetupApp
+from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+
+SIZES = [(80, 24), (120, 40)]
+USER = "alice@acme.example"
+PASSWORD = "correct horse battery"
+SERVER = {
+    "smtp.host": "127.0.0.1",
+    "smtp.port": 2525,
+    "smtp.encryption": "starttls",
+    "smtp.username": USER,
+    "smtp.ehlo_name": "client.example",
+}
+
+Compare = Callable[..., bool]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in a private directory so the config path on screen is always ``cfg/config.toml``."""
+    (tmp_path / "cfg").mkdir(mode=0o700)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+CONFIG = Path("cfg/config.toml")
+
+
+def _record(password: str) -> list[Event]:
+    with Sandbox(mode="starttls", mechanisms=("PLAIN",), username=USER, password=PASSWORD) as box:
+        data: dict[str, Any] = {
+            "smtp": {
+                "host": box.host,
+                "port": box.port,
+                "encryption": "starttls",
+                "username": USER,
+                "ca_file": str(box.ca_path),
+                "ehlo_name": "client.example",
+            },
+            "sender": {"name": "Acme Licensing", "address": "licensing@acme.example"},
+        }
+        settings = MailSettings.model_validate(data)
+        events = asyncio.run(record_send(box, settings, password))
+        return normalise(events, box.port)
+
+
+@pytest.fixture(scope="module")
+def recorded() -> Iterator[dict[str, list[Event]]]:
+    yield {"success": _record(PASSWORD), "failure": _record("wrong password")}
+
+
+def settle(*keys: str, section: str = "") -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        if section:
+            await open_section(pilot, section)
+        if keys:
+            await pilot.press(*keys)
+        await pilot.pause()
+        no_blink(pilot)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize(
+    "keys",
+    [
+        (),
+        ("pagedown",),
+        ("pagedown", *"465"),
+        ("pagedown", "pagedown"),
+        ("pagedown", "pagedown", "pagedown"),
+        ("pagedown",) * 4,
+    ],
+    ids=["driver", "server", "server-finding", "credentials", "sender", "review"],
+)
+def test_wizard(
+    snap_compare: Compare, workdir: Path, keys: tuple[str, ...], size: tuple[int, int]
+) -> None:
+    if "4" in keys:
+        # Type a host so that only the port finding shows, then the conflicting port.
+        keys = ("pagedown", *"smtp.acme.example", "tab", "ctrl+u", *"465")
+    app = MailSetupApp(CONFIG)
+    assert snap_compare(app, run_before=settle(*keys), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize(
+    "keys",
+    [("pagedown",), ("pagedown", "pagedown"), ("f1",), ("ctrl+q",)],
+    ids=["server", "credentials", "help", "quit-confirm"],
+)
+def test_settings(
+    snap_compare: Compare,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    keys: tuple[str, ...],
+    size: tuple[int, int],
+) -> None:
+    write_config(CONFIG, {**SERVER, **SENDER}, PASSWORD)
+    monkeypatch.setenv("MAILSETUP_SMTP__TIMEOUT", "10")
+    section = "server"
+    if keys == ("ctrl+q",):
+        # Unsaved changes make quit ask first.
+        keys = ("tab", "ctrl+u", *"587", "ctrl+q")
+    elif keys == ("f1",):
+        keys = ("tab", "f1")
+    elif keys == ("pagedown",):
+        keys = ()
+    else:
+        section, keys = "credentials", ()
+    app = MailSetupApp(CONFIG)
+    assert snap_compare(app, run_before=settle(*keys, section=section), terminal_size=size)
+
+
+def _send_and_wait() -> Callable[[Pilot[Any]], Awaitable[None]]:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await open_section(pilot, "review")
+        await pilot.press("ctrl+t")
+        pane = pilot.app.screen.query_one(DiagnosticsPane)
+        await wait_for(pilot, lambda: pane.outcome is not None)
+        pane.flush()
+        await pilot.pause()
+        no_blink(pilot)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("case", ["success", "failure"])
+def test_diagnostics_pane(
+    snap_compare: Compare,
+    workdir: Path,
+    recorded: dict[str, list[Event]],
+    case: str,
+    size: tuple[int, int],
+) -> None:
+    write_config(CONFIG, {**SERVER, **SENDER}, PASSWORD)
+    driver = ScriptedDriver(recorded[case])
+    app = MailSetupApp(CONFIG, driver_factory=scripted_factory(driver))
+    assert snap_compare(app, run_before=_send_and_wait(), terminal_size=size)
+
+
+INBOX = [
+    ReceivedMessage(
+        mail_from="licensing@acme.example",
+        rcpt_tos=("licensing@acme.example",),
+        data=(
+            b"From: Acme Licensing <licensing@acme.example>\r\n"
+            b"To: licensing@acme.example\r\n"
+            b"Subject: Test email from Acme Licensing\r\n"
+            b"Date: Tue, 01 Jan 2030 00:00:00 +0000\r\n"
+            b"Message-ID: <0123456789abcdef.tui-mailsetup@acme.example>\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            b"This is a test email from tui-mailsetup.\r\n"
+        ),
+        peer="127.0.0.1",
+        authenticated_as=USER,
+        received_at=0.0,
+    )
+]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_demo_banner_and_inbox(snap_compare: Compare, workdir: Path, size: tuple[int, int]) -> None:
+    write_config(CONFIG, {**SERVER, **SENDER}, PASSWORD)
+    app = MailSetupApp(
+        CONFIG, banner="DEMO  sandbox SMTP server on 127.0.0.1:2525", inbox=lambda: INBOX
+    )
+    assert snap_compare(app, run_before=settle(section="inbox"), terminal_size=size)
+
+
+def test_no_color_is_readable(snap_compare: Compare, workdir: Path) -> None:
+    """conftest sets NO_COLOR for every test; this one states it and checks the marks show."""
+    assert os.environ.get("NO_COLOR")
+    app = MailSetupApp(CONFIG)
+    assert snap_compare(
+        app, run_before=settle("pagedown", "tab", "ctrl+u", *"abc"), terminal_size=(80, 24)
+    )

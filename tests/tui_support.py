@@ -1,0 +1,216 @@
+"""Helpers for the TUI tests: configurations on disk, sandbox runs, recorded event streams."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tui_mailsetup.config_file import write_values
+from tui_mailsetup.engine.events import (
+    Direction,
+    Event,
+    Outcome,
+    Stage,
+    StageFinished,
+    StageStarted,
+    TlsDetails,
+    TranscriptLine,
+)
+from tui_mailsetup.sandbox import Sandbox
+from tui_mailsetup.secrets import store_secret
+from tui_mailsetup.settings import MailSettings
+
+SENDER = {"sender.name": "Acme Licensing", "sender.address": "licensing@acme.example"}
+
+
+def write_config(path: Path, values: dict[str, Any], password: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    write_values(path, values)
+    if password is not None:
+        store_secret(path, "smtp.password", password)
+    return path
+
+
+def sandbox_config(box: Sandbox, path: Path, *, password: str | None = None, **extra: Any) -> Path:
+    values: dict[str, Any] = {f"smtp.{k}": v for k, v in box.smtp_settings().items()}
+    values["smtp.ehlo_name"] = "client.example"
+    values.update(SENDER)
+    values.update(extra)
+    return write_config(path, values, box.password if password is None else password)
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], limit: float = 15.0) -> None:
+    """Let the app run until ``condition()`` holds (no timing assertion: the limit is a hang guard)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await pilot.pause(0.02)
+
+
+async def open_section(pilot: Pilot[Any], section: str) -> None:
+    """Show a section (sections are built the first time they are shown) and wait for it."""
+    from tui_mailsetup.tui.screens.form import FormScreen
+
+    screen = pilot.app.screen
+    assert isinstance(screen, FormScreen)
+    screen.show_section(section)
+    await screen.section_ready(section)
+    await pilot.pause()
+
+
+def file_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def file_exists(path: Path) -> bool:
+    return path.exists()
+
+
+def no_blink(pilot: Pilot[Any]) -> None:
+    for widget in pilot.app.screen.query(Input).results(Input):
+        widget.cursor_blink = False
+
+
+# ---------------------------------------------------------------------- scripted drivers
+
+
+class ScriptedDriver:
+    """Replays a list of events; ``hang`` waits forever after them (to test cancelling)."""
+
+    name = "scripted"
+
+    def __init__(
+        self, events: Sequence[Event], *, hang: bool = False, pause_every: int = 0
+    ) -> None:
+        self.events = list(events)
+        self.hang = hang
+        self.pause_every = pause_every
+        self.cancelled = False
+
+    async def _run(self) -> AsyncIterator[Event]:
+        try:
+            for number, event in enumerate(self.events, start=1):
+                yield event
+                if self.pause_every and number % self.pause_every == 0:
+                    await asyncio.sleep(0)
+            if self.hang:
+                await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+    def send(
+        self, message: EmailMessage, recipients: list[str], *, stop_after: Stage | None = None
+    ) -> AsyncIterator[Event]:
+        return self._run()
+
+
+def scripted_factory(
+    driver: ScriptedDriver,
+) -> Callable[[MailSettings, str | None], ScriptedDriver]:
+    def factory(settings: MailSettings, secret: str | None) -> ScriptedDriver:
+        return driver
+
+    return factory
+
+
+def flood(lines: int) -> list[Event]:
+    events: list[Event] = [StageStarted(Stage.DATA)]
+    events += [
+        TranscriptLine(Direction.SENT, f"line {n} of the flood", encrypted=True)
+        for n in range(lines)
+    ]
+    events.append(StageFinished(Stage.DATA, True, 0.5))
+    events.append(Outcome(True, Stage.DATA, 0.5))
+    return events
+
+
+# ---------------------------------------------------------------------- deterministic recordings
+
+_MASKS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?"),
+        "2030-01-01 00:00:00",
+    ),
+    (re.compile(r"(Date: ).*"), r"\1Tue, 01 Jan 2030 00:00:00 +0000"),
+    (re.compile(r"<[0-9a-f]{16,}[^>]*>"), "<0123456789abcdef.tui-mailsetup@acme.example>"),
+    (re.compile(r"([0-9A-F]{2}:){31}[0-9A-F]{2}"), ":".join(["AB"] * 32)),
+    (re.compile(r"(boundary=)\S+"), r"\1MASKED"),
+    (re.compile(r"(Testing CA #)[\w-]+"), r"\1MASKED"),
+    (re.compile(r"tui-mailsetup \d+\.\d+\.\d+\S*"), "tui-mailsetup X.Y.Z"),
+]
+
+
+def mask(text: str, port: int) -> str:
+    text = text.replace(f":{port}", ":2525").replace(str(port), "2525")
+    for pattern, replacement in _MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def normalise(events: Sequence[Event], port: int) -> list[Event]:
+    """Real events from a sandbox send, with times, ports, dates and ids made fixed."""
+    fixed: list[Event] = []
+    for event in events:
+        if isinstance(event, StageStarted):
+            fixed.append(replace(event, at=0.0))
+        elif isinstance(event, StageFinished):
+            fixed.append(replace(event, elapsed=0.012, detail=mask(event.detail, port)))
+        elif isinstance(event, TranscriptLine):
+            fixed.append(replace(event, text=mask(event.text, port), at=0.0))
+        elif isinstance(event, TlsDetails):
+            fixed.append(
+                replace(
+                    event,
+                    not_before="2030-01-01T00:00:00Z",
+                    not_after="2031-01-01T00:00:00Z",
+                    fingerprint_sha256=":".join(["AB"] * 32),
+                    subject=mask(event.subject, port),
+                    issuer=mask(event.issuer, port),
+                    chain=tuple(mask(subject, port) for subject in event.chain),
+                )
+            )
+        elif isinstance(event, Outcome):
+            diagnosis = event.diagnosis
+            if diagnosis is not None:
+                diagnosis = replace(
+                    diagnosis,
+                    evidence=mask(diagnosis.evidence, port),
+                    explanation=mask(diagnosis.explanation, port),
+                    cause=mask(diagnosis.cause, port),
+                )
+            fixed.append(
+                replace(
+                    event,
+                    elapsed=0.25,
+                    diagnosis=diagnosis,
+                    message_id="<0123456789abcdef.tui-mailsetup@acme.example>"
+                    if event.message_id
+                    else "",
+                )
+            )
+        else:
+            fixed.append(event)
+    return fixed
+
+
+async def record_send(box: Sandbox, settings: MailSettings, password: str | None) -> list[Event]:
+    """Send one test message through the real engine and keep every event."""
+    from tui_mailsetup.drivers.smtp import SmtpDriver
+    from tui_mailsetup.message import build_test_message
+
+    recipients = [settings.sender.address]
+    message = build_test_message(settings, recipients)
+    return [event async for event in SmtpDriver(settings, password).send(message, recipients)]
