@@ -12,6 +12,7 @@ for tui-mailsetup, and a ratio of 1.5 or less.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pty
 import select
@@ -49,7 +50,7 @@ from tui_mailsetup.tui.app import MailSetupApp
 
 class Timed(MailSetupApp):
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual also calls MailSetupApp.on_mount (every class's handler runs).
         self.call_after_refresh(lambda: self.call_after_refresh(self.signal))
 
     def signal(self) -> None:
@@ -84,10 +85,8 @@ def time_to_first_frame(code: str, *extra: str) -> float:
         while time.perf_counter() < deadline:
             ready, _, _ = select.select([read_end, master], [], [], 0.5)
             if master in ready:
-                try:
+                with contextlib.suppress(OSError):
                     os.read(master, 65536)  # keep the terminal drained
-                except OSError:
-                    pass
             if read_end in ready:
                 if os.read(read_end, 1):
                     elapsed = time.perf_counter() - start

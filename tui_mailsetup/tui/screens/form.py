@@ -206,9 +206,14 @@ class FormScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"
         self.sub_title = str(self.mail_app.config_path)
-        self.revalidate()
+        # Validation (and its imports) waits for the first frame: the form shows at once.
+        self.call_after_refresh(self.revalidate)
         for warning in self.mail_app.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
+        self.after_mount()
+
+    def after_mount(self) -> None:
+        """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
 
     # ------------------------------------------------------------------ sections
 

@@ -41,8 +41,7 @@ class SettingsScreen(FormScreen):
                 with TabPane("Inbox", id="tab-inbox"):
                     yield InboxPane(self.mail_app.inbox, id="inbox")
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.focus_section("driver")
 
     def section_container(self, section_id: str) -> Widget:

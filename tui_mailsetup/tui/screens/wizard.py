@@ -37,8 +37,7 @@ class WizardScreen(FormScreen):
             yield Button("‹ Back", id="back", compact=True)
             yield Button("Next ›", id="next", variant="primary", compact=True)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def after_mount(self) -> None:
         self.sub_title = f"first-run setup · {self.mail_app.config_path}"
         self._update_steps()
         self.focus_section("driver")
