@@ -10,9 +10,10 @@ import pytest
 
 from tui_mailsetup.engine import diagnosis as diag
 from tui_mailsetup.engine.events import Stage
-from tui_mailsetup.engine.smtp import Redactor, normalize_host, validate_ehlo_name
-from tui_mailsetup.engine.tls import FingerprintFormatError, normalize_fingerprint
+from tui_mailsetup.engine.smtp import Redactor
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.names import FingerprintFormatError, normalize_fingerprint, validate_ehlo_name
+from tui_mailsetup.names import parse_host as normalize_host
 from tui_mailsetup.settings import MailSettings
 
 SETTINGS = MailSettings(

@@ -19,7 +19,6 @@ Pure functions from settings to text: no Textual, no network.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import shlex
@@ -29,10 +28,9 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from pathlib import Path
 
-import idna
-
 from tui_mailsetup import __version__, files
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.names import FingerprintFormatError, host_to_ascii, normalize_fingerprint
 from tui_mailsetup.settings import Driver, Encryption, MailgunRegion, MailSettings, to_plain
 
 FORMATS: tuple[str, ...] = ("msmtp", "postfix", "postfix-sasl", "env", "django", "json")
@@ -140,29 +138,18 @@ def _clean(key: str, value: str) -> str:
 
 def ascii_host(host: str) -> str:
     """The host as every program accepts it: IP literals bare, names as IDNA A-labels."""
-    bare = host.strip()
-    if bare.startswith("[") and bare.endswith("]"):
-        bare = bare[1:-1]
     try:
-        return str(ipaddress.ip_address(bare))
-    except ValueError:
-        pass
-    try:
-        return idna.encode(bare, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise ExportError(f"smtp.host {host!r} is not a valid host name: {exc}") from exc
+        return host_to_ascii(host)
+    except ValueError as exc:
+        raise ExportError(f"smtp.host {host!r} {exc}") from exc
 
 
 def fingerprint_colons(value: str) -> str:
     """A SHA-256 fingerprint as ``AB:CD:…`` (upper case), from any spelling people paste."""
-    digits = re.sub(r"[\s:]", "", value).upper()
-    if digits.startswith("SHA256="):
-        digits = digits.removeprefix("SHA256=")
-    if not re.fullmatch(r"[0-9A-F]{64}", digits):
-        raise ExportError(
-            "smtp.fingerprint is not a SHA-256 fingerprint (64 hexadecimal digits, colons optional)"
-        )
-    return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
+    try:
+        return normalize_fingerprint(value)
+    except FingerprintFormatError as exc:
+        raise ExportError(f"smtp.fingerprint: {exc}") from exc
 
 
 def _require_smtp(settings: MailSettings, fmt: str) -> str:

@@ -14,6 +14,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from tui_mailsetup import __version__
+from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.settings import MailSettings
 
 
@@ -42,14 +43,10 @@ def _msgid_domain(address: str) -> str:
     domain = address.rpartition("@")[2].strip().rstrip(".")
     if not domain:
         return "tui-mailsetup.invalid"
-    if not domain.isascii():
-        import idna
-
-        try:
-            return str(idna.encode(domain, uts46=True).decode("ascii"))
-        except idna.IDNAError:
-            return "tui-mailsetup.invalid"
-    return domain
+    try:
+        return host_to_ascii(domain)
+    except ValueError:
+        return "tui-mailsetup.invalid"
 
 
 def build_test_message(

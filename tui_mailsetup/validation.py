@@ -7,30 +7,33 @@ set of rules. A finding with a fix offers it as a concrete settings change.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import idna
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ValidationError
 
 from tui_mailsetup.config_file import describe_error
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.fixes import Fix
+from tui_mailsetup.names import (
+    FingerprintFormatError,
+    host_to_ascii,
+    is_ip_literal,
+    is_loopback,
+    normalize_fingerprint,
+    validate_ehlo_name,
+)
 from tui_mailsetup.presets import match_preset
 from tui_mailsetup.settings import Driver, Encryption, MailSettings, field_keys
 
 SENDER_NAME_MAX = 64
 IMPLICIT_TLS_PORTS = frozenset({465, 2465})
 STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 _SES_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d+$")
-_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _KEY_ORDER = {key: index for index, key in enumerate(field_keys())}
 
 
@@ -90,54 +93,6 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
 
 
 # --------------------------------------------------------------------------- host names
-
-
-def host_to_ascii(host: str) -> str:
-    """The name as it goes on the wire: A-labels for IDN, brackets removed from IPv6.
-
-    Raises ValueError with a message a person can act on.
-    """
-    host = host.strip()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    name = host.rstrip(".")
-    if not name:
-        raise ValueError("is empty")
-    if not name.isascii():
-        try:
-            name = idna.encode(name, uts46=True).decode("ascii")
-        except (idna.IDNAError, UnicodeError) as exc:
-            raise ValueError(f"is not a valid internationalised domain name ({exc})") from exc
-    if len(name) > 253:
-        raise ValueError("is longer than 253 characters")
-    for label in name.split("."):
-        if not _LABEL.match(label):
-            raise ValueError(
-                f"has an invalid label {label!r}: letters, digits and inner hyphens only, 1 to 63 long"
-            )
-    return name.lower()
-
-
-def is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip().strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def is_loopback(host: str) -> bool:
-    value = host.strip().strip("[]").lower().rstrip(".")
-    if value in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(value).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_host(host: str, encryption: Encryption, verify: bool, fingerprint: str) -> list[Finding]:
@@ -293,19 +248,10 @@ def _check_smtp(
     findings += _check_tls_trust(settings)
 
     if smtp.ehlo_name:
-        name = smtp.ehlo_name
-        literal = name.startswith("[") and name.endswith("]") and is_ip_literal(name)
-        if not literal:
-            try:
-                if is_ip_literal(name):
-                    raise ValueError(
-                        "is an IP address; write it as an address literal, e.g. [192.0.2.1]"
-                    )
-                if not name.isascii():
-                    raise ValueError("must be ASCII (an A-label such as xn--…)")
-                host_to_ascii(name)
-            except ValueError as exc:
-                findings.append(_error("smtp.ehlo_name", f"{name!r} {exc}", "ehlo-invalid"))
+        try:
+            validate_ehlo_name(smtp.ehlo_name)
+        except ValueError as exc:
+            findings.append(_error("smtp.ehlo_name", str(exc), "ehlo-invalid"))
     if smtp.timeout < 5:
         findings.append(
             _warning(
@@ -403,15 +349,11 @@ def _check_tls_trust(settings: MailSettings) -> list[Finding]:
     smtp = settings.smtp
     findings: list[Finding] = []
     if smtp.fingerprint:
-        compact = smtp.fingerprint.replace(":", "").strip().lower()
-        if not _FINGERPRINT.match(compact):
+        try:
+            normalize_fingerprint(smtp.fingerprint)
+        except FingerprintFormatError as exc:
             findings.append(
-                _error(
-                    "smtp.fingerprint",
-                    "A SHA-256 fingerprint is 64 hexadecimal digits (colons allowed), as "
-                    "`openssl x509 -noout -fingerprint -sha256` prints it",
-                    "fingerprint-invalid",
-                )
+                _error("smtp.fingerprint", str(exc).capitalize(), "fingerprint-invalid")
             )
     if smtp.ca_file:
         path = Path(smtp.ca_file).expanduser()

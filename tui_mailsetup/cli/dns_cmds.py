@@ -13,8 +13,8 @@ from tui_mailsetup.engine.detect import detect
 from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Severity
+from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.presets import match_preset
-from tui_mailsetup.validation import host_to_ascii
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:

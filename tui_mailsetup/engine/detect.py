@@ -16,9 +16,9 @@ from typing import Any
 import dns.asyncresolver
 
 from tui_mailsetup.engine.dns import LookupFailed, query_text
+from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.presets import preset_for_mail_domain, preset_for_mx
 from tui_mailsetup.settings import Encryption
-from tui_mailsetup.validation import host_to_ascii
 
 
 @dataclass(frozen=True)

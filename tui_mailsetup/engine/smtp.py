@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ipaddress
-import re
 import socket
 import ssl
 import time
@@ -66,6 +64,12 @@ from tui_mailsetup.engine.events import (
     TranscriptLine,
 )
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.names import (
+    FingerprintFormatError,
+    address_literal,
+    parse_host,
+    validate_ehlo_name,
+)
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import AuthMechanism, Encryption, MailSettings
 
@@ -94,89 +98,10 @@ _ORDER = [
     Stage.DATA,
     Stage.QUIT,
 ]
-_LDH_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def stage_index(stage: Stage) -> int:
     return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
-
-
-# --------------------------------------------------------------------------- names
-
-
-def normalize_host(host: str) -> tuple[str, bool]:
-    """The name to resolve and verify (an A-label for IDN), and whether it is an IP literal.
-
-    ``[2001:db8::1]`` and ``2001:db8::1`` are both accepted. Raises ValueError.
-    """
-    name = host.strip()
-    if name.startswith("[") and name.endswith("]"):
-        name = name[1:-1]
-    if not name:
-        raise ValueError("smtp.host is empty")
-    try:
-        ipaddress.ip_address(name.split("%", 1)[0])
-        return name, True
-    except ValueError:
-        pass
-    if name.endswith("."):
-        name = name[:-1]
-    if not name.isascii():
-        import idna  # only for internationalised names
-
-        try:
-            name = idna.encode(name, uts46=True).decode("ascii")
-        except idna.IDNAError as exc:
-            raise ValueError(f"not a valid internationalised domain name: {exc}") from None
-    check_hostname_syntax(name)
-    return name.lower(), False
-
-
-def check_hostname_syntax(name: str) -> None:
-    if len(name) > 253:
-        raise ValueError("longer than 253 characters")
-    for label in name.split("."):
-        if not _LDH_LABEL.fullmatch(label):
-            raise ValueError(
-                f"the label {label!r} is not a valid DNS label (letters, digits, hyphens, 1-63 long)"
-            )
-
-
-def validate_ehlo_name(name: str) -> str:
-    """A domain name or an address literal (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``).
-
-    Never repaired: a bare IP address is rejected with the literal to use instead.
-    """
-    value = name.strip()
-    if value.startswith("[") and value.endswith("]"):
-        inner = value[1:-1]
-        address = inner[5:] if inner.lower().startswith("ipv6:") else inner
-        try:
-            parsed = ipaddress.ip_address(address)
-        except ValueError:
-            raise ValueError(f"{name!r} is not a valid address literal") from None
-        if parsed.version == 6 and not inner.lower().startswith("ipv6:"):
-            raise ValueError(f"an IPv6 address literal is written [IPv6:{address}]")
-        return value
-    try:
-        parsed = ipaddress.ip_address(value)
-    except ValueError:
-        pass
-    else:
-        literal = f"[{value}]" if parsed.version == 4 else f"[IPv6:{value}]"
-        raise ValueError(f"an IP address is written as an address literal in EHLO: {literal}")
-    if not value.isascii():
-        raise ValueError("the EHLO name must be ASCII (use the A-label form of an IDN)")
-    try:
-        check_hostname_syntax(value.rstrip("."))
-    except ValueError as exc:
-        raise ValueError(f"{name!r} is not a valid EHLO name: {exc}") from None
-    return value.rstrip(".")
-
-
-def address_literal(ip: str) -> str:
-    parsed = ipaddress.ip_address(ip.split("%", 1)[0])
-    return f"[{parsed}]" if parsed.version == 4 else f"[IPv6:{parsed}]"
 
 
 # --------------------------------------------------------------------------- redaction
@@ -678,7 +603,7 @@ class Conversation:
     async def _resolve(self) -> None:
         started = self.begin(Stage.RESOLVE)
         try:
-            self.host, self.is_ip = normalize_host(self.smtp.host)
+            self.host, self.is_ip = parse_host(self.smtp.host)
         except ValueError as exc:
             self.fail(diag.bad_host(self.smtp.host, str(exc)))
         if not self.smtp.ehlo_name.strip():
@@ -791,7 +716,7 @@ class Conversation:
                     tls.describe(ssl_object, verified=False, verify_message="fingerprint mismatch")
                 )
                 self.fail(diag.pin_mismatch(stage, exc.expected, exc.actual))
-            except tls.FingerprintFormatError as exc:
+            except FingerprintFormatError as exc:
                 self.fail(
                     Diagnosis(
                         stage, f"smtp.fingerprint is malformed: {exc}", exit_code=ExitCode.CONFIG

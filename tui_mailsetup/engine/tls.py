@@ -19,19 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import ssl
 from typing import Any
 
 from tui_mailsetup.engine.events import TlsDetails
+from tui_mailsetup.names import format_hex, normalize_fingerprint
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import SmtpSettings
-
-_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-class FingerprintFormatError(ValueError):
-    pass
 
 
 class PinMismatchError(Exception):
@@ -41,28 +35,6 @@ class PinMismatchError(Exception):
         self.expected = expected
         self.actual = actual
         super().__init__(f"certificate fingerprint {actual} does not match the pinned {expected}")
-
-
-def normalize_fingerprint(value: str) -> str:
-    """``AB:CD:…`` (upper case, colon-separated) from any case, with or without colons.
-
-    Also accepts a leading ``sha256:`` / ``SHA256 Fingerprint=`` as openssl prints it.
-    """
-    text = value.strip().lower()
-    for prefix in ("sha256 fingerprint=", "sha256:", "sha256="):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    text = re.sub(r"[\s:]", "", text)
-    if not _HEX.fullmatch(text):
-        raise FingerprintFormatError(
-            "a SHA-256 fingerprint is 64 hexadecimal digits (colons optional)"
-        )
-    return format_hex(text)
-
-
-def format_hex(hex_digits: str) -> str:
-    upper = hex_digits.upper()
-    return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
 
 
 def fingerprint_of(der: bytes) -> str:
