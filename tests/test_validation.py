@@ -190,6 +190,8 @@ def test_idn_sender_address_is_accepted_offline() -> None:
         ("sender.address", "a@example.com\nRCPT TO:<x@y>"),
         ("smtp.ehlo_name", "host\r\nMAIL FROM:<x>"),
         ("smtp.host", "smtp.example.com\x1b[31m"),
+        ("sender.name", "Acme\u2028Bcc: victim@example.com"),
+        ("sender.name", "\u202eemoc.elpmaxe"),
     ],
 )
 def test_control_characters_are_rejected_never_repaired(key: str, value: str) -> None:
@@ -298,3 +300,12 @@ def test_every_key_has_help_text() -> None:
     from tui_mailsetup.settings import field_doc
 
     assert [key for key in field_keys() if not field_doc(key)] == []
+
+
+def test_encoded_words_in_the_sender_name_are_refused_not_decoded() -> None:
+    finding = next(
+        f
+        for f in validate(make(sender={"name": "=?utf-8?q?Bank?="}))
+        if f.code == "sender-name-encoded-word"
+    )
+    assert finding.severity is Severity.ERROR

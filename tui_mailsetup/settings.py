@@ -27,9 +27,11 @@ from pydantic_settings import (
 ENV_PREFIX = "MAILSETUP_"
 ENV_NESTED_DELIMITER = "__"
 
-# C0 controls, DEL and C1 controls. Any of them in a value that ends up in an
-# SMTP command or a header could split a command or smuggle a header.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 controls, DEL and C1 controls: any of them in a value that ends up in an
+# SMTP command or a header could split a command or smuggle a header. Line and
+# paragraph separators, which Python's email package treats as line breaks,
+# and the bidirectional overrides, which make text read other than it is.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def _no_control_characters(value: str) -> str:

@@ -511,6 +511,15 @@ def _check_sender(settings: MailSettings) -> list[Finding]:
                 "sender-name-long",
             )
         )
+    if "=?" in sender.name and "?=" in sender.name:
+        findings.append(
+            _error(
+                "sender.name",
+                "The sender name contains an RFC 2047 encoded word (=?…?=); write the name as "
+                "plain text, it is encoded when the message is built",
+                "sender-name-encoded-word",
+            )
+        )
     if not sender.address:
         findings.append(
             _error(
