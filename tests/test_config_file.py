@@ -22,7 +22,7 @@ from tui_mailsetup.secrets import SecretError, read_credentials, resolve_secret,
 from tui_mailsetup.settings import AuthMechanism, Driver, Encryption, MailgunRegion, MailSettings
 
 _safe_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\x7f"),
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Cf", "Zl", "Zp")),
     max_size=40,
 ).filter(lambda s: not any(0x80 <= ord(c) <= 0x9F for c in s))
 
