@@ -71,11 +71,24 @@ Script = Callable[[Conn], Awaitable[None]]
 
 
 class ScriptedServer:
+    """Runs ``script`` for every connection.
+
+    Leaving the ``async with`` block waits for every connection's script to
+    finish (they end when the client closes: ``readline`` returns b""), so
+    what the client sent can be asserted afterwards without sleeping. A
+    script that fails (an ``expect`` that did not match) fails the test: the
+    first failure is re-raised from ``__aexit__``.
+    """
+
+    HANDLER_GRACE = 5.0
+    """Seconds ``__aexit__`` waits for scripts still running before it cancels them (and fails)."""
+
     def __init__(self, script: Script, host: str = "127.0.0.1") -> None:
         self.script = script
         self.host = host
         self.port = 0
         self.connections: list[Conn] = []
+        self.failures: list[BaseException] = []
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -84,15 +97,33 @@ class ScriptedServer:
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
-        for task in list(self._tasks):
+        pending: set[asyncio.Task[Any]] = set()
+        if self._tasks and exc_type is None:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.HANDLER_GRACE)
+        else:
+            pending = set(self._tasks)
+        for task in pending:
             task.cancel()
         for conn in self.connections:
             conn.writer.close()
+        if pending:
+            await asyncio.wait(pending)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 2)
+        if exc_type is not None:
+            return  # the test's own failure comes first
+        if self.failures:
+            raise self.failures[0]
+        if pending:
+            raise AssertionError(f"{len(pending)} script(s) still running after the client left")
+
+    async def wait_handlers(self) -> None:
+        """Wait until every connection so far has finished its script."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.HANDLER_GRACE)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Conn(reader, writer)
@@ -103,7 +134,11 @@ class ScriptedServer:
         try:
             await self.script(conn)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
+            pass  # the client hung up: that is what clients do
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # an expect() that did not match, a bug in the script
+            self.failures.append(exc)
         finally:
             self._tasks.discard(task)
             with contextlib.suppress(Exception):

@@ -47,7 +47,8 @@ async def test_starttls_stripping_sends_no_auth_bytes() -> None:
     async with ScriptedServer(script) as server:
         settings = settings_for(server.port, encryption="starttls", username="alice")
         events = await collect(settings, PASSWORD, message=None)
-        await asyncio.sleep(0.05)
+    # Leaving the block waited for the server's script to see the client's EOF:
+    # every byte the client sent has been recorded.
     outcome = outcome_of(events)
     assert outcome.stage == Stage.STARTTLS and outcome.exit_code == ExitCode.PROTOCOL
     assert outcome.diagnosis is not None and "does not offer STARTTLS" in outcome.diagnosis.cause
@@ -99,7 +100,8 @@ async def test_starttls_454_stops_without_plaintext() -> None:
     async with ScriptedServer(script) as server:
         settings = settings_for(server.port, encryption="starttls", username="alice")
         events = await collect(settings, PASSWORD, message=None)
-        await asyncio.sleep(0.05)
+    # Leaving the block waited for the server's script to see the client's EOF:
+    # every byte the client sent has been recorded.
     outcome = outcome_of(events)
     assert outcome.stage == Stage.STARTTLS and outcome.exit_code == ExitCode.PROTOCOL
     assert outcome.diagnosis is not None and "454" in outcome.diagnosis.cause
@@ -344,7 +346,14 @@ async def test_xoauth2_token_sent_once_and_redacted() -> None:
 
 
 async def test_slow_greeting_survives_the_tls_probe() -> None:
+    connections = 0
+
     async def script(conn: Conn) -> None:
+        nonlocal connections
+        connections += 1
+        if connections > 1:  # the implicit-TLS probe: a ClientHello nobody answers
+            await conn.drain_rest()
+            return
         await asyncio.sleep(0.8)  # a deliberate greeting pause, as postscreen or greet_pause do
         await _greet_and_ehlo(conn, "8BITMIME")
         await conn.drain_rest()
@@ -369,3 +378,16 @@ async def test_invalid_ehlo_name_is_a_configuration_error() -> None:
     outcome = outcome_of(events)
     assert outcome.exit_code == ExitCode.CONFIG and outcome.stage == Stage.EHLO
     assert not any(c.startswith(b"EHLO") for c in server.first.commands)
+
+
+async def test_scripted_server_reraises_script_failures() -> None:
+    # The harness itself: an expect() that does not match must fail the test,
+    # not vanish into a log line.
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 hostile.test ESMTP")
+        await conn.expect("HELO")  # the client says EHLO
+        await conn.drain_rest()
+
+    with pytest.raises(AssertionError, match="HELO"):
+        async with ScriptedServer(script) as server:
+            await collect(settings_for(server.port), None, message=None)
