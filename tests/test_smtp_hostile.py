@@ -6,14 +6,17 @@ import asyncio
 import base64
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from smtp_servers import (
     Conn,
     LocalCA,
     ScriptedServer,
+    assert_terminal_safe,
     collect,
     outcome_of,
+    render_human,
     settings_for,
     transcript,
 )
@@ -266,6 +269,7 @@ async def test_escapes_and_markup_in_replies_are_neutralised() -> None:
     for text in texts:
         assert "\x1b" not in text and "\x07" not in text
     assert any("\\x1b[31mowned" in t and "[bold red]boom[/bold red]" in t for t in texts)
+    assert_terminal_safe(events)
 
 
 async def test_wrong_password_exactly_one_auth_attempt() -> None:
@@ -391,3 +395,88 @@ async def test_scripted_server_reraises_script_failures() -> None:
     with pytest.raises(AssertionError, match="HELO"):
         async with ScriptedServer(script) as server:
             await collect(settings_for(server.port), None, message=None)
+
+
+@pytest.mark.parametrize("explicit", [True, False])
+async def test_hostile_auth_mechanism_names_are_neutralised(explicit: bool) -> None:
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 hostile.test ESMTP")
+        await conn.expect("EHLO")
+        await conn.send(b"250-hostile.test\r\n250 AUTH \x1b]0;pwned\x07\x1b[2J \x9b31m\r\n")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(
+            server.port,
+            username="alice",
+            allow_plaintext_auth=True,
+            auth="plain" if explicit else "auto",
+        )
+        events = await collect(settings, PASSWORD, message=None)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.AUTH and outcome.exit_code == ExitCode.NOPERM
+    assert outcome.diagnosis is not None and "\\x1b]0;pwned" in outcome.diagnosis.evidence.lower()
+    assert_terminal_safe(events)
+    assert b"AUTH" not in server.all_received()
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["pa\tss-Secret9", "pä\u202ess-Gehéim\x859", "Zw\u2028ei-Geheim\x00"],
+)
+async def test_password_with_controls_echoed_by_the_server_is_redacted(password: str) -> None:
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "AUTH PLAIN")
+        await conn.expect("AUTH PLAIN")
+        # A broken server that echoes the password it was given, raw.
+        await conn.send(b"535 5.7.8 bad password " + password.encode() + b" for alice\r\n")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, username="alice", allow_plaintext_auth=True)
+        events = await collect(settings, password, message=None)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.AUTH and outcome.exit_code == ExitCode.NOPERM
+    _assert_password_absent(events, password)
+    assert_terminal_safe(events)
+    assert any(
+        line.text.startswith("535 5.7.8 bad password ********") for line in transcript(events)
+    )
+
+
+def _assert_password_absent(events: list[Any], password: str) -> None:
+    from tui_mailsetup.sanitize import untrusted_text
+
+    raw = password.encode()
+    forms = {
+        password,
+        untrusted_text(password),
+        base64.b64encode(raw).decode(),
+        base64.b64encode(b"\0alice\0" + raw).decode(),
+    }
+    dumped = repr(events) + render_human(events)
+    for form in forms:
+        assert form not in dumped, form
+
+
+async def test_one_character_password_does_not_wreck_reply_codes() -> None:
+    password = "2"
+
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "AUTH PLAIN", "SIZE 1024")
+        await conn.expect("AUTH PLAIN")
+        await conn.reply("535 5.7.8 password 2 rejected")
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, username="alice", allow_plaintext_auth=True)
+        events = await collect(settings, password, message=None)
+    texts = [line.text for line in transcript(events) if line.direction == Direction.RECEIVED]
+    # Reply codes and the rest of the transcript intact ...
+    assert "220 hostile.test ESMTP" in texts and "250 SIZE 1024" in texts
+    # ... and the password still gone where a server would echo it.
+    assert "535 5.7.8 password ******** rejected" in texts
+    outcome = outcome_of(events)
+    assert outcome.diagnosis is not None
+    assert outcome.diagnosis.evidence == "535 5.7.8 password ******** rejected"
+    assert base64.b64encode(b"\0alice\0" + password.encode()).decode() not in repr(events)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import socket
 import ssl
 import time
@@ -100,6 +101,16 @@ _ORDER = [
 ]
 
 
+def server_text(text: str, *, limit: int = 2000) -> str:
+    """:func:`untrusted_text` for a str that aiosmtplib decoded with ``surrogateescape``.
+
+    Bytes that were not UTF-8 arrive as lone surrogates (``\\udc9b``): turn
+    them into U+FFFD first, as undecodable bytes always are, so that neither a
+    C1 control nor an unprintable surrogate survives.
+    """
+    return untrusted_text(text.encode("utf-8", "surrogatepass"), limit=limit)
+
+
 def stage_index(stage: Stage) -> int:
     return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
 
@@ -108,26 +119,60 @@ def stage_index(stage: Stage) -> int:
 
 
 class Redactor:
-    """Removes every known form of the secret from text before it becomes an event."""
+    """Removes every known form of the secret from text before it becomes an event.
+
+    The rule (the secret never appears; reply codes are never corrupted):
+
+    - encoded forms (base64 of the password, of the whole PLAIN/XOAUTH2 blob,
+      the LOGIN and CRAM-MD5 answers, and the base64 "cores" that appear
+      inside any longer blob) are redacted everywhere, always;
+    - the raw password, and the escaped form :func:`untrusted_text` gives it
+      (a tab shows as ``\\t``, a C1 or bidi control as ``\\x85``/``\\u202e``),
+      is redacted everywhere when it has at least ``SHORT`` characters;
+    - a shorter raw password (1 to 3 characters, where blanking every match
+      would wreck the transcript: "2" is in every reply code) is redacted only
+      in server text during AUTH (``scrub(..., auth=True)``), where a server
+      echoing the password would put it, and never inside a reply code
+      (``535 5.7.8``) at the start of a line or of a `` / ``-joined segment.
+
+    The AUTH lines the client sends are placeholders anyway (TranscriptProtocol).
+    """
 
     PLACEHOLDER = "********"
+    SHORT = 4
+    """Raw secrets shorter than this are only redacted in AUTH-stage server text."""
+    _REPLY_CODE = re.compile(r"(?:^|(?<= / ))\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?")
 
     def __init__(self) -> None:
         self._secrets: list[str] = []
+        self._short: list[str] = []
+
+    @staticmethod
+    def _forms(text: str) -> list[str]:
+        escaped = untrusted_text(text, limit=len(text) + 1)
+        return [text] if escaped == text else [text, escaped]
+
+    def _remember(self, target: list[str], text: str) -> None:
+        for form in self._forms(text):
+            if form and form not in target:
+                target.append(form)
+        # Longest first, so a secret that contains another is removed whole.
+        target.sort(key=len, reverse=True)
 
     def add(self, value: str | bytes | None) -> None:
+        """An encoded form (or any long secret): redacted everywhere."""
         if not value:
             return
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        if text and text not in self._secrets:
-            self._secrets.append(text)
-            # Longest first, so a secret that contains another is removed whole.
-            self._secrets.sort(key=len, reverse=True)
+        if len(text) < self.SHORT:
+            self._remember(self._short, text)
+        else:
+            self._remember(self._secrets, text)
 
     def add_password(self, password: str) -> None:
         raw = password.encode("utf-8")
         self.add(password)
-        self.add(base64.b64encode(raw))
+        self._remember(self._secrets, base64.b64encode(raw).decode("ascii"))
         # Inside a longer base64 blob the password's encoding depends on its
         # offset mod 3; the groups made only of password bytes are the same
         # whatever surrounds them, so redact those cores as well.
@@ -137,12 +182,29 @@ class Redactor:
             end = ((offset + len(raw)) // 3) * 4  # a last partial group mixes in following ones
             core = encoded[start:end]
             if len(core) >= 4:
-                self.add(core)
+                self._remember(self._secrets, core)
 
-    def scrub(self, text: str) -> str:
+    def scrub(self, text: str, *, auth: bool = False) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, self.PLACEHOLDER)
+        if auth and self._short:
+            text = self._scrub_short(text)
+        return text
+
+    def _scrub_short(self, text: str) -> str:
+        parts: list[str] = []
+        position = 0
+        for match in self._REPLY_CODE.finditer(text):
+            parts.append(self._replace_short(text[position : match.start()]))
+            parts.append(match.group())
+            position = match.end()
+        parts.append(self._replace_short(text[position:]))
+        return "".join(parts)
+
+    def _replace_short(self, text: str) -> str:
+        for secret in self._short:
+            text = text.replace(secret, self.PLACEHOLDER)
         return text
 
 
@@ -374,24 +436,38 @@ class Conversation:
         self.queue.put_nowait(self._scrubbed(event))
 
     def _scrubbed(self, event: Event) -> Event:
-        scrub = self.redactor.scrub
+        """The single exit for events: every text is redacted and sanitised here.
+
+        Redaction runs before and after sanitising (the raw and the escaped
+        forms of a secret are both known), and sanitising is the backstop for
+        any text that reached an event without :func:`untrusted_text`.
+        """
+
+        def clean(text: str, *, auth: bool = False) -> str:
+            scrub = self.redactor.scrub
+            return scrub(server_text(scrub(text, auth=auth)), auth=auth)
+
         if isinstance(event, TranscriptLine):
-            return TranscriptLine(event.direction, scrub(event.text), event.encrypted, event.at)
+            in_auth = self.stage == Stage.AUTH and event.direction == Direction.RECEIVED
+            return TranscriptLine(
+                event.direction, clean(event.text, auth=in_auth), event.encrypted, event.at
+            )
         if isinstance(event, StageFinished):
-            return StageFinished(event.stage, event.ok, event.elapsed, scrub(event.detail))
+            return StageFinished(event.stage, event.ok, event.elapsed, clean(event.detail))
         if isinstance(event, Outcome) and event.diagnosis is not None:
             d = event.diagnosis
-            clean = Diagnosis(
+            in_auth = d.stage == Stage.AUTH
+            diagnosis = Diagnosis(
                 stage=d.stage,
-                cause=scrub(d.cause),
-                evidence=scrub(d.evidence),
-                explanation=scrub(d.explanation),
+                cause=clean(d.cause, auth=in_auth),
+                evidence=clean(d.evidence, auth=in_auth),
+                explanation=clean(d.explanation, auth=in_auth),
                 fix=d.fix,
                 exit_code=d.exit_code,
                 retry_after=d.retry_after,
             )
             return Outcome(
-                event.ok, event.stage, event.elapsed, clean, event.message_id, event.recipients
+                event.ok, event.stage, event.elapsed, diagnosis, event.message_id, event.recipients
             )
         return event
 
@@ -849,9 +925,9 @@ class Conversation:
         self.auth_mechanisms = [m.upper() for m in mechanisms]
         size = extensions.get("size", "").strip()
         capabilities = ServerCapabilities(
-            extensions=tuple(untrusted_text(k.upper(), limit=80) for k in extensions),
+            extensions=tuple(server_text(k.upper(), limit=80) for k in extensions),
             auth_mechanisms=tuple(
-                untrusted_text(m, limit=40) for m in dict.fromkeys(self.auth_mechanisms)
+                server_text(m, limit=40) for m in dict.fromkeys(self.auth_mechanisms)
             ),
             size_limit=int(size) if size.isdigit() else None,
             starttls="starttls" in extensions,
