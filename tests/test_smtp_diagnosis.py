@@ -100,8 +100,23 @@ SETTINGS = MailSettings(
         (Stage.STARTTLS, 454, "4.7.0 TLS not available", ExitCode.PROTOCOL, "454"),
         (Stage.MAIL, 451, "4.7.1 Please try again later", ExitCode.TEMPFAIL, "try again"),
         (Stage.RCPT, 450, "4.2.0 Greylisted", ExitCode.TEMPFAIL, "Temporary"),
-        (Stage.RCPT, 452, "4.5.3 Too many recipients", ExitCode.TEMPFAIL, ""),
+        (Stage.RCPT, 452, "4.5.3 Too many recipients", ExitCode.TEMPFAIL, "throttling"),
         (Stage.MAIL, 421, "4.7.0 rate limit exceeded", ExitCode.TEMPFAIL, "Rate limited"),
+        (
+            Stage.STARTTLS,
+            454,
+            "4.7.0 TLS not available due to temporary reason, try again later",
+            ExitCode.PROTOCOL,
+            "refused to start TLS",
+        ),
+        (Stage.AUTH, 454, "4.7.0 Temporary authentication failure", ExitCode.TEMPFAIL, "Temporary"),
+        (
+            Stage.DATA,
+            554,
+            "5.7.1 Message rejected as spam",
+            ExitCode.DATAERR,
+            "rejected the message content",
+        ),
     ],
 )
 def test_reply_diagnoses(
@@ -114,6 +129,48 @@ def test_reply_diagnoses(
     assert str(code) in result.evidence
     if code in diag.RATE_LIMIT_CODES:
         assert result.retry_after is not None
+
+
+@pytest.mark.parametrize(
+    ("stage", "code", "message", "exit_code", "limited"),
+    [
+        # "rate" inside "generate" is not a rate limit.
+        (Stage.MAIL, 454, "4.3.0 could not generate a session id", ExitCode.TEMPFAIL, False),
+        # A 4xx that is not a rate limit gets no back-off remembered.
+        (Stage.MAIL, 454, "4.3.5 server configuration problem", ExitCode.TEMPFAIL, False),
+        (Stage.RCPT, 471, "4.7.1 mail server temporarily unavailable", ExitCode.TEMPFAIL, False),
+        # STARTTLS refused is a protocol failure, whatever its text says.
+        (Stage.STARTTLS, 454, "4.7.0 TLS unavailable, try again later", ExitCode.PROTOCOL, False),
+        # A 4xx that does say it is a limit is one.
+        (Stage.MAIL, 454, "4.7.0 Too many connections from your IP", ExitCode.TEMPFAIL, True),
+        (Stage.AUTH, 454, "4.7.0 Too many login attempts", ExitCode.TEMPFAIL, True),
+    ],
+)
+def test_rate_limit_heuristics(
+    stage: Stage, code: int, message: str, exit_code: ExitCode, limited: bool
+) -> None:
+    result = diag.from_reply(stage, code, message, SETTINGS, now=1_000_000.0)
+    assert result.exit_code == exit_code
+    assert (result.retry_after is not None) == limited, result
+    assert ("Rate limited" in result.cause) == limited, result.cause
+
+
+def test_4xx_with_an_explicit_time_remembers_it() -> None:
+    result = diag.from_reply(
+        Stage.MAIL, 454, "4.3.0 busy, retry in 90 seconds", SETTINGS, now=1_000_000.0
+    )
+    assert result.retry_after == 1_000_090.0
+
+
+def test_retry_after_ignores_numbers_inside_tokens() -> None:
+    now = 1_000_000.0
+    assert (
+        diag.retry_after_from("4.7.0 queued as id 9f3e2a4h-77", now=now)
+        == now + diag.DEFAULT_BACKOFF
+    )
+    assert diag.retry_after_from("4.7.0 ref 12m-44 busy", now=now) == now + diag.DEFAULT_BACKOFF
+    assert diag.retry_after_from("4.7.0 wait 2h then retry", now=now) == now + 7200
+    assert diag.retry_after_from("4.7.0 back off (90s)", now=now) == now + 90
 
 
 def test_sender_not_permitted_offers_the_account_address() -> None:
@@ -257,8 +314,47 @@ def test_redactor_removes_raw_and_base64_forms() -> None:
     for text in (password, base64.b64encode(raw).decode(), blob, f"x {password} y"):
         assert password not in redactor.scrub(text)
         assert base64.b64encode(raw).decode() not in redactor.scrub(text)
-    # The password inside a longer base64 blob, at any alignment.
+    # The password inside a longer base64 blob, at any alignment: what is left
+    # must not decode to the password, nor to more than the two bytes at each
+    # end that share a base64 group with the surrounding bytes.
     for prefix in (b"", b"a", b"ab", b"abc"):
         encoded = base64.b64encode(prefix + raw + b"tail").decode()
         scrubbed = redactor.scrub(encoded)
-        assert scrubbed != encoded
+        assert Redactor.PLACEHOLDER in scrubbed
+        assert _longest_password_run(scrubbed, raw) <= 2, (prefix, scrubbed)
+
+
+def _longest_password_run(scrubbed: str, raw: bytes) -> int:
+    """The longest run of the password's bytes that any piece of ``scrubbed`` decodes to."""
+    longest = 0
+    for piece in scrubbed.split(Redactor.PLACEHOLDER):
+        piece = piece.rstrip("=")
+        for shift in range(4):
+            chunk = piece[shift:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            try:
+                decoded = base64.b64decode(chunk)
+            except ValueError:
+                continue
+            for size in range(len(raw), longest, -1):
+                if any(raw[i : i + size] in decoded for i in range(len(raw) - size + 1)):
+                    longest = size
+                    break
+    return longest
+
+
+def test_redactor_short_passwords_and_escaped_forms() -> None:
+    redactor = Redactor()
+    redactor.add_password("2")
+    # A one-character password is not blanked out of every reply code ...
+    assert redactor.scrub("250 2.0.0 ok") == "250 2.0.0 ok"
+    assert (
+        redactor.scrub("535 5.7.8 / 535 2 is wrong", auth=True)
+        == "535 5.7.8 / 535 ******** is wrong"
+    )
+    # ... but its base64 form goes everywhere.
+    assert "Mg==" not in redactor.scrub("AUTH PLAIN Mg==")
+    redactor = Redactor()
+    redactor.add_password("pa\tss-Secret9")
+    assert redactor.scrub("535 bad pa\\tss-Secret9") == "535 bad ********"
+    assert redactor.scrub("535 bad pa\tss-Secret9") == "535 bad ********"

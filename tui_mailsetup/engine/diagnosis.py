@@ -377,11 +377,11 @@ def auth_not_offered(encrypted: bool, evidence: str) -> Diagnosis:
 
 
 def mechanism_unavailable(wanted: str, offered: tuple[str, ...]) -> Diagnosis:
-    offered_text = " ".join(offered) or "none"
+    offered_text = untrusted_text(" ".join(offered), limit=200) or "none"
     usable = [m for m in ("CRAM-MD5", "PLAIN", "LOGIN", "XOAUTH2") if m in offered]
     return Diagnosis(
         stage=Stage.AUTH,
-        cause=f"The server does not offer the {wanted} mechanism",
+        cause=f"The server does not offer the {untrusted_text(wanted, limit=40)} mechanism",
         evidence=f"offered: {offered_text}",
         explanation="Only one mechanism is ever tried, so that a wrong password cannot lock the account.",
         fix=Fix("let the program choose (auth = auto)", {"smtp.auth": "auto"}) if usable else None,
@@ -420,8 +420,26 @@ def no_sender() -> Diagnosis:
 # --------------------------------------------------------------------------- replies
 
 
-def retry_after_from(message: str, *, now: float | None = None) -> float:
-    """Unix time before which another attempt is pointless: the reply's, else a back-off."""
+_RATE_TEXT = re.compile(
+    r"\b(?:rate|rate[- ]limit(?:ed|ing)?|limit(?:ed|s)?|too many|throttl\w*|quota|exceeded"
+    r"|try again later)\b",
+    re.IGNORECASE,
+)
+"""Words that make a 4xx reply a rate limit (whole words: "generate" is not "rate")."""
+_RATE_ONLY_TEXT = re.compile(
+    r"\b(?:rate|rate[- ]limit(?:ed|ing)?|limit(?:ed|s)?|too many|throttl\w*|quota|exceeded)\b",
+    re.IGNORECASE,
+)
+_DURATION = re.compile(
+    # A number that stands alone ("in 10 minutes", "90s"), never the tail of a
+    # token such as a queue id ("9f3e2a4h-77") or a status code ("4.7.1").
+    r"(?<![\w.:-])(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h)(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def explicit_retry_after(message: str, *, now: float | None = None) -> float | None:
+    """Unix time the reply names (a timestamp, or "in 10 minutes"); None when it names none."""
     now = time.time() if now is None else now
     stamp = re.search(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(Z|[+-]\d{2}:?\d{2})?", message)
     if stamp:
@@ -436,11 +454,7 @@ def retry_after_from(message: str, *, now: float | None = None) -> float:
                 return value
         except ValueError:
             pass
-    duration = re.search(
-        r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h)\b",
-        message,
-        re.IGNORECASE,
-    )
+    duration = _DURATION.search(message)
     if duration:
         amount = float(duration.group(1))
         unit = duration.group(2).lower()
@@ -448,7 +462,19 @@ def retry_after_from(message: str, *, now: float | None = None) -> float:
         seconds = amount * factor
         if 0 < seconds <= MAX_BACKOFF:
             return now + seconds
-    return now + DEFAULT_BACKOFF
+    return None
+
+
+def retry_after_from(message: str, *, now: float | None = None) -> float:
+    """Unix time before which another attempt is pointless: the reply's, else a back-off."""
+    now = time.time() if now is None else now
+    explicit = explicit_retry_after(message, now=now)
+    return explicit if explicit is not None else now + DEFAULT_BACKOFF
+
+
+def is_rate_limit(code: int, message: str) -> bool:
+    """A rate-limit code (421, 450, 451, 452), or another 4xx that says it is one."""
+    return code in RATE_LIMIT_CODES or (400 <= code < 500 and bool(_RATE_TEXT.search(message)))
 
 
 def from_reply(
@@ -465,33 +491,6 @@ def from_reply(
     evidence = evidence_of(code, message)
     text = message.lower()
     smtp = settings.smtp
-
-    if code in RATE_LIMIT_CODES or (
-        400 <= code < 500 and re.search(r"rate|limit|too many|throttl|try again later", text)
-    ):
-        if code == 421 and stage == Stage.GREETING:
-            cause = "The server is refusing connections for now (421)"
-        elif re.search(r"rate|limit|too many|throttl|quota|exceeded", text):
-            cause = f"Rate limited by the server ({code})"
-        elif code == 452:
-            cause = (
-                "The server is throttling: too many recipients or messages, or out of storage (452)"
-            )
-        else:
-            cause = (
-                f"Temporary failure at {stage.label} ({code}): the server asks to try again later"
-            )
-        return Diagnosis(
-            stage=stage,
-            cause=cause,
-            evidence=evidence,
-            explanation=(
-                "A temporary refusal: sending limits per minute/hour/day, greylisting, or an "
-                "overloaded server. Wait before the next test; the time is remembered."
-            ),
-            exit_code=ExitCode.TEMPFAIL,
-            retry_after=retry_after_from(message, now=now),
-        )
 
     if "5.7.139" in text:
         return Diagnosis(
@@ -541,6 +540,23 @@ def from_reply(
             exit_code=ExitCode.NOPERM,
         )
 
+    if stage == Stage.STARTTLS and code != 421:
+        return Diagnosis(
+            stage=stage,
+            cause=(
+                "The server refused to start TLS (454: TLS temporarily unavailable)"
+                if code == 454
+                else f"The server refused STARTTLS ({code})"
+            ),
+            evidence=evidence,
+            explanation=(
+                "It offered STARTTLS but could not start it, usually a certificate or "
+                "configuration problem on the server. The test does not continue without "
+                "encryption."
+            ),
+            exit_code=ExitCode.PROTOCOL,
+        )
+
     if stage == Stage.AUTH:
         if (
             "5.7.8" in text and ("google" in text or "gmail" in text or "badcredentials" in text)
@@ -566,13 +582,27 @@ def from_reply(
                 else None,
                 exit_code=ExitCode.NOPERM,
             )
-        if code == 454:
+        if 400 <= code < 500:
+            limited = is_rate_limit(code, text)
             return Diagnosis(
                 stage=stage,
-                cause="Temporary authentication failure (454)",
+                cause=(
+                    f"Rate limited by the server during authentication ({code})"
+                    if limited and _RATE_ONLY_TEXT.search(text)
+                    else f"Temporary authentication failure ({code})"
+                ),
                 evidence=evidence,
+                explanation=(
+                    "The server could not check the credentials just now (its authentication "
+                    "back end is unavailable, or too many attempts were made). Try again later; "
+                    "the password was not rejected."
+                ),
                 exit_code=ExitCode.TEMPFAIL,
-                retry_after=retry_after_from(message, now=now),
+                retry_after=(
+                    retry_after_from(message, now=now)
+                    if limited
+                    else explicit_retry_after(message, now=now)
+                ),
             )
         return Diagnosis(
             stage=stage,
@@ -587,21 +617,29 @@ def from_reply(
             exit_code=ExitCode.NOPERM,
         )
 
-    if stage == Stage.STARTTLS:
+    if is_rate_limit(code, text):
+        if code == 421 and stage == Stage.GREETING:
+            cause = "The server is refusing connections for now (421)"
+        elif code == 452:
+            cause = (
+                "The server is throttling: too many recipients or messages, or out of storage (452)"
+            )
+        elif _RATE_ONLY_TEXT.search(text):
+            cause = f"Rate limited by the server ({code})"
+        else:
+            cause = (
+                f"Temporary failure at {stage.label} ({code}): the server asks to try again later"
+            )
         return Diagnosis(
             stage=stage,
-            cause=(
-                "The server refused to start TLS (454: TLS temporarily unavailable)"
-                if code == 454
-                else f"The server refused STARTTLS ({code})"
-            ),
+            cause=cause,
             evidence=evidence,
             explanation=(
-                "It offered STARTTLS but could not start it, usually a certificate or "
-                "configuration problem on the server. The test does not continue without "
-                "encryption."
+                "A temporary refusal: sending limits per minute/hour/day, greylisting, or an "
+                "overloaded server. Wait before the next test; the time is remembered."
             ),
-            exit_code=ExitCode.PROTOCOL,
+            exit_code=ExitCode.TEMPFAIL,
+            retry_after=retry_after_from(message, now=now),
         )
 
     if stage == Stage.GREETING:
@@ -672,7 +710,7 @@ def from_reply(
             explanation="The message exceeds the size the server accepts (see SIZE in its EHLO reply).",
             exit_code=ExitCode.DATAERR,
         )
-    if stage == Stage.RCPT:
+    if stage == Stage.RCPT and code >= 500:
         return Diagnosis(
             stage=stage,
             cause=f"The recipient was refused ({code})",
@@ -680,12 +718,24 @@ def from_reply(
             explanation="The server does not accept mail for that address: a typo, or no such mailbox.",
             exit_code=ExitCode.NOUSER,
         )
+    if stage == Stage.DATA and code >= 500:
+        return Diagnosis(
+            stage=stage,
+            cause=f"The server rejected the message content ({code})",
+            evidence=evidence,
+            explanation=(
+                "The envelope was accepted but the message itself was refused after DATA: a "
+                "content or spam filter, a policy on headers (From must match the account or a "
+                "verified domain), or a malformed message. The server's text says which."
+            ),
+            exit_code=ExitCode.DATAERR,
+        )
     return Diagnosis(
         stage=stage,
         cause=f"The server refused {stage.label} ({code})",
         evidence=evidence,
         exit_code=ExitCode.TEMPFAIL if 400 <= code < 500 else ExitCode.UNAVAILABLE,
-        retry_after=retry_after_from(message, now=now) if 400 <= code < 500 else None,
+        retry_after=explicit_retry_after(message, now=now) if 400 <= code < 500 else None,
     )
 
 
