@@ -480,3 +480,41 @@ async def test_one_character_password_does_not_wreck_reply_codes() -> None:
     assert outcome.diagnosis is not None
     assert outcome.diagnosis.evidence == "535 5.7.8 password ******** rejected"
     assert base64.b64encode(b"\0alice\0" + password.encode()).decode() not in repr(events)
+
+
+async def test_pin_mismatch_on_starttls_sends_nothing_inside_the_untrusted_tls(
+    tmp_path: Path,
+) -> None:
+    ca = LocalCA(tmp_path)
+
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "STARTTLS", "AUTH PLAIN")
+        await conn.expect("STARTTLS")
+        await conn.reply("220 Ready to start TLS")
+        await conn.start_tls(ca.server_context())
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(
+            server.port, encryption="starttls", username="alice", fingerprint="AB" * 32
+        )
+        events = await collect(settings, PASSWORD, message=None)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.STARTTLS and outcome.exit_code == ExitCode.PROTOCOL
+    assert outcome.diagnosis is not None and "pinned" in outcome.diagnosis.cause
+    # Not even a polite QUIT over the session that failed its trust decision.
+    assert server.first.commands[-1] == b"STARTTLS"
+
+
+@pytest.mark.parametrize("encryption", ["starttls", "tls"])
+async def test_malformed_fingerprint_refused_before_connecting(encryption: str) -> None:
+    async def script(conn: Conn) -> None:
+        await conn.drain_rest()
+
+    async with ScriptedServer(script) as server:
+        settings = settings_for(server.port, encryption=encryption, fingerprint="AB:CD:not-hex")
+        events = await collect(settings, None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.stage == Stage.CONFIG and outcome.exit_code == ExitCode.CONFIG
+    assert outcome.diagnosis is not None and "smtp.fingerprint" in outcome.diagnosis.cause
+    assert server.connections == []

@@ -333,6 +333,21 @@ def pin_mismatch(stage: Stage, expected: str, actual: str) -> Diagnosis:
     )
 
 
+def bad_fingerprint(value: str, reason: str) -> Diagnosis:
+    return Diagnosis(
+        stage=Stage.CONFIG,
+        cause="smtp.fingerprint is malformed",
+        evidence=untrusted_text(f"{value}: {reason}", limit=300),
+        explanation=(
+            "A pinned fingerprint replaces certificate verification, so a value that cannot be "
+            "compared is refused before connecting. Copy it from "
+            "`openssl x509 -noout -fingerprint -sha256`, or clear it."
+        ),
+        fix=Fix("clear the pinned fingerprint", {"smtp.fingerprint": ""}),
+        exit_code=ExitCode.CONFIG,
+    )
+
+
 def plaintext_auth_refused() -> Diagnosis:
     return Diagnosis(
         stage=Stage.AUTH,

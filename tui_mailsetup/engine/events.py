@@ -20,6 +20,8 @@ from tui_mailsetup.fixes import Fix
 class Stage(StrEnum):
     """The diagnostics ladder, in order."""
 
+    CONFIG = "config"
+    """A setting that cannot be used, found before any network I/O."""
     RESOLVE = "resolve"
     CONNECT = "connect"
     TLS = "tls"
@@ -42,6 +44,7 @@ class Stage(StrEnum):
 
 
 _LABELS = {
+    Stage.CONFIG: "Configuration",
     Stage.RESOLVE: "Resolve",
     Stage.CONNECT: "Connect",
     Stage.TLS: "TLS handshake",

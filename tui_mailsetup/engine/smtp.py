@@ -68,6 +68,7 @@ from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import (
     FingerprintFormatError,
     address_literal,
+    normalize_fingerprint,
     parse_host,
     validate_ehlo_name,
 )
@@ -86,6 +87,7 @@ AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
 """auto's order: CRAM-MD5 never reveals the password, even to the server."""
 
 _ORDER = [
+    Stage.CONFIG,
     Stage.RESOLVE,
     Stage.CONNECT,
     Stage.TLS,
@@ -424,6 +426,9 @@ class Conversation:
         self.capabilities: dict[str, str] = {}
         self.auth_mechanisms: list[str] = []
         self.authenticated = False
+        self.trusted = False
+        """TLS is up and passed its trust decision (verification or the pin): only then
+        may anything, even a polite QUIT, travel inside it."""
         self.probes: list[asyncio.Task[Any]] = []
         self._fqdn: asyncio.Task[str] | None = None
         self._deadline = 0.0
@@ -559,15 +564,16 @@ class Conversation:
             )
         )
         # A polite QUIT only where the session is in a known state and either
-        # plain text is what was asked for or TLS is up: after a refused
-        # STARTTLS nothing more may be sent in plain text.
+        # plain text is what was asked for or TLS is up and trusted: after a
+        # refused STARTTLS nothing more may be sent in plain text, and after a
+        # pin mismatch nothing may be sent to the certificate that failed it.
         protocol = self.protocol
         if (
             polite
             and protocol is not None
             and protocol.is_connected
             and stage_index(diagnosis.stage) >= stage_index(Stage.EHLO)
-            and (protocol.encrypted or self.smtp.encryption == Encryption.NONE)
+            and (self.trusted or self.smtp.encryption == Encryption.NONE)
             and diagnosis.exit_code != ExitCode.TEMPFAIL
         ):
             with contextlib.suppress(Exception):
@@ -640,7 +646,18 @@ class Conversation:
 
     # -- the ladder -------------------------------------------------------------
 
+    def _check_config(self) -> None:
+        """Settings the ladder cannot use are refused before any network I/O."""
+        pinned = self.smtp.fingerprint.strip()
+        if pinned and self.smtp.encryption != Encryption.NONE:
+            try:
+                normalize_fingerprint(pinned)
+            except FingerprintFormatError as exc:
+                self.begin(Stage.CONFIG)
+                self.fail(diag.bad_fingerprint(pinned, str(exc)))
+
     async def _ladder(self) -> Outcome:
+        self._check_config()
         if self.smtp.encryption != Encryption.NONE:
             # Loading the system trust store takes tens of milliseconds: do it
             # in a thread while DNS, TCP and the greeting happen.
@@ -792,12 +809,8 @@ class Conversation:
                     tls.describe(ssl_object, verified=False, verify_message="fingerprint mismatch")
                 )
                 self.fail(diag.pin_mismatch(stage, exc.expected, exc.actual))
-            except FingerprintFormatError as exc:
-                self.fail(
-                    Diagnosis(
-                        stage, f"smtp.fingerprint is malformed: {exc}", exit_code=ExitCode.CONFIG
-                    )
-                )
+            except FingerprintFormatError as exc:  # _check_config() refused it already
+                self.fail(diag.bad_fingerprint(pinned, str(exc)))
             details = tls.describe(
                 ssl_object, verified=True, verify_message="trusted by the pinned fingerprint"
             )
@@ -814,6 +827,7 @@ class Conversation:
             )
         self.emit(details)
         self.note(f"TLS established: {details.version} {details.cipher}; {details.verify_message}")
+        self.trusted = True
         self.finish(stage, started, f"{details.version}, {details.verify_message}")
 
     async def _greeting(self) -> None:
