@@ -208,3 +208,33 @@ def test_failing_password_command_is_exit_78(tmp_path: Path) -> None:
         assert document["stage"] == "auth" and document["ok"] is False
         assert "password" in document["diagnosis"]["cause"]
         assert box.auth_attempts == []
+
+
+def test_send_test_unparseable_recipient_is_65_without_traceback(tmp_path: Path) -> None:
+    # The message is built before any connection: port 9 is never contacted.
+    config = _write_config(tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"})
+    result = _run(config, "--to", "<a@b.test>")
+    assert result.returncode == 65, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "recipient" in result.stdout
+
+
+def test_send_test_long_sender_name_is_65(tmp_path: Path) -> None:
+    config = _write_config(tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"})
+    text = config.read_text().replace('name = "CLI Test"', f'name = "{"n" * 65}"')
+    config.write_text(text)
+    result = _run(config, "--json")
+    assert result.returncode == 65, result.stdout + result.stderr
+    assert "sender.name" in json.loads(result.stdout)["diagnosis"]["cause"]
+
+
+def test_send_test_empty_sender_is_78_with_or_without_to(tmp_path: Path) -> None:
+    config = _write_config(
+        tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"}, sender=""
+    )
+    for args in ((), ("--to", "ops@example.test")):
+        result = _run(config, "--json", *args)
+        assert result.returncode == 78, (args, result.stdout + result.stderr)
+        document = json.loads(result.stdout)
+        assert document["stage"] == "config"
+        assert "sender.address" in document["diagnosis"]["cause"]

@@ -67,6 +67,30 @@ def test_invalid_addresses_are_rejected_not_repaired() -> None:
         build_test_message(_settings(address=""), ["ops@acme.example"])
 
 
+@pytest.mark.parametrize("recipient", ["<a@b.test>", "a@b.test>", "=?utf-8?q?x?= <a@b.test>"])
+def test_header_parse_errors_become_message_errors(recipient: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        build_test_message(_settings(), [recipient])
+    assert caught.value.exit_code == ExitCode.DATAERR
+
+
+def test_sender_name_over_64_characters_is_refused() -> None:
+    from tui_mailsetup import validation
+    from tui_mailsetup.message import SENDER_NAME_MAX
+
+    assert SENDER_NAME_MAX == validation.SENDER_NAME_MAX
+    build_test_message(_settings(name="x" * 64), ["ops@acme.example"])
+    with pytest.raises(MessageError, match=r"sender\.name") as caught:
+        build_test_message(_settings(name="x" * 65), ["ops@acme.example"])
+    assert caught.value.exit_code == ExitCode.DATAERR
+
+
+def test_empty_sender_is_a_configuration_error() -> None:
+    with pytest.raises(MessageError, match=r"sender\.address") as caught:
+        build_test_message(_settings(address=""), ["ops@acme.example"])
+    assert caught.value.exit_code == ExitCode.CONFIG
+
+
 def _outcome(ok: bool, retry_after: float | None = None) -> Outcome:
     diagnosis = None
     if not ok:

@@ -7,6 +7,7 @@ encryption, user, driver, time, version) and never contains a secret.
 from __future__ import annotations
 
 import datetime as dt
+import email.errors
 import email.utils
 import re
 import uuid
@@ -14,12 +15,29 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 
 from tui_mailsetup import __version__
+from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.settings import MailSettings
 
+SENDER_NAME_MAX = 64
+"""PRODUCT.md's limit; validation.SENDER_NAME_MAX is the same (not imported: the
+headless send path does not load the validators)."""
+
 
 class MessageError(ValueError):
-    """The sender or a recipient cannot be put in a header (never repaired silently)."""
+    """The sender or a recipient cannot be put in a header (never repaired silently).
+
+    ``exit_code`` is 65 for a value that cannot be used (an address, a name too
+    long) and 78 for a missing setting (no sender address).
+    """
+
+    def __init__(self, message: str, *, exit_code: ExitCode = ExitCode.DATAERR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# Everything the email package raises for a value it cannot put in a header.
+_HEADER_ERRORS = (ValueError, IndexError, TypeError, email.errors.MessageError)
 
 
 _UNSAFE_LOCAL = re.compile(r'[\s<>()\[\]\\,;:@"\x00-\x1f\x7f]')
@@ -29,13 +47,16 @@ def _address(display_name: str, addr_spec: str, what: str) -> Address:
     spec = addr_spec.strip()
     try:
         return Address(display_name=display_name, addr_spec=spec)
-    except (ValueError, IndexError, TypeError) as exc:
+    except _HEADER_ERRORS as exc:
         error = exc
     # The header parser refuses non-ASCII local parts (RFC 6532 allows them, with
     # SMTPUTF8): accept those when they are otherwise a plain dot-atom.
     local, at, domain = spec.rpartition("@")
     if at and local and domain and not spec.isascii() and not _UNSAFE_LOCAL.search(local + domain):
-        return Address(display_name=display_name, username=local, domain=domain)
+        try:
+            return Address(display_name=display_name, username=local, domain=domain)
+        except _HEADER_ERRORS as exc:
+            error = exc
     raise MessageError(f"{what} {addr_spec!r} is not a valid email address: {error}")
 
 
@@ -59,15 +80,27 @@ def build_test_message(
     sender = settings.sender
     if not sender.address.strip():
         raise MessageError(
-            "sender.address is empty: set it with tui-mailsetup set sender.address ADDRESS"
+            "sender.address is empty: set it with tui-mailsetup set sender.address ADDRESS",
+            exit_code=ExitCode.CONFIG,
         )
     if not recipients:
-        raise MessageError("no recipient: give --to ADDRESS or set sender.address")
+        raise MessageError(
+            "no recipient: give --to ADDRESS or set sender.address", exit_code=ExitCode.CONFIG
+        )
+    if len(sender.name) > SENDER_NAME_MAX:
+        raise MessageError(
+            f"sender.name is {len(sender.name)} characters; at most {SENDER_NAME_MAX} are allowed"
+        )
     sent = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     name = sender.name.strip()
     message = EmailMessage()
-    message["From"] = _address(name, sender.address, "sender.address")
-    message["To"] = [_address("", r, "recipient") for r in recipients]
+    try:
+        message["From"] = _address(name, sender.address, "sender.address")
+        message["To"] = [_address("", r, "recipient") for r in recipients]
+    except MessageError:
+        raise
+    except _HEADER_ERRORS as exc:
+        raise MessageError(f"the sender or a recipient cannot be put in a header: {exc}") from None
     message["Subject"] = f"Test email from {name or sender.address.strip()}"
     message["Date"] = email.utils.format_datetime(sent)
     # make_msgid() would call socket.getfqdn(), which can stall on reverse DNS.

@@ -80,10 +80,11 @@ def send_test(args: argparse.Namespace) -> int:
     if not recipients:
         sender = loaded.settings.sender.address.strip()
         if not sender:
+            # Without a sender nothing can be sent (MAIL FROM): configuration, as in the engine.
             return _config_failure(
-                "no recipient: give --to ADDRESS, or set sender.address (the default recipient)",
+                "sender.address is empty: set it with tui-mailsetup set sender.address ADDRESS "
+                "(it is also the default recipient)",
                 as_json,
-                code=ExitCode.USAGE,
             )
         recipients = [sender]
     events: list[Event] = []
@@ -105,7 +106,7 @@ def _config_failure(
     if as_json:
         document = {
             "ok": False,
-            "stage": Stage.RESOLVE.value,
+            "stage": Stage.CONFIG.value,
             "elapsed": 0.0,
             "diagnosis": {"cause": message, "fix": None, "exit_code": int(code)},
             "exit_code": int(code),
@@ -203,7 +204,8 @@ def run_ladder(
                 # missing sender address is validation's finding, not a failure here.
                 message = EmailMessage()
             else:
-                outcome = early(Diagnosis(Stage.MAIL, str(exc), exit_code=ExitCode.DATAERR))
+                stage = Stage.CONFIG if exc.exit_code == ExitCode.CONFIG else Stage.MAIL
+                outcome = early(Diagnosis(stage, str(exc), exit_code=exc.exit_code))
     if outcome is None:
         if printer is not None:
             state = load_state(loaded.path)
