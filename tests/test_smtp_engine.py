@@ -172,7 +172,8 @@ async def test_plaintext_auth_refused_unless_allowed() -> None:
     async with Sandbox(mode="plain", password=PASSWORD) as box:
         events = await _send(box, _settings(box, allow_plaintext_auth=False), PASSWORD)
         outcome = outcome_of(events)
-        assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.AUTH
+        # A configuration decision (allow_plaintext_auth), not a protocol failure.
+        assert outcome.exit_code == ExitCode.CONFIG and outcome.stage == Stage.AUTH
         assert outcome.diagnosis is not None and "unencrypted" in outcome.diagnosis.cause
         assert box.auth_attempts == [] and not box.messages
 
@@ -316,6 +317,24 @@ async def test_unresolvable_name_is_69(monkeypatch: pytest.MonkeyPatch) -> None:
     outcome = outcome_of(await collect(settings, None, message=None))
     assert outcome.stage == Stage.RESOLVE and outcome.exit_code == ExitCode.UNAVAILABLE
     assert outcome.diagnosis is not None and "does not resolve" in outcome.diagnosis.cause
+
+
+async def test_dns_timeout_says_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    # The resolver never answers (simulated: no query leaves the machine).
+    async def silent(*args: object, **kwargs: object) -> list[object]:
+        await asyncio.Event().wait()
+        return []
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", silent)
+    settings = MailSettings(
+        smtp={"host": "slow-dns.invalid", "port": 587, "timeout": 0.3, "ehlo_name": "test.invalid"}
+    )
+    outcome = outcome_of(await collect(settings, None, message=None))
+    assert outcome.stage == Stage.RESOLVE and outcome.exit_code == ExitCode.TEMPFAIL
+    assert outcome.diagnosis is not None and "DNS" in outcome.diagnosis.cause
+    assert "stopped answering" not in outcome.diagnosis.cause
 
 
 async def test_unreadable_ca_file_is_a_configuration_error(tmp_path: Path) -> None:

@@ -184,6 +184,19 @@ def no_greeting(port: int, received: str, timeout: float, *, probed: bool = True
     )
 
 
+def resolve_timeout(host: str, timeout: float) -> Diagnosis:
+    return Diagnosis(
+        stage=Stage.RESOLVE,
+        cause=f"The DNS lookup for {untrusted_text(host)} did not answer within {timeout:g} s",
+        evidence="no answer from the resolver",
+        explanation=(
+            "No connection was attempted: the name server this machine uses is unreachable or "
+            "very slow (check /etc/resolv.conf, or resolvectl status), or a firewall drops DNS."
+        ),
+        exit_code=ExitCode.TEMPFAIL,
+    )
+
+
 def timed_out(stage: Stage, timeout: float, received: str = "") -> Diagnosis:
     return Diagnosis(
         stage=stage,
@@ -358,7 +371,7 @@ def plaintext_auth_refused() -> Diagnosis:
             "trusted relay on this machine or network set smtp.allow_plaintext_auth = true."
         ),
         fix=_FIX_STARTTLS,
-        exit_code=ExitCode.PROTOCOL,
+        exit_code=ExitCode.CONFIG,
     )
 
 

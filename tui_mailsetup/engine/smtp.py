@@ -604,6 +604,8 @@ class Conversation:
             received = " / ".join(self.protocol.received_text[-2:])
             if pending := self.protocol.pending_text():
                 received = (received + " / " if received else "") + f"partial: {pending}"
+        if self.stage == Stage.RESOLVE:
+            return diag.resolve_timeout(self.host or self.smtp.host, timeout)
         if self.stage == Stage.CONNECT:
             return diag.connect_timeout(self.host, self.smtp.port)
         if self.stage == Stage.GREETING:
