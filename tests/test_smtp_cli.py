@@ -238,3 +238,35 @@ def test_send_test_empty_sender_is_78_with_or_without_to(tmp_path: Path) -> None
         document = json.loads(result.stdout)
         assert document["stage"] == "config"
         assert "sender.address" in document["diagnosis"]["cause"]
+
+
+def _check(config: Path, *args: str, env: dict[str, str] | None = None) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "tui_mailsetup", "--config", str(config), "check", *args],
+        capture_output=True,
+        text=True,
+        env=env or _env(),
+        timeout=60,
+    )
+
+
+def test_check_quit_after_message_stages_uses_the_sender_as_recipient(tmp_path: Path) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        # check validates first: the sender must be a deliverable-looking address.
+        config = _write_config(tmp_path, {**box.smtp_settings(), "timeout": 10}, "ops@acme.com")
+        env = _env(MAILSETUP_SMTP__PASSWORD=PASSWORD)
+        for stage in ("mail", "rcpt"):
+            result = _check(config, "--quit-after", stage, "--json", env=env)
+            assert result.returncode == 0, result.stdout + result.stderr
+            document = json.loads(result.stdout)
+            assert document["ok"] is True and document["stage"] == stage
+        assert box.messages == []  # DATA never ran
+
+
+def test_check_quit_after_tls_on_starttls_reaches_starttls(tmp_path: Path) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        config = _write_config(tmp_path, {**box.smtp_settings(), "timeout": 10}, "ops@acme.com")
+        env = _env(MAILSETUP_SMTP__PASSWORD=PASSWORD)
+        result = _check(config, "--quit-after", "tls", "--json", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert json.loads(result.stdout)["stage"] == "starttls"

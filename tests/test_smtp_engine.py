@@ -197,7 +197,8 @@ async def test_check_ladder_stops_after_auth_and_sends_nothing() -> None:
         (Stage.GREETING, Stage.GREETING),
         (Stage.EHLO, Stage.EHLO),
         (Stage.STARTTLS, Stage.STARTTLS),
-        (Stage.TLS, Stage.CONNECT),
+        # "tls" on a STARTTLS configuration means "once encryption is up".
+        (Stage.TLS, Stage.STARTTLS),
     ],
 )
 async def test_quit_after_each_stage(stop_after: Stage, last: Stage) -> None:
@@ -210,6 +211,23 @@ async def test_quit_after_each_stage(stop_after: Stage, last: Stage) -> None:
         ]
         assert finished[-1] == last
         assert box.auth_attempts == [] and not box.messages
+
+
+@pytest.mark.parametrize(
+    ("mode", "stop_after", "last"),
+    [
+        ("tls", Stage.STARTTLS, Stage.TLS),
+        ("tls", Stage.TLS, Stage.TLS),
+        ("plain", Stage.TLS, Stage.EHLO),
+    ],
+)
+async def test_quit_after_encryption_follows_the_encryption(
+    mode: str, stop_after: Stage, last: Stage
+) -> None:
+    async with Sandbox(mode=mode, password=PASSWORD) as box:  # type: ignore[arg-type]
+        events = await _send(box, _settings(box), PASSWORD, stop_after=stop_after)
+        outcome = outcome_of(events)
+        assert outcome.ok and outcome.stage == last, outcome
 
 
 async def test_self_signed_offers_pin_and_pinning_works() -> None:

@@ -169,6 +169,10 @@ def run_ladder(
     from tui_mailsetup.secrets import SecretError
     from tui_mailsetup.state import load_state, record_outcome
 
+    if not recipients and stop_after in _MESSAGE_STAGES:
+        # `check --quit-after mail|rcpt|data|quit` needs a recipient: a test to yourself.
+        sender = loaded.settings.sender.address.strip()
+        recipients = [sender] if sender else []
     stream = out if out is not None else sys.stdout
     printer = HumanPrinter(stream, color=use_color(stream)) if human else None
     settings = loaded.settings

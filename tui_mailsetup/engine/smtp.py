@@ -113,6 +113,22 @@ def server_text(text: str, *, limit: int = 2000) -> str:
     return untrusted_text(text.encode("utf-8", "surrogatepass"), limit=limit)
 
 
+def _encryption_stage(stop_after: Stage | None, encryption: Encryption) -> Stage | None:
+    """``--quit-after tls`` or ``starttls`` means "once encryption is up", whichever way.
+
+    For ``starttls`` that is the STARTTLS stage (TLS, the implicit handshake,
+    comes before the greeting and never happens); for ``tls`` the handshake;
+    for ``none`` the EHLO where STARTTLS would have been.
+    """
+    if stop_after not in (Stage.TLS, Stage.STARTTLS):
+        return stop_after
+    return {
+        Encryption.STARTTLS: Stage.STARTTLS,
+        Encryption.TLS: Stage.TLS,
+        Encryption.NONE: Stage.EHLO,
+    }[encryption]
+
+
 def stage_index(stage: Stage) -> int:
     return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
 
@@ -409,7 +425,7 @@ class Conversation:
         self.password = password
         self.message = message
         self.recipients = list(recipients)
-        self.stop_after = stop_after
+        self.stop_after = _encryption_stage(stop_after, settings.smtp.encryption)
         self.greeting_grace = greeting_grace
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
         self.redactor = Redactor()
