@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_mailsetup import __version__
+from tui_mailsetup import __version__, files
 from tui_mailsetup.engine.events import Diagnosis, Outcome, Stage
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.message import MessageError, build_test_message
@@ -126,15 +126,29 @@ def test_state_round_trip_and_rate_limit(tmp_path: Path) -> None:
     assert load_state(config).last_test is not None
 
 
-def test_state_tolerates_damage_and_unwritable_directories(tmp_path: Path) -> None:
+def test_successful_check_keeps_the_rate_limit(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    record_outcome(config, _outcome(False, retry_after=2_000.0), now=1_000.0)
+    for stage in (Stage.CONNECT, Stage.EHLO, Stage.AUTH, Stage.MAIL, Stage.RCPT):
+        # `check` (or --quit-after) ends ok before a message was accepted.
+        record_outcome(config, Outcome(True, stage, 0.1), kind="check", now=1_100.0)
+        assert load_state(config).rate_limited_until == 2_000.0, stage
+    record_outcome(config, Outcome(True, Stage.QUIT, 0.1), now=1_200.0)
+    assert load_state(config).rate_limited_until is None
+
+
+def test_state_tolerates_damage_and_unwritable_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "config.toml"
     (tmp_path / "state.json").write_text("{not json")
     assert load_state(config).last_test is None
-    readonly = tmp_path / "ro"
-    readonly.mkdir()
-    readonly.chmod(0o500)
-    try:
-        state = record_outcome(readonly / "config.toml", _outcome(True))
-        assert state.last_test is not None  # returned, even though it could not be written
-    finally:
-        readonly.chmod(0o700)
+
+    # chmod would not stop root: make the write itself fail.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(files, "atomic_write", refuse)
+    state = record_outcome(tmp_path / "ro" / "config.toml", _outcome(True))
+    assert state.last_test is not None  # returned, even though it could not be written
+    assert not (tmp_path / "ro" / "state.json").exists()

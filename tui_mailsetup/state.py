@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from tui_mailsetup import files, paths
-from tui_mailsetup.engine.events import Outcome
+from tui_mailsetup.engine.events import Outcome, Stage
 
 STATE_VERSION = 1
+_PAST_RCPT = frozenset({Stage.DATA, Stage.QUIT, Stage.SEND})
+"""Stages an ok outcome ends at once a message was accepted (SEND: a non-SMTP driver)."""
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,11 @@ def record_outcome(
     )
     if diagnosis is not None and diagnosis.retry_after is not None:
         until: float | None = diagnosis.retry_after
-    elif outcome.ok:
-        until = None  # the server took the test: whatever limit there was is over
+    elif outcome.ok and outcome.stage in _PAST_RCPT:
+        until = None  # the server took a message: whatever limit there was is over
     else:
+        # A failure without a time, or a `check` that stopped before MAIL (limits
+        # apply to sending, and a successful login says nothing about them).
         until = previous.rate_limited_until if previous.rate_limited(moment) else None
     state = MailState(last, until)
     path = paths.state_path(config_path)
