@@ -387,3 +387,42 @@ async def test_missing_password_is_a_configuration_error() -> None:
         outcome = outcome_of(await _send(box, _settings(box), None))
         assert outcome.stage == Stage.AUTH and outcome.exit_code == ExitCode.CONFIG
         assert box.auth_attempts == []
+
+
+def test_slow_reverse_lookup_does_not_hold_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # asyncio.run() waits for its default executor on the way out: a getfqdn()
+    # stuck in asyncio.to_thread kept the process alive after the Outcome.
+    import asyncio
+    import socket
+    import threading
+
+    from smtp_servers import Conn, ScriptedServer, settings_for
+
+    release = threading.Event()
+    finished = threading.Event()
+
+    def stuck_getfqdn(name: str = "") -> str:
+        release.wait(3)
+        finished.set()
+        return "late.example"
+
+    monkeypatch.setattr(socket, "getfqdn", stuck_getfqdn)
+
+    async def script(conn: Conn) -> None:
+        await conn.reply("220 fqdn.test ESMTP")
+        line = await conn.expect("EHLO")
+        assert line.startswith(b"EHLO [127.0.0.1]")  # the fallback: this end's address
+        await conn.reply("250 fqdn.test")
+        await conn.expect("QUIT")
+        await conn.reply("221 bye")
+
+    async def main() -> Any:
+        async with ScriptedServer(script) as server:
+            return outcome_of(await collect(settings_for(server.port), None, message=None))
+
+    try:
+        outcome = asyncio.run(main())
+        assert outcome.ok, outcome.diagnosis
+        assert not finished.is_set()  # asyncio.run() returned while the lookup was still stuck
+    finally:
+        release.set()

@@ -28,6 +28,7 @@ import contextlib
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
@@ -446,7 +447,7 @@ class Conversation:
         """TLS is up and passed its trust decision (verification or the pin): only then
         may anything, even a polite QUIT, travel inside it."""
         self.probes: list[asyncio.Task[Any]] = []
-        self._fqdn: asyncio.Task[str] | None = None
+        self._fqdn: asyncio.Future[str] | None = None
         self._deadline = 0.0
         self._stage_started = time.monotonic()
         self._sock: socket.socket | None = None
@@ -719,7 +720,7 @@ class Conversation:
             self.fail(diag.bad_host(self.smtp.host, str(exc)))
         if not self.smtp.ehlo_name.strip():
             # socket.getfqdn() may do a slow reverse lookup: start it now, in a thread.
-            self._fqdn = asyncio.ensure_future(asyncio.to_thread(socket.getfqdn))
+            self._fqdn = _in_daemon_thread(socket.getfqdn)
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(self.host, self.smtp.port, type=socket.SOCK_STREAM)
@@ -1225,6 +1226,38 @@ async def _read_reply(reader: asyncio.StreamReader) -> bytes:
         if line[3:4] != b"-":
             return first
     raise EOFError("reply too long")
+
+
+def _in_daemon_thread(function: Callable[[], str]) -> asyncio.Future[str]:
+    """``function()`` in a daemon thread, its result in a future of the running loop.
+
+    Not ``asyncio.to_thread``: ``asyncio.run`` waits for the default executor
+    on the way out, so a reverse lookup stuck for seconds would hold the
+    process after the Outcome was printed. A daemon thread is abandoned.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def deliver(value: str | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value or "")
+
+    def work() -> None:
+        value: str | None = None
+        error: BaseException | None = None
+        try:
+            value = function()
+        except Exception as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+            loop.call_soon_threadsafe(deliver, value, error)
+
+    threading.Thread(target=work, name="tui-mailsetup-getfqdn", daemon=True).start()
+    return future
 
 
 def _now() -> float:
