@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,36 @@ class ScriptedServer:
 
     def all_received(self) -> bytes:
         return b"".join(bytes(c.received) for c in self.connections)
+
+
+@contextlib.contextmanager
+def black_hole(host: str = "127.0.0.1") -> Iterator[int]:
+    """A loopback port whose connection attempts hang (SYNs dropped), like a firewalled address.
+
+    A listening socket that never accepts, with its accept queue filled:
+    the kernel then drops further SYNs, so ``connect`` neither succeeds nor
+    fails until its caller gives up.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind((host, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = socket.socket(family, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            fillers.append(filler)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect((host, port))
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 class LocalCA:

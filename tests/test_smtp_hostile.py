@@ -21,7 +21,7 @@ from smtp_servers import (
     transcript,
 )
 
-from tui_mailsetup.engine.events import Direction, ServerCapabilities, Stage
+from tui_mailsetup.engine.events import Direction, ServerCapabilities, Stage, StageFinished
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.message import build_test_message
 from tui_mailsetup.sandbox import Sandbox
@@ -518,3 +518,36 @@ async def test_malformed_fingerprint_refused_before_connecting(encryption: str) 
     assert outcome.stage == Stage.CONFIG and outcome.exit_code == ExitCode.CONFIG
     assert outcome.diagnosis is not None and "smtp.fingerprint" in outcome.diagnosis.cause
     assert server.connections == []
+
+
+async def test_black_holed_first_address_does_not_eat_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    from smtp_servers import black_hole
+
+    async def script(conn: Conn) -> None:
+        await _greet_and_ehlo(conn, "8BITMIME")
+        await conn.drain_rest()
+
+    with black_hole() as dead_port:
+        async with ScriptedServer(script) as server:
+            # The name resolves to a dead address first (broken IPv6 is the usual
+            # case), then to a working one; simulated, both on 127.0.0.1.
+            async def two_addresses(*args: object, **kwargs: object) -> list[Any]:
+                stream = socket.SOCK_STREAM
+                return [
+                    (socket.AF_INET, stream, 6, "", ("127.0.0.1", dead_port)),
+                    (socket.AF_INET, stream, 6, "", ("127.0.0.1", server.port)),
+                ]
+
+            monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", two_addresses)
+            settings = settings_for(
+                server.port, host="mail.example.test", timeout=5, ehlo_name="client.test"
+            )
+            events = await collect(settings, None, message=None)
+    outcome = outcome_of(events)
+    assert outcome.ok and outcome.stage == Stage.EHLO, outcome.diagnosis
+    [connected] = [e for e in events if isinstance(e, StageFinished) and e.stage == Stage.CONNECT]
+    assert connected.ok and connected.detail == f"127.0.0.1 port {server.port}"

@@ -84,6 +84,8 @@ MAX_LINES_PER_REPLY = 40
 """Transcript lines shown per reply; an endless continuation is summarised after this."""
 MAX_BODY_LINES = 80
 MAX_LINE_BYTES = 8192
+HAPPY_EYEBALLS_DELAY = 0.25
+"""Seconds before the next address is tried while the previous attempt is still pending."""
 AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
 """auto's order: CRAM-MD5 never reveals the password, even to the server."""
 
@@ -735,24 +737,59 @@ class Conversation:
     _addresses: list[tuple[int, Any]]
 
     async def _connect(self) -> socket.socket:
+        """Happy eyeballs (RFC 8305): the next address starts ``HAPPY_EYEBALLS_DELAY`` after
+        the previous one (or at once when it fails), so a black-holed first address (broken
+        IPv6) costs a quarter of a second, not the whole deadline. The first to connect wins.
+        """
         started = self.begin(Stage.CONNECT)
-        loop = asyncio.get_running_loop()
+        addresses = _interleave_families(self._addresses)
         errors: list[OSError] = []
-        for family, sockaddr in self._addresses:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            try:
-                await loop.sock_connect(sock, sockaddr)
-            except OSError as exc:
-                sock.close()
-                errors.append(exc)
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            self.peer = sockaddr
-            self.family = family
-            self.finish(Stage.CONNECT, started, f"{sockaddr[0]} port {sockaddr[1]}")
+        attempts: dict[asyncio.Task[socket.socket], tuple[int, Any]] = {}
+        pending: set[asyncio.Task[socket.socket]] = set()
+        winner: asyncio.Task[socket.socket] | None = None
+        next_index = 0
+        try:
+            while winner is None:
+                if next_index < len(addresses):
+                    family, sockaddr = addresses[next_index]
+                    next_index += 1
+                    task = asyncio.ensure_future(_open_socket(family, sockaddr))
+                    attempts[task] = (family, sockaddr)
+                    pending.add(task)
+                if not pending:
+                    break
+                more = next_index < len(addresses)
+                done, pending = await asyncio.wait(
+                    pending,
+                    timeout=HAPPY_EYEBALLS_DELAY if more else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    error = task.exception()
+                    if error is None:
+                        winner = winner or task
+                    elif isinstance(error, OSError):
+                        errors.append(error)
+                    else:
+                        raise error
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            for task in attempts:
+                # Another attempt may have connected too: only the winner's socket stays open.
+                if (
+                    task is not winner
+                    and task.done()
+                    and not task.cancelled()
+                    and task.exception() is None
+                ):
+                    task.result().close()
+        if winner is not None:
+            sock = winner.result()
+            self.family, self.peer = attempts[winner]
+            self.finish(Stage.CONNECT, started, f"{self.peer[0]} port {self.peer[1]}")
             return sock
         # Prefer the most telling error: a local policy, then refusal, then the first.
         chosen: OSError | None = next((e for e in errors if isinstance(e, PermissionError)), None)
@@ -884,18 +921,11 @@ class Conversation:
 
     async def _probe_tls(self) -> str | None:
         """Does this port answer a TLS handshake? Returns evidence, or None. Sends no SMTP."""
-        loop = asyncio.get_running_loop()
         assert self.peer is not None
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(self.remaining()):
-                sock = socket.socket(self.family, socket.SOCK_STREAM)
-                sock.setblocking(False)
-                try:
-                    await loop.sock_connect(sock, self.peer)
-                except BaseException:
-                    sock.close()
-                    raise
+                sock = await _open_socket(self.family, self.peer)
                 reader, writer = await asyncio.open_connection(
                     sock=sock,
                     ssl=tls.probe_context(),
@@ -920,18 +950,11 @@ class Conversation:
 
     async def _probe_plain(self) -> str | None:
         """After a failed implicit-TLS handshake: does the port greet in plain text?"""
-        loop = asyncio.get_running_loop()
         assert self.peer is not None
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(min(PROBE_READ_LIMIT, self.remaining())):
-                sock = socket.socket(self.family, socket.SOCK_STREAM)
-                sock.setblocking(False)
-                try:
-                    await loop.sock_connect(sock, self.peer)
-                except BaseException:
-                    sock.close()
-                    raise
+                sock = await _open_socket(self.family, self.peer)
                 reader, writer = await asyncio.open_connection(sock=sock)
                 line = await reader.readline()
         except (OSError, TimeoutError, EOFError):
@@ -1044,19 +1067,12 @@ class Conversation:
         EHLO and STARTTLS for encryption = starttls) and then closes: no
         credentials, no mail. The failed connection is never resumed.
         """
-        loop = asyncio.get_running_loop()
         if self.peer is None:
             return None
         writer: asyncio.StreamWriter | None = None
         try:
             async with asyncio.timeout(min(3.0, self.remaining())):
-                sock = socket.socket(self.family, socket.SOCK_STREAM)
-                sock.setblocking(False)
-                try:
-                    await loop.sock_connect(sock, self.peer)
-                except BaseException:
-                    sock.close()
-                    raise
+                sock = await _open_socket(self.family, self.peer)
                 if self.smtp.encryption == Encryption.TLS:
                     _, writer = await asyncio.open_connection(
                         sock=sock, ssl=tls.probe_context(), server_hostname=self.host
@@ -1226,6 +1242,32 @@ async def _read_reply(reader: asyncio.StreamReader) -> bytes:
         if line[3:4] != b"-":
             return first
     raise EOFError("reply too long")
+
+
+async def _open_socket(family: int, sockaddr: Any) -> socket.socket:
+    """A connected non-blocking TCP socket, or an exception (and no socket left open)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _interleave_families(addresses: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """getaddrinfo's order, but alternating address families (RFC 8305 section 4)."""
+    by_family: dict[int, list[tuple[int, Any]]] = {}
+    for entry in addresses:
+        by_family.setdefault(entry[0], []).append(entry)
+    queues = list(by_family.values())
+    result: list[tuple[int, Any]] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                result.append(queue.pop(0))
+    return result
 
 
 def _in_daemon_thread(function: Callable[[], str]) -> asyncio.Future[str]:
