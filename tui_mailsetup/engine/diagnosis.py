@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import re
-import socket
 import ssl
 import time
 
@@ -765,11 +764,3 @@ def from_reply(
         exit_code=ExitCode.TEMPFAIL if 400 <= code < 500 else ExitCode.UNAVAILABLE,
         retry_after=explicit_retry_after(message, now=now) if 400 <= code < 500 else None,
     )
-
-
-def describe_socket_error(error: BaseException) -> str:
-    if isinstance(error, socket.gaierror):
-        return error.strerror or str(error)
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__

@@ -439,7 +439,6 @@ class Conversation:
         self.started = time.monotonic()
         self.protocol: TranscriptProtocol | None = None
         self.host = ""
-        self.is_ip = False
         self.peer: tuple[Any, ...] | None = None
         self.family: int = socket.AF_INET
         self.capabilities: dict[str, str] = {}
@@ -651,7 +650,8 @@ class Conversation:
             or self.last_finished in (None, Stage.CONNECT, Stage.TLS)
         ):
             return
-        started = self.begin_quit()
+        self.emit(StageStarted(Stage.QUIT))  # not begin(): stop_after is what brought us here
+        started = time.monotonic()
         try:
             async with asyncio.timeout(min(2.0, max(0.05, self._deadline - _now()))):
                 response = await protocol.execute_command(b"QUIT")
@@ -660,10 +660,6 @@ class Conversation:
             )
         except Exception as exc:
             self.emit(StageFinished(Stage.QUIT, False, time.monotonic() - started, _reason(exc)))
-
-    def begin_quit(self) -> float:
-        self.emit(StageStarted(Stage.QUIT))
-        return time.monotonic()
 
     # -- the ladder -------------------------------------------------------------
 
@@ -717,7 +713,7 @@ class Conversation:
     async def _resolve(self) -> None:
         started = self.begin(Stage.RESOLVE)
         try:
-            self.host, self.is_ip = parse_host(self.smtp.host)
+            self.host = parse_host(self.smtp.host)[0]
         except ValueError as exc:
             self.fail(diag.bad_host(self.smtp.host, str(exc)))
         if not self.smtp.ehlo_name.strip():

@@ -210,7 +210,3 @@ def _chain_subjects(ssl_object: Any) -> tuple[str, ...]:
         except Exception:
             continue
     return tuple(subjects)
-
-
-def is_certificate_error(exc: BaseException) -> bool:
-    return isinstance(exc, ssl.SSLCertVerificationError)
