@@ -232,7 +232,7 @@ async def test_quit_after_encryption_follows_the_encryption(
 
 async def test_self_signed_offers_pin_and_pinning_works() -> None:
     async with Sandbox(mode="starttls", password=PASSWORD, cert="self-signed") as box:
-        events = await _send(box, _settings(box, ca_file=""), PASSWORD)
+        events = await _send(box, _settings(box), PASSWORD)
         outcome = outcome_of(events)
         assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.STARTTLS
         assert outcome.diagnosis is not None

@@ -83,3 +83,48 @@ async def test_async_context_manager() -> None:
 def test_refuses_non_loopback() -> None:
     with pytest.raises(ValueError):
         Sandbox(host="0.0.0.0")
+
+
+def test_self_signed_settings_offer_no_ca_file() -> None:
+    with Sandbox(mode="starttls", cert="self-signed") as box:
+        assert box.smtp_settings()["ca_file"] == ""
+    with Sandbox(mode="starttls") as box:
+        assert box.smtp_settings()["ca_file"] == str(box.ca_path)
+
+
+_ABORT_SCRIPT = """
+import socket, ssl
+from tui_mailsetup.sandbox import Sandbox
+with Sandbox(mode="tls") as box:
+    try:  # a client that rejects the certificate and hangs up mid-handshake
+        with socket.create_connection((box.host, box.port)) as raw:
+            ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")
+    except ssl.SSLError:
+        pass
+    # a later session proves the server went on (and that the abort was handled)
+    import smtplib
+    context = ssl.create_default_context(cafile=str(box.ca_path))
+    with smtplib.SMTP_SSL(box.host, box.port, context=context, timeout=5) as client:
+        client.ehlo()
+print("done")
+"""
+
+
+def test_client_handshake_aborts_leave_stderr_quiet() -> None:
+    import os
+    import subprocess
+    import sys
+
+    # asyncio reports these in debug mode (PYTHONASYNCIODEBUG, python -X dev).
+    env = {**os.environ, "PYTHONASYNCIODEBUG": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _ABORT_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "done" in result.stdout
+    assert "Error on transport creation" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -125,6 +125,25 @@ class _Handler:
         return AuthResult(success=ok, handled=False, auth_data=LoginPassword(login, b""))
 
 
+_CLIENT_ABORT_MESSAGES = frozenset(
+    {
+        "Error on transport creation for incoming connection",
+        "Fatal error on SSL protocol",
+        "SSL handshake failed",
+    }
+)
+
+
+def _quiet_client_aborts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The sandbox loop's exception handler: a client that gives up on a handshake (as one
+    that rejects the certificate does) is normal here, and asyncio would print a traceback
+    about it (in debug mode) across the demo's TUI. Everything else goes to the default."""
+    error = context.get("exception")
+    if context.get("message") in _CLIENT_ABORT_MESSAGES and isinstance(error, OSError | EOFError):
+        return
+    loop.default_exception_handler(context)
+
+
 class _Controller(Controller):
     """aiosmtpd's threaded controller, listening on a port the kernel picks.
 
@@ -133,6 +152,9 @@ class _Controller(Controller):
     """
 
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        # This loop is the sandbox's own (a thread of its own): quieten it only.
+        self.loop.set_exception_handler(_quiet_client_aborts)
+
         async def create() -> asyncio.AbstractServer:
             server = await self.loop.create_server(
                 self._factory_invoker, host=self.hostname, port=self.port, ssl=self.ssl_context
@@ -275,7 +297,12 @@ class Sandbox:
             "port": self.port,
             "encryption": self.encryption,
             "username": self.username if self.auth else "",
-            "ca_file": str(self.ca_path) if self.ca_path and self.mode != "plain" else "",
+            # A self-signed server is trusted by pinning, never by its own CA file.
+            "ca_file": (
+                str(self.ca_path)
+                if self.ca_path and self.mode != "plain" and self.cert_kind != "self-signed"
+                else ""
+            ),
         }
         if self.mode == "plain" and self.auth:
             values["allow_plaintext_auth"] = True
