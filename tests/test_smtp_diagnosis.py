@@ -243,6 +243,25 @@ def test_certificate_diagnoses() -> None:
     assert "expired" in diag.certificate_rejected(Stage.TLS, error, None, "h").cause
 
 
+def test_pin_fix_is_the_certificate_seen_now_and_compared() -> None:
+    from tui_mailsetup.engine.events import TlsDetails
+
+    error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    error.verify_code = 18
+    error.verify_message = "self-signed certificate"
+
+    def seen(subject: str, issuer: str) -> TlsDetails:
+        return TlsDetails("TLSv1.3", "X", subject, issuer, (), "", "", "AB:CD", False)
+
+    same = diag.certificate_rejected(Stage.TLS, error, seen("CN=x", "CN=x"), "h")
+    assert same.fix is not None and same.fix.changes == {"smtp.fingerprint": "AB:CD"}
+    assert "now" in same.fix.label and "second connection" in same.explanation
+    # The second connection saw a CA-issued certificate: not what failed. No pin offered.
+    other = diag.certificate_rejected(Stage.TLS, error, seen("CN=x", "CN=Some CA"), "h")
+    assert other.fix is None and "AB:CD" not in other.explanation
+    assert "does not match" in other.explanation
+
+
 def test_mismatch_diagnoses_offer_the_encryption_fix() -> None:
     tls = diag.port_speaks_tls(465, "handshake ok")
     assert tls.fix is not None and tls.fix.changes == {"smtp.encryption": "tls"}

@@ -270,14 +270,31 @@ def certificate_rejected(
 ) -> Diagnosis:
     message = str(getattr(error, "verify_message", "") or error)
     code = getattr(error, "verify_code", None)
-    fingerprint = details.fingerprint_sha256 if details else ""
+    lowered = message.lower()
+    # ``details`` come from a second connection made after the failure (the failed
+    # handshake leaves no certificate behind): it is the certificate seen *now*.
+    # Where the failure says something checkable about the certificate, compare.
+    differs = _inspected_differs(code, lowered, details)
+    fingerprint = details.fingerprint_sha256 if details and not differs else ""
     pin = (
-        Fix("pin this certificate's fingerprint", {"smtp.fingerprint": fingerprint})
+        Fix(
+            "pin the fingerprint of the certificate the server shows now",
+            {"smtp.fingerprint": fingerprint},
+        )
         if fingerprint
         else None
     )
-    shown = f" (SHA-256 {fingerprint})" if fingerprint else ""
-    lowered = message.lower()
+    shown = (
+        f" (SHA-256 {fingerprint}, fetched again on a second connection just now)"
+        if fingerprint
+        else ""
+    )
+    if differs:
+        shown = (
+            " (not offered here: the certificate fetched again on a second connection does "
+            "not match what the failed handshake reported, so something on the path may be "
+            "swapping certificates)"
+        )
     evidence = untrusted_text(f"{message} (verify code {code})" if code is not None else message)
     if code == 10 or "expired" in lowered:
         return Diagnosis(
@@ -329,6 +346,19 @@ def certificate_rejected(
         fix=pin,
         exit_code=ExitCode.PROTOCOL,
     )
+
+
+def _inspected_differs(code: int | None, lowered: str, details: TlsDetails | None) -> bool:
+    """Whether the re-fetched certificate contradicts the verification failure.
+
+    Only "self-signed" says something checkable about the leaf (subject is its
+    own issuer); other failures cannot be compared without the failed certificate.
+    """
+    if details is None or not details.subject or not details.issuer:
+        return False
+    if code == 18 or ("self-signed certificate" in lowered and "chain" not in lowered):
+        return details.subject != details.issuer
+    return False
 
 
 def pin_mismatch(stage: Stage, expected: str, actual: str) -> Diagnosis:
