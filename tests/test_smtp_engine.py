@@ -35,12 +35,25 @@ def _settings(box: Sandbox, **smtp: Any) -> MailSettings:
     return MailSettings(smtp=values, sender={"name": "Acme Lizenzen", "address": "me@example.test"})
 
 
-def _assert_no_secret(events: list[Event], password: str) -> None:
+def _assert_no_secret(events: list[Event], password: str, username: str = "") -> None:
+    """No form of the password in the events, their JSON, or what send-test prints."""
+    from smtp_servers import render_human
+
+    from tui_mailsetup.sanitize import untrusted_text
+
     dumped = json.dumps([asdict(e) for e in events], default=str, ensure_ascii=False)
+    dumped += repr(events) + render_human(events)
     raw = password.encode()
-    forms = [password, base64.b64encode(raw).decode()]
+    user = username.encode()
+    forms = {
+        password,
+        untrusted_text(password),
+        base64.b64encode(raw).decode(),  # LOGIN's answer
+        base64.b64encode(b"\0" + user + b"\0" + raw).decode(),  # PLAIN
+        base64.b64encode(b"user=" + user + b"\x01auth=Bearer " + raw + b"\x01\x01").decode(),
+    }
     for form in forms:
-        assert form not in dumped
+        assert form not in dumped, form
 
 
 async def _send(
@@ -65,7 +78,7 @@ async def test_send_with_each_mode_and_mechanism(mode: str, mechanism: str) -> N
         assert received.rcpt_tos == ("you@example.test",)
         assert b"Subject: Test email from Acme Lizenzen" in received.data
         assert [a.mechanism for a in box.auth_attempts] == [mechanism.upper()]
-        _assert_no_secret(events, PASSWORD)
+        _assert_no_secret(events, PASSWORD, box.username)
         lines = transcript(events)
         auth_lines = [
             line.text for line in lines if "AUTH " in line.text and line.direction == Direction.SENT
@@ -123,6 +136,21 @@ async def test_send_with_each_mode_and_mechanism(mode: str, mechanism: str) -> N
         assert stages == expected
 
 
+@pytest.mark.parametrize("mechanism", ["plain", "login", "cram-md5"])
+async def test_password_with_tab_and_non_ascii(mechanism: str) -> None:
+    password = "tab\there-ünd-€-Geheim"
+    async with Sandbox(mode="starttls", password=password) as box:
+        events = await _send(box, _settings(box, auth=mechanism), password)
+        assert outcome_of(events).ok, outcome_of(events).diagnosis
+        assert [a.success for a in box.auth_attempts] == [True]
+        _assert_no_secret(events, password, box.username)
+        # A wrong password with the same characters: refused, and still nowhere.
+        wrong = "tab\there-ünd-€-Falsch"
+        events = await _send(box, _settings(box, auth=mechanism), wrong)
+        assert outcome_of(events).exit_code == ExitCode.NOPERM
+        _assert_no_secret(events, wrong, box.username)
+
+
 async def test_auto_prefers_cram_md5_and_reports_capabilities() -> None:
     async with Sandbox(mode="starttls", password=PASSWORD) as box:
         events = await _send(box, _settings(box), PASSWORD)
@@ -155,7 +183,7 @@ async def test_wrong_password_is_one_attempt_and_exit_77() -> None:
         assert outcome.exit_code == ExitCode.NOPERM
         assert len(box.auth_attempts) == 1 and not box.auth_attempts[0].success
         assert not box.messages
-        _assert_no_secret(events, "wrong-Passwort")
+        _assert_no_secret(events, "wrong-Passwort", box.username)
 
 
 async def test_explicit_mechanism_not_offered_sends_no_auth() -> None:
@@ -288,6 +316,18 @@ async def test_verify_false_is_reported_not_hidden() -> None:
         assert not details.verified and "verify = false" in details.verify_message
 
 
+def _ipv6_loopback_usable() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback_usable(), reason="no IPv6 loopback (::1) here")
 @pytest.mark.parametrize("host", ["::1", "[::1]"])
 async def test_ipv6_literals(host: str) -> None:
     async with Sandbox(mode="starttls", password=PASSWORD, host="::1") as box:
@@ -331,7 +371,15 @@ async def test_unresolvable_name_is_69(monkeypatch: pytest.MonkeyPatch) -> None:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", no_such_name)
-    settings = MailSettings(smtp={"host": "no-such-host.invalid", "port": 587, "timeout": 3})
+    # ehlo_name set: no reverse lookup (getfqdn) starts either.
+    settings = MailSettings(
+        smtp={
+            "host": "no-such-host.invalid",
+            "port": 587,
+            "timeout": 3,
+            "ehlo_name": "client.example.test",
+        }
+    )
     outcome = outcome_of(await collect(settings, None, message=None))
     assert outcome.stage == Stage.RESOLVE and outcome.exit_code == ExitCode.UNAVAILABLE
     assert outcome.diagnosis is not None and "does not resolve" in outcome.diagnosis.cause
