@@ -138,6 +138,7 @@ async def test_one_byte_per_second_greeting_hits_the_single_deadline() -> None:
     outcome = outcome_of(events)
     assert outcome.stage == Stage.GREETING and outcome.exit_code == ExitCode.TEMPFAIL
     assert outcome.diagnosis is not None and "partial: 22" in outcome.diagnosis.evidence
+    assert_terminal_safe(events)
 
 
 async def test_implicit_tls_port_diagnosed_fast_path() -> None:
@@ -182,6 +183,7 @@ async def test_reply_line_over_8k_is_a_protocol_error() -> None:
     outcome = outcome_of(events)
     assert outcome.exit_code == ExitCode.PROTOCOL and outcome.stage == Stage.EHLO
     assert all(len(line.text) < 2200 for line in transcript(events))
+    assert_terminal_safe(events)
 
 
 async def test_endless_continuation_lines_are_bounded() -> None:
@@ -198,6 +200,7 @@ async def test_endless_continuation_lines_are_bounded() -> None:
     received = [line for line in transcript(events) if line.direction == Direction.RECEIVED]
     assert len(received) < 60
     assert any("more reply lines not shown" in line.text for line in transcript(events))
+    assert_terminal_safe(events)
 
 
 async def test_421_mid_session_is_a_rate_limit() -> None:
