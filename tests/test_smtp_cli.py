@@ -270,3 +270,11 @@ def test_check_quit_after_tls_on_starttls_reaches_starttls(tmp_path: Path) -> No
         result = _check(config, "--quit-after", "tls", "--json", env=env)
         assert result.returncode == 0, result.stdout + result.stderr
         assert json.loads(result.stdout)["stage"] == "starttls"
+
+
+def test_early_failures_are_neutralised_too(tmp_path: Path) -> None:
+    config = _write_config(tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"})
+    result = _run(config, "--to", "\x1b]0;pwned\x07<a@b.test>")
+    assert result.returncode == 65, result.stdout + result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "\\x1b]0;pwned" in result.stdout

@@ -180,9 +180,19 @@ def run_ladder(
     started = time.monotonic()
 
     def early(diagnosis: Diagnosis) -> Outcome:
-        return Outcome(
-            False, diagnosis.stage, time.monotonic() - started, diagnosis, "", tuple(recipients)
+        # These texts come from files, commands and --to, not from the engine:
+        # neutralised here as the engine neutralises its own.
+        from dataclasses import replace
+
+        from tui_mailsetup.sanitize import untrusted_text
+
+        clean = replace(
+            diagnosis,
+            cause=untrusted_text(diagnosis.cause),
+            evidence=untrusted_text(diagnosis.evidence),
+            explanation=untrusted_text(diagnosis.explanation),
         )
+        return Outcome(False, clean.stage, time.monotonic() - started, clean, "", tuple(recipients))
 
     outcome: Outcome | None = None
     try:
