@@ -33,7 +33,7 @@ MAX_SCREEN_LINES = 2000
 """Lines the transcript widget keeps (older ones scroll away)."""
 MAX_SAVED_LINES = 20000
 """Lines kept for "save transcript" (a support ticket needs the start and the end)."""
-MAX_LINES_PER_FLUSH = 400
+MAX_LINES_PER_FLUSH = 100
 """Under a flood only the newest lines of each refresh are drawn; all are kept for saving."""
 
 PREFIX = {
@@ -220,7 +220,7 @@ class DiagnosticsPane(Vertical):
         self.max_lines = max_lines
         self.outcome: Outcome | None = None
         self.running = False
-        self._pending: deque[Text] = deque()
+        self._pending: deque[Text | TranscriptLine] = deque()
         self._pending_dropped = 0
         self._saved: deque[str] = deque(maxlen=MAX_SAVED_LINES)
         self._saved_dropped = 0
@@ -270,8 +270,15 @@ class DiagnosticsPane(Vertical):
 
     def add_event(self, event: Event) -> None:
         if isinstance(event, TranscriptLine):
+            # The hot path under a flood: keep the event, build its Text only if it is drawn.
             self.lines_received += 1
-            self._write(transcript_line(event))
+            if len(self._saved) == self._saved.maxlen:
+                self._saved_dropped += 1
+            self._saved.append(PREFIX[(event.direction, event.encrypted)] + event.text)
+            if len(self._pending) >= self.max_lines:
+                self._pending.popleft()
+                self._pending_dropped += 1
+            self._pending.append(event)
         elif isinstance(event, StageStarted):
             self.ladder.started(event.stage)
         elif isinstance(event, StageFinished):
@@ -336,14 +343,17 @@ class DiagnosticsPane(Vertical):
         if skipped:
             log.write(
                 Text(
-                    f" ** … {skipped} lines not drawn (flood); they are in the saved transcript",
+                    f" ** … {skipped} lines not drawn (flood); Save log keeps the last 20,000",
                     style="dim",
                 )
             )
             while len(lines) > MAX_LINES_PER_FLUSH:
                 lines.popleft()
-        for line in lines:
-            log.write(line)
+        # One write for the whole batch: one render and one refresh, not one per line.
+        batch = [
+            transcript_line(line) if isinstance(line, TranscriptLine) else line for line in lines
+        ]
+        log.write(Text("\n").join(batch))
         lines.clear()
         self._pending_dropped = 0
         if self.on_flush is not None:
