@@ -31,7 +31,6 @@ from textual.widgets import Input, RichLog
 
 from tui_mailsetup.config_file import write_values
 from tui_mailsetup.engine.events import Direction, Event, Outcome, Stage, TranscriptLine
-from tui_mailsetup.settings import MailSettings
 from tui_mailsetup.tui.app import MailSetupApp
 from tui_mailsetup.tui.screens.form import FormScreen
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
@@ -106,8 +105,11 @@ async def run(lines: int, keys: int, per_second: int) -> None:
             for _ in range(count):
                 port.value = "46"
                 port.cursor_position = 2
-                while row.finding is not None or screen.state.get("smtp.port") != "46":
-                    await asyncio.sleep(0.005)
+                await key_latency(
+                    app,
+                    "end",
+                    lambda: row.finding is None and screen.state.get("smtp.port") == "46",
+                )
                 await asyncio.sleep(0.05)  # a person types at most ~20 keys a second
                 # "465" with STARTTLS: the engine's finding must appear ...
                 samples.append(await key_latency(app, "5", lambda: row.finding is not None))
