@@ -31,13 +31,13 @@ SOURCE_LABELS = {
 }
 
 
-def finding_text(finding: Finding, *, with_fix_key: bool = True) -> Text:
+def finding_text(finding: Finding, *, with_fix_key: bool = True, keys: str = "F2") -> Text:
     """A finding as plain text (never markup), with its fix and the key that applies it."""
     text = Text()
     text.append(f"{SEVERITY_MARK[finding.severity]} ", style=SEVERITY_STYLE[finding.severity])
     text.append(finding.message)
     if finding.fix is not None and with_fix_key:
-        text.append(f"  [Enter/F2: {finding.fix.label}]", style="bold")
+        text.append(f"  [{keys}: {finding.fix.label}]", style="bold")
     return text
 
 
@@ -236,7 +236,8 @@ class FieldRow(Vertical):
                 finding is not None and finding.severity is severity, f"-{severity.value}"
             )
         self.set_class(finding is not None, "-has-message")
-        message.update(finding_text(finding) if finding else "")
+        keys = "Enter/F2" if isinstance(self.editor, Input) else "F2"
+        message.update(finding_text(finding, keys=keys) if finding else "")
 
     def _changed(self, value: Any) -> None:
         if value == self._programmatic:
