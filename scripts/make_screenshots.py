@@ -76,7 +76,6 @@ def private_dir() -> Path:
 
 
 async def main(out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
 
     # 1. First run: the wizard's server step, with a port/encryption finding and its fix.
     async def wizard(pilot: Pilot[Any]) -> None:
@@ -118,4 +117,6 @@ if __name__ == "__main__":
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots"
     )
-    asyncio.run(main(parser.parse_args().out))
+    out = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(out))
