@@ -241,3 +241,9 @@ def test_override_applies_to_one_run_and_is_reported_as_cli(isolated_home: Path)
     assert bad.returncode == 64 and "smtp.port" in bad.stderr
     invalid = run_cli("show", "--override", "smtp.port=huge", home=isolated_home)
     assert invalid.returncode == 78 and "command line" in invalid.stderr
+
+
+def test_check_never_goes_as_far_as_sending(isolated_home: Path) -> None:
+    result = run_cli("check", "--quit-after", "data", home=isolated_home)
+    assert result.returncode == 64
+    assert "invalid choice" in result.stderr

@@ -92,9 +92,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--quit-after",
         metavar="STAGE",
         default="auth",
-        help="stop after this stage: resolve, connect, greeting, ehlo, starttls, auth (default)",
+        type=str.lower,
+        choices=CHECK_STAGES,
+        help="stop after this stage: "
+        + ", ".join(CHECK_STAGES)
+        + " (default: auth). mail and rcpt ask whether the sender and the recipient "
+        "(the sender address) would be accepted; no message is ever sent: use send-test for that",
     )
     check.set_defaults(handler=run_check)
+
+
+# check never sends a message: it may go as far as RCPT, never DATA.
+CHECK_STAGES = (
+    "resolve",
+    "connect",
+    "tls",
+    "greeting",
+    "ehlo",
+    "starttls",
+    "ehlo-again",
+    "auth",
+    "mail",
+    "rcpt",
+)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -398,13 +418,7 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
     from tui_mailsetup.cli import smtp_cmds
     from tui_mailsetup.engine.events import Stage
 
-    try:
-        stop_after = Stage(args.quit_after.lower())
-    except ValueError:
-        error(
-            f"--quit-after: unknown stage {args.quit_after!r}; stages: {', '.join(s.value for s in Stage)}"
-        )
-        return ExitCode.USAGE
+    stop_after = Stage(args.quit_after)
     outcome = smtp_cmds.run_ladder(
         loaded, recipients=[], stop_after=stop_after, human=not args.json
     )
