@@ -446,3 +446,26 @@ def test_headless_commands_do_not_import_textual() -> None:
         "import tui_mailsetup.cli.tui_cmd; assert 'textual' not in sys.modules, 'textual imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_settings_show_last_result_and_rate_limit(config_path: Path) -> None:
+    import time
+
+    from tui_mailsetup.engine.events import Diagnosis
+    from tui_mailsetup.exitcodes import ExitCode
+    from tui_mailsetup.state import record_outcome
+
+    write_config(config_path, {"smtp.host": "smtp.example.com", **SENDER})
+    diagnosis = Diagnosis(
+        Stage.MAIL,
+        "Rate limited (421)",
+        exit_code=ExitCode.TEMPFAIL,
+        retry_after=time.time() + 3600,
+    )
+    record_outcome(config_path, Outcome(False, Stage.MAIL, 0.2, diagnosis), host="smtp.example.com")
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "review")
+        text = str(app.screen.query_one("#last-result").render())
+        assert "failed at mail" in text
+        assert "Rate limited until" in text

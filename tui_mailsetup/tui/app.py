@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,6 +13,7 @@ from textual.screen import Screen
 
 from tui_mailsetup.config_file import ConfigError, LoadedConfig, load_config
 from tui_mailsetup.engine.events import Outcome
+from tui_mailsetup.settings import Driver, MailSettings
 from tui_mailsetup.tui.hooks import (
     DriverFactory,
     Exporter,
@@ -77,7 +77,6 @@ class MailSetupApp(App[int]):
         self.exporter: Exporter | None = default_exporter() if exporter is _DEFAULT else exporter
         self.first_run = (not self.loaded.exists) if first_run is None else first_run
         self.last_outcome: Outcome | None = None
-        self.last_outcome_at: float | None = None
 
     def on_mount(self) -> None:
         from tui_mailsetup.tui.screens.settings import SettingsScreen
@@ -117,18 +116,18 @@ class MailSetupApp(App[int]):
         except Exception:
             return None
 
-    def record_outcome(self, outcome: Outcome) -> None:
-        """Remember the last result (and, where the engine keeps state, persist it)."""
-        self.last_outcome = outcome
-        self.last_outcome_at = time.time()
-        try:
-            from tui_mailsetup import state
+    def record_outcome(self, outcome: Outcome, settings: MailSettings | None = None) -> None:
+        """Remember the last result (and a rate limit) where ``show`` and the next start see it."""
+        from tui_mailsetup.state import record_outcome
 
-            record = getattr(state, "record_outcome", None)
-            if record is not None:
-                record(self.config_path, outcome)
-        except Exception:
-            pass
+        self.last_outcome = outcome
+        host, port = "", None
+        if settings is not None and settings.driver is Driver.SMTP:
+            host, port = settings.smtp.host, settings.smtp.port
+        try:
+            record_outcome(self.config_path, outcome, kind="tui", host=host, port=port)
+        except OSError as exc:
+            self.notify(f"Could not record the result: {exc}", severity="warning")
 
     def after_test(self, outcome: Outcome) -> None:
         """Hook run after every test send (the demo's inbox refreshes here)."""
@@ -138,50 +137,25 @@ class MailSetupApp(App[int]):
             refresh()
 
     def last_result_text(self) -> Text:
-        """ "Last test: …" including "rate limited until" when the engine recorded one."""
-        outcome = self.last_outcome
-        text = Text("Last test: ", style="bold")
-        saved: Any = None
-        if outcome is None:
-            try:
-                from tui_mailsetup.state import load_state
+        """ "Last test: …" as ``show`` prints it, and "rate limited until" while one lasts."""
+        from tui_mailsetup.state import load_state
 
-                saved = load_state(self.config_path)
-            except Exception:
-                saved = None
-        if outcome is not None:
-            if outcome.ok:
-                text.append("passed in this session", style="green")
-            else:
-                cause = outcome.diagnosis.cause if outcome.diagnosis else outcome.stage.label
-                text.append(f"failed at {outcome.stage.label}: {cause}", style="red")
-        elif saved is not None and getattr(saved, "last_result", None) is not None:
-            text.append(_describe_saved(saved.last_result))
-        else:
-            text.append("none yet (ctrl+t sends one)")
-        limited = self.rate_limit_text(saved)
-        if limited is not None:
+        summary = load_state(self.config_path).summary()
+        text = Text("Last test: ", style="bold")
+        text.append(summary.get("last_test", "none yet (ctrl+t sends one)"))
+        if limited := self.rate_limit_text():
             text.append("  ·  ")
             text.append_text(limited)
         return text
 
-    def rate_limit_text(self, saved: Any = None) -> Text | None:
-        """ "rate limited until HH:MM:SS UTC" while a recorded rate limit lasts, else None."""
-        if saved is None:
-            try:
-                from tui_mailsetup.state import load_state
+    def rate_limit_text(self) -> Text | None:
+        """ "Rate limited until …" while a recorded rate limit lasts, else None."""
+        from tui_mailsetup.state import load_state
 
-                saved = load_state(self.config_path)
-            except Exception:
-                saved = None
-        limited = getattr(saved, "rate_limited_until", None) if saved is not None else None
-        outcome = self.last_outcome
-        if outcome is not None and outcome.diagnosis is not None and outcome.diagnosis.retry_after:
-            limited = outcome.diagnosis.retry_after
-        if isinstance(limited, int | float) and limited > time.time():
-            until = time.strftime("%H:%M:%S UTC", time.gmtime(limited))
-            return Text(f"Rate limited until {until}", style="bold yellow")
-        return None
+        until = load_state(self.config_path).summary().get("rate_limited_until")
+        if until is None:
+            return None
+        return Text(f"Rate limited until {until}", style="bold yellow")
 
     # ------------------------------------------------------------------ quitting
 
@@ -243,14 +217,3 @@ class MailSetupApp(App[int]):
         form = self.form_screen
         if form is not None:
             form.action_help()
-
-
-def _describe_saved(result: Any) -> str:
-    ok = getattr(result, "ok", None)
-    stage = getattr(result, "stage", "")
-    cause = getattr(result, "cause", "") or ""
-    if ok:
-        return f"passed ({stage})"
-    if ok is False:
-        return f"failed at {stage}: {cause}".rstrip(": ")
-    return str(result)

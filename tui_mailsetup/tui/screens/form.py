@@ -108,6 +108,7 @@ class FormScreen(Screen[None]):
         self._built: set[str] = set()
         self._mounting: dict[str, AwaitComplete] = {}
         self._focus_after_mount: str | None = None
+        self._sent_settings: MailSettings | None = None
 
     @property
     def mail_app(self) -> MailSetupApp:
@@ -557,7 +558,12 @@ class FormScreen(Screen[None]):
         if not recipients:
             self.notify("Set the sender address (or a recipient) first.", severity="error")
             return
+        if (limited := self.mail_app.rate_limit_text()) is not None:
+            self.notify(
+                limited.plain + ": the server may refuse this test too.", severity="warning"
+            )
         self.show_section("review")
+        self._sent_settings = settings
         self.sending = True
         self.refresh_bindings()
         self.send_worker(settings, recipients)
@@ -626,7 +632,7 @@ class FormScreen(Screen[None]):
     def _on_test_finished(self, event: TestFinished) -> None:
         self.sending = False
         self.refresh_bindings()
-        self.mail_app.record_outcome(event.outcome)
+        self.mail_app.record_outcome(event.outcome, self._sent_settings)
         self.show_last_result()
         self.mail_app.after_test(event.outcome)
         diagnosis = event.outcome.diagnosis
