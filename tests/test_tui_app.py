@@ -469,3 +469,25 @@ async def test_settings_show_last_result_and_rate_limit(config_path: Path) -> No
         text = str(app.screen.query_one("#last-result").render())
         assert "failed at mail" in text
         assert "Rate limited until" in text
+
+
+async def test_detect_from_my_address_fills_the_server(config_path: Path) -> None:
+    from dns_server import dns_server, nameserver_entry
+
+    zone = {
+        ("acme.example", "MX"): ["10 mx.acme.example."],
+        ("_submissions._tcp.acme.example", "SRV"): ["0 1 465 submit.acme.example."],
+    }
+    with dns_server(zone) as server:
+        write_config(config_path, {"dns.nameservers": [nameserver_entry(server)], **SENDER})
+        app = MailSetupApp(config_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_section(pilot, "server")
+            query = app.screen.query_one("#detect-query", Input)
+            assert query.value == SENDER["sender.address"]
+            query.focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: editor(app, "smtp.host").value == "submit.acme.example")
+            assert editor(app, "smtp.port").value == "465"
+            assert form(app).state.get("smtp.encryption") == "tls"
+            assert "SRV" in str(app.screen.query_one("#detect-status").render())

@@ -18,12 +18,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from tui_mailsetup.engine.events import Outcome
 from tui_mailsetup.findings import Finding, Severity, has_errors
@@ -133,8 +133,10 @@ class FormScreen(Screen[None]):
         children: list[Widget] = []
         if section.intro:
             children.append(Static(section.intro, classes="section-intro"))
-        if section.id == "server" and (presets := self._build_presets()) is not None:
-            children.append(presets)
+        if section.id == "server":
+            children.append(self._build_detect())
+            if (presets := self._build_presets()) is not None:
+                children.append(presets)
         if section.id == "credentials":
             children.append(Static("", id="secret-note", classes="section-intro"))
         for spec in section.fields:
@@ -142,6 +144,24 @@ class FormScreen(Screen[None]):
             row.display = spec.applies_to(self.state.driver)
             children.append(row)
         return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
+
+    def _build_detect(self) -> Widget:
+        address = str(self.state.get("sender.address") or "")
+        return Vertical(
+            Horizontal(
+                Label("Detect from", classes="field-label"),
+                Input(
+                    address,
+                    placeholder="your email address or domain",
+                    compact=True,
+                    id="detect-query",
+                ),
+                Button("Detect", compact=True, id="btn-detect"),
+            ),
+            Static("", id="detect-status", classes="-empty"),
+            id="detect-row",
+            classes="smtp-only",
+        )
 
     def _build_presets(self) -> Widget | None:
         presets = self.mail_app.presets()
@@ -430,6 +450,56 @@ class FormScreen(Screen[None]):
         self._update_secret_note()
         self.revalidate()
         self.notify(fix.label, title="Fixed")
+
+    @on(Input.Submitted, "#detect-query")
+    @on(Button.Pressed, "#btn-detect")
+    def _detect_requested(self) -> None:
+        query = self.query_one("#detect-query", Input).value.strip()
+        if not query:
+            self.notify("Type your email address or its domain first.", severity="warning")
+            return
+        self.detect_worker(query)
+
+    def _detect_status(self, text: Text | str) -> None:
+        status = self.query_one("#detect-status", Static)
+        status.update(text)
+        status.set_class(not str(text), "-empty")
+
+    @work(exclusive=True, exit_on_error=False, group="detect", name="detect")
+    async def detect_worker(self, query: str) -> None:
+        """Autodetect host, port and encryption with the engine (SRV, MX, known providers)."""
+        from tui_mailsetup.engine.detect import detect
+        from tui_mailsetup.engine.dns import make_resolver
+
+        nameservers = list(self.settings.dns.nameservers) if self.settings else []
+        self._detect_status(Text(f"Looking up {query} …", style="dim"))
+        try:
+            detection = await detect(query, resolver=make_resolver(nameservers))
+        except ValueError as exc:
+            self._detect_status(Text(f"✘ {exc}", style="bold red"))
+            return
+        best = detection.best
+        if best is None:
+            problems = "; ".join(detection.problems)
+            self._detect_status(
+                Text(
+                    f"✘ No mail submission server found for {detection.domain}"
+                    + (f" ({problems})" if problems else ""),
+                    style="bold red",
+                )
+            )
+            return
+        self.set_field("smtp.host", best.host)
+        self.set_field("smtp.port", best.port)
+        self.set_field("smtp.encryption", best.encryption.value)
+        if best.username_hint and (row := self.row("smtp.username")) is not None:
+            row.set_placeholder(best.username_hint)
+        status = Text("✔ ", style="bold green")
+        status.append(f"{best.host}:{best.port} {best.encryption.value}, from {best.source}")
+        if best.notes:
+            status.append(f"\n{best.notes}", style="dim")
+        self._detect_status(status)
+        self.revalidate()
 
     @on(Select.Changed, "#preset")
     def _on_preset(self, event: Select.Changed) -> None:
