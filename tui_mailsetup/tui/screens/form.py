@@ -39,12 +39,12 @@ from tui_mailsetup.tui.form import (
     section_of,
     suggested_port,
 )
-from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 from tui_mailsetup.tui.widgets.field import FieldRow
-from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 if TYPE_CHECKING:
     from tui_mailsetup.tui.app import MailSetupApp
+    from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+    from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 SECRET_FOR_DRIVER: dict[Driver, str] = {
     Driver.SMTP: "smtp.password",
@@ -129,6 +129,9 @@ class FormScreen(Screen[None]):
     def build_section(self, section: Section) -> Widget:
         """The contents of one section (a wizard step or a tab), built when first shown."""
         if section.id == "review":
+            # Imported here: the pane (and RichLog) stay out of the first frame's imports.
+            from tui_mailsetup.tui.widgets.review import ReviewPanel
+
             return ReviewPanel(export_available=self.mail_app.exporter is not None, id="review")
         children: list[Widget] = []
         if section.intro:
@@ -393,7 +396,7 @@ class FormScreen(Screen[None]):
         for row in self.rows():
             row.show_finding(by_key.get(row.spec.key))
         with contextlib.suppress(NoMatches):
-            self.query_one(ReviewPanel).show_findings(findings)
+            self.review_panel().show_findings(findings)
         self.on_findings_changed(findings)
         return findings
 
@@ -595,10 +598,14 @@ class FormScreen(Screen[None]):
 
     # ------------------------------------------------------------------ test send
 
+    def review_panel(self) -> ReviewPanel:
+        """The review section's panel; NoMatches until the section is built."""
+        return cast("ReviewPanel", self.query_one("#review"))
+
     @property
     def pane(self) -> DiagnosticsPane | None:
         try:
-            return self.query_one(DiagnosticsPane)
+            return cast("DiagnosticsPane", self.query_one("#diagnostics"))
         except NoMatches:
             return None
 
@@ -713,7 +720,7 @@ class FormScreen(Screen[None]):
 
     def show_last_result(self) -> None:
         try:
-            panel = self.query_one(ReviewPanel)
+            panel = self.review_panel()
         except NoMatches:
             return
         pane = self.pane
