@@ -491,3 +491,26 @@ async def test_detect_from_my_address_fills_the_server(config_path: Path) -> Non
             assert editor(app, "smtp.port").value == "465"
             assert form(app).state.get("smtp.encryption") == "tls"
             assert "SRV" in str(app.screen.query_one("#detect-status").render())
+
+
+async def test_a_driver_this_version_lacks_is_reported_not_crashed(config_path: Path) -> None:
+    write_config(
+        config_path,
+        {
+            "driver": "mailgun",
+            "mailgun.domain": "mg.acme.example",
+            # Should a Mailgun driver exist, it only ever talks to this machine here.
+            "mailgun.base_url": "http://127.0.0.1:9",
+            **SENDER,
+        },
+    )
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = form(app)
+        screen.state.secrets["mailgun.api_key"] = "key-123"
+        await pilot.press("ctrl+t")
+        await open_section(pilot, "review")
+        await wait_for(pilot, lambda: not screen.sending)
+        verdict = str(app.screen.query_one("#verdict").render())
+        assert "ERROR" in verdict or "FAILED" in verdict
+        assert app.is_running

@@ -52,7 +52,12 @@ def default_driver_factory(settings: MailSettings, secret: str | None) -> MailDr
         return SmtpDriver(settings, secret)
     import importlib
 
-    module = importlib.import_module(f"tui_mailsetup.drivers.{settings.driver.value}")
+    try:
+        module = importlib.import_module(f"tui_mailsetup.drivers.{settings.driver.value}")
+    except ImportError:
+        raise RuntimeError(
+            f"this version cannot send with the {settings.driver.value} driver yet"
+        ) from None
     for name in dir(module):
         candidate = getattr(module, name)
         if (

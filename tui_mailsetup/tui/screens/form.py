@@ -666,14 +666,15 @@ class FormScreen(Screen[None]):
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
             pane.cancelled()
-            self.sending = False
-            self.refresh_bindings()
+            self._send_ended()
             raise
         except Exception as exc:
+            # The engine reports delivery failures as an Outcome; this is anything else
+            # (no driver for this kind, a secret that cannot be read, an invalid message).
             pane.crashed(exc)
-        finally:
-            if self.sending and not pane.running:
-                pass
+        self._send_ended()
+
+    def _send_ended(self) -> None:
         self.sending = False
         self.refresh_bindings()
 

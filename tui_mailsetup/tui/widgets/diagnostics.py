@@ -314,7 +314,7 @@ class DiagnosticsPane(Vertical):
     def crashed(self, error: BaseException) -> None:
         self._stop()
         text = Text("✘ ERROR", style="bold red")
-        text.append(f"  {type(error).__name__}: {error}")
+        text.append(f"  {error}" if str(error) else f"  {type(error).__name__}")
         self._saved.append(text.plain)
         self.query_one("#verdict", Static).update(text)
         self.add_class("-done")
