@@ -79,6 +79,10 @@ class FieldRow(Vertical):
     FieldRow .field-editor {
         width: 1fr;
     }
+    FieldRow.-focused .field-label {
+        /* Reverse, not only a colour: the focused field shows with NO_COLOR and 16 colours. */
+        text-style: bold reverse;
+    }
     FieldRow Checkbox.field-editor {
         width: auto;
     }
@@ -245,6 +249,12 @@ class FieldRow(Vertical):
             return
         self._programmatic = object()
         self.post_message(self.ValueChanged(self, value))
+
+    def on_descendant_focus(self) -> None:
+        self.add_class("-focused")
+
+    def on_descendant_blur(self) -> None:
+        self.remove_class("-focused")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == self.spec.widget_id:
