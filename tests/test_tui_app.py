@@ -514,3 +514,17 @@ async def test_a_driver_this_version_lacks_is_reported_not_crashed(config_path: 
         verdict = str(app.screen.query_one("#verdict").render())
         assert "ERROR" in verdict or "FAILED" in verdict
         assert app.is_running
+
+
+def test_without_a_terminal_the_tui_explains_and_exits_64(tmp_path: Path) -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tui_mailsetup", "--config", str(tmp_path / "config.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 64
+    assert "terminal" in result.stderr

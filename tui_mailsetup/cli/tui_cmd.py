@@ -36,6 +36,14 @@ def run_tui(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return ExitCode.CONFIG
 
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "tui-mailsetup: the TUI needs a terminal; without one use a command "
+            "(send-test, check, show, set …; see --help)",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+
     from tui_mailsetup.tui.app import MailSetupApp
 
     app = MailSetupApp(loaded.path, loaded=loaded)
