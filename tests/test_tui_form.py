@@ -1,0 +1,75 @@
+"""The form model under the TUI (no Textual): raw widget values to what the validator sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.tui.form import FIELDS, SECTIONS, FormState, parse_raw, suggested_port
+from tui_mailsetup.validation import evaluate
+
+
+def test_every_settable_key_with_a_widget_is_a_real_key() -> None:
+    from tui_mailsetup.settings import field_keys
+
+    keys = set(field_keys())
+    assert set(FIELDS) <= keys
+    assert [section.id for section in SECTIONS] == [
+        "driver",
+        "server",
+        "credentials",
+        "sender",
+        "review",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "parsed"),
+    [
+        ("smtp.port", "465", 465),
+        ("smtp.port", " 25 ", 25),
+        ("smtp.port", "abc", "abc"),
+        ("smtp.port", "", ""),
+        ("smtp.timeout", "2.5", 2.5),
+        ("smtp.verify", False, False),
+        ("smtp.host", "mx.example", "mx.example"),
+    ],
+)
+def test_parse_raw_keeps_what_does_not_parse_for_the_validator(
+    key: str, raw: object, parsed: object
+) -> None:
+    assert parse_raw(FIELDS[key], raw) == parsed
+
+
+def test_typed_values_and_secrets_reach_the_validator() -> None:
+    state = FormState.from_settings(MailSettings(), {"smtp.password": None})
+    state.set("smtp.host", "smtp.example.com")
+    state.set("smtp.username", "alice")
+    settings, findings = evaluate(state.data(), secret_sources=state.secret_sources())
+    assert settings is not None
+    assert any(f.field == "smtp.password" or "password" in f.message for f in findings)
+    state.set("smtp.password", "pw")
+    assert state.secret_sources()["smtp.password"] == "typed"
+    settings, findings = evaluate(state.data(), secret_sources=state.secret_sources())
+    assert settings is not None and settings.smtp.password is not None
+    state.set("smtp.port", "x")
+    settings, findings = evaluate(state.data(), secret_sources=state.secret_sources())
+    assert settings is None and findings[0].field == "smtp.port"
+
+
+@pytest.mark.parametrize(
+    ("encryption", "port", "suggested"),
+    [
+        ("tls", "587", 465),
+        ("starttls", "465", 587),
+        ("starttls", "2525", None),
+        ("tls", "465", None),
+        ("none", "465", 25),
+        ("tls", "10025", None),
+        ("tls", "", 465),
+    ],
+)
+def test_suggested_port_only_replaces_usual_ports(
+    encryption: str, port: str, suggested: int | None
+) -> None:
+    assert suggested_port(encryption, port) == suggested
