@@ -109,6 +109,8 @@ class FormScreen(Screen[None]):
         self._mounting: dict[str, AwaitComplete] = {}
         self._focus_after_mount: str | None = None
         self._sent_settings: MailSettings | None = None
+        self._target_section = "driver"
+        """The section last asked for (focus changes may briefly activate another tab)."""
 
     @property
     def mail_app(self) -> MailSetupApp:
@@ -193,7 +195,7 @@ class FormScreen(Screen[None]):
         async def mounted() -> None:
             await mounting
             self.section_mounted(section_id)
-            if self.current_section() == section_id:
+            if self._target_section == section_id:
                 pending, self._focus_after_mount = self._focus_after_mount, None
                 if pending is not None and (row := self.row(pending)) is not None:
                     row.editor.focus()

@@ -56,6 +56,7 @@ class SettingsScreen(FormScreen):
         return active.removeprefix("tab-")
 
     def show_section(self, section_id: str) -> None:
+        self._target_section = section_id
         tabbed = self.query_one(TabbedContent)
         pending = self.ensure_section(section_id)
         tabbed.active = f"tab-{section_id}"

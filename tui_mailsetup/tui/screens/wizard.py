@@ -50,6 +50,7 @@ class WizardScreen(FormScreen):
         return current.removeprefix("step-")
 
     def show_section(self, section_id: str) -> None:
+        self._target_section = section_id
         pending = self.ensure_section(section_id)
         self.query_one(ContentSwitcher).current = f"step-{section_id}"
         self._update_steps()
