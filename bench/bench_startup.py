@@ -35,7 +35,8 @@ class Hello(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.signal)
+        # The same two refreshes as for tui-mailsetup below.
+        self.call_after_refresh(lambda: self.call_after_refresh(self.signal))
 
     def signal(self) -> None:
         os.write(int(sys.argv[1]), b"x")
@@ -50,7 +51,8 @@ from tui_mailsetup.tui.app import MailSetupApp
 
 class Timed(MailSetupApp):
     def on_mount(self) -> None:
-        # Textual also calls MailSetupApp.on_mount (every class's handler runs).
+        # Textual also calls MailSetupApp.on_mount (every class's handler runs), which
+        # pushes the first screen; two refreshes later it has been painted.
         self.call_after_refresh(lambda: self.call_after_refresh(self.signal))
 
     def signal(self) -> None:
@@ -106,23 +108,30 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         os.chmod(directory, 0o700)
-        config = Path(directory) / "config.toml"  # no file: the first-run wizard
+        first_run = Path(directory) / "none" / "config.toml"  # no file: the first-run wizard
+        returning = Path(directory) / "config.toml"  # a file: the settings screen
+        returning.write_text('[smtp]\nhost = "smtp.example.com"\n', encoding="utf-8")
+        cases = {"first run (wizard)": first_run, "returning (settings)": returning}
         # Warm the caches (bytecode, file system) once for each.
         time_to_first_frame(HELLO)
-        time_to_first_frame(MAILSETUP, str(config))
-        hello, mine = [], []
+        for config in cases.values():
+            time_to_first_frame(MAILSETUP, str(config))
+        hello: list[float] = []
+        mine: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.runs):
             hello.append(time_to_first_frame(HELLO))
-            mine.append(time_to_first_frame(MAILSETUP, str(config)))
-    ratios = [m / h for m, h in zip(mine, hello, strict=True)]
-    h, m, r = statistics.median(hello), statistics.median(mine), statistics.median(ratios)
-    print(f"bare Textual hello : {h:.3f} s (median of {args.runs})")
-    print(f"tui-mailsetup      : {m:.3f} s (median of {args.runs})")
-    print(f"ratio              : {r:.2f} (median of paired runs)")
-    print(
-        f"goals              : <= 0.6 s {'met' if m <= 0.6 else 'MISSED'}, "
-        f"ratio <= 1.5 {'met' if r <= 1.5 else 'MISSED'}"
-    )
+            for name, config in cases.items():
+                mine[name].append(time_to_first_frame(MAILSETUP, str(config)))
+    base = statistics.median(hello)
+    print(f"bare Textual hello                  : {base:.3f} s (median of {args.runs})")
+    for name, samples in mine.items():
+        ratios = [m / b for m, b in zip(samples, hello, strict=True)]
+        median, ratio = statistics.median(samples), statistics.median(ratios)
+        verdict = (
+            f"<= 0.6 s {'met' if median <= 0.6 else 'MISSED'}, "
+            f"ratio <= 1.5 {'met' if ratio <= 1.5 else 'MISSED'}"
+        )
+        print(f"tui-mailsetup, {name:<20} : {median:.3f} s, ratio {ratio:.2f} ({verdict})")
     return 0
 
 
