@@ -144,12 +144,14 @@ def test_credentials_file_modes_and_refusal(tmp_path: Path) -> None:
     assert read_credentials(config) == {"smtp.password": "pässword", "mailgun.api_key": "key-1"}
 
 
-def test_secrets_are_not_stored_in_a_directory_others_can_write(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [0o777, 0o755, 0o710])
+def test_secrets_are_only_stored_in_a_private_directory(tmp_path: Path, mode: int) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
-    shared.chmod(0o777)
+    shared.chmod(mode)
     with pytest.raises(SecretError, match="chmod 700"):
         store_secret(shared / "config.toml", "smtp.password", "x")
+    assert not (shared / "credentials.toml").exists()
 
 
 def test_resolve_order_environment_then_command_then_file(

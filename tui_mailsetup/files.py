@@ -78,10 +78,11 @@ def check_private(path: Path) -> None:
 
 
 def check_private_dir(directory: Path) -> None:
-    """Refuse to write secrets into a directory that others can write to (the file could be swapped)."""
+    """Refuse to keep secrets in a directory that group or others can enter (PRODUCT.md: 0600
+    files in a 0700 directory); writable would let them swap the file, readable list it."""
     info = directory.stat()
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise UnsafePermissionsError(
-            f"{directory} is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
-            f"secrets are not stored there. Fix it with: chmod 700 {directory}"
+            f"{directory} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"secrets are only stored in a private directory. Fix it with: chmod 700 {directory}"
         )
