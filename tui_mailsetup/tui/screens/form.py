@@ -91,8 +91,8 @@ class FormScreen(Screen[None]):
         Binding("ctrl+t", "send_test", "Test"),
         Binding("f1", "help", "Help"),
         Binding("f2", "fix", "Fix"),
-        Binding("escape", "cancel_send", "Cancel test"),
-        Binding("pageup", "previous_section", "Back", show=False, priority=True),
+        Binding("escape", "cancel_send", "Cancel"),
+        Binding("pageup", "previous_section", "Prev", priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
@@ -123,7 +123,8 @@ class FormScreen(Screen[None]):
         if self.mail_app.banner:
             yield Static(Text(self.mail_app.banner), id="banner")
         yield from self.compose_body()
-        yield Footer()
+        # Compact: every key still fits at 80 columns, even with esc while a test runs.
+        yield Footer(compact=True)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -400,6 +401,7 @@ class FormScreen(Screen[None]):
         with contextlib.suppress(NoMatches):
             self.review_panel().show_findings(findings)
         self.on_findings_changed(findings)
+        self.refresh_bindings()
         return findings
 
     def on_findings_changed(self, findings: list[Finding]) -> None:
@@ -421,13 +423,14 @@ class FormScreen(Screen[None]):
         if event.row.finding is not None and event.row.finding.fix is not None:
             self.apply_fix(event.row.finding.fix)
 
-    def action_fix(self) -> None:
-        """Apply the fix on offer: the focused field's, else the last test's, else the first."""
-        focused = self.focused
-        row = _row_of(focused)
+    def fix_on_offer(self) -> tuple[Fix, bool] | None:
+        """The fix F2 applies: the focused field's, else the last test's, else the first one.
+
+        The flag says whether it came from a failed test (then "test again" follows).
+        """
+        row = _row_of(self.focused)
         if row is not None and row.finding is not None and row.finding.fix is not None:
-            self.apply_fix(row.finding.fix)
-            return
+            return row.finding.fix, False
         pane = self.pane
         outcome = pane.outcome if pane is not None else None
         if (
@@ -440,14 +443,21 @@ class FormScreen(Screen[None]):
                 str(self.state.get(k) if k in FIELDS else "") != str(v)
                 for k, v in fix.changes.items()
             ):
-                self.apply_fix(fix)
-                self.notify("Press ctrl+t to test again.", title=f"Applied: {fix.label}")
-                return
+                return fix, True
         for finding in self.findings:
             if finding.fix is not None:
-                self.apply_fix(finding.fix)
-                return
-        self.notify("No fix on offer here.", severity="warning")
+                return finding.fix, False
+        return None
+
+    def action_fix(self) -> None:
+        offer = self.fix_on_offer()
+        if offer is None:
+            self.notify("No fix on offer here.", severity="warning")
+            return
+        fix, from_test = offer
+        self.apply_fix(fix)
+        if from_test:
+            self.notify("Press ctrl+t to test again.", title=f"Applied: {fix.label}")
 
     def apply_fix(self, fix: Fix) -> None:
         for key, value in fix.changes.items():
@@ -706,6 +716,9 @@ class FormScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_send":
             return self.sending
+        if action == "fix":
+            # Shown in the footer only while a fix is on offer.
+            return self.fix_on_offer() is not None
         return True
 
     @on(TestFinished)

@@ -21,8 +21,8 @@ class SettingsScreen(FormScreen):
     """Driver | Server | Credentials | Sender | Test (| Inbox in the demo)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("pageup", "previous_section", "Previous tab", show=False, priority=True),
-        Binding("pagedown", "next_section", "Next tab", priority=True),
+        Binding("pageup", "previous_section", "Prev", priority=True),
+        Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
     @property

@@ -21,7 +21,7 @@ class WizardScreen(FormScreen):
     """Driver → Server → Credentials → Sender → Review & test. Going back never loses a value."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("pageup", "previous_section", "Back", show=False, priority=True),
+        Binding("pageup", "previous_section", "Prev", priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
