@@ -528,3 +528,21 @@ def test_without_a_terminal_the_tui_explains_and_exits_64(tmp_path: Path) -> Non
     )
     assert result.returncode == 64
     assert "terminal" in result.stderr
+
+
+async def test_password_is_masked_until_revealed(config_path: Path) -> None:
+    from textual.widgets import Checkbox
+
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "credentials")
+        password = editor(app, "smtp.password")
+        assert password.password
+        reveal = row(app, "smtp.password").query_one(Checkbox)
+        reveal.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert not password.password
+        await pilot.press("space")
+        await pilot.pause()
+        assert password.password
