@@ -149,7 +149,7 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"([0-9A-F]{2}:){31}[0-9A-F]{2}"), ":".join(["AB"] * 32)),
     (re.compile(r"(boundary=)\S+"), r"\1MASKED"),
     (re.compile(r"(Testing CA #)[\w-]+"), r"\1MASKED"),
-    (re.compile(r"tui-mailsetup \d+\.\d+\.\d+\S*"), "tui-mailsetup X.Y.Z"),
+    (re.compile(r"tui-mailsetup([ /])\d+\.\d+\.\d+\S*"), r"tui-mailsetup\1X.Y.Z"),
 ]
 
 
