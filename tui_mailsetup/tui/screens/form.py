@@ -375,7 +375,11 @@ class FormScreen(Screen[None]):
             source = (
                 f"from {SOURCE_WORDS.get(known, known)}; type to replace it"
                 if known
-                else "not set: type it below, or set password_command"
+                else (
+                    "not set: type it below, or set password_command"
+                    if key == "smtp.password"
+                    else "not set: type it below"
+                )
             )
         note.update(Text(f"{FIELDS[key].label}: {source}."))
 

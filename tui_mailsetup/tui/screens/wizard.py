@@ -66,7 +66,7 @@ class WizardScreen(FormScreen):
         text = Text()
         for number, section in enumerate(SECTIONS, start=1):
             if number > 1:
-                text.append(" › ", style="dim")
+                text.append("›", style="dim")
             label = f"{number} {section.title}"
             if section.id in errors:
                 label += " ✘"
