@@ -79,10 +79,15 @@ class MailSetupApp(App[int]):
         self.last_outcome: Outcome | None = None
 
     def on_mount(self) -> None:
-        from tui_mailsetup.tui.screens.settings import SettingsScreen
-        from tui_mailsetup.tui.screens.wizard import WizardScreen
+        # Only the screen shown is imported (tabs and the inbox cost a first-run nothing).
+        if self.first_run:
+            from tui_mailsetup.tui.screens.wizard import WizardScreen
 
-        self.push_screen(WizardScreen() if self.first_run else SettingsScreen())
+            self.push_screen(WizardScreen())
+        else:
+            from tui_mailsetup.tui.screens.settings import SettingsScreen
+
+            self.push_screen(SettingsScreen())
 
     # ------------------------------------------------------------------ shared services
 

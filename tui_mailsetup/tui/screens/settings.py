@@ -12,7 +12,6 @@ from textual.widgets import TabbedContent, TabPane, Tabs
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.tui.form import SECTIONS
 from tui_mailsetup.tui.screens.form import FormScreen
-from tui_mailsetup.tui.widgets.inbox import InboxPane
 
 TAB_TITLES = {"review": "Test"}
 
@@ -38,6 +37,8 @@ class SettingsScreen(FormScreen):
                         self._built.add(section.id)
                         yield self.build_section(section)
             if self.mail_app.inbox is not None:
+                from tui_mailsetup.tui.widgets.inbox import InboxPane
+
                 with TabPane("Inbox", id="tab-inbox"):
                     yield InboxPane(self.mail_app.inbox, id="inbox")
 
@@ -78,5 +79,7 @@ class SettingsScreen(FormScreen):
             tab.label = f"{title} ✘" if section.id in errors else title
 
     def refresh_inbox(self) -> None:
+        from tui_mailsetup.tui.widgets.inbox import InboxPane
+
         for pane in self.query(InboxPane).results(InboxPane):
             pane.refresh_messages()
