@@ -109,6 +109,7 @@ class FormScreen(Screen[None]):
         self._mounting: dict[str, AwaitComplete] = {}
         self._focus_after_mount: str | None = None
         self._sent_settings: MailSettings | None = None
+        self._fix_shown = False
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
 
@@ -405,7 +406,11 @@ class FormScreen(Screen[None]):
         with contextlib.suppress(NoMatches):
             self.review_panel().show_findings(findings)
         self.on_findings_changed(findings)
-        self.refresh_bindings()
+        fix_shown = self.fix_on_offer() is not None
+        if fix_shown != self._fix_shown:
+            # The footer shows f2 only while a fix is on offer (a footer redraw is not free).
+            self._fix_shown = fix_shown
+            self.refresh_bindings()
         return findings
 
     def on_findings_changed(self, findings: list[Finding]) -> None:
