@@ -7,8 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from tests.cli_helpers import config_path, run_cli
+from cli_helpers import config_path, run_cli
 
 
 def test_set_then_show_reports_file_values_and_their_source(isolated_home: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import config_path, run_cli
+from dns_server import dns_server, nameserver_entry
 
-from tests.cli_helpers import config_path, run_cli
-from tests.dns_server import dns_server, nameserver_entry
 from tui_mailsetup.engine.detect import detect
 from tui_mailsetup.engine.dns import check_domain, make_resolver
 from tui_mailsetup.findings import Severity

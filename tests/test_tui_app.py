@@ -493,27 +493,22 @@ async def test_detect_from_my_address_fills_the_server(config_path: Path) -> Non
             assert "SRV" in str(app.screen.query_one("#detect-status").render())
 
 
-async def test_a_driver_this_version_lacks_is_reported_not_crashed(config_path: Path) -> None:
-    write_config(
-        config_path,
-        {
-            "driver": "mailgun",
-            "mailgun.domain": "mg.acme.example",
-            # Should a Mailgun driver exist, it only ever talks to this machine here.
-            "mailgun.base_url": "http://127.0.0.1:9",
-            **SENDER,
-        },
-    )
+async def test_a_test_send_with_the_sendmail_driver(config_path: Path, tmp_path: Path) -> None:
+    received = tmp_path / "received.eml"
+    fake = tmp_path / "sendmail"
+    fake.write_text(f"#!/bin/sh\ncat > {received}\n")
+    fake.chmod(0o755)
+    write_config(config_path, {"driver": "sendmail", "sendmail.path": str(fake), **SENDER})
     app = MailSetupApp(config_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = form(app)
-        screen.state.secrets["mailgun.api_key"] = "key-123"
         await pilot.press("ctrl+t")
         await open_section(pilot, "review")
-        await wait_for(pilot, lambda: not screen.sending)
-        verdict = str(app.screen.query_one("#verdict").render())
-        assert "ERROR" in verdict or "FAILED" in verdict
-        assert app.is_running
+        pane = app.screen.query_one(DiagnosticsPane)
+        await wait_for(pilot, lambda: pane.outcome is not None and not screen.sending)
+        assert pane.outcome is not None and pane.outcome.ok, pane.transcript_text()
+        assert "PASSED" in str(app.screen.query_one("#verdict").render())
+    assert "Subject: Test email from Acme Licensing" in received.read_text()
 
 
 def test_without_a_terminal_the_tui_explains_and_exits_64(tmp_path: Path) -> None:

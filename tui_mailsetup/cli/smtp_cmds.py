@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import importlib
 import json
 import os
 import sys
@@ -22,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui_mailsetup.drivers import driver_from_config
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -39,7 +39,6 @@ from tui_mailsetup.exitcodes import ExitCode
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep the fast path's imports small
     from tui_mailsetup.config_file import LoadedConfig
-    from tui_mailsetup.drivers.base import MailDriver
 
 
 _MESSAGE_STAGES = frozenset({Stage.MAIL, Stage.RCPT, Stage.DATA, Stage.QUIT, Stage.SEND})
@@ -121,34 +120,6 @@ def _config_failure(
 # --------------------------------------------------------------------------- the runner
 
 
-def make_driver(loaded: LoadedConfig) -> MailDriver:
-    """The configured driver, secrets resolved. Raises SecretError / LookupError.
-
-    SMTP is built here; another driver module ``tui_mailsetup.drivers.<name>``
-    takes part by defining ``from_config(loaded) -> MailDriver``.
-    """
-    settings = loaded.settings
-    if settings.driver.value == "smtp":
-        from tui_mailsetup.drivers.smtp import SmtpDriver
-
-        password: str | None = None
-        if settings.smtp.username:
-            # Only now, and only when needed: password_command may prompt or be slow.
-            from tui_mailsetup.secrets import resolve_secret
-
-            password = resolve_secret(loaded, "smtp.password").value
-        return SmtpDriver(settings, password)
-    try:
-        module = importlib.import_module(f"tui_mailsetup.drivers.{settings.driver.value}")
-    except ImportError:
-        module = None
-    factory = getattr(module, "from_config", None)
-    if factory is None:
-        raise LookupError(f"the {settings.driver.value} driver cannot send a test yet")
-    driver: MailDriver = factory(loaded)
-    return driver
-
-
 def run_ladder(
     loaded: LoadedConfig,
     *,
@@ -196,7 +167,7 @@ def run_ladder(
 
     outcome: Outcome | None = None
     try:
-        driver = make_driver(loaded)
+        driver = driver_from_config(loaded)
     except SecretError as exc:
         outcome = early(
             Diagnosis(
@@ -207,8 +178,6 @@ def run_ladder(
                 exit_code=ExitCode.CONFIG,
             )
         )
-    except LookupError as exc:
-        outcome = early(Diagnosis(Stage.SEND, str(exc), exit_code=ExitCode.CONFIG))
     if outcome is None:
         try:
             message = build_test_message(settings, recipients)

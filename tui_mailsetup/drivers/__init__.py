@@ -1,1 +1,55 @@
-"""Drivers: one module each, one small interface (:class:`base.MailDriver`)."""
+"""Drivers: one module each, one small interface (:class:`base.MailDriver`).
+
+:func:`create_driver` is the one place that maps ``settings.driver`` to its
+class; the command line and the TUI both build drivers through it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from tui_mailsetup.settings import Driver, MailSettings
+
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
+    from tui_mailsetup.drivers.base import MailDriver
+
+# Each driver's module and class, imported only when that driver is used.
+_DRIVER_CLASSES: dict[Driver, tuple[str, str]] = {
+    Driver.SMTP: ("tui_mailsetup.drivers.smtp", "SmtpDriver"),
+    Driver.SENDMAIL: ("tui_mailsetup.drivers.sendmail", "SendmailDriver"),
+    Driver.MAILGUN: ("tui_mailsetup.drivers.mailgun", "MailgunDriver"),
+    Driver.SES: ("tui_mailsetup.drivers.ses", "SesDriver"),
+}
+
+# The secret each driver needs; Sendmail's local mail system holds its own.
+SECRET_KEY_FOR_DRIVER: dict[Driver, str] = {
+    Driver.SMTP: "smtp.password",
+    Driver.MAILGUN: "mailgun.api_key",
+    Driver.SES: "ses.secret_access_key",
+}
+
+
+def secret_key_for(settings: MailSettings) -> str | None:
+    """The secret a send with ``settings`` needs, or None (no username: no SMTP AUTH)."""
+    if settings.driver is Driver.SMTP and not settings.smtp.username:
+        return None
+    return SECRET_KEY_FOR_DRIVER.get(settings.driver)
+
+
+def create_driver(settings: MailSettings, secret: str | None) -> MailDriver:
+    module_name, class_name = _DRIVER_CLASSES[settings.driver]
+    driver: MailDriver = getattr(importlib.import_module(module_name), class_name)(settings, secret)
+    return driver
+
+
+def driver_from_config(loaded: LoadedConfig) -> MailDriver:
+    """The configured driver with its secret resolved. Raises secrets.SecretError."""
+    secret = None
+    if key := secret_key_for(loaded.settings):
+        # Only now, and only when needed: password_command may prompt or be slow.
+        from tui_mailsetup.secrets import resolve_secret
+
+        secret = resolve_secret(loaded, key).value
+    return create_driver(loaded.settings, secret)

@@ -29,7 +29,7 @@ from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.settings import MailgunRegion, MailSettings
 
 if TYPE_CHECKING:
-    from tui_mailsetup.config_file import LoadedConfig
+    pass
 
 API_BASE = {
     MailgunRegion.US: "https://api.mailgun.net",
@@ -149,9 +149,3 @@ def _json_field(response: HttpResponse, name: str) -> str:
     except (ValueError, AttributeError):
         return ""
     return untrusted_text(str(value)) if value else ""
-
-
-def from_config(loaded: LoadedConfig) -> MailgunDriver:
-    from tui_mailsetup.secrets import resolve_secret
-
-    return MailgunDriver(loaded.settings, resolve_secret(loaded, "mailgun.api_key").value)

@@ -34,7 +34,7 @@ from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
 
 if TYPE_CHECKING:
-    from tui_mailsetup.config_file import LoadedConfig
+    pass
 
 HEADERS_SHOWN = ("From", "To", "Subject", "Date", "Message-ID")
 OUTPUT_LINES_SHOWN = 20
@@ -194,7 +194,3 @@ def _exit_diagnosis(program: str, status: int, lines: list[str]) -> Diagnosis:
         evidence=" ".join(lines[-3:])[:500],
         exit_code=code,
     )
-
-
-def from_config(loaded: LoadedConfig) -> SendmailDriver:
-    return SendmailDriver(loaded.settings)

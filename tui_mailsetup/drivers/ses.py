@@ -38,7 +38,7 @@ from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
 
 if TYPE_CHECKING:
-    from tui_mailsetup.config_file import LoadedConfig
+    pass
 
 SERVICE = "ses"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -290,9 +290,3 @@ def _ses_diagnosis(response: HttpResponse) -> Diagnosis:
             exit_code=ExitCode.CONFIG,
         )
     return status_diagnosis(response, "Amazon SES", auth_hint=AUTH_HINT, evidence=evidence)
-
-
-def from_config(loaded: LoadedConfig) -> SesDriver:
-    from tui_mailsetup.secrets import resolve_secret
-
-    return SesDriver(loaded.settings, resolve_secret(loaded, "ses.secret_access_key").value)

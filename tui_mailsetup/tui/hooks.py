@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tui_mailsetup.settings import Driver, MailSettings
+from tui_mailsetup.settings import MailSettings
 
 if TYPE_CHECKING:
     from tui_mailsetup.drivers.base import MailDriver
@@ -46,28 +46,9 @@ class Exporter(Protocol):
 
 def default_driver_factory(settings: MailSettings, secret: str | None) -> MailDriver:
     """The engine's driver for ``settings.driver``."""
-    if settings.driver is Driver.SMTP:
-        from tui_mailsetup.drivers.smtp import SmtpDriver
+    from tui_mailsetup.drivers import create_driver
 
-        return SmtpDriver(settings, secret)
-    import importlib
-
-    try:
-        module = importlib.import_module(f"tui_mailsetup.drivers.{settings.driver.value}")
-    except ImportError:
-        raise RuntimeError(
-            f"this version cannot send with the {settings.driver.value} driver yet"
-        ) from None
-    for name in dir(module):
-        candidate = getattr(module, name)
-        if (
-            isinstance(candidate, type)
-            and name.lower() == f"{settings.driver.value}driver"
-            and hasattr(candidate, "send")
-        ):
-            driver: MailDriver = candidate(settings, secret)
-            return driver
-    raise RuntimeError(f"no driver for {settings.driver.value} in this version")
+    return create_driver(settings, secret)
 
 
 def default_message_builder(settings: MailSettings, recipients: list[str]) -> EmailMessage:

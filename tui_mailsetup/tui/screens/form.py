@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER, secret_key_for
 from tui_mailsetup.engine.events import Outcome
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.fixes import Fix
@@ -46,11 +47,6 @@ if TYPE_CHECKING:
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
     from tui_mailsetup.tui.widgets.review import ReviewPanel
 
-SECRET_FOR_DRIVER: dict[Driver, str] = {
-    Driver.SMTP: "smtp.password",
-    Driver.MAILGUN: "mailgun.api_key",
-    Driver.SES: "ses.secret_access_key",
-}
 
 SOURCE_WORDS = {
     "env": "the environment",
@@ -363,7 +359,7 @@ class FormScreen(Screen[None]):
         except NoMatches:
             return
         driver = self.state.driver
-        key = SECRET_FOR_DRIVER.get(driver)
+        key = SECRET_KEY_FOR_DRIVER.get(driver)
         if key is None:
             note.update("Sendmail hands the message to a local program: no credentials here.")
             return
@@ -700,10 +696,8 @@ class FormScreen(Screen[None]):
         self.refresh_bindings()
 
     async def _secret_for(self, settings: MailSettings) -> str | None:
-        key = SECRET_FOR_DRIVER.get(settings.driver)
+        key = secret_key_for(settings)
         if key is None:
-            return None
-        if key == "smtp.password" and not settings.smtp.username:
             return None
         if typed := self.state.secrets.get(key):
             return typed
