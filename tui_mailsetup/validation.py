@@ -53,17 +53,53 @@ def evaluate(
     data: Mapping[str, Any], *, secret_sources: Mapping[str, str | None] | None = None
 ) -> tuple[MailSettings | None, list[Finding]]:
     """Validate raw values (as typed, nested like the TOML): the settings when they load, and
-    every finding, including values that do not even parse (a port of "abc")."""
+    every finding, including values that do not even parse (a port of "abc").
+
+    A value that does not parse does not hide the findings about the others: they are
+    checked as if it were at its default, and findings that involve it are left out.
+    """
     try:
         settings = MailSettings.model_validate(data)
     except ValidationError as exc:
-        findings = [
-            _error(key, describe_error(error, key), "invalid-value")
-            for error in exc.errors()
-            for key in [".".join(str(part) for part in error["loc"])]
-        ]
+        errors = exc.errors()
+    else:
+        return settings, validate(settings, secret_sources=secret_sources)
+    findings = [
+        _error(key, describe_error(error, key), "invalid-value")
+        for error in errors
+        for key in [".".join(str(part) for part in error["loc"])]
+    ]
+    invalid = {f.field for f in findings}
+    remaining = _without(data, invalid)
+    try:
+        partial = MailSettings.model_validate(remaining)
+    except ValidationError:
         return None, _sorted(findings)
-    return settings, validate(settings, secret_sources=secret_sources)
+    findings += [
+        f
+        for f in validate(partial, secret_sources=secret_sources)
+        if not any(_covers(bad, name) for bad in invalid for name in f.fields)
+    ]
+    return None, _sorted(findings)
+
+
+def _covers(invalid_key: str, field: str) -> bool:
+    return (
+        field == invalid_key
+        or field.startswith(invalid_key + ".")
+        or invalid_key.startswith(field + ".")
+    )
+
+
+def _without(data: Mapping[str, Any], keys: set[str]) -> dict[str, Any]:
+    """A copy of nested ``data`` without the dotted ``keys``."""
+    copy: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in keys:
+            continue
+        nested = {k.split(".", 1)[1] for k in keys if k.startswith(name + ".")}
+        copy[name] = _without(value, nested) if isinstance(value, Mapping) and nested else value
+    return copy
 
 
 def validate(
