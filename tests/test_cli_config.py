@@ -245,3 +245,23 @@ def test_check_never_goes_as_far_as_sending(isolated_home: Path) -> None:
     result = run_cli("check", "--quit-after", "data", home=isolated_home)
     assert result.returncode == 64
     assert "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        ([], "tui"),
+        (["--config", "x.toml"], "tui"),
+        (["--config", "show"], "tui"),  # "show" is the option's value here
+        (["--json", "show"], "show"),
+        (["--override", "smtp.port=1", "send-test", "--to", "a@b.example"], "send-test"),
+        (["--help"], None),
+        (["bogus"], None),
+    ],
+)
+def test_only_the_requested_commands_module_is_imported(
+    argv: list[str], command: str | None
+) -> None:
+    from tui_mailsetup.cli import requested_command
+
+    assert requested_command(argv) == command

@@ -78,18 +78,20 @@ _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
 
 
 def requested_command(argv: Sequence[str]) -> str | None:
-    """The command named on the command line, if any: the first word that is not an option."""
+    """The command the command line asks for: the first word that is not an option, "tui"
+    when there is none, or None when the whole parser is needed (help, an unknown word)."""
     skip_next = False
     for token in argv:
         if skip_next:
             skip_next = False
         elif token in _OPTIONS_WITH_VALUES:
             skip_next = True
-        elif token == "--":
+        elif token in {"-h", "--help", "--"}:
             return None
         elif not token.startswith("-"):
             return token if token in COMMAND_MODULES else None
-    return None
+    # No command: the TUI, which must not wait for every other command's imports.
+    return "tui"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
