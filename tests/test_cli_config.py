@@ -265,3 +265,20 @@ def test_only_the_requested_commands_module_is_imported(
     from tui_mailsetup.cli import requested_command
 
     assert requested_command(argv) == command
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        '{"last_test": {"stage": "auth"}}',
+        '{"last_test": {"ok": false, "stage": "auth", "at": 1e300, "exit_code": 77}, "rate_limited_until": 1e400}',
+        '{"rate_limited_until": 99999999999999999999999999999999999999999999}',
+    ],
+)
+def test_a_damaged_state_file_never_breaks_show(isolated_home: Path, content: str) -> None:
+    run_cli("set", "smtp.host", "smtp.example.com", home=isolated_home)
+    config_path(isolated_home).with_name("state.json").write_text(content)
+    result = run_cli("show", "--json", home=isolated_home)
+    assert result.returncode == 0, result.stderr
+    assert isinstance(result.json()["state"], dict)

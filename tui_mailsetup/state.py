@@ -75,7 +75,11 @@ class MailState:
 
 
 def _utc(moment: float) -> str:
-    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        # A hand-edited state file: say so rather than fail `show`.
+        return f"an invalid time ({moment!r})"
 
 
 def load_state(config_path: Path) -> MailState:
@@ -89,7 +93,8 @@ def load_state(config_path: Path) -> MailState:
     last: LastTest | None = None
     raw = data.get("last_test")
     if isinstance(raw, dict):
-        with contextlib.suppress(TypeError, ValueError):
+        # A hand-edited or older file: a missing or mistyped field means no last test.
+        with contextlib.suppress(KeyError, TypeError, ValueError):
             last = LastTest(
                 ok=bool(raw["ok"]),
                 stage=str(raw["stage"]),
@@ -101,7 +106,10 @@ def load_state(config_path: Path) -> MailState:
                 port=int(raw["port"]) if raw.get("port") is not None else None,
             )
     until = data.get("rate_limited_until")
-    rate_limited_until = float(until) if isinstance(until, int | float) else None
+    rate_limited_until = None
+    if isinstance(until, int | float) and not isinstance(until, bool):
+        with contextlib.suppress(OverflowError):
+            rate_limited_until = float(until)
     return MailState(last, rate_limited_until)
 
 

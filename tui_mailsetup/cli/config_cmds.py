@@ -223,17 +223,11 @@ def run_show(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _state_summary(loaded: LoadedConfig) -> dict[str, Any]:
+def _state_summary(loaded: LoadedConfig) -> dict[str, str]:
     """The last test result and any rate limit, as the SMTP engine recorded them."""
-    try:
-        from tui_mailsetup import state
-    except ImportError:
-        return {}
-    try:
-        summary: dict[str, Any] = state.load_state(loaded.path).summary()
-    except Exception:
-        return {}
-    return summary
+    from tui_mailsetup.state import load_state
+
+    return load_state(loaded.path).summary()
 
 
 # --------------------------------------------------------------------------- set
