@@ -16,6 +16,7 @@ from tui_support import (
     file_text,
     flood,
     open_section,
+    rendered_text,
     sandbox_config,
     scripted_factory,
     wait_for,
@@ -31,6 +32,7 @@ from tui_mailsetup.tui.screens.form import FormScreen
 from tui_mailsetup.tui.screens.settings import SettingsScreen
 from tui_mailsetup.tui.screens.wizard import WizardScreen
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import FieldRow
 
 
@@ -417,7 +419,7 @@ async def test_command_palette_offers_the_main_actions(config_path: Path) -> Non
     app = MailSetupApp(config_path)
     async with app.run_test(size=(80, 24)):
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("Save", "Send a test email", "Apply fix", "Export", "Quit"):
+        for title in ("Save", "Send a test email", "Apply fix", "Check DNS", "Export", "Quit"):
             assert title in titles
 
 
@@ -491,6 +493,119 @@ async def test_detect_from_my_address_fills_the_server(config_path: Path) -> Non
             assert editor(app, "smtp.port").value == "465"
             assert form(app).state.get("smtp.encryption") == "tls"
             assert "SRV" in str(app.screen.query_one("#detect-status").render())
+
+
+GOOD_ZONE = {
+    ("acme.example", "MX"): ["10 mx.acme.example."],
+    ("acme.example", "TXT"): ['"v=spf1 mx ~all"'],
+    ("_dmarc.acme.example", "TXT"): ['"v=DMARC1; p=quarantine; rua=mailto:dmarc@acme.example"'],
+}
+
+
+def dns_panel(app: MailSetupApp) -> DnsPanel:
+    return app.screen.query_one(DnsPanel)
+
+
+def dns_report(app: MailSetupApp) -> str:
+    return rendered_text(app.screen.query_one("#dns-report-text"))
+
+
+async def test_check_dns_marks_each_record_and_advises(config_path: Path) -> None:
+    """f3 runs the engine's checks against a real DNS server: SPF and DMARC good, no DKIM."""
+    from dns_server import dns_server, nameserver_entry
+
+    with dns_server(GOOD_ZONE) as server:
+        write_config(
+            config_path,
+            {"smtp.host": "smtp.example.com", "dns.nameservers": [nameserver_entry(server)]}
+            | SENDER,
+        )
+        app = MailSetupApp(config_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = form(app)
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: "DNS for" in dns_panel(app).status_plain())
+            await wait_for(pilot, lambda: not screen.checking_dns)
+            assert screen.current_section() == "review"
+            assert dns_panel(app).status_plain() == "DNS for acme.example: 4 ✔  1 !  0 ✘"
+            lines = dns_report(app).splitlines()
+            marks = {line.split()[1]: line.split()[0] for line in lines if line[:1] in "✔!✘"}
+            assert marks == {"MX": "✔", "SPF": "✔", "DKIM": "!", "DMARC": "✔", "MTA-STS": "✔"}
+            report = dns_report(app)
+            assert "v=spf1 mx ~all" in report
+            assert "v=DMARC1; p=quarantine; rua=mailto:dmarc@acme.example" in report
+            assert "10 mx.acme.example." in report
+            # Advice only for what is not ok: the missing DKIM key.
+            assert report.count("fix:") == 1
+            words = " ".join(report.split())
+            assert "! DKIM No DKIM key found" in words
+            assert "fix: Enable DKIM signing at your provider and publish the key" in words
+            assert words.index("fix: Enable DKIM") > words.index("! DKIM")
+            assert ("_dmarc.acme.example.", "TXT") in server.queries
+            assert ("default._domainkey.acme.example.", "TXT") in server.queries
+            # The same check from the button, and the command palette offers it.
+            assert "Check DNS" in [c.title for c in app.get_system_commands(app.screen)]
+            asked = len(server.queries)
+            await pilot.click("#btn-dns")
+            await wait_for(pilot, lambda: len(server.queries) > asked and not screen.checking_dns)
+
+
+async def test_dns_records_are_shown_literally(config_path: Path) -> None:
+    """TXT text from DNS is never markup and never reaches the terminal as an escape."""
+    from dns_server import dns_server, nameserver_entry
+
+    zone = {
+        **GOOD_ZONE,
+        ("acme.example", "TXT"): ['"v=spf1 [bold]owned[/bold] \\027[31mred ~all"'],
+        ("_dmarc.acme.example", "TXT"): ['"v=DMARC1; p=none; x=[@click=app.quit]q[/]"'],
+    }
+    with dns_server(zone) as server:
+        write_config(config_path, {"dns.nameservers": [nameserver_entry(server)]} | SENDER)
+        app = MailSetupApp(config_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: "DNS for" in dns_panel(app).status_plain())
+            report = dns_report(app)
+            assert "v=spf1 [bold]owned[/bold] \\x1b[31mred ~all" in report
+            assert "v=DMARC1; p=none; x=[@click=app.quit]q[/]" in report
+            assert "\x1b" not in report
+            assert app.is_running
+
+
+async def test_check_dns_without_a_sender_says_so(config_path: Path) -> None:
+    from dns_server import dns_server, nameserver_entry
+
+    with dns_server(GOOD_ZONE) as server:
+        write_config(
+            config_path,
+            {"smtp.host": "smtp.example.com", "dns.nameservers": [nameserver_entry(server)]},
+        )
+        app = MailSetupApp(config_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: "No sender address" in dns_panel(app).status_plain())
+            assert not form(app).checking_dns
+            assert not dns_panel(app).report_shown
+            assert server.queries == []
+
+
+async def test_escape_cancels_a_running_dns_check(config_path: Path) -> None:
+    from dns_server import dns_server, nameserver_entry
+
+    # The server never answers for the domain itself: the check waits until cancelled.
+    with dns_server(GOOD_ZONE, silent=["acme.example", "_dmarc.acme.example"]) as server:
+        write_config(config_path, {"dns.nameservers": [nameserver_entry(server)]} | SENDER)
+        app = MailSetupApp(config_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = form(app)
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: ("acme.example.", "MX") in server.queries)
+            assert screen.checking_dns
+            assert "Checking acme.example" in dns_panel(app).status_plain()
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not screen.checking_dns)
+            assert "cancelled" in dns_panel(app).status_plain()
+            assert not dns_panel(app).report_shown
 
 
 async def test_a_test_send_with_the_sendmail_driver(config_path: Path, tmp_path: Path) -> None:

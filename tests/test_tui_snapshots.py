@@ -31,7 +31,9 @@ from tui_mailsetup.engine.events import Event
 from tui_mailsetup.sandbox import ReceivedMessage, Sandbox
 from tui_mailsetup.settings import MailSettings
 from tui_mailsetup.tui.app import MailSetupApp
+from tui_mailsetup.tui.screens.form import FormScreen
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 
 SIZES = [(80, 24), (120, 40)]
 USER = "alice@acme.example"
@@ -175,6 +177,35 @@ def test_diagnostics_pane(
     driver = ScriptedDriver(recorded[case])
     app = MailSetupApp(CONFIG, driver_factory=scripted_factory(driver))
     assert snap_compare(app, run_before=_send_and_wait(), terminal_size=size)
+
+
+def test_dns_report_after_a_check(snap_compare: Compare, workdir: Path) -> None:
+    """The review step after f3: one line per check, records dimmed, the advice (80x24)."""
+    from dns_server import dns_server, nameserver_entry
+
+    zone = {
+        ("acme.example", "MX"): ["10 mx.acme.example."],
+        ("acme.example", "TXT"): ['"v=spf1 mx ~all"'],
+        ("_dmarc.acme.example", "TXT"): ['"v=DMARC1; p=quarantine"'],
+    }
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await pilot.press("f3")
+        screen = pilot.app.screen
+        assert isinstance(screen, FormScreen)
+        panel = screen.query_one(DnsPanel)
+        await wait_for(pilot, lambda: panel.report_shown and not screen.checking_dns)
+        await pilot.pause()
+        no_blink(pilot)
+        await pilot.pause()
+
+    with dns_server(zone) as server:
+        # The server's port is only in the file: nothing on screen depends on it.
+        values = {**SERVER, **SENDER, "dns.nameservers": [nameserver_entry(server)]}
+        write_config(CONFIG, values, PASSWORD)
+        app = MailSetupApp(CONFIG)
+        assert snap_compare(app, run_before=run_before, terminal_size=(80, 24))
 
 
 INBOX = [

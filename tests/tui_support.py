@@ -11,7 +11,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Input
 
 from tui_mailsetup.config_file import write_values
@@ -76,6 +78,12 @@ def file_text(path: Path) -> str:
 
 def file_exists(path: Path) -> bool:
     return path.exists()
+
+
+def rendered_text(widget: Widget) -> str:
+    """What a widget draws, as plain text (every line of it, scrolled into view or not)."""
+    width, height = widget.size
+    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
 
 
 def no_blink(pilot: Pilot[Any]) -> None:

@@ -200,6 +200,11 @@ class MailSetupApp(App[int]):
             )
             yield SystemCommand("Apply fix", "Apply the fix on offer (f2)", form.action_fix)
             yield SystemCommand(
+                "Check DNS",
+                "Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3)",
+                form.action_check_dns,
+            )
+            yield SystemCommand(
                 "Save transcript",
                 "Write the last test's transcript, redacted",
                 form.action_save_transcript,

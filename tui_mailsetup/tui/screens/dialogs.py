@@ -22,9 +22,10 @@ from tui_mailsetup.tui.widgets.field import SOURCE_LABELS, finding_text
 KEYS_HELP = (
     ("ctrl+s", "save the configuration (secrets go to the owner-only credentials file)"),
     ("ctrl+t", "send a test email (to the sender address unless you type another)"),
-    ("escape", "cancel a running test"),
+    ("escape", "cancel a running test or DNS check"),
     ("f1", "help for the focused field"),
     ("f2 / enter", "apply the fix a finding or a failed test offers"),
+    ("f3", "check the sender domain's DNS (MX, SPF, DKIM, DMARC, MTA-STS)"),
     ("pgup / pgdn", "previous / next section"),
     ("tab / shift+tab", "next / previous field"),
     ("ctrl+p", "command palette: every action by name"),

@@ -45,6 +45,7 @@ from tui_mailsetup.tui.widgets.field import FieldRow
 if TYPE_CHECKING:
     from tui_mailsetup.tui.app import MailSetupApp
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+    from tui_mailsetup.tui.widgets.dns_report import DnsPanel
     from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 
@@ -87,6 +88,7 @@ class FormScreen(Screen[None]):
         Binding("ctrl+t", "send_test", "Test"),
         Binding("f1", "help", "Help"),
         Binding("f2", "fix", "Fix"),
+        Binding("f3", "check_dns", "DNS"),
         Binding("escape", "cancel_send", "Cancel"),
         Binding("pageup", "previous_section", "Prev", priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
@@ -100,6 +102,7 @@ class FormScreen(Screen[None]):
         self.findings: list[Finding] = []
         self.settings: MailSettings | None = app.loaded.settings
         self.sending = False
+        self.checking_dns = False
         self._validated = False
         self._built: set[str] = set()
         self._mounting: dict[str, AwaitComplete] = {}
@@ -657,6 +660,9 @@ class FormScreen(Screen[None]):
                 limited.plain + ": the server may refuse this test too.", severity="warning"
             )
         self.show_section("review")
+        if (dns := self.dns_panel) is not None:
+            # The transcript needs the room more than the last DNS report (f3 runs it again).
+            dns.hide_report()
         self._sent_settings = settings
         self.sending = True
         self.refresh_bindings()
@@ -713,12 +719,18 @@ class FormScreen(Screen[None]):
         return resolved.value
 
     def action_cancel_send(self) -> None:
+        """Escape: stop a running test send, and a running DNS check."""
         if self.sending:
             self.workers.cancel_group(self, "send")
+        if self.checking_dns:
+            self.workers.cancel_group(self, "dns")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_send":
-            return self.sending
+            return self.sending or self.checking_dns
+        if action == "check_dns":
+            # Off while a send or a check runs: then esc takes its place and the footer fits 80.
+            return not (self.sending or self.checking_dns)
         if action == "fix":
             # Shown in the footer only while a fix is on offer.
             return self.fix_on_offer() is not None
@@ -748,7 +760,97 @@ class FormScreen(Screen[None]):
         else:
             panel.show_last_result(self.mail_app.last_result_text())
 
+    # ------------------------------------------------------------------ sender domain DNS
+
+    @property
+    def dns_panel(self) -> DnsPanel | None:
+        try:
+            return cast("DnsPanel", self.query_one("#dns"))
+        except NoMatches:
+            return None
+
+    def dns_settings(self) -> MailSettings:
+        """The settings the DNS check uses: what is typed, even while another field has an error."""
+        settings = self.settings or self.mail_app.loaded.settings
+        address = str(self.state.get("sender.address") or "").strip()
+        host = str(self.state.get("smtp.host") or "").strip()
+        return settings.model_copy(
+            update={
+                "sender": settings.sender.model_copy(update={"address": address}),
+                "smtp": settings.smtp.model_copy(update={"host": host}),
+            }
+        )
+
+    def action_check_dns(self) -> None:
+        """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3)."""
+        self.show_section("review")
+        if self.checking_dns:
+            self.notify("A DNS check is running; escape cancels it.", severity="warning")
+            return
+        settings = self.dns_settings()
+        if not settings.sender.address:
+            self.notify(
+                "Set the sender address first: its domain is the one checked.",
+                title="No sender address",
+                severity="warning",
+            )
+            self.dns_worker(None)
+            return
+        self.checking_dns = True
+        self.refresh_bindings()
+        self.dns_worker(settings)
+
+    @work(exclusive=True, exit_on_error=False, group="dns", name="dns-check")
+    async def dns_worker(self, settings: MailSettings | None) -> None:
+        """Run the engine's checks for the sender's domain and show the report."""
+        try:
+            await self._check_dns(settings)
+        finally:
+            self._dns_ended()
+
+    async def _check_dns(self, settings: MailSettings | None) -> None:
+        await self.section_ready("review")
+        panel = self.dns_panel
+        assert panel is not None
+        if settings is None:
+            panel.no_sender()
+            return
+        from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
+        from tui_mailsetup.names import host_to_ascii
+        from tui_mailsetup.presets import match_preset
+
+        domain = sender_domain(settings)
+        try:
+            if not domain:
+                raise ValueError("is not an address with a domain")
+            domain = host_to_ascii(domain)
+        except ValueError as exc:
+            panel.invalid(domain or settings.sender.address, str(exc))
+            return
+        panel.checking(domain)
+        try:
+            report = await check_domain(
+                domain,
+                resolver=make_resolver(settings.dns.nameservers),
+                relay=match_preset(settings.smtp.host),
+            )
+        except asyncio.CancelledError:
+            panel.cancelled(domain)
+            raise
+        except Exception as exc:
+            panel.crashed(domain, exc)
+        else:
+            panel.show_report(report)
+
+    def _dns_ended(self) -> None:
+        self.checking_dns = False
+        self.refresh_bindings()
+
     # ------------------------------------------------------------------ buttons
+
+    @on(Button.Pressed, "#btn-dns")
+    def _dns_pressed(self) -> None:
+        self.action_check_dns()
 
     @on(Button.Pressed, "#btn-test")
     def _test_pressed(self) -> None:

@@ -160,13 +160,15 @@ class StageLadder(Static):
         self._redraw()
 
     def _redraw(self) -> None:
-        text = Text()
+        lines = []
         for stage, (mark, time) in self.stages.items():
             style = {"✔": "green", "✘": "bold red"}.get(mark, "yellow")
-            text.append(f"{mark} ", style=style)
-            text.append(f"{stage.label:<13}")
-            text.append(f"{time:>8}\n", style="dim")
-        self.update(text)
+            line = Text(f"{mark} ", style=style)
+            line.append(f"{stage.label:<13}")
+            line.append(f"{time:>8}", style="dim")
+            lines.append(line)
+        # No newline after the last stage: eleven stages fit eleven rows without a scrollbar.
+        self.update(Text("\n").join(lines))
         if isinstance(self.parent, VerticalScroll):
             self.parent.scroll_end(animate=False, immediate=False)
 
@@ -185,7 +187,8 @@ class DiagnosticsPane(Vertical):
     DiagnosticsPane #ladder-view {
         width: 26;
         height: 1fr;
-        padding: 0 1;
+        /* No right padding: a scrollbar (a short pane) then takes it, and no line wraps. */
+        padding: 0 0 0 1;
         border-right: vkey $foreground 30%;
         scrollbar-size-vertical: 1;
     }

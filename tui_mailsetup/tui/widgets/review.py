@@ -1,4 +1,4 @@
-"""The review-and-test section: findings, the recipient, the actions, the diagnostics pane."""
+"""The review-and-test section: findings, the recipient, the actions, DNS, the diagnostics pane."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
+from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import finding_text
 
 
@@ -48,7 +49,6 @@ class ReviewPanel(Vertical):
     }
     ReviewPanel #review-actions {
         height: 1;
-        margin: 0 0 1 0;
     }
     ReviewPanel #review-actions Label {
         padding: 0 1;
@@ -82,6 +82,7 @@ class ReviewPanel(Vertical):
             if self.export_available:
                 yield Button("Export…", compact=True, id="btn-export")
             yield Button("Save log…", compact=True, id="btn-save-log")
+        yield DnsPanel(id="dns")
         yield DiagnosticsPane(id="diagnostics")
 
     def show_findings(self, findings: list[Finding]) -> None:
