@@ -313,8 +313,9 @@ async def _check_dkim(
             query,
             Severity.WARNING,
             f"No DKIM key found at the {len(selectors)} common selectors tried; unsigned mail is often treated as spam",
-            advice="Enable DKIM signing at your provider and publish the key it gives you; "
-            "if you already have, name its selector with --dkim-selector.",
+            advice="Enable DKIM signing at your provider and publish the key it gives you. "
+            "If one is published under a less common selector, "
+            "`tui-mailsetup dns --dkim-selector NAME` checks it.",
         )
     revoked = [s for s, records in found if any(re.search(r"\bp=\s*(;|$)", r) for r in records)]
     listed = tuple(f"{s}: {records[0][:120]}" for s, records in found)
