@@ -278,3 +278,23 @@ def test_early_failures_are_neutralised_too(tmp_path: Path) -> None:
     assert result.returncode == 65, result.stdout + result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b]0;pwned" in result.stdout
+
+
+def test_send_test_honours_overrides_for_one_run(tmp_path: Path) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        # The file names a port nothing listens on; the override points at the sandbox.
+        config = _write_config(tmp_path, {**box.smtp_settings(), "port": 9, "timeout": 10})
+        result = _run(
+            config,
+            "--override",
+            f"smtp.port={box.port}",
+            "--json",
+            env=_env(MAILSETUP_SMTP__PASSWORD=PASSWORD),
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert json.loads(result.stdout)["ok"] is True
+        assert "port = 9" in config.read_text()
+        bad = _run(
+            config, "--override", "smtp.prot=25", env=_env(MAILSETUP_SMTP__PASSWORD=PASSWORD)
+        )
+        assert bad.returncode == 64 and "smtp.port" in bad.stderr

@@ -235,6 +235,27 @@ def load_config(
     return LoadedConfig(settings, sources, config_path, config_path.exists(), warnings)
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``--override smtp.port=2525`` pairs as dotted keys; ValueError naming the bad one."""
+    import difflib
+
+    keys = field_keys()
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"--override {pair!r}: expected KEY=VALUE, e.g. smtp.port=2525")
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1)
+            raise ValueError(
+                f"--override {pair!r}: unknown key {key!r}"
+                + (f"; did you mean {close[0]}?" if close else "")
+            )
+        overrides[key] = value
+    return overrides
+
+
 def env_var_name(key: str) -> str:
     return ENV_PREFIX + key.upper().replace(".", ENV_NESTED_DELIMITER)
 

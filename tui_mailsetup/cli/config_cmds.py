@@ -19,11 +19,13 @@ from tui_mailsetup.config_file import (
     describe_error,
     env_var_name,
     load_config,
+    parse_overrides,
     plain_value,
     write_values,
 )
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
+from tui_mailsetup.paths import resolve_config_path
 from tui_mailsetup.secrets import (
     SecretError,
     credentials_problem,
@@ -115,25 +117,6 @@ CHECK_STAGES = (
     "mail",
     "rcpt",
 )
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    """``--override smtp.port=2525`` pairs as dotted keys; ValueError naming the bad one."""
-    keys = field_keys()
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep:
-            raise ValueError(f"--override {pair!r}: expected KEY=VALUE, e.g. smtp.port=2525")
-        if key not in keys:
-            close = difflib.get_close_matches(key, keys, n=1)
-            raise ValueError(
-                f"--override {pair!r}: unknown key {key!r}"
-                + (f"; did you mean {close[0]}?" if close else "")
-            )
-        overrides[key] = value
-    return overrides
 
 
 def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
@@ -309,13 +292,8 @@ def run_set_secret(args: argparse.Namespace) -> int:
     if not is_secret_key(key):
         error(f"{key!r} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}")
         return ExitCode.USAGE
-    try:
-        config_path = load_config(args.config, system=args.system).path
-    except ConfigError:
-        # A broken main file must not stop storing a secret: the secret lives elsewhere.
-        from tui_mailsetup.paths import resolve_config_path
-
-        config_path = resolve_config_path(args.config, system=args.system)
+    # Only the path: a broken main file must not stop storing a secret, which lives elsewhere.
+    config_path = resolve_config_path(args.config, system=args.system)
     try:
         if args.delete:
             removed = delete_secret(config_path, key)

@@ -8,12 +8,13 @@ from typing import Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
 from tui_mailsetup.cli.output import error, paint, print_json
-from tui_mailsetup.config_file import ConfigError, load_config, write_values
+from tui_mailsetup.config_file import ConfigError, write_values
 from tui_mailsetup.engine.detect import detect
 from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.names import host_to_ascii
+from tui_mailsetup.paths import resolve_config_path
 from tui_mailsetup.presets import match_preset
 
 
@@ -52,11 +53,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _nameservers(args: argparse.Namespace) -> list[str] | int:
-    try:
-        return list(load_config(args.config, system=args.system).settings.dns.nameservers)
-    except ConfigError:
-        loaded = load_or_report(args)
-        return loaded if isinstance(loaded, int) else []
+    loaded = load_or_report(args)
+    return loaded if isinstance(loaded, int) else list(loaded.settings.dns.nameservers)
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -105,7 +103,7 @@ def run_detect(args: argparse.Namespace) -> int:
             "smtp.encryption": best.encryption.value,
         }
         try:
-            write_values(load_config(args.config, system=args.system).path, values)
+            write_values(resolve_config_path(args.config, system=args.system), values)
         except ConfigError as exc:
             error(f"the configuration does not load; nothing was changed:\n{exc}")
             return exc.exit_code

@@ -66,12 +66,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def send_test(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_file import ConfigError, load_config
+    from tui_mailsetup.config_file import ConfigError, load_config, parse_overrides
 
     as_json = bool(getattr(args, "json", False))
     try:
+        overrides = parse_overrides(getattr(args, "override", None) or [])
+    except ValueError as exc:
+        print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
         loaded = load_config(
-            getattr(args, "config", None), system=bool(getattr(args, "system", False))
+            getattr(args, "config", None),
+            system=bool(getattr(args, "system", False)),
+            overrides=overrides,
         )
     except ConfigError as exc:
         return _config_failure(str(exc), as_json, extra={"config": exc.to_json()})
