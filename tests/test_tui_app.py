@@ -656,3 +656,21 @@ async def test_password_is_masked_until_revealed(config_path: Path) -> None:
         await pilot.press("space")
         await pilot.pause()
         assert password.password
+
+
+async def test_overridden_values_show_their_source_and_are_not_saved_unless_edited(
+    config_path: Path,
+) -> None:
+    from tui_mailsetup.config_file import load_config
+
+    write_config(config_path, {"smtp.host": "file.example", **SENDER})
+    loaded = load_config(config_path, overrides={"smtp.host": "over.example"})
+    app = MailSetupApp(config_path, loaded=loaded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "server")
+        assert editor(app, "smtp.host").value == "over.example"
+        assert "cli" in str(row(app, "smtp.host").query_one(".field-source").render())
+        editor(app, "smtp.port").value = "2525"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "port = 2525" in file_text(config_path))
+    assert 'host = "file.example"' in file_text(config_path)

@@ -25,11 +25,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_file import ConfigError, load_config
+    from tui_mailsetup.config_file import ConfigError, load_config, parse_overrides
 
     try:
+        overrides = parse_overrides(getattr(args, "override", None) or [])
+    except ValueError as exc:
+        print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        # Overridden values show with the source "cli" and are saved only if edited.
         loaded = load_config(
-            getattr(args, "config", None), system=bool(getattr(args, "system", False))
+            getattr(args, "config", None),
+            system=bool(getattr(args, "system", False)),
+            overrides=overrides,
         )
     except ConfigError as exc:
         # A file that does not load is reported and never overwritten by the TUI.
