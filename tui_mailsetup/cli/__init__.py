@@ -12,10 +12,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from tui_mailsetup import __version__
 from tui_mailsetup.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
 
 
 class UsageErrorParser(argparse.ArgumentParser):
@@ -112,6 +115,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         importlib.import_module(f"tui_mailsetup.cli.{name}").register(subparsers, common)
     parser.set_defaults(handler=_run_tui)
     return parser
+
+
+def load_from_args(args: argparse.Namespace) -> LoadedConfig:
+    """The configuration that ``--config``/``--system`` select, with the ``--override`` values.
+
+    Raises ValueError for a malformed ``--override`` (a usage error) and
+    config_file.ConfigError when the configuration does not load.
+    """
+    from tui_mailsetup.config_file import load_config, parse_overrides
+
+    overrides = parse_overrides(args.override)
+    return load_config(args.config, system=args.system, overrides=overrides)
 
 
 def _run_tui(args: argparse.Namespace) -> int:

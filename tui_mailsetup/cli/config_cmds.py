@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tui_mailsetup.cli import load_from_args
 from tui_mailsetup.cli.output import error, paint, print_findings, print_json
 from tui_mailsetup.config_file import (
     SOURCE_ENV,
@@ -18,8 +19,6 @@ from tui_mailsetup.config_file import (
     LoadedConfig,
     describe_error,
     env_var_name,
-    load_config,
-    parse_overrides,
     plain_value,
     write_values,
 )
@@ -125,12 +124,10 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
     Every command that needs the configuration loads it through here.
     """
     try:
-        overrides = parse_overrides(getattr(args, "override", None) or [])
+        return load_from_args(args)
     except ValueError as exc:
         error(str(exc))
         return ExitCode.USAGE
-    try:
-        return load_config(args.config, system=args.system, overrides=overrides)
     except ConfigError as exc:
         if args.json:
             print_json({"ok": False, "stage": "config", "elapsed": 0.0, "error": exc.to_json()})

@@ -66,20 +66,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def send_test(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_file import ConfigError, load_config, parse_overrides
+    from tui_mailsetup.cli import load_from_args
+    from tui_mailsetup.config_file import ConfigError
 
     as_json = bool(getattr(args, "json", False))
     try:
-        overrides = parse_overrides(getattr(args, "override", None) or [])
+        loaded = load_from_args(args)
     except ValueError as exc:
         print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    try:
-        loaded = load_config(
-            getattr(args, "config", None),
-            system=bool(getattr(args, "system", False)),
-            overrides=overrides,
-        )
     except ConfigError as exc:
         return _config_failure(str(exc), as_json, extra={"config": exc.to_json()})
     recipients = [r.strip() for r in (args.to or []) if r.strip()]

@@ -25,20 +25,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_file import ConfigError, load_config, parse_overrides
+    from tui_mailsetup.cli import load_from_args
+    from tui_mailsetup.config_file import ConfigError
 
     try:
-        overrides = parse_overrides(getattr(args, "override", None) or [])
+        # Overridden values show with the source "cli" and are saved only if edited.
+        loaded = load_from_args(args)
     except ValueError as exc:
         print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    try:
-        # Overridden values show with the source "cli" and are saved only if edited.
-        loaded = load_config(
-            getattr(args, "config", None),
-            system=bool(getattr(args, "system", False)),
-            overrides=overrides,
-        )
     except ConfigError as exc:
         # A file that does not load is reported and never overwritten by the TUI.
         print(str(exc), file=sys.stderr)
