@@ -89,6 +89,18 @@ def _name_to_text(name: Any) -> str:
     return untrusted_text(", ".join(parts))
 
 
+def _x509_name_to_text(name: Any) -> str:
+    # The same order and separators as _name_to_text, so that a certificate reads
+    # the same whether the ssl module parsed it (verified) or cryptography did.
+    return untrusted_text(
+        ", ".join(
+            f"{attribute.rfc4514_attribute_name}={attribute.value}"
+            for rdn in name.rdns
+            for attribute in rdn
+        )
+    )
+
+
 _SHORT_NAMES = {
     "commonName": "CN",
     "organizationName": "O",
@@ -165,8 +177,8 @@ def describe_der(
         from cryptography import x509
 
         cert = x509.load_der_x509_certificate(der)
-        subject = untrusted_text(cert.subject.rfc4514_string())
-        issuer = untrusted_text(cert.issuer.rfc4514_string())
+        subject = _x509_name_to_text(cert.subject)
+        issuer = _x509_name_to_text(cert.issuer)
         not_before = cert.not_valid_before_utc.isoformat()
         not_after = cert.not_valid_after_utc.isoformat()
         try:
@@ -194,8 +206,17 @@ def describe_der(
 
 
 def _chain_subjects(ssl_object: Any) -> tuple[str, ...]:
-    # SSLObject.get_unverified_chain() is public from Python 3.13 only.
+    """The subjects of the certificates the server presented, leaf first.
+
+    The chain as sent (not as verified) is what explains "unable to get local
+    issuer certificate": a server that forgot its intermediate shows a chain of
+    one. ``SSLObject.get_unverified_chain()`` is public from Python 3.13; on
+    3.11 and 3.12 the same method exists on the ``_ssl._SSLSocket`` underneath
+    (since 3.10), so that is asked when the public one is missing.
+    """
     getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
     if getter is None:
         return ()
     try:
@@ -204,9 +225,10 @@ def _chain_subjects(ssl_object: Any) -> tuple[str, ...]:
         return ()
     subjects = []
     for cert in certs:
-        try:
-            der = cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-            subjects.append(describe_der(der).subject)
-        except Exception:
-            continue
+        # 3.13's public method returns DER bytes; the private one Certificate objects.
+        der = cert if isinstance(cert, bytes) else cert.public_bytes(_ENCODING_DER)
+        subjects.append(describe_der(der).subject)
     return tuple(subjects)
+
+
+_ENCODING_DER: int = ssl._ssl.ENCODING_DER  # type: ignore[attr-defined]
