@@ -422,8 +422,11 @@ class Conversation:
         *,
         stop_after: Stage | None = None,
         greeting_grace: float = GREETING_GRACE,
+        addresses: list[str] | None = None,
     ) -> None:
         self.settings = settings
+        self.given_addresses = addresses
+        """smtp.host's addresses, already resolved by the caller (detect's resolver)."""
         self.smtp = settings.smtp
         self.password = password
         self.message = message
@@ -721,7 +724,11 @@ class Conversation:
             self._fqdn = _in_daemon_thread(socket.getfqdn)
         loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(self.host, self.smtp.port, type=socket.SOCK_STREAM)
+            infos = [
+                info
+                for name in self.given_addresses or [self.host]
+                for info in await loop.getaddrinfo(name, self.smtp.port, type=socket.SOCK_STREAM)
+            ]
         except (socket.gaierror, UnicodeError) as exc:
             self.fail(diag.resolve_failed(self.host, exc))
         self._addresses = [(info[0], info[4]) for info in infos]
@@ -1318,12 +1325,14 @@ async def run_smtp(
     *,
     stop_after: Stage | None = None,
     greeting_grace: float = GREETING_GRACE,
+    addresses: list[str] | None = None,
 ) -> AsyncIterator[Event]:
     """Run one SMTP test, yielding events as they happen; the last is always an Outcome.
 
     ``message`` None climbs the ladder up to AUTH and sends nothing (``check``);
     ``stop_after`` stops after that stage (QUIT is still sent politely). Never
-    raises for a delivery failure.
+    raises for a delivery failure. ``addresses``: smtp.host's IP addresses when the
+    caller resolved it (TLS still verifies the certificate against smtp.host).
     """
     conversation = Conversation(
         settings,
@@ -1332,6 +1341,7 @@ async def run_smtp(
         recipients,
         stop_after=stop_after,
         greeting_grace=greeting_grace,
+        addresses=addresses,
     )
     task = asyncio.ensure_future(conversation.run())
     try:
