@@ -24,10 +24,11 @@ configured resolver (``dns.nameservers``).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import dns.asyncresolver
 
@@ -281,7 +282,7 @@ class _Run:
         self.found: dict[tuple[str, int, Encryption], Candidate] = {}
         self.probes: dict[tuple[str, int, Encryption], asyncio.Task[ProbeResult]] = {}
         self.addresses: dict[str, asyncio.Task[list[str]]] = {}
-        self._context: Any = None
+        self._context: asyncio.Future[ssl.SSLContext] | None = None
 
     def remaining(self) -> float:
         return max(0.05, self.deadline - time.monotonic())
@@ -408,11 +409,36 @@ class _Run:
             self.add(self._config_candidate(server, label, kind, index))
 
     async def _fetch_config(self, url: str, what: str) -> list[OutgoingServer]:
+        host = urlsplit(url).hostname or ""
+        if not host or urlsplit(url).scheme != "https":
+            self.problem(f"{what} {url}: not an https:// URL")
+            return []
+        try:
+            # The name first: on a dead resolver or for a domain without the
+            # name, neither httpx nor the trust store is ever loaded.
+            if not await self._addresses_of(host):
+                return []
+        except LookupFailed as exc:
+            self.result.dns_failed = True
+            self.problem(f"{what} {url}: {exc}")
+            return []
         if self._context is None:
-            self._context = await asyncio.to_thread(https_context, self.options.ca_file)
+            # The trust store and the httpx import, once, in a thread.
+            self._context = asyncio.ensure_future(
+                asyncio.to_thread(https_context, self.options.ca_file)
+            )
+        try:
+            context = await asyncio.shield(self._context)
+        except (OSError, ssl.SSLError) as exc:
+            self.problem(f"{what} {url}: smtp.ca_file cannot be used as a CA bundle: {exc}")
+            return []
         try:
             fetched = await https_get(
-                url, resolver=self.resolver, context=self._context, limit=self.remaining()
+                url,
+                resolver=self.resolver,
+                context=context,
+                limit=self.remaining(),
+                resolve=self._addresses_of,
             )
         except FetchFailed as exc:
             if exc.dns_failed:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
@@ -84,7 +86,13 @@ class FetchFailed(Exception):
 
 
 def https_context(ca_file: str = "") -> ssl.SSLContext:
-    """System trust store (plus ``ca_file``), host names checked: verification is never off."""
+    """System trust store (plus ``ca_file``), host names checked: verification is never off.
+
+    Also imports httpx: call it in a thread (``asyncio.to_thread``) so that
+    neither the trust store nor the import holds the event loop.
+    """
+    import httpx  # noqa: F401  (imported here, off the event loop)
+
     from tui_mailsetup.engine import tls
     from tui_mailsetup.settings import SmtpSettings
 
@@ -98,8 +106,10 @@ async def https_get(
     context: ssl.SSLContext,
     limit: float,
     headers: dict[str, str] | None = None,
+    resolve: Callable[[str], Awaitable[list[str]]] | None = None,
 ) -> Fetched:
-    """GET an https:// URL (redirects followed to https only), its name resolved by ``resolver``."""
+    """GET an https:// URL (redirects followed to https only), its name resolved by ``resolver``
+    (or by ``resolve``, a caller's cache of :func:`resolve_addresses`)."""
     try:
         import httpx
     except ImportError as exc:  # pragma: no cover - httpx is a runtime dependency
@@ -115,7 +125,7 @@ async def https_get(
                     raise FetchFailed(f"{untrusted_text(url)}: only https:// URLs are fetched")
                 host = parts.hostname
                 try:
-                    addresses = await resolve_addresses(resolver, host)
+                    addresses = await (resolve or partial(resolve_addresses, resolver))(host)
                 except LookupFailed as exc:
                     raise FetchFailed(str(exc), dns_failed=True) from exc
                 if not addresses:

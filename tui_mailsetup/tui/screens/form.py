@@ -491,13 +491,14 @@ class FormScreen(Screen[None]):
     @work(exclusive=True, exit_on_error=False, group="detect", name="detect")
     async def detect_worker(self, query: str) -> None:
         """Autodetect host, port and encryption with the engine (SRV, MX, known providers)."""
-        from tui_mailsetup.engine.detect import detect
+        from tui_mailsetup.engine.detect import DetectOptions, detect
         from tui_mailsetup.engine.dns import make_resolver
 
         nameservers = list(self.settings.dns.nameservers) if self.settings else []
+        options = DetectOptions.from_settings(self.settings) if self.settings else None
         self._detect_status(Text(f"Looking up {query} …", style="dim"))
         try:
-            detection = await detect(query, resolver=make_resolver(nameservers))
+            detection = await detect(query, resolver=make_resolver(nameservers), options=options)
         except ValueError as exc:
             self._detect_status(Text(f"✘ {exc}", style="bold red"))
             return
