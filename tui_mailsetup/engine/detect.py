@@ -34,7 +34,13 @@ import dns.asyncresolver
 
 from tui_mailsetup.engine.autoconfig import AutoconfigError, OutgoingServer, parse_config
 from tui_mailsetup.engine.dns import LookupFailed, query_text
-from tui_mailsetup.engine.fetch import FetchFailed, https_context, https_get, resolve_addresses
+from tui_mailsetup.engine.fetch import (
+    FetchFailed,
+    https_get,
+    load_httpx,
+    resolve_addresses,
+    verified_context,
+)
 from tui_mailsetup.engine.probe import NOT_PROBED, ProbeResult, Verdict, probe
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
@@ -283,6 +289,15 @@ class _Run:
         self.probes: dict[tuple[str, int, Encryption], asyncio.Task[ProbeResult]] = {}
         self.addresses: dict[str, asyncio.Task[list[str]]] = {}
         self._context: asyncio.Future[ssl.SSLContext] | None = None
+        self._httpx: asyncio.Future[None] | None = None
+
+    async def context(self) -> ssl.SSLContext:
+        """The verifying TLS context (trust store + ca_file), built once in a thread, shared."""
+        if self._context is None:
+            self._context = asyncio.ensure_future(
+                asyncio.to_thread(verified_context, self.options.ca_file)
+            )
+        return await asyncio.shield(self._context)
 
     def remaining(self) -> float:
         return max(0.05, self.deadline - time.monotonic())
@@ -328,6 +343,10 @@ class _Run:
                 f"lookup failed: {exc}",
                 dns_failed=True,
             )
+        try:
+            context = await self.context()
+        except (OSError, ssl.SSLError):
+            context = None  # the probe reports the unusable ca_file itself
         return await probe(
             candidate.host,
             candidate.port,
@@ -337,6 +356,7 @@ class _Run:
             limit=max(0.1, self.remaining() - PROBE_MARGIN),
             ca_file=self.options.ca_file,
             addresses=addresses,
+            context=context,
         )
 
     # -- the sources -----------------------------------------------------------
@@ -422,13 +442,14 @@ class _Run:
             self.result.dns_failed = True
             self.problem(f"{what} {url}: {exc}")
             return []
-        if self._context is None:
-            # The trust store and the httpx import, once, in a thread.
-            self._context = asyncio.ensure_future(
-                asyncio.to_thread(https_context, self.options.ca_file)
-            )
+        if self._httpx is None:
+            self._httpx = asyncio.ensure_future(asyncio.to_thread(load_httpx))
         try:
-            context = await asyncio.shield(self._context)
+            await asyncio.shield(self._httpx)
+            context = await self.context()
+        except ImportError as exc:
+            self.problem(f"{what} {url}: skipped, httpx is not installed ({exc})")
+            return []
         except (OSError, ssl.SSLError) as exc:
             self.problem(f"{what} {url}: smtp.ca_file cannot be used as a CA bundle: {exc}")
             return []

@@ -85,18 +85,21 @@ class FetchFailed(Exception):
         """The name server did not answer (as opposed to the name not existing)."""
 
 
-def https_context(ca_file: str = "") -> ssl.SSLContext:
+def verified_context(ca_file: str = "") -> ssl.SSLContext:
     """System trust store (plus ``ca_file``), host names checked: verification is never off.
 
-    Also imports httpx: call it in a thread (``asyncio.to_thread``) so that
-    neither the trust store nor the import holds the event loop.
+    Loading the trust store takes tens of milliseconds: build it once, in a
+    thread (``asyncio.to_thread``), and share it.
     """
-    import httpx  # noqa: F401  (imported here, off the event loop)
-
     from tui_mailsetup.engine import tls
     from tui_mailsetup.settings import SmtpSettings
 
     return tls.build_context(SmtpSettings(ca_file=ca_file))
+
+
+def load_httpx() -> None:
+    """Import httpx (a few hundred milliseconds): call it in a thread, off the event loop."""
+    import httpx  # noqa: F401
 
 
 async def https_get(

@@ -9,6 +9,7 @@ host name is resolved by the detection's resolver, not the system's.
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -65,8 +66,13 @@ async def probe(
     limit: float,
     ca_file: str = "",
     addresses: list[str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> ProbeResult:
-    """Try ``host:port`` with ``encryption``; never raises for a network failure."""
+    """Try ``host:port`` with ``encryption``; never raises for a network failure.
+
+    ``context``: a :func:`~tui_mailsetup.engine.fetch.verified_context` for
+    ``ca_file``, shared between probes (built here otherwise).
+    """
     from tui_mailsetup.engine.smtp import run_smtp
 
     started = time.monotonic()
@@ -100,7 +106,7 @@ async def probe(
     )
     tls_details: TlsDetails | None = None
     outcome: Outcome | None = None
-    async for event in run_smtp(settings, None, None, [], addresses=addresses):
+    async for event in run_smtp(settings, None, None, [], addresses=addresses, tls_context=context):
         if isinstance(event, TlsDetails):
             tls_details = event
         elif isinstance(event, Outcome):
