@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -422,13 +423,16 @@ class _Run:
     async def ispdb(self, domain: str, *, kind: str = "ispdb", why: str = "") -> None:
         base = self.options.ispdb_url
         url = base + ("" if base.endswith("/") else "/") + domain
-        self.result.ispdb_sent.append(domain)
-        servers = await self._fetch_config(url, "ISPDB")
+        servers = await self._fetch_config(
+            url, "ISPDB", before_sending=lambda: self.result.ispdb_sent.append(domain)
+        )
         label = f"ISPDB {domain}" + (f" (from {why})" if why else "")
         for index, server in enumerate(servers):
             self.add(self._config_candidate(server, label, kind, index))
 
-    async def _fetch_config(self, url: str, what: str) -> list[OutgoingServer]:
+    async def _fetch_config(
+        self, url: str, what: str, *, before_sending: Callable[[], None] | None = None
+    ) -> list[OutgoingServer]:
         host = urlsplit(url).hostname or ""
         if not host or urlsplit(url).scheme != "https":
             self.problem(f"{what} {url}: not an https:// URL")
@@ -453,6 +457,8 @@ class _Run:
         except (OSError, ssl.SSLError) as exc:
             self.problem(f"{what} {url}: smtp.ca_file cannot be used as a CA bundle: {exc}")
             return []
+        if before_sending is not None:
+            before_sending()
         try:
             fetched = await https_get(
                 url,

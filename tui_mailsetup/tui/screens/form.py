@@ -493,6 +493,7 @@ class FormScreen(Screen[None]):
         """Autodetect host, port and encryption with the engine (SRV, MX, known providers)."""
         from tui_mailsetup.engine.detect import DetectOptions, detect
         from tui_mailsetup.engine.dns import make_resolver
+        from tui_mailsetup.engine.probe import Verdict
 
         nameservers = list(self.settings.dns.nameservers) if self.settings else []
         options = DetectOptions.from_settings(self.settings) if self.settings else None
@@ -504,11 +505,10 @@ class FormScreen(Screen[None]):
             return
         best = detection.best
         if best is None:
-            problems = "; ".join(detection.problems)
+            problems = "; ".join(detection.problems[:3])
             self._detect_status(
                 Text(
-                    f"✘ No mail submission server found for {detection.domain}"
-                    + (f" ({problems})" if problems else ""),
+                    f"✘ {detection.cause()}" + (f" ({problems})" if problems else ""),
                     style="bold red",
                 )
             )
@@ -520,6 +520,12 @@ class FormScreen(Screen[None]):
             row.set_placeholder(best.username_hint)
         status = Text("✔ ", style="bold green")
         status.append(f"{best.host}:{best.port} {best.encryption.value}, from {best.source}")
+        if best.verified:
+            status.append(", verified")
+        elif best.probe.verdict is not Verdict.NOT_PROBED:
+            status.append(f", not verified: {best.probe.detail}")
+        if detection.ispdb_sent:
+            status.append(f"\nAsked Thunderbird's ISPDB about {', '.join(detection.ispdb_sent)}.")
         if best.notes:
             status.append(f"\n{best.notes}", style="dim")
         self._detect_status(status)
