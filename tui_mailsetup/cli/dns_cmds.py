@@ -150,6 +150,9 @@ def _print_detection(detection: Detection) -> None:
                 print(f"      username: {candidate.username_hint}")
             if candidate.notes:
                 print(f"      {candidate.notes}")
+    if detection.rejected and best is None:
+        tried = ", ".join(f"{c.host}:{c.port} ({c.probe.detail})" for c in detection.rejected)
+        print(paint(f"Guesses tried and not verified: {tried}", "dim"))
     for problem in detection.problems:
         print(paint(f"problem: {problem}", "yellow"))
     if detection.ispdb_sent:

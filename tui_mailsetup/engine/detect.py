@@ -507,7 +507,7 @@ class _Run:
         )
 
     async def guesses(self) -> None:
-        for name in (f"smtp.{self.domain}", f"mail.{self.domain}"):
+        for rank, name in enumerate((f"smtp.{self.domain}", f"mail.{self.domain}")):
             for port, encryption in self.options.guess_ports:
                 self.add(
                     Candidate(
@@ -517,7 +517,7 @@ class _Run:
                         f"guess: {name} port {port}",
                         CONFIDENCE["guess"],
                         kind="guess",
-                        order=(port,),
+                        order=(rank, port),
                     )
                 )
 
