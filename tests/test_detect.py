@@ -279,6 +279,33 @@ async def test_autoconfig_with_an_untrusted_certificate_is_not_used(tmp_path: Pa
     assert any("certificate" in p.lower() for p in result.problems), result.problems
 
 
+async def test_autoconfig_redirects_are_followed_to_https_only(tmp_path: Path) -> None:
+    routes = {
+        "/.well-known/autoconfig/mail/config-v1.1.xml": document("", 301, Location="/moved.xml"),
+        "/moved.xml": document(config_xml("smtp.redir.example", 465)),
+        "/mail/config-v1.1.xml": document("", 302, Location="http://redir.example/plain.xml"),
+    }
+    with https_server(routes, ("redir.example", "autoconfig.redir.example"), tmp_path) as web:
+        zone = {
+            ("redir.example", "A"): ["127.0.0.1"],
+            ("autoconfig.redir.example", "A"): ["127.0.0.1"],
+        }
+        options = quiet(
+            autoconfig_urls=(
+                f"https://{{domain}}:{web.port}/.well-known/autoconfig/mail/config-v1.1.xml",
+                f"https://autoconfig.{{domain}}:{web.port}/mail/config-v1.1.xml",
+            ),
+            ca_file=str(web.ca_path),
+        )
+        with dns_server(zone) as server:
+            result = await detect(
+                "redir.example", resolver=make_resolver([nameserver_entry(server)]), options=options
+            )
+    assert [(c.host, c.kind) for c in result.candidates] == [("smtp.redir.example", "autoconfig")]
+    assert any("only https://" in p for p in result.problems), result.problems
+    assert not any(path == "/plain.xml" for path, _ in web.requests)
+
+
 async def test_ispdb_is_asked_says_so_and_can_be_switched_off(tmp_path: Path) -> None:
     async with Sandbox(mode="starttls", server_hostname="smtp.isp.example") as box:
         assert box.ca_path is not None

@@ -68,6 +68,8 @@ GUESS_PORTS: tuple[tuple[int, Encryption], ...] = (
     (465, Encryption.TLS),
     (587, Encryption.STARTTLS),
 )
+FETCH_LIMIT = 5.0
+"""Seconds an autoconfig or ISPDB fetch may take (a black-holed web server costs no more)."""
 PROBE_MARGIN = 0.2
 """Seconds before detect.timeout at which a probe gives up on its own."""
 USERNAME_HINTS = {
@@ -464,7 +466,7 @@ class _Run:
                 url,
                 resolver=self.resolver,
                 context=context,
-                limit=self.remaining(),
+                limit=min(FETCH_LIMIT, self.remaining()),
                 resolve=self._addresses_of,
             )
         except FetchFailed as exc:
