@@ -593,6 +593,11 @@ def test_detect_command_json_lists_every_candidate_and_saves_the_login(
                     "detect", "it@corp.example", "--json", "--save", home=isolated_home, env=env
                 )
                 human = run_cli("detect", "it@corp.example", home=isolated_home, env=env)
+                asked = len(web.requests)
+                private = run_cli(
+                    "detect", "it@corp.example", "--json", "--no-ispdb", home=isolated_home, env=env
+                )
+                assert len(web.requests) == asked  # --no-ispdb: nothing sent
     assert result.returncode == 0, result.stdout + result.stderr
     doc = result.json()
     assert doc["ok"] is True and doc["stage"] == "detect" and doc["verified"] is True
@@ -610,3 +615,5 @@ def test_detect_command_json_lists_every_candidate_and_saves_the_login(
     assert "Asked Thunderbird's ISPDB" in human.stdout and "corp.example" in human.stdout
     assert "verified" in human.stdout
     json.dumps(doc)  # the document is plain JSON all the way down
+    assert private.json()["ispdb"] is None
+    assert private.json()["smtp"]["host"] == "relay.corp.example"  # the SRV record, unverified
