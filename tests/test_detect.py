@@ -18,6 +18,8 @@ import pytest
 from cli_helpers import config_path, run_cli
 from dns_server import dns_server, nameserver_entry
 from https_server import bundle, document, https_server
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from smtp_servers import Conn, ScriptedServer
 
 from tui_mailsetup.engine.autoconfig import AutoconfigError, parse_config
@@ -224,6 +226,22 @@ async def test_known_mailbox_domain_answers_without_asking_a_dead_resolver() -> 
     assert result.ispdb_sent == []
 
 
+async def test_mx_only_domain_gets_its_provider_marked_unverified_when_unreachable() -> None:
+    zone = {("mxonly.example", "MX"): ["10 mxonly-example.mail.protection.outlook.com."]}
+    with dns_server(zone) as server:
+        result = await detect(
+            "it@mxonly.example",
+            resolver=make_resolver([nameserver_entry(server)]),
+            options=quiet(probe=True),
+        )
+    best = result.best
+    assert best is not None and best.preset_id == "microsoft-365" and best.kind == "mx"
+    assert not best.verified and best.probe.verdict is Verdict.FAILED
+    assert best.probe.detail == "smtp.office365.com does not resolve"  # asked our DNS server only
+    assert best.username == "it@mxonly.example"
+    assert result.to_json()["verified"] is False and result.exit_code == ExitCode.OK
+
+
 # --------------------------------------------------------------------------- autoconfig + ISPDB
 
 
@@ -406,12 +424,28 @@ def test_autoconfig_parsing_keeps_smtp_servers_only_and_sanitises() -> None:
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><clientConfig>&e;</clientConfig>',
         b"<clientConfig><emailProvider>",
         b"<html><body>not found</body></html>",
+        b'<?xml version="1.0" encoding="x-no-such-encoding"?><clientConfig/>',
         b"",
     ],
 )
 def test_autoconfig_parsing_refuses_dtds_and_junk(data: bytes) -> None:
     with pytest.raises(AutoconfigError):
         parse_config(data, domain="acme.example")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.text(max_size=300).map(lambda s: ("<clientConfig>" + s + "</clientConfig>").encode()),
+    )
+)
+def test_autoconfig_parsing_never_fails_other_than_cleanly(data: bytes) -> None:
+    try:
+        servers = parse_config(data, domain="acme.example")
+    except AutoconfigError:
+        return
+    assert all(0 < s.port < 65536 for s in servers)
 
 
 # --------------------------------------------------------------------------- probes and ranking

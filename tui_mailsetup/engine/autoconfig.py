@@ -61,8 +61,8 @@ def parse_xml(data: bytes) -> ET.Element:
     try:
         parser.Parse(data, True)
         return builder.close()
-    except expat.ExpatError as exc:
-        raise AutoconfigError(f"not well-formed XML: {exc}") from exc
+    except (expat.ExpatError, LookupError, ValueError) as exc:  # LookupError: unknown encoding
+        raise AutoconfigError(f"not well-formed XML: {untrusted_text(str(exc))}") from exc
     except AssertionError as exc:  # TreeBuilder: no root element
         raise AutoconfigError("not an XML document") from exc
 
