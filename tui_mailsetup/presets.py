@@ -31,6 +31,14 @@ class Preset:
     """MX host suffixes that reveal the provider (mail.protection.outlook.com)."""
     spf_include: str = ""
     """What the sender domain's SPF record must include for this provider."""
+    username_format: str = ""
+    """The login convention: "address" (the full address), "localpart" (before the @), or "" when it varies."""
+    oauth2_provider: str = ""
+    """The [oauth2] provider ("microsoft", "google") when SMTP AUTH takes an OAuth2 token (xoauth2)."""
+
+    def username_for(self, address: str) -> str:
+        """The login for ``address`` under this provider's convention; "" when unknown."""
+        return username_from_format(self.username_format, address) or self.username
 
     def settings_changes(self) -> dict[str, Any]:
         """What choosing this preset sets."""
@@ -104,3 +112,17 @@ def preset_for_mx(mx_host: str) -> Preset | None:
     ]
     # The most specific suffix wins: mxa.eu.mailgun.org is Mailgun EU, not US.
     return max(matches, key=lambda match: match[0])[1] if matches else None
+
+
+def username_from_format(username_format: str, address: str) -> str:
+    """``address`` → the login a provider expects ("address", "localpart", or ISPDB's
+    ``%EMAILADDRESS%`` / ``%EMAILLOCALPART%``); "" when there is no address or no convention."""
+    if "@" not in address:
+        return ""
+    local = address.rpartition("@")[0]
+    return {
+        "address": address,
+        "%EMAILADDRESS%": address,
+        "localpart": local,
+        "%EMAILLOCALPART%": local,
+    }.get(username_format.strip(), "")

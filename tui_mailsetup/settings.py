@@ -177,6 +177,28 @@ class DnsSettings(BaseModel):
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
 
 
+class DetectSettings(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
+
+    ispdb: bool = True
+    """Ask Thunderbird's public ISPDB about the domain (the domain name is sent to it; detect says so)."""
+    ispdb_url: SafeStr = "https://autoconfig.thunderbird.net/v1.1/"
+    """Base URL of the ISPDB (or a compatible service); the domain is appended to it."""
+    autoconfig_urls: list[SafeStr] = Field(
+        default_factory=lambda: [
+            "https://autoconfig.{domain}/mail/config-v1.1.xml",
+            "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml",
+        ]
+    )
+    """Where a domain publishes its own autoconfig file; {domain} is replaced (HTTPS only)."""
+    probe: bool = True
+    """Verify candidates by connecting: greeting, EHLO, TLS or STARTTLS, QUIT (never AUTH, never a message)."""
+    timeout: float = Field(default=10, gt=0, le=300)
+    """Seconds for the whole detection, lookups and probes included."""
+
+
 class MailSettings(BaseSettings):
     """Everything tui-mailsetup needs to send mail."""
 
@@ -196,6 +218,7 @@ class MailSettings(BaseSettings):
     mailgun: MailgunSettings = Field(default_factory=MailgunSettings)
     ses: SesSettings = Field(default_factory=SesSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
 
     # Keys whose values are secrets: never written to the main file, never printed.
     SECRET_KEYS: ClassVar[tuple[str, ...]] = (

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
 from tui_mailsetup.cli.output import error, paint, print_json
 from tui_mailsetup.config_file import ConfigError, write_values
-from tui_mailsetup.engine.detect import detect
+from tui_mailsetup.engine.detect import Detection, DetectOptions, detect
 from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
+from tui_mailsetup.engine.probe import Verdict
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.names import host_to_ascii
@@ -23,13 +25,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "detect",
         parents=[common],
         help="autodetect host, port and encryption from an email address or domain",
-        description="Find the submission server for an address or domain: known providers, "
-        "the domain's SRV records (RFC 6186/8314), the provider its MX records reveal, "
-        "and the usual names. Uses dns.nameservers when set.",
+        description="Find the submission server for an address or domain, as Thunderbird does: "
+        "known providers, the domain's autoconfig file, Thunderbird's ISPDB (the domain is sent "
+        "to it unless detect.ispdb = false), SRV records (RFC 6186/8314), the provider its MX "
+        "records reveal, then guesses; every candidate is probed (greeting, EHLO, TLS; never "
+        "AUTH) and verified ones win. Uses dns.nameservers when set. Exits 69 when nothing is "
+        "found, 75 when DNS did not answer.",
     )
     detect_parser.add_argument("address", metavar="ADDRESS_OR_DOMAIN")
     detect_parser.add_argument(
         "--save", action="store_true", help="write the best candidate into the configuration"
+    )
+    detect_parser.add_argument(
+        "--no-ispdb",
+        action="store_true",
+        help="do not send the domain to Thunderbird's ISPDB (detect.ispdb = false)",
+    )
+    detect_parser.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="do not connect to the candidates to verify them (detect.probe = false)",
     )
     detect_parser.set_defaults(handler=run_detect)
 
@@ -52,17 +67,24 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     dns_parser.set_defaults(handler=run_dns)
 
 
-def _nameservers(args: argparse.Namespace) -> list[str] | int:
-    loaded = load_or_report(args)
-    return loaded if isinstance(loaded, int) else list(loaded.settings.dns.nameservers)
-
-
 def run_detect(args: argparse.Namespace) -> int:
-    nameservers = _nameservers(args)
-    if isinstance(nameservers, int):
-        return nameservers
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    settings = loaded.settings
+    options = DetectOptions.from_settings(settings)
+    if args.no_ispdb:
+        options = replace(options, ispdb=False)
+    if args.no_probe:
+        options = replace(options, probe=False)
     try:
-        detection = asyncio.run(detect(args.address, resolver=make_resolver(nameservers)))
+        detection = asyncio.run(
+            detect(
+                args.address,
+                resolver=make_resolver(settings.dns.nameservers),
+                options=options,
+            )
+        )
     except ValueError as exc:
         if args.json:
             print_json(
@@ -80,38 +102,76 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.json:
         print_json(detection.to_json())
     else:
-        print(f"Submission servers for {detection.domain}:")
-        for index, candidate in enumerate(detection.candidates):
-            marker = paint("→", "green") if index == 0 else " "
-            print(
-                f"{marker} {candidate.host}:{candidate.port} {candidate.encryption.value:<8}  {paint(candidate.source, 'dim')}"
-            )
-            if index == 0 and candidate.username_hint:
-                print(f"    username: {candidate.username_hint}")
-            if index == 0 and candidate.notes:
-                print(f"    {candidate.notes}")
-        for problem in detection.problems:
-            print(paint(f"lookup failed: {problem}", "yellow"))
-        if best is None:
-            print(paint(f"No submission server found for {detection.domain}.", "red"))
+        _print_detection(detection)
     if best is None:
-        return ExitCode.UNAVAILABLE
+        return detection.exit_code
     if args.save:
         values: dict[str, Any] = {
             "smtp.host": best.host,
             "smtp.port": best.port,
             "smtp.encryption": best.encryption.value,
         }
+        if best.username:
+            values["smtp.username"] = best.username
         try:
             write_values(resolve_config_path(args.config, system=args.system), values)
         except ConfigError as exc:
             error(f"the configuration does not load; nothing was changed:\n{exc}")
             return exc.exit_code
         if not args.json:
-            print(
-                f"saved: smtp.host {best.host}, smtp.port {best.port}, smtp.encryption {best.encryption.value}"
-            )
+            print("saved: " + ", ".join(f"{key} {value}" for key, value in values.items()))
     return ExitCode.OK
+
+
+_VERDICT = {
+    Verdict.VERIFIED: ("verified", "green"),
+    Verdict.UNVERIFIED: ("unverified", "yellow"),
+    Verdict.FAILED: ("failed", "red"),
+    Verdict.NOT_PROBED: ("not probed", "dim"),
+}
+
+
+def _print_detection(detection: Detection) -> None:
+    best = detection.best
+    print(f"Submission servers for {detection.domain}:")
+    for candidate in detection.candidates:
+        marker = paint("→", "green") if candidate is best else " "
+        label, colour = _VERDICT[candidate.probe.verdict]
+        print(
+            f"{marker} {candidate.host}:{candidate.port} {candidate.encryption.value:<8} "
+            f"{paint(f'{label:<10}', colour)} {paint(candidate.source, 'dim')}"
+        )
+        if candidate.probe.verdict is not Verdict.NOT_PROBED:
+            print(f"      {paint(candidate.probe.detail, 'dim')}")
+        if candidate is best:
+            if candidate.username:
+                print(f"      username: {candidate.username}")
+            elif candidate.username_hint:
+                print(f"      username: {candidate.username_hint}")
+            if candidate.notes:
+                print(f"      {candidate.notes}")
+    if detection.rejected and best is None:
+        tried = ", ".join(f"{c.host}:{c.port} ({c.probe.detail})" for c in detection.rejected)
+        print(paint(f"Guesses tried and not verified: {tried}", "dim"))
+    for problem in detection.problems:
+        print(paint(f"problem: {problem}", "yellow"))
+    if detection.ispdb_sent:
+        print(
+            paint(
+                f"Asked Thunderbird's ISPDB ({detection.ispdb_url}) about "
+                f"{', '.join(detection.ispdb_sent)}; set detect.ispdb = false (or --no-ispdb) "
+                "to keep domains to yourself.",
+                "dim",
+            )
+        )
+    if best is None:
+        print(paint(detection.cause() + ".", "red"))
+    elif not best.verified and detection.probed:
+        print(
+            paint(
+                "The best candidate could not be verified from here: confirm with check.", "yellow"
+            )
+        )
 
 
 _MARK = {

@@ -1,38 +1,150 @@
 """Autodetection of host, port and encryption from an email address or a domain.
 
-In the order a careful person would look: a provider known for the mailbox
-domain (gmail.com), the RFC 6186 / RFC 8314 SRV records the domain publishes
-for mail submission, the provider its MX records reveal, then the usual
-names (smtp.<domain>, mail.<domain>) when they resolve.
+As Thunderbird does it, all at once under one deadline (``detect.timeout``):
+
+- the bundled presets: a known mailbox domain (gmail.com) answers at once,
+  with no lookup and nothing sent anywhere;
+- the domain's own autoconfig file (``https://autoconfig.<domain>/mail/config-v1.1.xml``,
+  ``https://<domain>/.well-known/autoconfig/mail/config-v1.1.xml``);
+- Thunderbird's ISPDB (``detect.ispdb``; the domain name is sent to it, and
+  the result says so);
+- RFC 6186 / RFC 8314 SRV records (``_submissions._tcp``, ``_submission._tcp``)
+  in RFC 2782 order: lowest priority first, then implicit TLS, then highest weight;
+- the provider the MX records reveal (bundled presets, then the ISPDB for the
+  MX's domain);
+- guesses (smtp.<domain>, mail.<domain> on 465 and 587), which are only ever
+  proposed once a probe has verified them.
+
+Every candidate is probed as soon as it is known (:mod:`tui_mailsetup.engine.probe`),
+in parallel, and ranked: verified implicit TLS, verified STARTTLS, then the
+rest by how much their source is worth. Every name is resolved by the
+configured resolver (``dns.nameservers``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import dns.asyncresolver
 
+from tui_mailsetup.engine.autoconfig import AutoconfigError, OutgoingServer, parse_config
 from tui_mailsetup.engine.dns import LookupFailed, query_text
+from tui_mailsetup.engine.fetch import (
+    FetchFailed,
+    https_get,
+    load_httpx,
+    resolve_addresses,
+    verified_context,
+)
+from tui_mailsetup.engine.probe import NOT_PROBED, ProbeResult, Verdict, probe
+from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
-from tui_mailsetup.presets import preset_for_mail_domain, preset_for_mx
-from tui_mailsetup.settings import Encryption
+from tui_mailsetup.presets import (
+    Preset,
+    preset_for_mail_domain,
+    preset_for_mx,
+    username_from_format,
+)
+from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.settings import DetectSettings, Encryption, MailSettings
+
+# How much each source is worth when probes do not decide (0-100).
+CONFIDENCE = {
+    "preset": 100,
+    "autoconfig": 95,
+    "ispdb": 90,
+    "srv": 88,
+    "mx": 80,
+    "ispdb-mx": 75,
+    "guess": 30,
+}
+GUESS_PORTS: tuple[tuple[int, Encryption], ...] = (
+    (465, Encryption.TLS),
+    (587, Encryption.STARTTLS),
+)
+FETCH_LIMIT = 5.0
+"""Seconds an autoconfig or ISPDB fetch may take (a black-holed web server costs no more)."""
+PROBE_MARGIN = 0.2
+"""Seconds before detect.timeout at which a probe gives up on its own."""
+USERNAME_HINTS = {
+    "%EMAILADDRESS%": "your full email address",
+    "%EMAILLOCALPART%": "the part of your address before the @",
+}
 
 
 @dataclass(frozen=True)
+class DetectOptions:
+    ispdb: bool = True
+    ispdb_url: str = DetectSettings.model_fields["ispdb_url"].default
+    autoconfig_urls: tuple[str, ...] = tuple(DetectSettings().autoconfig_urls)
+    probe: bool = True
+    timeout: float = 10.0
+    ca_file: str = ""
+    """Extra CA bundle trusted for probes and HTTPS (``smtp.ca_file``)."""
+    guess_ports: tuple[tuple[int, Encryption], ...] = GUESS_PORTS
+    max_probes: int = 12
+
+    @classmethod
+    def from_settings(cls, settings: MailSettings) -> DetectOptions:
+        d = settings.detect
+        return cls(
+            ispdb=d.ispdb,
+            ispdb_url=d.ispdb_url,
+            autoconfig_urls=tuple(d.autoconfig_urls),
+            probe=d.probe,
+            timeout=d.timeout,
+            ca_file=settings.smtp.ca_file,
+        )
+
+
+@dataclass
 class Candidate:
     host: str
     port: int
     encryption: Encryption
     source: str
-    """Why it is a candidate: "SRV _submissions._tcp.acme.example", "MX: Google Workspace"."""
+    """Why it is a candidate: "SRV _submissions._tcp.acme.example", "MX … is Google Workspace"."""
     confidence: int
-    """0-100; the best candidate has the highest."""
+    """0-100: what the source is worth; probes rank before it."""
     preset_id: str = ""
     username_hint: str = ""
     notes: str = ""
+    kind: str = ""
+    """preset, autoconfig, ispdb, srv, mx, ispdb-mx or guess."""
+    username: str = ""
+    """The login for the address asked about, when the source gives the convention."""
+    order: tuple[int, ...] = ()
+    """Tie-breaker within one source (SRV: priority, implicit TLS first, -weight)."""
+    sources: list[str] = field(default_factory=list)
+    """Every source that proposed this host, port and encryption."""
+    probe: ProbeResult = NOT_PROBED
+
+    @property
+    def key(self) -> tuple[str, int, Encryption]:
+        return (self.host.lower(), self.port, self.encryption)
+
+    @property
+    def verified(self) -> bool:
+        return self.probe.verdict is Verdict.VERIFIED
+
+    @property
+    def eligible(self) -> bool:
+        """A guess is proposed only when a probe verified it."""
+        return self.kind != "guess" or self.verified
+
+    def rank(self) -> tuple[Any, ...]:
+        verdict = self.probe.verdict
+        if verdict is Verdict.VERIFIED:
+            tier = 0 if self.encryption is Encryption.TLS else 1
+        else:
+            tier = {Verdict.NOT_PROBED: 2, Verdict.UNVERIFIED: 3, Verdict.FAILED: 4}[verdict]
+        return (tier, -self.confidence, self.order, self.host, self.port)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,10 +152,14 @@ class Candidate:
             "port": self.port,
             "encryption": self.encryption.value,
             "source": self.source,
+            "kind": self.kind,
+            "sources": self.sources or [self.source],
             "confidence": self.confidence,
             "preset": self.preset_id or None,
+            "username": self.username or None,
             "username_hint": self.username_hint,
             "notes": self.notes,
+            "probe": self.probe.to_json(),
         }
 
 
@@ -52,16 +168,52 @@ class Detection:
     query: str
     domain: str
     candidates: list[Candidate] = field(default_factory=list)
+    """What can be proposed, best first."""
+    rejected: list[Candidate] = field(default_factory=list)
+    """Guesses that were tried and not verified: never proposed, listed for the record."""
     elapsed: float = 0.0
     problems: list[str] = field(default_factory=list)
-    """Lookups that failed (as opposed to records that do not exist)."""
+    """Lookups and fetches that failed (as opposed to records that do not exist)."""
+    dns_failed: bool = False
+    """A DNS lookup got no answer (timeout, SERVFAIL, refused): what exists is unknown."""
+    ispdb_sent: list[str] = field(default_factory=list)
+    """Domains sent to the ISPDB (privacy: said in the output)."""
+    ispdb_url: str = ""
+    probed: bool = False
 
     @property
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
 
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.best is not None:
+            return ExitCode.OK
+        return ExitCode.TEMPFAIL if self.dns_failed else ExitCode.UNAVAILABLE
+
+    def cause(self) -> str:
+        if self.dns_failed:
+            return (
+                f"DNS lookups for {self.domain} failed (no answer from the name server): "
+                "whether it publishes a submission server is unknown"
+            )
+        return f"No mail submission server found for {self.domain}"
+
     def to_json(self) -> dict[str, Any]:
         best = self.best
+        diagnosis = None
+        if best is None:
+            diagnosis = {
+                "stage": "detect",
+                "cause": self.cause(),
+                "fix": (
+                    "Check dns.nameservers (or the system resolver) and try again"
+                    if self.dns_failed
+                    else "Ask the mail provider for its SMTP submission server, or publish "
+                    "_submissions._tcp SRV records or an autoconfig file"
+                ),
+                "exit_code": int(self.exit_code),
+            }
         return {
             "ok": best is not None,
             "stage": "detect",
@@ -73,15 +225,14 @@ class Detection:
                 if best
                 else None
             ),
+            "verified": best.verified if best else False,
+            "username": best.username or None if best else None,
             "candidates": [c.to_json() for c in self.candidates],
+            "rejected": [c.to_json() for c in self.rejected],
             "problems": self.problems,
-            "diagnosis": None
-            if best
-            else {
-                "stage": "detect",
-                "cause": f"No mail submission server found for {self.domain}",
-                "fix": None,
-            },
+            "dns_failed": self.dns_failed,
+            "ispdb": {"url": self.ispdb_url, "sent": self.ispdb_sent} if self.ispdb_sent else None,
+            "diagnosis": diagnosis,
         }
 
 
@@ -94,97 +245,377 @@ def domain_of(address_or_domain: str) -> str:
     return host_to_ascii(domain)
 
 
-async def detect(address_or_domain: str, *, resolver: dns.asyncresolver.Resolver) -> Detection:
-    started = time.monotonic()
-    domain = domain_of(address_or_domain)
-    result = Detection(address_or_domain, domain)
-    found: list[Candidate] = []
+def base_domain(host: str) -> str:
+    """The registrable-looking domain of a host (mx1.mail.example.co.uk → example.co.uk)."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
 
-    if preset := preset_for_mail_domain(domain):
-        found.append(
-            Candidate(
-                preset.host,
-                preset.port,
-                preset.encryption,
-                f"{domain} is {preset.name}",
-                100,
-                preset.id,
-                preset.username_hint,
-                preset.notes,
+
+_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go"})
+
+
+def _preset_candidate(preset: Preset, source: str, kind: str, address: str) -> Candidate:
+    return Candidate(
+        preset.host,
+        preset.port,
+        preset.encryption,
+        source,
+        CONFIDENCE[kind],
+        preset.id,
+        preset.username_hint,
+        preset.notes,
+        kind=kind,
+        username=preset.username_for(address),
+    )
+
+
+class _Run:
+    """One detection: the sources, the probes, and what they found."""
+
+    def __init__(
+        self,
+        result: Detection,
+        address: str,
+        resolver: dns.asyncresolver.Resolver,
+        options: DetectOptions,
+        deadline: float,
+    ) -> None:
+        self.result = result
+        self.domain = result.domain
+        self.address = address
+        self.resolver = resolver
+        self.options = options
+        self.deadline = deadline
+        self.found: dict[tuple[str, int, Encryption], Candidate] = {}
+        self.probes: dict[tuple[str, int, Encryption], asyncio.Task[ProbeResult]] = {}
+        self.addresses: dict[str, asyncio.Task[list[str]]] = {}
+        self._context: asyncio.Future[ssl.SSLContext] | None = None
+        self._httpx: asyncio.Future[None] | None = None
+
+    async def context(self) -> ssl.SSLContext:
+        """The verifying TLS context (trust store + ca_file), built once in a thread, shared."""
+        if self._context is None:
+            self._context = asyncio.ensure_future(
+                asyncio.to_thread(verified_context, self.options.ca_file)
             )
+        return await asyncio.shield(self._context)
+
+    def remaining(self) -> float:
+        return max(0.05, self.deadline - time.monotonic())
+
+    def problem(self, text: str) -> None:
+        self.result.problems.append(untrusted_text(text, limit=300))
+
+    # -- candidates and probes ---------------------------------------------
+
+    def add(self, candidate: Candidate) -> None:
+        existing = self.found.get(candidate.key)
+        if existing is not None:
+            existing.sources.append(candidate.source)
+            if (candidate.confidence, candidate.kind != "guess") > (
+                existing.confidence,
+                existing.kind != "guess",
+            ):
+                sources = existing.sources
+                candidate.sources = sources
+                self.found[candidate.key] = candidate
+            return
+        candidate.sources = [candidate.source]
+        self.found[candidate.key] = candidate
+        if self.options.probe and len(self.probes) < self.options.max_probes:
+            self.probes[candidate.key] = asyncio.ensure_future(self._probe(candidate))
+
+    async def _addresses_of(self, host: str) -> list[str]:
+        task = self.addresses.get(host.lower())
+        if task is None:
+            task = asyncio.ensure_future(resolve_addresses(self.resolver, host))
+            self.addresses[host.lower()] = task
+        return await asyncio.shield(task)
+
+    async def _probe(self, candidate: Candidate) -> ProbeResult:
+        started = time.monotonic()
+        try:
+            addresses = await self._addresses_of(candidate.host)
+        except LookupFailed as exc:
+            return ProbeResult(
+                Verdict.FAILED,
+                "resolve",
+                time.monotonic() - started,
+                f"lookup failed: {exc}",
+                dns_failed=True,
+            )
+        try:
+            context = await self.context()
+        except (OSError, ssl.SSLError):
+            context = None  # the probe reports the unusable ca_file itself
+        return await probe(
+            candidate.host,
+            candidate.port,
+            candidate.encryption,
+            resolver=self.resolver,
+            # A little under the deadline, so the probe's own verdict arrives in time.
+            limit=max(0.1, self.remaining() - PROBE_MARGIN),
+            ca_file=self.options.ca_file,
+            addresses=addresses,
+            context=context,
         )
 
-    async def lookup(name: str, rdtype: str) -> list[str]:
+    # -- the sources -----------------------------------------------------------
+
+    async def lookup(self, name: str, rdtype: str) -> list[str]:
         try:
-            return await query_text(resolver, name, rdtype)
+            return await query_text(self.resolver, name, rdtype)
         except LookupFailed as exc:
-            result.problems.append(str(exc))
+            self.result.dns_failed = True
+            self.problem(f"DNS lookup failed: {exc}")
             return []
 
-    submissions, submission, mx, smtp_a, mail_a = await asyncio.gather(
-        lookup(f"_submissions._tcp.{domain}", "SRV"),
-        lookup(f"_submission._tcp.{domain}", "SRV"),
-        lookup(domain, "MX"),
-        lookup(f"smtp.{domain}", "A"),
-        lookup(f"mail.{domain}", "A"),
-    )
-    for records, encryption, confidence, service in (
-        (submissions, Encryption.TLS, 92, "_submissions"),
-        (submission, Encryption.STARTTLS, 90, "_submission"),
-    ):
-        for priority, weight, port, target in _parse_srv(records):
-            # RFC 6186: a target of "." says the service is deliberately not offered.
-            if target == ".":
-                continue
-            rank = confidence - min(priority, 9) + min(weight, 1)
-            found.append(
-                Candidate(
-                    target.rstrip("."), port, encryption, f"SRV {service}._tcp.{domain}", rank
+    async def srv(self) -> None:
+        tls, starttls = await asyncio.gather(
+            self.lookup(f"_submissions._tcp.{self.domain}", "SRV"),
+            self.lookup(f"_submission._tcp.{self.domain}", "SRV"),
+        )
+        for records, encryption, service in (
+            (tls, Encryption.TLS, "_submissions"),
+            (starttls, Encryption.STARTTLS, "_submission"),
+        ):
+            for priority, weight, port, target in _parse_srv(records):
+                # RFC 6186: a target of "." says the service is deliberately not offered.
+                if target == "." or port == 0:
+                    continue
+                try:
+                    host = host_to_ascii(target.rstrip("."))
+                except ValueError:
+                    continue
+                self.add(
+                    Candidate(
+                        host,
+                        port,
+                        encryption,
+                        f"SRV {service}._tcp.{self.domain} (priority {priority}, weight {weight})",
+                        CONFIDENCE["srv"],
+                        kind="srv",
+                        order=(priority, 0 if encryption is Encryption.TLS else 1, -weight),
+                    )
                 )
-            )
 
-    for exchange in _parse_mx(mx):
-        if preset := preset_for_mx(exchange):
-            found.append(
-                Candidate(
-                    preset.host,
-                    preset.port,
-                    preset.encryption,
-                    f"MX {exchange} is {preset.name}",
-                    80,
-                    preset.id,
-                    preset.username_hint,
-                    preset.notes,
+    async def mx(self) -> None:
+        exchanges = _parse_mx(await self.lookup(self.domain, "MX"))
+        for exchange in exchanges:
+            if preset := preset_for_mx(exchange):
+                self.add(
+                    _preset_candidate(preset, f"MX {exchange} is {preset.name}", "mx", self.address)
                 )
-            )
-            break
-    for name, addresses in ((f"smtp.{domain}", smtp_a), (f"mail.{domain}", mail_a)):
-        if addresses:
-            found.append(
-                Candidate(
-                    name,
-                    587,
-                    Encryption.STARTTLS,
-                    f"{name} exists (a guess: confirm with check)",
-                    30,
-                )
-            )
+                return
+        if exchanges and self.options.ispdb:
+            mx_domain = base_domain(exchanges[0])
+            if mx_domain != self.domain:
+                await self.ispdb(mx_domain, kind="ispdb-mx", why=f"MX {exchanges[0]}")
 
-    unique: dict[tuple[str, int], Candidate] = {}
-    for candidate in sorted(found, key=lambda c: -c.confidence):
-        unique.setdefault((candidate.host.lower(), candidate.port), candidate)
-    result.candidates = list(unique.values())
+    async def autoconfig(self, template: str) -> None:
+        url = template.replace("{domain}", self.domain)
+        if self.address:
+            url += ("&" if "?" in url else "?") + "emailaddress=" + quote(self.address, safe="@")
+        servers = await self._fetch_config(url, "autoconfig")
+        for index, server in enumerate(servers):
+            self.add(self._config_candidate(server, f"autoconfig {url}", "autoconfig", index))
+
+    async def ispdb(self, domain: str, *, kind: str = "ispdb", why: str = "") -> None:
+        base = self.options.ispdb_url
+        url = base + ("" if base.endswith("/") else "/") + domain
+        servers = await self._fetch_config(
+            url, "ISPDB", before_sending=lambda: self.result.ispdb_sent.append(domain)
+        )
+        label = f"ISPDB {domain}" + (f" (from {why})" if why else "")
+        for index, server in enumerate(servers):
+            self.add(self._config_candidate(server, label, kind, index))
+
+    async def _fetch_config(
+        self, url: str, what: str, *, before_sending: Callable[[], None] | None = None
+    ) -> list[OutgoingServer]:
+        host = urlsplit(url).hostname or ""
+        if not host or urlsplit(url).scheme != "https":
+            self.problem(f"{what} {url}: not an https:// URL")
+            return []
+        try:
+            # The name first: on a dead resolver or for a domain without the
+            # name, neither httpx nor the trust store is ever loaded.
+            if not await self._addresses_of(host):
+                return []
+        except LookupFailed as exc:
+            self.result.dns_failed = True
+            self.problem(f"{what} {url}: {exc}")
+            return []
+        if self._httpx is None:
+            self._httpx = asyncio.ensure_future(asyncio.to_thread(load_httpx))
+        try:
+            await asyncio.shield(self._httpx)
+            context = await self.context()
+        except ImportError as exc:
+            self.problem(f"{what} {url}: skipped, httpx is not installed ({exc})")
+            return []
+        except (OSError, ssl.SSLError) as exc:
+            self.problem(f"{what} {url}: smtp.ca_file cannot be used as a CA bundle: {exc}")
+            return []
+        if before_sending is not None:
+            before_sending()
+        try:
+            fetched = await https_get(
+                url,
+                resolver=self.resolver,
+                context=context,
+                limit=min(FETCH_LIMIT, self.remaining()),
+                resolve=self._addresses_of,
+            )
+        except FetchFailed as exc:
+            if exc.dns_failed:
+                self.result.dns_failed = True
+                self.problem(f"{what} {url}: {exc}")
+            elif "does not resolve" not in str(exc):
+                self.problem(f"{what} {url}: {exc}")
+            return []
+        except TimeoutError:
+            self.problem(f"{what} {url}: no answer within the deadline")
+            return []
+        if fetched.status == 404 or fetched.status == 410:
+            return []
+        if fetched.status != 200:
+            self.problem(f"{what} {url}: HTTP {fetched.status}")
+            return []
+        try:
+            return parse_config(fetched.body, domain=self.domain)
+        except AutoconfigError as exc:
+            self.problem(f"{what} {url}: {exc}")
+            return []
+
+    def _config_candidate(
+        self, server: OutgoingServer, source: str, kind: str, index: int
+    ) -> Candidate:
+        fmt = server.username_format
+        notes = "The provider asks for OAuth2 (auth = xoauth2)." if server.oauth2 else ""
+        return Candidate(
+            server.host,
+            server.port,
+            server.encryption,
+            source + (f": {server.provider}" if server.provider else ""),
+            CONFIDENCE[kind],
+            username_hint=USERNAME_HINTS.get(fmt, "") or (f"{fmt}" if "%" not in fmt else ""),
+            notes=notes,
+            kind=kind,
+            username=username_from_format(fmt, self.address),
+            order=(index,),
+        )
+
+    async def guesses(self) -> None:
+        for rank, name in enumerate((f"smtp.{self.domain}", f"mail.{self.domain}")):
+            for port, encryption in self.options.guess_ports:
+                self.add(
+                    Candidate(
+                        name,
+                        port,
+                        encryption,
+                        f"guess: {name} port {port}",
+                        CONFIDENCE["guess"],
+                        kind="guess",
+                        order=(rank, port),
+                    )
+                )
+
+
+async def detect(
+    address_or_domain: str,
+    *,
+    resolver: dns.asyncresolver.Resolver,
+    options: DetectOptions | None = None,
+) -> Detection:
+    """Every candidate for the address or domain, best first (see the module docstring).
+
+    ValueError when the text is neither an address nor a domain.
+    """
+    options = options or DetectOptions()
+    started = time.monotonic()
+    domain = domain_of(address_or_domain)
+    text = address_or_domain.strip()
+    address = text if "@" in text else ""
+    result = Detection(address_or_domain, domain, ispdb_url=options.ispdb_url)
+
+    if preset := preset_for_mail_domain(domain):
+        # A known mailbox domain decides at once: no lookup, no probe, nothing sent.
+        result.candidates = [
+            _preset_candidate(
+                preset, f"bundled preset: {domain} is {preset.name}", "preset", address
+            )
+        ]
+        result.elapsed = time.monotonic() - started
+        return result
+
+    run = _Run(result, address, resolver, options, started + options.timeout)
+    result.probed = options.probe
+    sources: list[asyncio.Task[None]] = [
+        asyncio.ensure_future(run.srv()),
+        asyncio.ensure_future(run.mx()),
+        *(asyncio.ensure_future(run.autoconfig(url)) for url in options.autoconfig_urls),
+    ]
+    if options.ispdb:
+        sources.append(asyncio.ensure_future(run.ispdb(domain)))
+    if options.probe:
+        sources.append(asyncio.ensure_future(run.guesses()))
+    try:
+        await _wait_all(sources, run.remaining(), "a source", run)
+        # Probes started as candidates arrived; wait for those still running.
+        probes = dict(run.probes)
+        await _wait_all(list(probes.values()), run.remaining(), "a probe", run)
+        for key, task in probes.items():
+            if task.done() and not task.cancelled():
+                outcome = task.result()
+                run.found[key].probe = outcome
+            else:
+                run.found[key].probe = ProbeResult(
+                    Verdict.FAILED, "", options.timeout, "no answer within detect.timeout"
+                )
+    finally:
+        leftovers: list[asyncio.Future[Any]] = [
+            *sources,
+            *run.probes.values(),
+            *run.addresses.values(),
+        ]
+        for leftover in leftovers:
+            if not leftover.done():
+                leftover.cancel()
+    ranked = sorted(run.found.values(), key=Candidate.rank)
+    result.candidates = [c for c in ranked if c.eligible]
+    result.rejected = [c for c in ranked if not c.eligible]
+    if not result.dns_failed and result.best is None:
+        # Guesses whose names could not be looked up: that is unknown, not absent.
+        result.dns_failed = any(c.probe.dns_failed for c in result.rejected)
     result.elapsed = time.monotonic() - started
     return result
 
 
+async def _wait_all(tasks: list[asyncio.Task[Any]], limit: float, what: str, run: _Run) -> None:
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=limit)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+        run.problem(f"{len(pending)} × {what} did not finish within detect.timeout")
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            run.problem(f"{what} failed: {type(error).__name__}: {error}")
+
+
 def _parse_srv(records: list[str]) -> list[tuple[int, int, int, str]]:
+    """(priority, weight, port, target) in RFC 2782 order: priority, then weight (highest first)."""
     parsed = []
     for record in records:
         parts = record.split()
         if len(parts) == 4 and all(p.isdigit() for p in parts[:3]):
             parsed.append((int(parts[0]), int(parts[1]), int(parts[2]), parts[3].lower()))
-    return sorted(parsed)
+    return sorted(parsed, key=lambda r: (r[0], -r[1]))
 
 
 def _parse_mx(records: list[str]) -> list[str]:
@@ -193,4 +624,4 @@ def _parse_mx(records: list[str]) -> list[str]:
         parts = record.split()
         if len(parts) == 2 and parts[0].isdigit():
             parsed.append((int(parts[0]), parts[1].lower().rstrip(".")))
-    return [host for _, host in sorted(parsed)]
+    return [host for _, host in sorted(parsed) if host]

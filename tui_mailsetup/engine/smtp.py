@@ -422,8 +422,16 @@ class Conversation:
         *,
         stop_after: Stage | None = None,
         greeting_grace: float = GREETING_GRACE,
+        addresses: list[str] | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
+        self.given_addresses = addresses
+        """smtp.host's addresses, already resolved by the caller (detect's resolver)."""
+        if tls_context is not None:
+            # A context the caller built from these settings and shares between runs.
+            self._context_future = asyncio.get_running_loop().create_future()
+            self._context_future.set_result(tls_context)
         self.smtp = settings.smtp
         self.password = password
         self.message = message
@@ -675,7 +683,7 @@ class Conversation:
 
     async def _ladder(self) -> Outcome:
         self._check_config()
-        if self.smtp.encryption != Encryption.NONE:
+        if self.smtp.encryption != Encryption.NONE and self._context_future is None:
             # Loading the system trust store takes tens of milliseconds: do it
             # in a thread while DNS, TCP and the greeting happen.
             self._context_future = asyncio.ensure_future(
@@ -721,7 +729,11 @@ class Conversation:
             self._fqdn = _in_daemon_thread(socket.getfqdn)
         loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(self.host, self.smtp.port, type=socket.SOCK_STREAM)
+            infos = [
+                info
+                for name in self.given_addresses or [self.host]
+                for info in await loop.getaddrinfo(name, self.smtp.port, type=socket.SOCK_STREAM)
+            ]
         except (socket.gaierror, UnicodeError) as exc:
             self.fail(diag.resolve_failed(self.host, exc))
         self._addresses = [(info[0], info[4]) for info in infos]
@@ -1318,12 +1330,16 @@ async def run_smtp(
     *,
     stop_after: Stage | None = None,
     greeting_grace: float = GREETING_GRACE,
+    addresses: list[str] | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Event]:
     """Run one SMTP test, yielding events as they happen; the last is always an Outcome.
 
     ``message`` None climbs the ladder up to AUTH and sends nothing (``check``);
     ``stop_after`` stops after that stage (QUIT is still sent politely). Never
-    raises for a delivery failure.
+    raises for a delivery failure. ``addresses``: smtp.host's IP addresses when the
+    caller resolved it (TLS still verifies the certificate against smtp.host);
+    ``tls_context``: a context built by ``tls.build_context(settings.smtp)``, shared.
     """
     conversation = Conversation(
         settings,
@@ -1332,6 +1348,8 @@ async def run_smtp(
         recipients,
         stop_after=stop_after,
         greeting_grace=greeting_grace,
+        addresses=addresses,
+        tls_context=tls_context,
     )
     task = asyncio.ensure_future(conversation.run())
     try:

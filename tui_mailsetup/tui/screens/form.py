@@ -491,23 +491,24 @@ class FormScreen(Screen[None]):
     @work(exclusive=True, exit_on_error=False, group="detect", name="detect")
     async def detect_worker(self, query: str) -> None:
         """Autodetect host, port and encryption with the engine (SRV, MX, known providers)."""
-        from tui_mailsetup.engine.detect import detect
+        from tui_mailsetup.engine.detect import DetectOptions, detect
         from tui_mailsetup.engine.dns import make_resolver
+        from tui_mailsetup.engine.probe import Verdict
 
         nameservers = list(self.settings.dns.nameservers) if self.settings else []
+        options = DetectOptions.from_settings(self.settings) if self.settings else None
         self._detect_status(Text(f"Looking up {query} …", style="dim"))
         try:
-            detection = await detect(query, resolver=make_resolver(nameservers))
+            detection = await detect(query, resolver=make_resolver(nameservers), options=options)
         except ValueError as exc:
             self._detect_status(Text(f"✘ {exc}", style="bold red"))
             return
         best = detection.best
         if best is None:
-            problems = "; ".join(detection.problems)
+            problems = "; ".join(detection.problems[:3])
             self._detect_status(
                 Text(
-                    f"✘ No mail submission server found for {detection.domain}"
-                    + (f" ({problems})" if problems else ""),
+                    f"✘ {detection.cause()}" + (f" ({problems})" if problems else ""),
                     style="bold red",
                 )
             )
@@ -519,6 +520,12 @@ class FormScreen(Screen[None]):
             row.set_placeholder(best.username_hint)
         status = Text("✔ ", style="bold green")
         status.append(f"{best.host}:{best.port} {best.encryption.value}, from {best.source}")
+        if best.verified:
+            status.append(", verified")
+        elif best.probe.verdict is not Verdict.NOT_PROBED:
+            status.append(f", not verified: {best.probe.detail}")
+        if detection.ispdb_sent:
+            status.append(f"\nAsked Thunderbird's ISPDB about {', '.join(detection.ispdb_sent)}.")
         if best.notes:
             status.append(f"\n{best.notes}", style="dim")
         self._detect_status(status)
