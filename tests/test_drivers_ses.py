@@ -23,6 +23,7 @@ from cli_helpers import config_path, run_cli
 from http_servers import ScriptedHttp, Seen, scripted_http
 from smtp_servers import outcome_of, transcript
 
+from tui_mailsetup.drivers.base import ChecksAccount
 from tui_mailsetup.drivers.ses import SesDriver, credential_hint, looks_like_smtp_password
 from tui_mailsetup.engine.events import Event, Stage, StageFinished
 from tui_mailsetup.findings import Severity
@@ -394,6 +395,7 @@ async def test_check_reports_account_and_identity(ses_api: ScriptedHttp) -> None
     }
     [finished] = [e for e in events if isinstance(e, StageFinished)]
     assert "sandbox" in finished.detail
+    assert isinstance(driver, ChecksAccount)
 
 
 async def test_check_sending_disabled(ses_api: ScriptedHttp) -> None:
@@ -527,3 +529,206 @@ print("after a Mailgun send:", loaded())
         "after building every driver: []",
         "after a Mailgun send: ['httpx']",
     ]
+
+
+# --------------------------------------------------------------------------- more of the chain
+
+
+def _instance_metadata(seen: Seen) -> tuple[int, dict[str, str], bytes]:
+    """IMDSv2 as EC2 documents it: a token first, then the role and its credentials."""
+    if seen.method == "PUT" and seen.path == "/latest/api/token":
+        return (200, {"x-aws-ec2-metadata-token-ttl-seconds": "21600"}, b"imds-token")
+    if seen.headers.get("x-aws-ec2-metadata-token") != "imds-token":
+        return (401, {}, b"")
+    if seen.path == "/latest/meta-data/iam/security-credentials/":
+        return (200, {}, b"mail-role")
+    if seen.path == "/latest/meta-data/iam/security-credentials/mail-role":
+        return ses_json(
+            {
+                "Code": "Success",
+                "AccessKeyId": "ASIAINSTANCEROLE0001",
+                "SecretAccessKey": "instance-secret-0123456789abcdefghijklmn",
+                "Token": "instance-session-token",
+                "Expiration": "2099-01-01T00:00:00Z",
+            }
+        )
+    return (404, {}, b"")
+
+
+async def test_send_with_the_instance_role(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto.verify("acme.example")
+    with scripted_http() as imds:
+        imds.answer = _instance_metadata
+        monkeypatch.delenv("AWS_EC2_METADATA_DISABLED")
+        monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.url + "/")
+        settings = settings_for(moto.url)
+        # Offline, nothing else is found: the instance role is what is left.
+        assert credential_hint(settings, secret_present=False).source == "instance-role"
+        events, _ = await run(settings)
+    outcome = outcome_of(events)
+    assert outcome.ok, outcome
+    text = text_of(events)
+    assert (
+        "credentials: the EC2 instance role (instance metadata), access key ASIAINSTANCEROLE0001"
+        in text
+    )
+    assert "instance-secret" not in text and "instance-session-token" not in text
+    assert moto.sent() > 0
+
+
+def _write_sso_profile(home: Path, start_url: str, token_expires: str) -> None:
+    import hashlib
+
+    aws = home / ".aws"
+    (aws / "sso" / "cache").mkdir(parents=True)
+    (aws / "config").write_text(
+        "[profile dev]\n"
+        f"sso_start_url = {start_url}\n"
+        "sso_region = eu-west-1\n"
+        "sso_account_id = 123456789012\n"
+        "sso_role_name = Mailer\n"
+    )
+    cache = aws / "sso" / "cache" / (hashlib.sha1(start_url.encode()).hexdigest() + ".json")
+    cache.write_text(
+        json.dumps(
+            {
+                "startUrl": start_url,
+                "region": "eu-west-1",
+                "accessToken": "sso-access-token",
+                "expiresAt": token_expires,
+            }
+        )
+    )
+
+
+# botocore reads its SSO token cache directory from HOME once, when it is imported:
+# the SSO tests run the command in a process of its own, as a user would.
+
+
+def test_send_with_an_sso_profile(moto: MotoServer, aws_env: Path) -> None:
+    moto.verify("acme.example")
+    _write_sso_profile(aws_env, "https://acme.awsapps.example/start", "2099-01-01T00:00:00Z")
+    _write_config(aws_env, moto.url, profile="dev")
+    with scripted_http() as portal:
+        # The SSO portal's GetRoleCredentials, as its API documents it.
+        portal.reply = ses_json(
+            {
+                "roleCredentials": {
+                    "accessKeyId": "ASIASSOROLE000000001",
+                    "secretAccessKey": "sso-secret-0123456789abcdefghijklmnopq",
+                    "sessionToken": "sso-session-token",
+                    "expiration": 4102444800000,
+                }
+            }
+        )
+        result = run_cli("send-test", home=aws_env, env={"AWS_ENDPOINT_URL_SSO": portal.url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    [request] = portal.seen
+    assert request.path.startswith("/federation/credentials")
+    assert request.headers["x-amz-sso_bearer_token"] == "sso-access-token"
+    assert "credentials: SSO (profile dev), access key ASIASSOROLE000000001" in result.stdout
+    for secret in ("sso-access-token", "sso-secret", "sso-session-token"):
+        assert secret not in result.stdout + result.stderr
+    shown = run_cli("show", "--json", home=aws_env)
+    assert shown.json()["ses_credentials"] == "SSO (profile dev)"
+
+
+def test_an_expired_sso_session_says_to_sign_in(moto: MotoServer, aws_env: Path) -> None:
+    _write_sso_profile(aws_env, "https://acme.awsapps.example/start", "2001-01-01T00:00:00Z")
+    _write_config(aws_env, moto.url, profile="dev")
+    result = run_cli("send-test", "--json", home=aws_env)
+    assert result.returncode == 77, result.stdout + result.stderr
+    diagnosis = result.json()["diagnosis"]
+    assert "SSO session of profile 'dev'" in diagnosis["cause"]
+    assert "expired" in diagnosis["evidence"].lower()
+    assert "aws sso login --profile dev" in diagnosis["explanation"]
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "env", "expected"),
+    [
+        (
+            "[profile ops]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n",
+            "",
+            {},
+            "assume-role",
+        ),
+        ("[profile ops]\ncredential_process = /bin/true\n", "", {}, "process"),
+        (
+            "[profile ops]\naws_access_key_id = AKIA1\naws_secret_access_key = s\n",
+            "",
+            {},
+            "profile",
+        ),
+        ("", "[ops]\naws_access_key_id = AKIA1\naws_secret_access_key = s\n", {}, "profile"),
+        ("", "[ops]\n", {"AWS_WEB_IDENTITY_TOKEN_FILE": "/t", "AWS_ROLE_ARN": "a"}, "web-identity"),
+        ("", "[ops]\n", {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/x"}, "container"),
+    ],
+)
+def test_offline_hint_follows_the_chain(
+    aws_env: Path, config: str, credentials: str, env: dict[str, str], expected: str
+) -> None:
+    aws = aws_env / ".aws"
+    aws.mkdir()
+    (aws / "config").write_text(config)
+    (aws / "credentials").write_text(credentials)
+    settings = settings_for("", profile="ops")
+    environ = {"HOME": str(aws_env), "AWS_EC2_METADATA_DISABLED": "true", **env}
+    hint = credential_hint(settings, secret_present=False, environ=environ)
+    assert (hint.source, hint.problem) == (expected, "")
+
+
+@pytest.mark.parametrize(
+    ("ses", "secret", "env", "works"),
+    [
+        ({}, None, {}, False),
+        ({"access_key_id": "AKIAEXPLICIT0000001"}, None, {}, False),
+        ({}, ENV_SECRET, {}, False),
+        ({"profile": "nosuch"}, None, {}, False),
+        ({}, None, {"AWS_ACCESS_KEY_ID": "AKIAENV1", "AWS_SECRET_ACCESS_KEY": ENV_SECRET}, True),
+        ({"access_key_id": "AKIAEXPLICIT0000001"}, ENV_SECRET, {}, True),
+        ({}, ENV_SECRET, {"AWS_ACCESS_KEY_ID": "AKIAENV1"}, True),
+    ],
+)
+async def test_validation_and_the_driver_agree_on_configured(
+    moto: MotoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    ses: dict[str, str],
+    secret: str | None,
+    env: dict[str, str],
+    works: bool,
+) -> None:
+    moto.verify("acme.example")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_for(moto.url, **ses)
+    sources = {"ses.secret_access_key": "credentials-file" if secret else None}
+    errors = [f for f in validate(settings, secret_sources=sources) if f.severity is Severity.ERROR]
+    outcome = outcome_of((await run(settings, secret))[0])
+    assert (not errors) is works, errors
+    assert outcome.ok is works, outcome
+    if not works:
+        assert int(outcome.exit_code) == 78
+
+
+def test_check_from_the_command_line(moto: MotoServer, aws_env: Path) -> None:
+    moto.verify(SENDER)
+    _write_config(aws_env, moto.url)
+    env = {"AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT0001", "AWS_SECRET_ACCESS_KEY": ENV_SECRET}
+    result = run_cli("check", "--no-dns", home=aws_env, env=env)
+    if "unrecognized arguments: --no-dns" in result.stderr:
+        result = run_cli("check", home=aws_env, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "account: sandbox status unknown" in result.stdout  # moto has no GetAccount
+    assert "sent 0 of 200 in the last 24 h" in result.stdout
+    assert f"identity: {SENDER} verified for sending" in result.stdout
+    assert "no message was sent" in result.stdout
+    assert moto.sent() == 0
+    _write_config(aws_env, moto.url, region="us-east-1")
+    moved = run_cli("check", "--json", home=aws_env, env=env)
+    assert moved.returncode == 78, moved.stdout + moved.stderr
+    diagnosis = moved.json()["diagnosis"]
+    assert diagnosis["cause"] == f"The sender {SENDER} is verified in eu-west-1, not in us-east-1"
+    assert diagnosis["fix_commands"] == ["tui-mailsetup set ses.region eu-west-1"]

@@ -277,9 +277,10 @@ def error_code_and_message(code: str, message: str) -> tuple[str, str]:
         text = re.search(r"<Message>([^<]*)</Message>", message)
         if found:
             return found.group(1).strip(), (text.group(1).strip() if text else "")
-    if message.lstrip().startswith("<"):
-        message = re.sub(r"<[^>]+>", " ", message)
-        message = " ".join(message.split())
+    if message.lstrip().startswith("<"):  # an HTML error page: its title says enough
+        title = re.search(r"<title>([^<]*)</title>", message, re.IGNORECASE)
+        message = title.group(1) if title else " ".join(re.sub(r"<[^>]+>", " ", message).split())
+        message = message[:200]
     return code, message
 
 
@@ -896,7 +897,7 @@ class SesDriver:
             return _Result(False, diagnosis.cause, diagnosis)
         accepted = untrusted_text(str(answer.get("MessageId", "")))
         return _Result(
-            True, f"accepted as {accepted} (credentials from {opened.where})", None, message_id
+            True, f"accepted as {accepted}; credentials from {opened.where}", None, message_id
         )
 
     # ------------------------------------------------------------------ check
@@ -1004,6 +1005,7 @@ class SesDriver:
             enabled = self._call(opened, bridge, client, "get_account_sending_enabled")
             account["sending_enabled"] = enabled.get("Enabled")
         except (_ClientError, _Failed):  # not offered by every compatible service
+            bridge.note("GetAccountSendingEnabled is not available here")
             account["sending_enabled"] = None
         return account
 
