@@ -732,3 +732,20 @@ def test_check_from_the_command_line(moto: MotoServer, aws_env: Path) -> None:
     diagnosis = moved.json()["diagnosis"]
     assert diagnosis["cause"] == f"The sender {SENDER} is verified in eu-west-1, not in us-east-1"
     assert diagnosis["fix_commands"] == ["tui-mailsetup set ses.region eu-west-1"]
+
+
+def test_iam_keys_given_to_the_ses_smtp_interface() -> None:
+    # The reverse mistake: the SMTP driver on SES's SMTP endpoint with IAM keys.
+    # (A diagnosis from the reply alone: SES's host name cannot be served on loopback.)
+    from tui_mailsetup.engine.diagnosis import from_reply
+
+    settings = MailSettings.model_validate(
+        {
+            "smtp": {"host": "email-smtp.eu-west-1.amazonaws.com", "username": "AKIAEXAMPLE"},
+            "sender": {"address": SENDER},
+        }
+    )
+    diagnosis = from_reply(Stage.AUTH, 535, "Authentication Credentials Invalid", settings)
+    assert diagnosis.cause == "Amazon SES refused the SMTP credentials"
+    assert "not the IAM access key and secret key" in diagnosis.explanation
+    assert int(diagnosis.exit_code) == 77

@@ -34,9 +34,9 @@ class ChecksAccount(Protocol):
     worth a structured report, such as the SES account (sandbox, sending enabled, quota)
     and the sender identity (verified, DKIM, other regions).
 
-    After the Outcome, ``check_details`` holds them as JSON-ready values; ``check --json``
-    reports them as ``"driver_details"``. The human transcript already carries them as
-    notes.
+    After the Outcome, ``check_details`` holds them as JSON-ready values, for ``check
+    --json`` to report (as ``"driver_details"``: ``isinstance(driver, ChecksAccount)``).
+    The transcript carries the same facts as notes, for people.
     """
 
     check_details: dict[str, Any]

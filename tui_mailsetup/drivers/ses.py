@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import contextlib
 import os
 import re
 import ssl
@@ -621,7 +622,9 @@ class _Bridge:
         self.queue: asyncio.Queue[object] = asyncio.Queue()
 
     def _put(self, item: object) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        # RuntimeError: the loop has closed, nobody is listening any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def sent(self, text: str) -> None:
         self._put(TranscriptLine(Direction.SENT, text, True))
@@ -686,6 +689,7 @@ class SesDriver:
         stop_after: Stage | None = None,
     ) -> AsyncIterator[Event]:
         if stop_after is not None:
+            self.check_details = {}
             return self._run(lambda bridge: self._check(bridge), recipients)
         data = bytes(message)
         message_id = str(message.get("Message-ID", ""))
@@ -707,6 +711,14 @@ class SesDriver:
                 return work(bridge)
             except _Failed as failed:
                 return _Result(False, failed.diagnosis.cause, failed.diagnosis)
+            except Exception as exc:  # botocore raising what it documents nowhere: no traceback
+                diagnosis = Diagnosis(
+                    Stage.SEND,
+                    "The request to SES failed unexpectedly",
+                    evidence=untrusted_text(f"{type(exc).__name__}: {exc}"),
+                    exit_code=ExitCode.UNAVAILABLE,
+                )
+                return _Result(False, diagnosis.cause, diagnosis)
             finally:
                 bridge.close()
 
@@ -803,10 +815,28 @@ class SesDriver:
         cached = opened.clients.get((service, region))
         if cached is not None:
             return cached
+        seconds = timeout or float(self.settings.smtp.timeout)
+        try:
+            client = self._create_client(opened, service, region, seconds)
+        except opened.botocore.exceptions.BotoCoreError as exc:
+            raise _Failed(
+                Diagnosis(
+                    Stage.CONFIG,
+                    f"No SES endpoint for the region {untrusted_text(region)!r}",
+                    evidence=untrusted_text(f"{type(exc).__name__}: {exc}"),
+                    explanation="Set ses.region to an AWS region such as us-east-1.",
+                    exit_code=ExitCode.CONFIG,
+                )
+            ) from exc
+        if bridge is not None:
+            client.meta.events.register("before-send", _transcript_hook(bridge))
+        opened.clients[(service, region)] = client
+        return client
+
+    def _create_client(self, opened: _Session, service: str, region: str, seconds: float) -> Any:
         from botocore.config import Config
 
-        seconds = timeout or float(self.settings.smtp.timeout)
-        client = opened.session.create_client(
+        return opened.session.create_client(
             service,
             region_name=region,
             endpoint_url=self.settings.ses.endpoint_url.strip() or None,
@@ -820,10 +850,6 @@ class SesDriver:
                 user_agent_extra="tui-mailsetup",
             ),
         )
-        if bridge is not None:
-            client.meta.events.register("before-send", _transcript_hook(bridge))
-        opened.clients[(service, region)] = client
-        return client
 
     def _context(self, opened: _Session | None, recipients: list[str]) -> ErrorContext:
         secret = opened.secret if opened else (self._secret or "")
@@ -1050,30 +1076,26 @@ class SesDriver:
             regions = [r for r in opened.session.get_available_regions("sesv2") if r != region]
         except Exception:
             return ()
-        exceptions = opened.botocore.exceptions
+        # Clients are created one by one (botocore's loaders are not meant for
+        # concurrent first use), the lookups run in parallel.
+        clients: dict[str, Any] = {}
+        for other in regions:
+            try:
+                clients[other] = self._client(opened, "sesv2", other, None, timeout=PROBE_TIMEOUT)
+            except _Failed:
+                continue
 
         def probe(other: str) -> str | None:
-            try:
-                client = self._client(opened, "sesv2", other, None, timeout=PROBE_TIMEOUT)
-            except exceptions.BotoCoreError:
-                return None
             for name in (sender, _identity_domain(sender)):
                 try:
-                    if _verified(client.get_email_identity(EmailIdentity=name)):
+                    if _verified(clients[other].get_email_identity(EmailIdentity=name)):
                         return other
                 except Exception:  # a region that is not enabled, not reachable, …
                     continue
             return None
 
-        # Clients are created one by one (botocore's loaders are not meant for
-        # concurrent first use), the lookups run in parallel.
-        for other in regions:
-            try:
-                self._client(opened, "sesv2", other, None, timeout=PROBE_TIMEOUT)
-            except exceptions.BotoCoreError:
-                continue
         with ThreadPoolExecutor(max_workers=8) as pool:
-            found = [r for r in pool.map(probe, regions) if r]
+            found = [r for r in pool.map(probe, clients) if r]
         return tuple(found)
 
 
