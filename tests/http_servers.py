@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,9 +18,13 @@ from typing import Any
 
 
 @contextmanager
-def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
-    """``handler`` served on 127.0.0.1 in a thread; yields the port."""
+def serving(
+    handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+) -> Iterator[int]:
+    """``handler`` served on 127.0.0.1 in a thread (over TLS with ``tls``); yields the port."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -50,15 +55,16 @@ class ScriptedHttp:
     answer: Callable[[Seen], Reply] | None = None
     seen: list[Seen] = field(default_factory=list)
     port: int = 0
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
 @contextmanager
-def scripted_http() -> Iterator[ScriptedHttp]:
-    fake = ScriptedHttp()
+def scripted_http(tls: ssl.SSLContext | None = None) -> Iterator[ScriptedHttp]:
+    fake = ScriptedHttp(scheme="https" if tls else "http")
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
@@ -79,7 +85,7 @@ def scripted_http() -> Iterator[ScriptedHttp]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    with serving(Handler) as port:
+    with serving(Handler, tls) as port:
         fake.port = port
         yield fake
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from http_servers import ScriptedHttp, forward_proxy, scripted_http
-from smtp_servers import outcome_of, transcript
+from smtp_servers import LocalCA, outcome_of, transcript
 
 from tui_mailsetup.drivers.mailgun import MailgunDriver, api_base
 from tui_mailsetup.engine.events import Event, Stage
@@ -213,6 +213,28 @@ async def test_mailgun_goes_through_the_proxy_in_the_environment(
     assert "proxy-pass" not in text and API_KEY not in text
 
 
+async def test_https_goes_through_a_connect_tunnel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = LocalCA(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_path))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with scripted_http(ca.server_context()) as api, forward_proxy() as proxy:
+        api.reply = (200, {}, b'{"id": "<1@mg>"}')
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        settings = mailgun_settings(api.url)
+        events = await collect(
+            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
+        )
+    outcome = outcome_of(events)
+    assert outcome.ok, outcome
+    # The proxy saw only where to connect; the request and the key went through TLS.
+    assert proxy.carried == [("CONNECT", f"127.0.0.1:{api.port}")]
+    assert api.seen[0].headers["Authorization"].startswith("Basic ")
+    assert f"via the proxy {proxy.url} (HTTPS_PROXY)" in text_of(events)
+
+
 async def test_no_proxy_and_remote_proxies_are_respected(
     api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,3 +303,20 @@ async def test_a_server_that_does_not_answer_times_out(monkeypatch: pytest.Monke
         )
     assert int(outcome.exit_code) == 75
     assert outcome.diagnosis is not None and "did not answer in time" in outcome.diagnosis.cause
+
+
+async def test_an_untrusted_certificate_is_a_protocol_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with scripted_http(LocalCA(tmp_path).server_context()) as api:
+        settings = mailgun_settings(api.url)
+        outcome = outcome_of(
+            await collect(
+                MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
+            )
+        )
+        assert api.seen == []  # nothing was sent to a server that could not be trusted
+    assert int(outcome.exit_code) == 76
+    assert outcome.diagnosis is not None
+    assert outcome.diagnosis.cause == "The certificate of 127.0.0.1 was rejected"
