@@ -623,9 +623,9 @@ def from_reply(
                 explanation=(
                     "The SES SMTP interface needs SMTP credentials (created in the SES console "
                     "for this region: a username like an access key ID and a 44-character "
-                    "password), not the IAM access key and secret key. Create SMTP credentials "
-                    "for this region, or use the IAM keys with the API: tui-mailsetup set "
-                    "driver ses."
+                    "password), not the IAM access key and secret key; SMTP credentials made "
+                    "for another region fail too. Create SMTP credentials for this region, or "
+                    "use the IAM keys with the API: tui-mailsetup set driver ses."
                 ),
                 exit_code=ExitCode.NOPERM,
             )
