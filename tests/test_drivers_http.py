@@ -1,102 +1,41 @@
-"""Mailgun and SES drivers against a small HTTP server on 127.0.0.1, and SigV4 against AWS's vectors."""
+"""The Mailgun driver (httpx) against a small HTTP server and a proxy on 127.0.0.1."""
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_servers import ScriptedHttp, forward_proxy, scripted_http
+from smtp_servers import LocalCA, outcome_of, transcript
 
 from tui_mailsetup.drivers.mailgun import MailgunDriver, api_base
-from tui_mailsetup.drivers.ses import SesDriver, sign_v4
-from tui_mailsetup.engine.events import Event, Outcome, Stage, TranscriptLine
+from tui_mailsetup.engine.events import Event, Stage
 from tui_mailsetup.message import build_test_message
 from tui_mailsetup.settings import MailSettings
 
 API_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class FakeApi:
-    """Answers every request with ``reply`` and records it."""
-
-    reply: tuple[int, dict[str, str], bytes] = (200, {}, b"{}")
-    seen: list[Seen] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture
-def api() -> Iterator[FakeApi]:
-    fake = FakeApi()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length) if length else b""
-            fake.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-            status, headers, payload = fake.reply
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.port = server.server_address[1]
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
+def api() -> Iterator[ScriptedHttp]:
+    with scripted_http() as server:
+        yield server
 
 
 async def collect(events: AsyncIterator[Event]) -> list[Event]:
     return [event async for event in events]
 
 
-def outcome_of(events: list[Event]) -> Outcome:
-    last = events[-1]
-    assert isinstance(last, Outcome)
-    return last
-
-
-def transcript(events: list[Event]) -> str:
-    return "\n".join(e.text for e in events if isinstance(e, TranscriptLine))
+def text_of(events: list[Event]) -> str:
+    return "\n".join(line.text for line in transcript(events))
 
 
 SENDER = {"name": "Acme", "address": "licensing@acme.example"}
@@ -119,7 +58,7 @@ def message_for(settings: MailSettings, to: str = "bob@example.com") -> EmailMes
     return build_test_message(settings, [to])
 
 
-async def test_mailgun_posts_the_mime_message(api: FakeApi) -> None:
+async def test_mailgun_posts_the_mime_message(api: ScriptedHttp) -> None:
     api.reply = (
         200,
         {"Content-Type": "application/json"},
@@ -147,7 +86,7 @@ async def test_mailgun_posts_the_mime_message(api: FakeApi) -> None:
     assert parts["to"].get_content().strip() == "bob@example.com"
     assert parts["message"].get_content_type() == "message/rfc822"
     assert b"Subject: Test email from Acme" in seen.body
-    text = transcript(events)
+    text = text_of(events)
     assert API_KEY not in text
     assert base64.b64encode(f"api:{API_KEY}".encode()).decode() not in text
     assert "[Mailgun API key redacted]" in text
@@ -156,7 +95,7 @@ async def test_mailgun_posts_the_mime_message(api: FakeApi) -> None:
 @pytest.mark.parametrize(
     ("status", "code"), [(401, 77), (404, 78), (429, 75), (400, 65), (502, 75)]
 )
-async def test_mailgun_errors(api: FakeApi, status: int, code: int) -> None:
+async def test_mailgun_errors(api: ScriptedHttp, status: int, code: int) -> None:
     api.reply = (status, {"Content-Type": "application/json"}, b'{"message": "\\u001b[31mnope"}')
     settings = mailgun_settings(api.url)
     outcome = outcome_of(
@@ -169,7 +108,7 @@ async def test_mailgun_errors(api: FakeApi, status: int, code: int) -> None:
     assert outcome.diagnosis is not None and "\x1b" not in outcome.diagnosis.evidence
 
 
-async def test_mailgun_check_sends_nothing(api: FakeApi) -> None:
+async def test_mailgun_check_sends_nothing(api: ScriptedHttp) -> None:
     api.reply = (200, {}, b'{"domain": {"state": "active"}}')
     settings = mailgun_settings(api.url)
     driver = MailgunDriver(settings, API_KEY)
@@ -215,174 +154,9 @@ async def test_connection_refused_is_unavailable() -> None:
     assert int(outcome.exit_code) == 69
 
 
-# --------------------------------------------------------------------------- SES and SigV4
-
-
-def test_sigv4_matches_the_aws_documentation_examples() -> None:
-    # The S3 GET Object example of AWS's "Signature Calculations" documentation.
-    signed = sign_v4(
-        "GET",
-        "https://examplebucket.s3.amazonaws.com/test.txt",
-        {
-            "Range": "bytes=0-9",
-            "x-amz-content-sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        },
-        b"",
-        access_key="AKIAIOSFODNN7EXAMPLE",
-        secret_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        region="us-east-1",
-        service="s3",
-        now=dt.datetime(2013, 5, 24, tzinfo=dt.UTC),
-    )
-    assert signed["authorization"].endswith(
-        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-    )
-    # get-vanilla from the AWS Signature Version 4 test suite.
-    vanilla = sign_v4(
-        "GET",
-        "https://example.amazonaws.com/",
-        {},
-        b"",
-        access_key="AKIDEXAMPLE",
-        secret_key=AWS_SECRET,
-        region="us-east-1",
-        service="service",
-        now=dt.datetime(2015, 8, 30, 12, 36, tzinfo=dt.UTC),
-    )
-    assert vanilla["authorization"] == (
-        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-        "SignedHeaders=host;x-amz-date, "
-        "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
-    )
-
-
-def ses_settings(endpoint_url: str) -> MailSettings:
-    return MailSettings.model_validate(
-        {
-            "driver": "ses",
-            "ses": {
-                "region": "eu-west-1",
-                "endpoint_url": endpoint_url,
-                "access_key_id": "AKIDEXAMPLE",
-            },
-            "sender": SENDER,
-        }
-    )
-
-
-def _verify_signature(seen: Seen, url: str) -> None:
-    """Recompute the signature from what the server received, as AWS does."""
-    authorization = seen.headers["Authorization"]
-    signed_names = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
-    headers = {
-        name: value
-        for name, value in seen.headers.items()
-        if name.lower() in signed_names and name.lower() not in ("host", "x-amz-date")
-    }
-    when = dt.datetime.strptime(seen.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
-    expected = sign_v4(
-        seen.method,
-        url + seen.path,
-        headers,
-        seen.body,
-        access_key="AKIDEXAMPLE",
-        secret_key=AWS_SECRET,
-        region="eu-west-1",
-        now=when,
-        session_token=seen.headers.get("X-Amz-Security-Token"),
-    )
-    assert expected["authorization"] == authorization
-
-
-async def test_ses_sends_raw_mime_signed(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-value")
-    api.reply = (200, {"Content-Type": "application/json"}, b'{"MessageId": "0102-abc"}')
-    settings = ses_settings(api.url)
-    message = message_for(settings)
-    events = await collect(SesDriver(settings, AWS_SECRET).send(message, ["bob@example.com"]))
-    outcome = outcome_of(events)
-    assert outcome.ok, outcome
-    [seen] = api.seen
-    assert (seen.method, seen.path) == ("POST", "/v2/email/outbound-emails")
-    document = json.loads(seen.body)
-    assert document["Destination"] == {"ToAddresses": ["bob@example.com"]}
-    assert document["FromEmailAddress"] == "licensing@acme.example"
-    assert b"Subject: Test email from Acme" in base64.b64decode(document["Content"]["Raw"]["Data"])
-    assert "/eu-west-1/ses/aws4_request" in seen.headers["Authorization"]
-    _verify_signature(seen, api.url)
-    text = transcript(events)
-    for secret in (
-        AWS_SECRET,
-        "session-token-value",
-        seen.headers["Authorization"].split("Signature=")[1],
-    ):
-        assert secret not in text
-
-
-@pytest.mark.parametrize(
-    ("status", "error_type", "message", "code"),
-    [
-        (
-            403,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid",
-            77,
-        ),
-        (400, "MessageRejected", "Email address is not verified.", 65),
-        (429, "TooManyRequestsException", "Rate exceeded", 75),
-        (400, "MailFromDomainNotVerifiedException", "not verified", 78),
-        (500, "InternalFailure", "oops", 75),
-    ],
-)
-async def test_ses_errors(
-    api: FakeApi, status: int, error_type: str, message: str, code: int
+def test_send_test_command_with_mailgun(
+    api: ScriptedHttp, tmp_path: Path, isolated_home: Path
 ) -> None:
-    api.reply = (
-        status,
-        {"x-amzn-ErrorType": f"{error_type}:http://internal/"},
-        json.dumps({"message": message}).encode(),
-    )
-    settings = ses_settings(api.url)
-    outcome = outcome_of(
-        await collect(
-            SesDriver(settings, AWS_SECRET).send(message_for(settings), ["b@example.com"])
-        )
-    )
-    assert not outcome.ok
-    assert int(outcome.exit_code) == code
-    assert outcome.diagnosis is not None and error_type in outcome.diagnosis.evidence
-
-
-async def test_ses_check_reads_the_account(api: FakeApi) -> None:
-    account = {
-        "SendingEnabled": True,
-        "ProductionAccessEnabled": False,
-        "SendQuota": {"Max24HourSend": 200.0, "SentLast24Hours": 3.0},
-    }
-    api.reply = (200, {}, json.dumps(account).encode())
-    settings = ses_settings(api.url)
-    events = await collect(
-        SesDriver(settings, AWS_SECRET).send(
-            message_for(settings), ["b@example.com"], stop_after=Stage.AUTH
-        )
-    )
-    assert outcome_of(events).ok
-    assert [(s.method, s.path) for s in api.seen] == [("GET", "/v2/email/account")]
-    _verify_signature(api.seen[0], api.url)
-    finished = [e for e in events if type(e).__name__ == "StageFinished"]
-    assert "sandbox" in finished[-1].detail  # type: ignore[attr-defined]
-
-
-async def test_ses_needs_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-    settings = ses_settings("https://email.eu-west-1.amazonaws.com")
-    outcome = outcome_of(
-        await collect(SesDriver(settings, None).send(message_for(settings), ["b@example.com"]))
-    )
-    assert int(outcome.exit_code) == 78
-
-
-def test_send_test_command_with_mailgun(api: FakeApi, tmp_path: Path, isolated_home: Path) -> None:
     from tui_mailsetup.config_file import write_values
     from tui_mailsetup.secrets import store_secret
 
@@ -411,3 +185,138 @@ def test_send_test_command_with_mailgun(api: FakeApi, tmp_path: Path, isolated_h
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert API_KEY not in ran.stdout + ran.stderr
     assert api.seen[0].path == "/v3/mg.acme.example/messages.mime"
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+async def test_mailgun_goes_through_the_proxy_in_the_environment(
+    api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.reply = (200, {}, b'{"id": "<1@mg>"}')
+    # A proxy for a loopback target is used only when the proxy is on this machine
+    # too, and only when NO_PROXY does not exclude the target: it is cleared here.
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with forward_proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:proxy-pass@127.0.0.1:{proxy.port}")
+        settings = mailgun_settings(api.url)
+        events = await collect(
+            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
+        )
+    outcome = outcome_of(events)
+    assert outcome.ok, outcome
+    assert proxy.carried == [("POST", f"{api.url}/v3/mg.acme.example/messages.mime")]
+    assert api.seen[0].path == "/v3/mg.acme.example/messages.mime"
+    text = text_of(events)
+    assert f"via the proxy http://127.0.0.1:{proxy.port} (HTTP_PROXY)" in text
+    assert "proxy-pass" not in text and API_KEY not in text
+
+
+async def test_https_goes_through_a_connect_tunnel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = LocalCA(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_path))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with scripted_http(ca.server_context()) as api, forward_proxy() as proxy:
+        api.reply = (200, {}, b'{"id": "<1@mg>"}')
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        settings = mailgun_settings(api.url)
+        events = await collect(
+            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
+        )
+    outcome = outcome_of(events)
+    assert outcome.ok, outcome
+    # The proxy saw only where to connect; the request and the key went through TLS.
+    assert proxy.carried == [("CONNECT", f"127.0.0.1:{api.port}")]
+    assert api.seen[0].headers["Authorization"].startswith("Basic ")
+    assert f"via the proxy {proxy.url} (HTTPS_PROXY)" in text_of(events)
+
+
+async def test_no_proxy_and_remote_proxies_are_respected(
+    api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.reply = (200, {}, b'{"id": "<1@mg>"}')
+    settings = mailgun_settings(api.url)
+    with forward_proxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
+        events = await collect(
+            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
+        )
+        assert outcome_of(events).ok
+        assert proxy.carried == []
+        assert "no proxy for 127.0.0.1 (NO_PROXY)" in text_of(events)
+    # A proxy on another machine is never used for this machine's loopback (it
+    # could not reach it, and would see the API key): nothing is contacted there.
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    events = await collect(
+        MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
+    )
+    assert outcome_of(events).ok
+    assert "HTTP_PROXY ignored: 127.0.0.1 is this machine" in text_of(events)
+
+
+async def test_an_unreachable_proxy_is_diagnosed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    settings = mailgun_settings("https://127.0.0.1:1")
+    outcome = outcome_of(
+        await collect(
+            MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
+        )
+    )
+    assert int(outcome.exit_code) == 69
+    assert outcome.diagnosis is not None and "proxy" in outcome.diagnosis.cause.lower()
+
+
+async def test_a_server_that_does_not_answer_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings = MailSettings.model_validate(
+            {
+                "driver": "mailgun",
+                "mailgun": {
+                    "domain": "mg.acme.example",
+                    "base_url": f"http://127.0.0.1:{silent.getsockname()[1]}",
+                },
+                "sender": SENDER,
+                "smtp": {"timeout": 0.5},
+            }
+        )
+        outcome = outcome_of(
+            await collect(
+                MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
+            )
+        )
+    assert int(outcome.exit_code) == 75
+    assert outcome.diagnosis is not None and "did not answer in time" in outcome.diagnosis.cause
+
+
+async def test_an_untrusted_certificate_is_a_protocol_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with scripted_http(LocalCA(tmp_path).server_context()) as api:
+        settings = mailgun_settings(api.url)
+        outcome = outcome_of(
+            await collect(
+                MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
+            )
+        )
+        assert api.seen == []  # nothing was sent to a server that could not be trusted
+    assert int(outcome.exit_code) == 76
+    assert outcome.diagnosis is not None
+    assert outcome.diagnosis.cause == "The certificate of 127.0.0.1 was rejected"

@@ -239,8 +239,10 @@ def test_mailgun_and_ses_driver_checks() -> None:
     assert {"mailgun-domain-empty", "mailgun-key-missing"} <= codes(
         validate(mailgun, secret_sources=NO_PASSWORD)
     )
-    ses = make(driver="ses", ses={"region": "Frankfurt"})
-    assert {"ses-region-invalid", "ses-key-id-missing"} <= codes(validate(ses), Severity.ERROR)
+    ses = make(driver="ses", ses={"region": "Frankfurt", "access_key_id": "AKIDEXAMPLE"})
+    assert {"ses-region-invalid", "ses-credentials-explicit"} <= codes(
+        validate(ses, secret_sources=NO_PASSWORD), Severity.ERROR
+    )
     assert "ses-region-invalid" not in codes(
         validate(make(driver="ses", ses={"region": "eu-central-1"}))
     )

@@ -163,9 +163,14 @@ class SesSettings(BaseModel):
     endpoint_url: SafeStr = ""
     """API endpoint; empty means AWS."""
     access_key_id: SafeStr = ""
-    """AWS access key ID (empty: AWS_ACCESS_KEY_ID)."""
+    """AWS access key ID, used with the secret ses.secret_access_key as explicit credentials.
+    Empty: the standard AWS credential chain (environment, profile, SSO, container, instance role)."""
     secret_access_key: SecretStr | None = None
-    """Secret: the AWS secret access key (see set-secret)."""
+    """Secret: the AWS secret access key (see set-secret); only with ses.access_key_id."""
+    profile: SafeStr = ""
+    """Named profile in ~/.aws/config and ~/.aws/credentials (SSO and assumed roles included);
+    empty: AWS_PROFILE, else the default chain. A profile set here takes precedence over
+    AWS_ACCESS_KEY_ID in the environment, as in the AWS CLI's --profile."""
 
 
 class DnsSettings(BaseModel):

@@ -518,16 +518,51 @@ def _check_ses(
                 "ses-url-invalid",
             )
         )
-    if not ses.access_key_id:
+    findings += _check_ses_credentials(settings, secret_sources)
+    return findings
+
+
+def _check_ses_credentials(
+    settings: MailSettings, secret_sources: Mapping[str, str | None] | None
+) -> list[Finding]:
+    """The credentials as the SES driver finds them: explicit keys, else the AWS chain."""
+    from tui_mailsetup.drivers.ses import credential_hint, looks_like_smtp_password
+
+    stored = settings.ses.secret_access_key
+    present = stored is not None or bool(
+        secret_sources and secret_sources.get("ses.secret_access_key")
+    )
+    if secret_sources is None and not present and settings.ses.access_key_id:
+        return []  # whether the secret is stored is not known here
+    hint = credential_hint(settings, secret_present=present)
+    if hint.problem:
+        return [_error(hint.field, hint.problem, f"ses-credentials-{hint.source}")]
+    findings: list[Finding] = []
+    if stored is not None and looks_like_smtp_password(stored.get_secret_value()):
         findings.append(
-            _error("ses.access_key_id", "No AWS access key ID is set", "ses-key-id-missing")
-        )
-    if secret_sources is not None and secret_sources.get("ses.secret_access_key") is None:
-        findings.append(
-            _error(
+            _warning(
                 "ses.secret_access_key",
-                "No AWS secret access key: store one with `tui-mailsetup set-secret ses.secret_access_key`",
-                "ses-secret-missing",
+                "This looks like an SES SMTP password (44 characters), not an IAM secret access "
+                "key (40): the API refuses it; use it with the SMTP driver instead",
+                "ses-smtp-password",
+            )
+        )
+    if hint.source == "instance-role":
+        findings.append(
+            _warning(
+                "ses.access_key_id",
+                "No AWS credentials in ses.access_key_id, the environment, ~/.aws or a container "
+                "endpoint: only an EC2 instance role can supply them (`check` tells). Set "
+                "ses.profile, or ses.access_key_id and the secret ses.secret_access_key",
+                "ses-credentials-instance-role",
+            )
+        )
+    else:
+        findings.append(
+            _info(
+                hint.field if hint.source == "profile" else "ses.access_key_id",
+                f"AWS credentials from {hint.text}",
+                "ses-credentials",
             )
         )
     return findings

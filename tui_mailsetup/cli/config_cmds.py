@@ -170,6 +170,7 @@ def run_show(args: argparse.Namespace) -> int:
             section, name = key.split(".")
             data[section][name] = None if sources[key] == "unset" else "**********"
     state = _state_summary(loaded)
+    driver_notes = _driver_notes(loaded, sources)
     if args.json:
         print_json(
             {
@@ -179,6 +180,7 @@ def run_show(args: argparse.Namespace) -> int:
                 "exists": loaded.exists,
                 "warnings": [w.to_json() for w in loaded_findings(loaded)],
                 "state": state,
+                **driver_notes,
             }
         )
         return ExitCode.OK
@@ -197,10 +199,21 @@ def run_show(args: argparse.Namespace) -> int:
     value_width = min(40, max(len(r[1]) for r in rows))
     for key, shown, origin in rows:
         print(f"{key:<{key_width}} = {shown:<{value_width}}  {paint(origin, 'dim')}")
-    for key, value in state.items():
+    for key, value in {**state, **driver_notes}.items():
         print(f"# {key.replace('_', ' ')}: {value}")
     print_findings(loaded_findings(loaded))
     return ExitCode.OK
+
+
+def _driver_notes(loaded: LoadedConfig, sources: dict[str, str]) -> dict[str, str]:
+    """For SES: where the AWS credentials would come from (no secret, no network)."""
+    if loaded.settings.driver.value != "ses":
+        return {}
+    from tui_mailsetup.drivers.ses import credential_hint
+
+    present = sources.get("ses.secret_access_key", "unset") != "unset"
+    hint = credential_hint(loaded.settings, secret_present=present)
+    return {"ses_credentials": hint.problem or hint.text}
 
 
 def _state_summary(loaded: LoadedConfig) -> dict[str, str]:

@@ -1,21 +1,25 @@
-"""What the HTTP-API drivers (Mailgun, SES) share: one request, reported as events.
+"""What the HTTP-API drivers share: one request with httpx, reported as events.
 
-The request runs in a worker thread (stdlib ``urllib``: no new dependency)
-while the caller's event loop stays free. Credentials travel only in the
-``Authorization`` header, which the transcript shows as a placeholder; plain
-``http://`` is refused except towards the loopback interface (local test
-servers and compatible services running on this machine).
+httpx (imported only when such a driver runs) performs the request on the
+caller's event loop with explicit timeouts: connecting, reading and writing
+each within ``seconds``, and the whole request too. The proxy variables
+(``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) are honoured,
+and the transcript says which proxy carried the request. Credentials travel
+only in the ``Authorization`` header, which the transcript shows as a
+placeholder; plain ``http://`` is refused except towards the loopback
+interface (local test servers and compatible services on this machine), and
+a request to the loopback interface never goes through a proxy on another
+machine (which could not reach this machine's loopback, and would see the key).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -95,34 +99,181 @@ def check_url(url: str, what: str) -> Diagnosis | None:
     return None
 
 
-def _perform(request: HttpRequest, timeout: float) -> HttpResponse:
-    prepared = urllib.request.Request(
-        request.url, data=request.body or None, headers=dict(request.headers), method=request.method
+@dataclass(frozen=True)
+class ProxyChoice:
+    url: str | None
+    """The proxy to use, or None for a direct connection."""
+    note: str = ""
+    """What the transcript says about it (no credentials of the proxy)."""
+
+
+def _shown_proxy(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def choose_proxy(url: str, environ: Mapping[str, str] | None = None) -> ProxyChoice:
+    """The proxy the environment asks for (as curl and httpx read it), or None.
+
+    A target on the loopback interface goes through a proxy only when the
+    proxy is on this machine too.
+    """
+    env = os.environ if environ is None else environ
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    names = {"http": ("http_proxy", "HTTP_PROXY"), "https": ("https_proxy", "HTTPS_PROXY")}
+    candidates = [*names.get(parts.scheme, ()), "all_proxy", "ALL_PROXY"]
+    variable, proxy = next(((n, env[n]) for n in candidates if env.get(n)), ("", ""))
+    if not proxy:
+        return ProxyChoice(None)
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    if no_proxy and _bypassed(host, no_proxy):
+        return ProxyChoice(None, f"no proxy for {host} (NO_PROXY)")
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    if is_loopback(host) and not is_loopback(urlsplit(proxy).hostname or ""):
+        return ProxyChoice(
+            None, f"{variable} ignored: {host} is this machine, the proxy is another one"
+        )
+    return ProxyChoice(proxy, f"via the proxy {_shown_proxy(proxy)} ({variable})")
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether NO_PROXY (names, .suffixes, addresses, networks, ``*``) covers ``host``."""
+    host = host.lower().strip("[]")
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(entry.strip("[]"), strict=False):
+                return True
+            continue
+        except ValueError:
+            pass
+        name = entry.lstrip(".").split(":")[0]
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # The system's trust store, plus SSL_CERT_FILE / SSL_CERT_DIR as OpenSSL reads them.
+    return ssl.create_default_context(
+        cafile=os.environ.get("SSL_CERT_FILE") or None,
+        capath=os.environ.get("SSL_CERT_DIR") or None,
     )
-    # No redirects: a redirect could carry the Authorization header elsewhere.
-    opener = urllib.request.build_opener(
-        _NoRedirect, urllib.request.HTTPSHandler(context=ssl.create_default_context())
-    )
+
+
+async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> HttpResponse:
     try:
-        with opener.open(prepared, timeout=timeout) as answer:
-            return HttpResponse(
-                answer.status, answer.reason, dict(answer.headers), answer.read(MAX_RESPONSE)
+        import httpx
+    except ImportError as exc:  # a runtime dependency: only a broken installation lacks it
+        raise TransportError(
+            Diagnosis(
+                Stage.SEND,
+                "httpx is not installed (a dependency of tui-mailsetup): pip install httpx",
+                evidence=untrusted_text(str(exc)),
+                exit_code=ExitCode.CONFIG,
             )
-    except urllib.error.HTTPError as exc:
-        body = exc.read(MAX_RESPONSE) if exc.fp is not None else b""
-        return HttpResponse(exc.code, str(exc.reason), dict(exc.headers or {}), body)
-    except urllib.error.URLError as exc:
-        raise TransportError(_transport_diagnosis(exc.reason, request.url)) from exc
-    except (TimeoutError, OSError) as exc:
-        raise TransportError(_transport_diagnosis(exc, request.url)) from exc
+        ) from exc
+    try:
+        async with (
+            asyncio.timeout(seconds),
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(seconds),
+                # No redirects: a redirect could carry the Authorization header elsewhere.
+                follow_redirects=False,
+                # The proxy was chosen from the environment above; nothing else is read from it.
+                trust_env=False,
+                proxy=proxy.url,
+                verify=_ssl_context(),
+            ) as client,
+            client.stream(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                content=request.body or None,
+            ) as answer,
+        ):
+            body = b""
+            async for chunk in answer.aiter_bytes():
+                body += chunk
+                if len(body) >= MAX_RESPONSE:
+                    body = body[:MAX_RESPONSE]
+                    break
+            return HttpResponse(
+                answer.status_code, answer.reason_phrase, dict(answer.headers), body
+            )
+    except TimeoutError as exc:
+        raise TransportError(transport_diagnosis(exc, request.url)) from exc
+    except httpx.TimeoutException as exc:
+        raise TransportError(transport_diagnosis(TimeoutError(str(exc)), request.url)) from exc
+    except httpx.ProxyError as exc:
+        raise TransportError(
+            Diagnosis(
+                Stage.SEND,
+                f"The proxy {_shown_proxy(proxy.url or '')} refused or failed the request",
+                evidence=untrusted_text(str(exc)),
+                explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+                exit_code=ExitCode.UNAVAILABLE,
+            )
+        ) from exc
+    except httpx.ConnectError as exc:
+        if proxy.url:  # the connection that failed is the one to the proxy
+            raise TransportError(
+                Diagnosis(
+                    Stage.SEND,
+                    f"Could not connect to the proxy {_shown_proxy(proxy.url)}",
+                    evidence=untrusted_text(str(root_cause(exc))),
+                    explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+                    exit_code=ExitCode.UNAVAILABLE,
+                )
+            ) from exc
+        raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
+    except httpx.HTTPError as exc:
+        raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
+    except (ImportError, ValueError) as exc:  # a socks:// proxy without socksio, a bad proxy URL
+        raise TransportError(
+            Diagnosis(
+                Stage.SEND,
+                "The proxy in the environment cannot be used",
+                evidence=untrusted_text(str(exc)),
+                exit_code=ExitCode.CONFIG,
+            )
+        ) from exc
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
+def root_cause(error: BaseException) -> BaseException:
+    """The OS or TLS error underneath httpx's and httpcore's wrappers."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        if isinstance(current, BaseExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+            continue
+        if isinstance(current, OSError) and (
+            current.errno is not None or type(current) is not OSError
+        ):
+            return current
+        current = current.__cause__ or current.__context__
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ssl.SSLCertVerificationError(text)
+    if "Name or service not known" in text or "nodename nor servname" in text:
+        return socket.gaierror(text)
+    if "Connection refused" in text:
+        return ConnectionRefusedError(text)
+    return error
 
 
-def _transport_diagnosis(reason: object, url: str) -> Diagnosis:
+def transport_diagnosis(reason: object, url: str) -> Diagnosis:
     host = urlsplit(url).hostname or url
     evidence = untrusted_text(str(reason))
     if isinstance(reason, ssl.SSLCertVerificationError):
@@ -193,8 +344,11 @@ async def run_request(
         yield TranscriptLine(Direction.SENT, line, True)
     if request.summary:
         yield TranscriptLine(Direction.NOTE, request.summary, True)
+    proxy = choose_proxy(request.url)
+    if proxy.note:
+        yield TranscriptLine(Direction.NOTE, untrusted_text(proxy.note), True)
     try:
-        response = await asyncio.to_thread(_perform, request, seconds)
+        response = await _perform(request, seconds, proxy)
     except TransportError as exc:
         elapsed = time.monotonic() - started
         yield StageFinished(Stage.SEND, False, elapsed, exc.diagnosis.cause)

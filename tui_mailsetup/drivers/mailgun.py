@@ -4,6 +4,10 @@ A test send posts the whole MIME message, so what arrives is byte for byte
 what the SMTP driver would have sent. ``check`` (``stop_after``) only asks
 for the domain (``GET /v3/domains/DOMAIN``): the key and the domain are
 verified and nothing is sent.
+
+The request goes out with httpx (asynchronous, explicit timeouts, the proxy
+variables honoured), imported only when this driver runs: see
+:mod:`tui_mailsetup.drivers.http`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from tui_mailsetup.drivers.http import (
@@ -27,9 +30,6 @@ from tui_mailsetup.drivers.http import (
 from tui_mailsetup.engine.events import Diagnosis, Event, Stage
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.settings import MailgunRegion, MailSettings
-
-if TYPE_CHECKING:
-    pass
 
 API_BASE = {
     MailgunRegion.US: "https://api.mailgun.net",

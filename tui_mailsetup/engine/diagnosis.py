@@ -615,6 +615,20 @@ def from_reply(
         )
 
     if stage == Stage.AUTH:
+        if code == 535 and re.match(r"email-smtp(-fips)?\.[a-z0-9-]+\.amazonaws\.com$", smtp.host):
+            return Diagnosis(
+                stage=stage,
+                cause="Amazon SES refused the SMTP credentials",
+                evidence=evidence,
+                explanation=(
+                    "The SES SMTP interface needs SMTP credentials (created in the SES console "
+                    "for this region: a username like an access key ID and a 44-character "
+                    "password), not the IAM access key and secret key; SMTP credentials made "
+                    "for another region fail too. Create SMTP credentials for this region, or "
+                    "use the IAM keys with the API: tui-mailsetup set driver ses."
+                ),
+                exit_code=ExitCode.NOPERM,
+            )
         if (
             "5.7.8" in text and ("google" in text or "gmail" in text or "badcredentials" in text)
         ) or (code == 534 and "5.7.9" in text):

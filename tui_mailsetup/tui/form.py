@@ -156,6 +156,9 @@ SECTIONS: tuple[Section, ...] = (
             ),
             FieldSpec("smtp.allow_plaintext_auth", "Plain-text auth", "bool", drivers=SMTP),
             FieldSpec("mailgun.api_key", "API key", "secret", drivers=MAILGUN),
+            FieldSpec(
+                "ses.profile", "AWS profile", placeholder="empty: the AWS chain", drivers=SES
+            ),
             FieldSpec("ses.access_key_id", "Access key ID", placeholder="AKIA…", drivers=SES),
             FieldSpec("ses.secret_access_key", "Secret key", "secret", drivers=SES),
         ),
