@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,19 +23,36 @@ if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList
 
 POLICIES = ("none", "quarantine", "reject")
-_STRENGTH = {p: i for i, p in enumerate(POLICIES)}
+
+
+_PSL_LOCK = threading.Lock()
 
 
 @functools.cache
-def _psl() -> PublicSuffixList:
+def _psl_unlocked() -> PublicSuffixList:
     from publicsuffixlist import PublicSuffixList
 
-    return PublicSuffixList()
+    # Rules are kept in Unicode (encoding every IDN rule up front triples the load time);
+    # organizational_domain() decodes A-labels before it asks.
+    return PublicSuffixList(accept_encoded_idn=False)
+
+
+def _psl() -> PublicSuffixList:
+    with _PSL_LOCK:
+        return _psl_unlocked()
 
 
 def organizational_domain(domain: str) -> str:
     """RFC 7489 §3.2: the public suffix plus one label (``mail.acme.co.uk`` → ``acme.co.uk``)."""
     domain = domain.lower().rstrip(".")
+    if "xn--" in domain:
+        import idna
+
+        try:
+            found = _psl().privatesuffix(idna.decode(domain))
+            return idna.encode(found).decode("ascii") if found else domain
+        except idna.IDNAError:
+            pass
     return _psl().privatesuffix(domain) or domain
 
 
@@ -148,10 +166,14 @@ async def _lookup_policy(client: DnsClient, domain: str) -> list[str]:
 async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_dmarc.{domain}"
     query = f"{name} TXT"
+    # The Public Suffix List loads in a thread while the policy is looked up.
+    psl_loaded = asyncio.ensure_future(asyncio.to_thread(_psl))
     try:
         records = await _lookup_policy(client, domain)
     except LookupFailed as exc:
         return failed_lookup("DMARC", query, exc)
+    finally:
+        await psl_loaded
     applies_from = domain
     organizational = organizational_domain(domain)
     if not records and organizational != domain:
@@ -243,8 +265,3 @@ async def _unauthorised_destinations(
         for d, ok in zip(external, results, strict=True)
         if not ok
     ]
-
-
-def weakens(current: str, proposed: str) -> bool:
-    """Whether publishing ``proposed`` would weaken ``current`` (none < quarantine < reject)."""
-    return _STRENGTH.get(proposed, 0) < _STRENGTH.get(current, 0)
