@@ -173,3 +173,22 @@ def test_dns_errors_fail_check_only_with_strict(isolated_home: Path) -> None:
     assert lenient.json()["dns"]["ok"] is False
     assert strict.returncode == 65
     assert any(c["status"] == "error" for c in strict.json()["dns"]["checks"])
+
+
+def test_send_test_resolves_the_relay_through_dns_nameservers(isolated_home: Path) -> None:
+    with Sandbox(mode="plain", auth=False) as box, dns_server(ZONE) as server:
+        _check_setup(isolated_home, box, server, "billing@acme.example")
+        result = run_cli("send-test", "--to", "ops@acme.example", "--json", home=isolated_home)
+        messages = list(box.messages)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("relay.acme.example.", "A") in server.queries
+    assert len(messages) == 1
+
+
+def test_a_relay_name_missing_from_dns_nameservers_does_not_resolve(isolated_home: Path) -> None:
+    with Sandbox(mode="plain", auth=False) as box, dns_server(ZONE) as server:
+        _check_setup(isolated_home, box, server, "billing@acme.example")
+        configure(isolated_home, ("smtp.host", "unknown.acme.example"))
+        result = run_cli("check", "--json", "--no-dns", home=isolated_home)
+    assert result.returncode == 69, result.stdout + result.stderr
+    assert result.json()["stage"] == "resolve"

@@ -166,16 +166,13 @@ async def _lookup_policy(client: DnsClient, domain: str) -> list[str]:
 async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_dmarc.{domain}"
     query = f"{name} TXT"
-    # The Public Suffix List loads in a thread while the policy is looked up.
-    psl_loaded = asyncio.ensure_future(asyncio.to_thread(_psl))
     try:
         records = await _lookup_policy(client, domain)
     except LookupFailed as exc:
         return failed_lookup("DMARC", query, exc)
-    finally:
-        await psl_loaded
     applies_from = domain
-    organizational = organizational_domain(domain)
+    # The Public Suffix List is loaded (in a thread) only when a question needs it.
+    organizational = domain if records else await asyncio.to_thread(organizational_domain, domain)
     if not records and organizational != domain:
         query = f"{query}, then _dmarc.{organizational} TXT (organisational domain)"
         try:
@@ -246,14 +243,13 @@ async def _unauthorised_destinations(
     client: DnsClient, policy_domain: str, record: DmarcRecord
 ) -> list[str]:
     """RFC 7489 §7.1: a report address at another organisational domain must be authorised."""
-    own = organizational_domain(policy_domain)
-    external = sorted(
-        {
-            address.rpartition("@")[2].lower().rstrip(".")
-            for address in record.report_addresses()
-            if organizational_domain(address.rpartition("@")[2]) != own
-        }
-    )
+    destinations = {a.rpartition("@")[2].lower().rstrip(".") for a in record.report_addresses()}
+    # The policy domain itself and its subdomains share its organisational domain.
+    others = {d for d in destinations if d != policy_domain and not d.endswith("." + policy_domain)}
+    if others:
+        own = await asyncio.to_thread(organizational_domain, policy_domain)
+        others = {d for d in others if organizational_domain(d) != own}
+    external = sorted(others)
 
     async def authorised(destination: str) -> bool:
         name = f"{policy_domain}._report._dmarc.{destination}"
