@@ -49,7 +49,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="Check what receivers look up before they trust mail from the sender's domain. "
         "`dns spf DOMAIN --ip ADDRESS` evaluates SPF (RFC 7208 check_host) for one address. "
         "Exit 65 when a record is in error, else 75 when a check could not be completed "
-        "(a failed lookup is never a missing record), else 0.",
+        "(a failed lookup is never a missing record), else 0. `dns spf` exits 0 with any "
+        "result but permerror (65) and temperror (75).",
         usage="%(prog)s [DOMAIN] [--dkim-selector S]...\n"
         "       %(prog)s spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]",
     )

@@ -152,12 +152,14 @@ async def check_sender_domain(
     """The checks for the configured sender's domain (or ``domain``), as the settings say:
     dns.nameservers, dns.timeout, dns.https_base_url, and the relay the driver uses."""
     relay, relay_host = relay_of(settings)
+    own = sender_domain(settings)
+    domain = domain or own
     return await check_domain(
-        domain or sender_domain(settings),
+        domain,
         client=DnsClient(settings.dns.nameservers, timeout=settings.dns.timeout),
         relay=relay,
         relay_host=relay_host,
-        sender=settings.sender.address,
+        sender=settings.sender.address if domain == own else "",
         dkim_selectors=tuple(dkim_selectors) or COMMON_DKIM_SELECTORS,
         https_base_url=settings.dns.https_base_url,
         dns_timeout=settings.dns.timeout,
