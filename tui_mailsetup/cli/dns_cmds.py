@@ -14,10 +14,10 @@ from tui_mailsetup.config_file import ConfigError, write_values
 from tui_mailsetup.engine.detect import detect
 from tui_mailsetup.engine.dns import (
     DomainReport,
-    LookupFailed,
     check_sender_domain,
     make_resolver,
     sender_domain,
+    spf_lookup,
 )
 from tui_mailsetup.engine.dns_client import DnsClient
 from tui_mailsetup.exitcodes import ExitCode
@@ -223,17 +223,10 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
         return loaded
     settings = loaded.settings
     client = DnsClient(settings.dns.nameservers, timeout=settings.dns.timeout)
-
-    async def lookup(name: str, rdtype: str) -> list[str]:
-        from tui_mailsetup.engine.spf import TempFail
-
-        try:
-            return await client.records(name, rdtype)
-        except LookupFailed as exc:
-            raise TempFail(str(exc)) from exc
-
     result = asyncio.run(
-        check_host(args.ip, domain, lookup=lookup, sender=sender, helo=args.helo.strip())
+        check_host(
+            args.ip, domain, lookup=spf_lookup(client), sender=sender, helo=args.helo.strip()
+        )
     )
     document = result.to_json()
     document["ip"] = args.ip

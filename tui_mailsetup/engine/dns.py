@@ -13,13 +13,14 @@ import asyncio
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
+from tui_mailsetup.engine import spf
 from tui_mailsetup.engine.checks import DomainReport, RecordCheck, failed_lookup
+from tui_mailsetup.engine.dmarc import check_dmarc
 from tui_mailsetup.engine.dns_client import (
     DEFAULT_TIMEOUT,
     DnsClient,
@@ -27,6 +28,7 @@ from tui_mailsetup.engine.dns_client import (
     make_resolver,
     parse_nameserver,
 )
+from tui_mailsetup.engine.mta_sts import check_mta_sts, check_tls_rpt
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.presets import Preset, get_preset, match_preset
 from tui_mailsetup.sanitize import untrusted_text
@@ -126,9 +128,6 @@ async def check_domain(
     """
     started = time.monotonic()
     client = client or DnsClient(resolver=resolver, timeout=dns_timeout)
-    from tui_mailsetup.engine.dmarc import check_dmarc
-    from tui_mailsetup.engine.mta_sts import check_mta_sts, check_tls_rpt
-
     mx_task = asyncio.ensure_future(_check_mx(domain, client))
 
     async def mta_sts() -> RecordCheck:
@@ -250,14 +249,14 @@ async def _check_mx(domain: str, client: DnsClient) -> tuple[RecordCheck, list[s
 _PROBE_IP = "192.0.2.1"
 
 
-def _spf_lookup(client: DnsClient) -> Any:
-    from tui_mailsetup.engine.spf import TempFail
+def spf_lookup(client: DnsClient) -> spf.Lookup:
+    """check_host()'s resolver seam on top of the run's client."""
 
     async def lookup(name: str, rdtype: str) -> list[str]:
         try:
             return await client.records(name, rdtype)
         except LookupFailed as exc:
-            raise TempFail(str(exc)) from exc
+            raise spf.TempFail(str(exc)) from exc
 
     return lookup
 
@@ -265,10 +264,8 @@ def _spf_lookup(client: DnsClient) -> Any:
 async def _check_spf(
     domain: str, client: DnsClient, relay: Preset | None, relay_host: str, sender: str
 ) -> RecordCheck:
-    from tui_mailsetup.engine import spf
-
     query = f"{domain} TXT (SPF)"
-    lookup = _spf_lookup(client)
+    lookup = spf_lookup(client)
     include = relay.spf_include if relay else ""
     suggestion = f"v=spf1 include:{include} ~all" if include else "v=spf1 mx ~all"
     try:
@@ -328,9 +325,9 @@ async def _check_spf(
         notes.append("ptr is slow and unreliable and RFC 7208 says not to use it (§5.5)")
     verdict: RecordCheck | None = None
     if include and relay is not None:
-        verdict = await _relay_by_include(spf, domain, lookup, sender, include, relay, record)
+        verdict = await _relay_by_include(domain, lookup, sender, include, relay, record)
     elif relay_host:
-        verdict = await _relay_by_address(spf, domain, client, lookup, sender, relay_host, record)
+        verdict = await _relay_by_address(domain, client, lookup, sender, relay_host, record)
     if verdict is not None and not verdict.ok:
         return RecordCheck(
             verdict.name,
@@ -355,7 +352,7 @@ async def _check_spf(
 
 
 async def _relay_by_include(
-    spf: Any, domain: str, lookup: Any, sender: str, include: str, relay: Preset, record: str
+    domain: str, lookup: spf.Lookup, sender: str, include: str, relay: Preset, record: str
 ) -> RecordCheck:
     """Does the evaluation reach the provider's documented include?"""
     reached: list[str] = []
@@ -385,10 +382,9 @@ async def _relay_by_include(
 
 
 async def _relay_by_address(
-    spf: Any,
     domain: str,
     client: DnsClient,
-    lookup: Any,
+    lookup: spf.Lookup,
     sender: str,
     relay_host: str,
     record: str,
