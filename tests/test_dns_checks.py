@@ -324,3 +324,34 @@ async def test_only_the_failed_lookup_is_unknown() -> None:
     statuses = {c.name: c.status for c in report.checks}
     assert statuses["DMARC"] == "unknown" and statuses["DKIM"] == "ok" and statuses["MX"] == "ok"
     assert report.exit_code == 75
+
+
+@pytest.mark.parametrize(
+    ("record", "ok"),
+    [("v=spf1 include:eu.mailgun.org -all", True), ("v=spf1 include:mailgun.org -all", False)],
+)
+async def test_api_driver_is_judged_by_its_providers_documented_include(
+    record: str, ok: bool
+) -> None:
+    from tui_mailsetup.engine.dns import check_sender_domain
+    from tui_mailsetup.settings import MailSettings
+
+    zone = {
+        ("acme.example", "TXT"): [txt(record)],
+        ("eu.mailgun.org", "TXT"): [txt("v=spf1 ip4:192.0.2.0/24 ~all")],
+        ("mailgun.org", "TXT"): [txt("v=spf1 ip4:198.51.100.0/24 ~all")],
+    }
+    with dns_server(zone) as server:
+        settings = MailSettings.model_validate(
+            {
+                "driver": "mailgun",
+                "mailgun": {"region": "eu", "domain": "acme.example"},
+                "sender": {"address": "billing@acme.example"},
+                "dns": {"nameservers": [nameserver_entry(server)], "timeout": 3},
+            }
+        )
+        spf = by_name(await check_sender_domain(settings))["SPF"]
+    assert spf.ok is ok, spf.message
+    if not ok:
+        assert "does not include eu.mailgun.org" in spf.message
+        assert "include:mailgun.org include:eu.mailgun.org -all" in spf.advice
