@@ -75,7 +75,6 @@ class SpfResult:
 
 _QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 _MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9\-_.]*$")
 _MACRO = re.compile(r"%(?:\{([a-zA-Z])(\d*)(r?)([.\-+,/_=]*)\}|(.)|$)")
 _TOPLABEL = re.compile(
     r"^(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9\-]*[A-Za-z0-9])$"
@@ -114,12 +113,12 @@ def valid_domain(domain: str) -> bool:
     return len(labels) > 1 and all(0 < len(label) <= 63 for label in labels)
 
 
-def _split_cidr(argument: str, *, dual: bool) -> tuple[str, int | None, int | None]:
+def _split_cidr(argument: str) -> tuple[str, int | None, int | None]:
     """'example.com/24//64' → ('example.com', 24, 64); a bad length is a permerror."""
     cidr4: int | None = None
     cidr6: int | None = None
     # A "/" followed by other than digits belongs to the domain-spec (RFC 7208 §7.1).
-    if dual and (match := re.search(r"//(\d+)$", argument)):
+    if match := re.search(r"//(\d+)$", argument):
         if not re.fullmatch(r"0|[1-9]\d{0,2}", match.group(1)) or int(match.group(1)) > 128:
             raise _PermError(f"bad IPv6 CIDR length /{match.group(1)}")
         cidr6 = int(match.group(1))
@@ -208,13 +207,13 @@ def parse_record(record: str) -> _Record:
             _check_domain_spec(term.argument)
         elif name in ("a", "mx"):
             if rest.startswith(":"):
-                spec, term.cidr4, term.cidr6 = _split_cidr(rest[1:], dual=True)
+                spec, term.cidr4, term.cidr6 = _split_cidr(rest[1:])
                 if not spec:
                     raise _PermError(f"empty domain in {text!r}")
                 _check_domain_spec(spec)
                 term.argument = spec
             elif rest:
-                empty, term.cidr4, term.cidr6 = _split_cidr(rest, dual=True)
+                empty, term.cidr4, term.cidr6 = _split_cidr(rest)
                 if empty:
                     raise _PermError(f"bad syntax: {text!r}")
         elif name == "ptr":
