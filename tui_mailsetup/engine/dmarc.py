@@ -203,7 +203,8 @@ async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
             "DMARC",
             query,
             Severity.ERROR,
-            "The DMARC record is invalid: " + "; ".join(record.errors),
+            f"The DMARC record{'' if applies_from == domain else f' of the organisational domain {applies_from}'} "
+            "is invalid: " + "; ".join(record.errors),
             tuple(records),
             advice="Correct the record; receivers may ignore a record with invalid tags.",
         )
