@@ -180,6 +180,12 @@ class DnsSettings(BaseModel):
 
     nameservers: list[SafeStr] = Field(default_factory=list)
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
+    timeout: float = Field(default=5.0, gt=0, le=120)
+    """Seconds for a whole DNS check run: a dead resolver ends it within this, not a multiple."""
+    https_base_url: SafeStr = ""
+    """Where HTTPS fetches of the DNS checks (the MTA-STS policy) connect instead of the
+    domain's own server, e.g. "https://127.0.0.1:8443" for tests; the certificate is still
+    verified for the real name (mta-sts.<domain>). Empty: the domain's own server."""
 
 
 class DetectSettings(BaseModel):

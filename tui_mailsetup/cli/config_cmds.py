@@ -100,6 +100,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         + " (default: auth). mail and rcpt ask whether the sender and the recipient "
         "(the sender address) would be accepted; no message is ever sent: use send-test for that",
     )
+    from tui_mailsetup.cli.dns_cmds import add_check_options
+
+    add_check_options(check)
     check.set_defaults(handler=run_check)
 
 
@@ -404,8 +407,12 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
     outcome = smtp_cmds.run_ladder(
         loaded, recipients=[], stop_after=stop_after, human=not args.json
     )
+    from tui_mailsetup.cli.dns_cmds import check_dns_section
+
+    dns_section = check_dns_section(args, loaded.settings)
     if args.json:
         document = smtp_cmds.outcome_document(outcome)
         document["findings"] = [f.to_json() for f in findings]
+        document["dns"] = dns_section.to_json()
         print_json(document)
-    return int(outcome.exit_code)
+    return dns_section.exit_code(int(outcome.exit_code))

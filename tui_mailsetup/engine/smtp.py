@@ -729,11 +729,25 @@ class Conversation:
             self._fqdn = _in_daemon_thread(socket.getfqdn)
         loop = asyncio.get_running_loop()
         try:
-            infos = [
-                info
-                for name in self.given_addresses or [self.host]
-                for info in await loop.getaddrinfo(name, self.smtp.port, type=socket.SOCK_STREAM)
-            ]
+            if self.given_addresses:  # detect's probes: addresses from its own resolver
+                infos = [
+                    info
+                    for name in self.given_addresses
+                    for info in await loop.getaddrinfo(
+                        name, self.smtp.port, type=socket.SOCK_STREAM
+                    )
+                ]
+            elif self.settings.dns.nameservers:  # one resolver for every command
+                from tui_mailsetup.engine.dns_client import resolve_host
+
+                infos = await resolve_host(
+                    self.host,
+                    self.smtp.port,
+                    self.settings.dns.nameservers,
+                    dns_timeout=self.settings.dns.timeout,
+                )
+            else:
+                infos = await loop.getaddrinfo(self.host, self.smtp.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             self.fail(diag.resolve_failed(self.host, exc))
         self._addresses = [(info[0], info[4]) for info in infos]

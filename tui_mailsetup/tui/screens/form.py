@@ -822,9 +822,8 @@ class FormScreen(Screen[None]):
         if settings is None:
             panel.no_sender()
             return
-        from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
+        from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
         from tui_mailsetup.names import host_to_ascii
-        from tui_mailsetup.presets import match_preset
 
         domain = sender_domain(settings)
         try:
@@ -836,11 +835,7 @@ class FormScreen(Screen[None]):
             return
         panel.checking(domain)
         try:
-            report = await check_domain(
-                domain,
-                resolver=make_resolver(settings.dns.nameservers),
-                relay=match_preset(settings.smtp.host),
-            )
+            report = await check_sender_domain(settings, domain=domain)
         except asyncio.CancelledError:
             panel.cancelled(domain)
             raise
