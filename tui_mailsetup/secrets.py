@@ -19,6 +19,8 @@ import tomlkit.exceptions
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig
+from tui_mailsetup.errors import ConfigurationError
+from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings, get_value
 
@@ -29,8 +31,9 @@ KEYRING_SERVICE = "tui-mailsetup"
 PASSWORD_COMMAND_TIMEOUT = 15.0
 
 
-class SecretError(Exception):
-    """A secret source exists but failed (its message never contains the secret)."""
+class SecretError(ConfigurationError):
+    """A secret source exists but failed, or the configuration may not be used with a secret
+    (78; its message never contains the secret)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def read_credentials(config_path: Path, *, check_permissions: bool = True) -> di
             raise SecretError(str(exc)) from exc
     try:
         data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, ValueError) as exc:
         # The parse error text could quote a secret: say only where it is.
         line = getattr(exc, "line", None)
         where = f"{path}:{line}" if line else str(path)
@@ -80,27 +83,46 @@ def store_secret(config_path: Path, key: str, value: str) -> Path:
     _check_key(key)
     if not value:
         raise SecretError(f"{key}: an empty secret is not stored (use delete_secret to remove one)")
+    _check_value(key, value)
     path = paths.credentials_path(config_path)
     files.ensure_dir(path.parent, private=True)
     try:
         files.check_private_dir(path.parent)
     except files.UnsafePermissionsError as exc:
         raise SecretError(str(exc)) from exc
-    # Rewriting replaces a file whose mode was too loose with a 0600 one.
-    current = read_credentials(config_path, check_permissions=False)
-    current[key] = value
-    _write_credentials(path, current)
+    with files.locked(config_path):
+        # Rewriting replaces a file whose mode was too loose with a 0600 one.
+        current = read_credentials(config_path, check_permissions=False)
+        current[key] = value
+        _write_credentials(path, current)
     return path
+
+
+def _check_value(key: str, value: str) -> None:
+    """A secret goes into SMTP commands and HTTP headers: text without control characters."""
+    for char in value:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            raise SecretError(
+                f"{key}: the secret is not valid UTF-8 text; nothing was stored",
+                exit_code=ExitCode.DATAERR,
+            )
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            raise SecretError(
+                f"{key}: the secret contains the control character U+{code:04X}; nothing was stored",
+                exit_code=ExitCode.DATAERR,
+            )
 
 
 def delete_secret(config_path: Path, key: str) -> bool:
     _check_key(key)
     path = paths.credentials_path(config_path)
-    current = read_credentials(config_path, check_permissions=False)
-    if key not in current:
-        return False
-    del current[key]
-    _write_credentials(path, current)
+    with files.locked(config_path):
+        current = read_credentials(config_path, check_permissions=False)
+        if key not in current:
+            return False
+        del current[key]
+        _write_credentials(path, current)
     return True
 
 
@@ -220,9 +242,31 @@ def secret_sources(loaded: LoadedConfig) -> dict[str, str | None]:
     return found
 
 
+def check_config_trusted(loaded: LoadedConfig) -> None:
+    """SecretError (78) when someone else could have written the configuration, so that a
+    secret would go wherever they pointed it (see files.check_trusted_config)."""
+    try:
+        files.check_trusted_config(loaded.path)
+    except files.UnsafePermissionsError as exc:
+        raise SecretError(str(exc)) from exc
+    except OSError:
+        return  # unreadable paths fail later, with their own message
+
+
 def resolve_secret(loaded: LoadedConfig, key: str) -> ResolvedSecret:
-    """The secret's value and where it came from; value None when no source has it."""
+    """The secret's value and where it came from; value None when no source has it.
+
+    Raises SecretError when the configuration could have been written by another user
+    (a secret is never used with it) or a source fails.
+    """
     _check_key(key)
+    found = _resolve(loaded, key)
+    if found.value is not None:
+        check_config_trusted(loaded)
+    return found
+
+
+def _resolve(loaded: LoadedConfig, key: str) -> ResolvedSecret:
     direct = get_value(loaded.settings, key)
     if direct is not None:
         return ResolvedSecret(direct.get_secret_value(), loaded.sources.get(key))

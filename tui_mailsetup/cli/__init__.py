@@ -9,6 +9,7 @@ code). Nothing here imports Textual: only the TUI command does, lazily.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -136,12 +137,19 @@ def _run_tui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every error is mapped to a message and an exit code here, once:
+    a MailSetupError carries its own (errors.py); an OSError that escaped becomes 73 or
+    74 naming the path; anything else is reported as an internal error (70), never as a
+    traceback."""
+    _tolerant_streams()
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(requested_command(arguments))
     args = parser.parse_args(arguments)
     for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):
         if not hasattr(args, name):
             setattr(args, name, default)
+    from tui_mailsetup.errors import MailSetupError, file_error
+
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:
@@ -149,3 +157,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
+    except MailSetupError as exc:
+        return _report(exc, args)
+    except OSError as exc:
+        return _report(file_error(exc, exc.filename or "a file", "use"), args)
+    except Exception as exc:  # the last resort: a bug, reported without a traceback
+        return _report(
+            MailSetupError(
+                f"internal error ({type(exc).__name__}): {exc}. This is a bug in "
+                "tui-mailsetup; nothing was changed unless the output above says so"
+            ),
+            args,
+        )
+
+
+def _report(exc: Exception, args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import report_error
+    from tui_mailsetup.errors import MailSetupError
+
+    assert isinstance(exc, MailSetupError)
+    try:
+        return report_error(exc, as_json=bool(getattr(args, "json", False)))
+    except Exception:  # even printing failed (a closed stream): the exit code still says it
+        return int(exc.exit_code)
+
+
+def _tolerant_streams() -> None:
+    # A value that cannot be encoded (bytes that were not UTF-8, a C locale) is printed
+    # escaped rather than failing the command.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                reconfigure(errors="backslashreplace")
