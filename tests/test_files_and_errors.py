@@ -264,7 +264,7 @@ def _planted(home: Path, tmp_path: Path, mode: int) -> Path:
     shared.mkdir()
     config = shared / "config.toml"
     config.write_text(
-        '[smtp]\nhost = "evil.example.net"\nusername = "alice"\n'
+        '[smtp]\nhost = "evil.example.net"\nport = 9\nusername = "alice"\n'
         '[sender]\naddress = "alice@example.com"\n'
     )
     shared.chmod(mode)
@@ -282,6 +282,11 @@ def test_a_configuration_others_could_write_is_not_used_with_a_secret(
         assert result.returncode == 78, (command, result.stdout, result.stderr)
         assert f"chmod go-w {config.parent}" in result.stderr
         assert "the-real-password" not in result.stdout + result.stderr
+    # send-test refuses before connecting anywhere (nothing listens on port 9: that would be 69).
+    config.write_text(config.read_text().replace("evil.example.net", "127.0.0.1"))
+    sent = run_cli("send-test", "--config", str(config), home=isolated_home, env=env)
+    assert sent.returncode == 78, sent.stdout + sent.stderr
+    assert "chmod go-w" in sent.stdout + sent.stderr
     checked = run_cli("check", "--offline", "--config", str(config), home=isolated_home, env=env)
     assert checked.returncode == 78
     assert "chmod go-w" in checked.stdout
@@ -531,6 +536,15 @@ def test_killing_a_writer_at_random_moments_never_loses_or_truncates_the_file(
         names.add(loaded.settings.sender.name)
     assert kills == 12
     assert names <= {"version 0", "version 1"}
+    # What the killed writers left behind is cleared by the next write.
+    from tui_mailsetup.config_file import write_values
+
+    write_values(path, {"smtp.port": 2525})
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        ".config.toml.lock",
+        "config.toml",
+        "config.toml.bak",
+    ]
 
 
 # --------------------------------------------------------------------------- control characters

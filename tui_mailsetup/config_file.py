@@ -451,6 +451,7 @@ def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
                 container = container[part]
             container[name] = plain_value(normalised[key])
         files.ensure_dir(path.parent, private=True)
+        files.remove_stale_temporaries(path)
         files.atomic_write(
             path,
             tomlkit.dumps(document).encode("utf-8"),

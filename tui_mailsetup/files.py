@@ -161,6 +161,15 @@ def atomic_write(
     _fsync_dir(directory)
 
 
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files a killed writer left beside ``path``. Call it holding
+    the lock: then no live writer has one open."""
+    target = write_target(path)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
 def _copy_atomically(source: Path, destination: Path) -> None:
     tmp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
     try:

@@ -135,6 +135,7 @@ def _write_credentials(path: Path, secrets: dict[str, str]) -> None:
             document.add(section, tomlkit.table())
         table: Any = document[section]
         table[name] = value
+    files.remove_stale_temporaries(path)
     files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o600)
 
 

@@ -50,7 +50,8 @@ def common_options() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         action="append",
         default=argparse.SUPPRESS,
-        help="override one setting for this run only (repeatable), e.g. --override smtp.port=2525",
+        help="override one setting for this run only (repeatable), e.g. --override smtp.port=2525; "
+        "secrets are refused (use set-secret or MAILSETUP_SMTP__PASSWORD)",
     )
     common.add_argument(
         "--json",
@@ -105,7 +106,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="tui-mailsetup",
         description="Get this server's outbound email configured, tested and explained.",
         parents=[common],
-        epilog="Run without a command to open the TUI (the first-run wizard when no configuration exists).",
+        epilog="Run without a command to open the TUI (the first-run wizard when no configuration "
+        "exists). Exit codes (sysexits): 0 ok, 64 usage, 65 invalid value, 67 recipient refused, "
+        "69 unavailable, 73 a file cannot be created, 74 a write failed (disk full), 75 temporary, "
+        "76 protocol/TLS, 77 authentication, 78 configuration; errors never print a traceback, "
+        "and with --json they are one JSON document.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(

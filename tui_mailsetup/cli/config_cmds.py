@@ -190,7 +190,7 @@ def run_show(args: argparse.Namespace) -> int:
         )
         return ExitCode.OK
     where = "" if loaded.exists else "  (does not exist yet: defaults and environment only)"
-    print(f"# {loaded.path}{where}")
+    print(f"# {untrusted_text(str(loaded.path))}{where}")
     rows = []
     for key in field_keys():
         section, _, name = key.rpartition(".")
@@ -305,7 +305,7 @@ def run_set_secret(args: argparse.Namespace) -> int:
     if value is None:
         return ExitCode.DATAERR
     path = store_secret(config_path, key, value)
-    print(f"{key} stored in {path} (mode 0600)")
+    print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
     return ExitCode.OK
 
 
