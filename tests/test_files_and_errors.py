@@ -663,3 +663,50 @@ def test_set_with_arbitrary_text_and_bytes_exits_with_a_contract_code(
     if config.exists():
         run = run_cli("show", "--config", str(config), home=isolated_home)
         assert run.returncode == 0, run.stderr
+
+
+# --------------------------------------------------------------------------- secrets that are not text
+
+
+def test_a_password_command_printing_bytes_that_are_not_text_is_78(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "pw.sh"
+    script.write_text("#!/bin/sh\nprintf 'pa\\377ss\\n'\n")
+    script.chmod(0o755)
+    write_config(isolated_home, f'[smtp]\npassword_command = "{script}"\n')
+    result = run_cli("show", "--include-secrets", home=isolated_home)
+    assert result.returncode == 78
+    assert "not UTF-8" in result.stderr
+    assert_no_traceback(result.stderr)
+
+
+def test_a_hand_edited_credentials_file_with_a_control_character_is_78_and_can_be_fixed(
+    isolated_home: Path,
+) -> None:
+    assert run_cli("set-secret", "smtp.password", home=isolated_home, stdin="ok\n").returncode == 0
+    credentials = config_path(isolated_home).with_name("credentials.toml")
+    credentials.write_text('[smtp]\npassword = "bad\\u001b[2Jpw"\n')
+    credentials.chmod(0o600)
+    result = run_cli("show", "--include-secrets", home=isolated_home)
+    assert result.returncode == 78
+    assert "control character U+001B" in result.stderr
+    assert "\x1b" not in result.stderr + result.stdout
+    fixed = run_cli("set-secret", "smtp.password", home=isolated_home, stdin="good\n")
+    assert fixed.returncode == 0, fixed.stderr
+    shown = run_cli("show", "--json", "--include-secrets", home=isolated_home)
+    assert shown.json()["settings"]["smtp"]["password"] == "good"
+
+
+def test_export_to_a_read_only_directory_is_73(isolated_home: Path) -> None:
+    write_config(isolated_home, '[smtp]\nhost = "smtp.example.com"\n')
+    target = isolated_home / "out"
+    target.mkdir()
+    d = str(target)
+    argv = _in_mount(
+        f"mount --bind {d} {d} && mount -o remount,ro,bind {d}",
+        [sys.executable, "-m", "tui_mailsetup", "export", "--format", "env", "-o", f"{d}/mail.env"],
+    )
+    result = subprocess.run(argv, capture_output=True, env=_env(isolated_home), timeout=60)
+    assert result.returncode == 73, result.stderr
+    assert f"{d}/mail.env".encode() in result.stderr

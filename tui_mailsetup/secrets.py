@@ -52,8 +52,12 @@ def _check_key(key: str) -> None:
 # --------------------------------------------------------------------------- credentials file
 
 
-def read_credentials(config_path: Path, *, check_permissions: bool = True) -> dict[str, str]:
-    """The credentials file's secrets as dotted keys; {} when there is none."""
+def read_credentials(
+    config_path: Path, *, check_permissions: bool = True, check_values: bool = True
+) -> dict[str, str]:
+    """The credentials file's secrets as dotted keys; {} when there is none. A stored
+    value that cannot be a secret is a SecretError unless ``check_values`` is off (a
+    rewrite, which may be replacing it)."""
     path = paths.credentials_path(config_path)
     if not path.exists():
         return {}
@@ -74,7 +78,11 @@ def read_credentials(config_path: Path, *, check_permissions: bool = True) -> di
         if isinstance(values, dict):
             for name, value in values.items():
                 if isinstance(value, str):
-                    flat[f"{section}.{name}"] = value
+                    key = f"{section}.{name}"
+                    if check_values and (problem := secret_problem(value)):
+                        shown = untrusted_text(key, limit=80)
+                        raise SecretError(f"{path}: {shown}: the stored secret {problem}")
+                    flat[key] = value
     return flat
 
 
@@ -92,33 +100,36 @@ def store_secret(config_path: Path, key: str, value: str) -> Path:
         raise SecretError(str(exc)) from exc
     with files.locked(config_path):
         # Rewriting replaces a file whose mode was too loose with a 0600 one.
-        current = read_credentials(config_path, check_permissions=False)
+        current = read_credentials(config_path, check_permissions=False, check_values=False)
         current[key] = value
         _write_credentials(path, current)
     return path
 
 
-def _check_value(key: str, value: str) -> None:
-    """A secret goes into SMTP commands and HTTP headers: text without control characters."""
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a secret (it goes into SMTP commands and HTTP headers:
+    UTF-8 text without control characters), or None. Never quotes the value."""
     for char in value:
         code = ord(char)
         if 0xD800 <= code <= 0xDFFF:
-            raise SecretError(
-                f"{key}: the secret is not valid UTF-8 text; nothing was stored",
-                exit_code=ExitCode.DATAERR,
-            )
+            return "is not valid UTF-8 text"
         if code < 0x20 or 0x7F <= code <= 0x9F:
-            raise SecretError(
-                f"{key}: the secret contains the control character U+{code:04X}; nothing was stored",
-                exit_code=ExitCode.DATAERR,
-            )
+            return f"contains the control character U+{code:04X}"
+    return None
+
+
+def _check_value(key: str, value: str) -> None:
+    if problem := secret_problem(value):
+        raise SecretError(
+            f"{key}: the secret {problem}; nothing was stored", exit_code=ExitCode.DATAERR
+        )
 
 
 def delete_secret(config_path: Path, key: str) -> bool:
     _check_key(key)
     path = paths.credentials_path(config_path)
     with files.locked(config_path):
-        current = read_credentials(config_path, check_permissions=False)
+        current = read_credentials(config_path, check_permissions=False, check_values=False)
         if key not in current:
             return False
         del current[key]
@@ -203,10 +214,17 @@ def run_password_command(command: str, *, timeout: float = PASSWORD_COMMAND_TIME
         raise SecretError(
             f"smtp.password_command: {name} exited with status {result.returncode}{hint}"
         )
-    output = result.stdout.decode("utf-8", "replace")
+    try:
+        output = result.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretError(
+            f"smtp.password_command: {name} printed bytes that are not UTF-8 text"
+        ) from None
     secret = output.splitlines()[0] if output.strip() else ""
     if not secret:
         raise SecretError(f"smtp.password_command: {name} printed nothing")
+    if problem := secret_problem(secret):
+        raise SecretError(f"smtp.password_command: what {name} printed {problem}")
     return secret
 
 
