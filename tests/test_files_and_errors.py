@@ -87,6 +87,7 @@ def write_config(home: Path, text: str) -> Path:
         ("smtp.host", "smtp://smtp.example.com"),
         ("smtp.port", "0"),
         ("smtp.fingerprint", "AB:CD"),
+        ("smtp.password_command", 'pass show "mail'),
         ("dns.nameservers", "dns.example.com"),
     ],
 )

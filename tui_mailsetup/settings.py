@@ -109,6 +109,17 @@ def _address_rule(value: str) -> None:
     check_address(value)
 
 
+def _command_rule(value: str) -> None:
+    import shlex
+
+    try:
+        argv = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into a command and its arguments: {exc}") from None
+    if not argv:
+        raise ValueError("has no command in it")
+
+
 def _nameserver_rule(value: str) -> None:
     from tui_mailsetup.names import check_nameserver
 
@@ -189,7 +200,9 @@ class SmtpSettings(BaseModel):
     """Secret: never stored in the configuration file (see set-secret)."""
     auth: Annotated[AuthMechanism, BeforeValidator(_lower)] = AuthMechanism.AUTO
     """Authentication mechanism: auto, plain, login, cram-md5 or xoauth2."""
-    password_command: SafeStr = ""
+    password_command: Annotated[SafeStr, _field_rule("password-command-invalid", _command_rule)] = (
+        ""
+    )
     """Command (no shell) whose output is the password or OAuth2 token, like msmtp's passwordeval."""
     ehlo_name: Annotated[SafeStr, _field_rule("ehlo-invalid", _ehlo_rule)] = ""
     """Name announced in EHLO; empty means this machine's name."""
