@@ -220,6 +220,27 @@ def locate_key(text: str, key: str) -> int | None:
     return table_line
 
 
+def check_sections(path: Path, text: str, data: Mapping[str, Any]) -> None:
+    """A section that is not a table (``smtp = "hello"``) is an error whatever the
+    environment holds: merged with MAILSETUP_SMTP__* it would silently vanish."""
+    problems = []
+    for name in SECTION_NAMES:
+        if name in data and not isinstance(data[name], Mapping):
+            line = locate_key(text, name)
+            origin = f"{path}:{line}" if line else str(path)
+            kind = type(data[name]).__name__
+            problems.append(
+                ConfigProblem(
+                    name,
+                    f"must be a table ([{name}] with keys under it), not a {kind}",
+                    origin,
+                    line,
+                )
+            )
+    if problems:
+        raise ConfigError(path, problems)
+
+
 class TomlFileSource(PydanticBaseSettingsSource):
     """The configuration file as a pydantic-settings source (secrets are never taken from it)."""
 
@@ -232,32 +253,12 @@ class TomlFileSource(PydanticBaseSettingsSource):
         if path.exists():
             self.text, document = read_document(path)
             self.data = document.unwrap()
-            self._check_sections(path)
+            check_sections(path, self.text, self.data)
             for key in MailSettings.SECRET_KEYS:
                 section, name = key.split(".")
                 if isinstance(self.data.get(section), dict) and name in self.data[section]:
                     del self.data[section][name]
                     self.ignored_secrets.append(key)
-
-    def _check_sections(self, path: Path) -> None:
-        """A section that is not a table (``smtp = "hello"``) is an error whatever the
-        environment holds: merged with MAILSETUP_SMTP__* it would silently vanish."""
-        problems = []
-        for name in SECTION_NAMES:
-            if name in self.data and not isinstance(self.data[name], Mapping):
-                line = locate_key(self.text, name)
-                origin = f"{path}:{line}" if line else str(path)
-                kind = type(self.data[name]).__name__
-                problems.append(
-                    ConfigProblem(
-                        name,
-                        f"must be a table ([{name}] with keys under it), not a {kind}",
-                        origin,
-                        line,
-                    )
-                )
-        if problems:
-            raise ConfigError(path, problems)
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self.data.get(field_name), field_name, False
@@ -406,9 +407,7 @@ def _document_for_update(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
         )
         return "", document
     text, document = read_document(target)
-    source = TomlFileSource.__new__(TomlFileSource)
-    source.text, source.data = text, document.unwrap()
-    source._check_sections(path)
+    check_sections(path, text, document.unwrap())
     return text, document
 
 
@@ -466,11 +465,9 @@ def _raise_for(exc: ValidationError, path: Path, text: str, values: Mapping[str,
     """A new value's own error is the caller's (65); any other is the file's (78)."""
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
-        if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in values):
-            named = next(
-                k for k in values if key == k or key.startswith(k + ".") or k.startswith(key + ".")
-            )
-            raise InvalidValueError(named, describe_error(error, named)) from exc
+        for named in values:
+            if key == named or key.startswith(named + ".") or named.startswith(key + "."):
+                raise InvalidValueError(named, describe_error(error, named)) from exc
     sources = dict.fromkeys(field_keys(), SOURCE_FILE)
     raise ConfigError(path, _problems(exc, sources, path, text)) from exc
 
