@@ -260,6 +260,21 @@ def test_a_symlinked_configuration_is_written_through(isolated_home: Path, tmp_p
     assert "# managed by hand" in real.read_text()
 
 
+def test_a_configuration_path_that_is_not_a_regular_file_is_never_replaced(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    # Refused before reading, too: a FIFO with no writer would block the read.
+    result = run_cli(
+        "set", "smtp.port", "25", "--config", str(fifo), home=isolated_home, timeout=20
+    )
+    assert result.returncode == 73, result.stderr
+    assert "not a regular file" in result.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.toml"]  # not even a lock file
+
+
 def _planted(home: Path, tmp_path: Path, mode: int) -> Path:
     shared = tmp_path / "shared"
     shared.mkdir()

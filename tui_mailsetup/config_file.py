@@ -399,6 +399,7 @@ def plain_value(value: Any) -> Any:
 def _document_for_update(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
     """The existing document (text and tomlkit), which must parse: a broken file is never
     overwritten. A new file starts with a comment."""
+    files.check_writable_kind(path)  # before reading: a FIFO would block
     target = files.write_target(path)
     if not target.exists():
         document = tomlkit.document()
@@ -430,6 +431,7 @@ def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
     for key in values:
         if is_secret_key(key):
             raise UsageError(f"{key} is a secret: use set-secret, it never goes in the main file")
+    files.check_writable_kind(path)  # before the lock file is made beside it
     with files.locked(path):
         text, document = _document_for_update(path)
         candidate = _without_secrets(document.unwrap())

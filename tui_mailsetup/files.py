@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from tui_mailsetup.errors import ConfigurationError, file_error
+from tui_mailsetup.errors import CantCreateError, ConfigurationError, file_error
 
 BACKUP_SUFFIX = ".bak"
 LOCK_SUFFIX = ".lock"
@@ -41,6 +41,26 @@ def ensure_dir(path: Path, *, private: bool = False) -> None:
             os.chmod(path, 0o700)
     except OSError as exc:
         raise file_error(exc, path, "create the directory") from exc
+
+
+def check_writable_kind(path: Path) -> None:
+    """CantCreateError when ``path`` (or its symlink's target) exists and is not a regular
+    file: a write never replaces a device, a FIFO or a directory (``--config /dev/null``)."""
+    target = write_target(path)
+    try:
+        info = target.stat()
+    except OSError:
+        return
+    _refuse_special(target, info)
+
+
+def _refuse_special(target: Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise CantCreateError(
+            f"cannot write {target}: it is not a regular file; nothing was changed "
+            "(choose a file with --config)",
+            path=target,
+        )
 
 
 def write_target(path: Path) -> Path:
@@ -127,6 +147,8 @@ def atomic_write(
         current: os.stat_result | None = target.stat()
     except OSError:
         current = None
+    if current is not None:
+        _refuse_special(target, current)
     if current is not None and keep_mode:
         mode = stat.S_IMODE(current.st_mode)
     tmp = directory / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"

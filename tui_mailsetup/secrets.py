@@ -98,6 +98,7 @@ def store_secret(config_path: Path, key: str, value: str) -> Path:
         files.check_private_dir(path.parent)
     except files.UnsafePermissionsError as exc:
         raise SecretError(str(exc)) from exc
+    files.check_writable_kind(path)
     with files.locked(config_path):
         # Rewriting replaces a file whose mode was too loose with a 0600 one.
         current = read_credentials(config_path, check_permissions=False, check_values=False)
