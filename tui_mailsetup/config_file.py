@@ -241,6 +241,16 @@ def check_sections(path: Path, text: str, data: Mapping[str, Any]) -> None:
         raise ConfigError(path, problems)
 
 
+def _exists(path: Path) -> bool:
+    """Whether the file is there; ConfigError (78) when that cannot even be known."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise ConfigError(
+            path, [ConfigProblem("", f"cannot read: {exc.strerror or exc}", str(path))]
+        ) from exc
+
+
 class TomlFileSource(PydanticBaseSettingsSource):
     """The configuration file as a pydantic-settings source (secrets are never taken from it)."""
 
@@ -250,7 +260,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
         self.text = ""
         self.data: dict[str, Any] = {}
         self.ignored_secrets: list[str] = []
-        if path.exists():
+        if _exists(path):
             self.text, document = read_document(path)
             self.data = document.unwrap()
             check_sections(path, self.text, self.data)
