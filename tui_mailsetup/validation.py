@@ -518,11 +518,16 @@ def _check_ses(
                 "ses-url-invalid",
             )
         )
-    if not ses.access_key_id:
+    # The driver falls back to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: so does "configured".
+    if not ses.access_key_id and not os.environ.get("AWS_ACCESS_KEY_ID"):
         findings.append(
             _error("ses.access_key_id", "No AWS access key ID is set", "ses-key-id-missing")
         )
-    if secret_sources is not None and secret_sources.get("ses.secret_access_key") is None:
+    if (
+        secret_sources is not None
+        and secret_sources.get("ses.secret_access_key") is None
+        and not os.environ.get("AWS_SECRET_ACCESS_KEY")
+    ):
         findings.append(
             _error(
                 "ses.secret_access_key",
@@ -614,3 +619,32 @@ def _check_dns(settings: MailSettings) -> list[Finding]:
                 )
             )
     return findings
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+def check_recipient(address: str) -> list[Finding]:
+    """A recipient (``--to``, the TUI's field) judged by the very rule the sender address is.
+
+    The findings are about the key ``recipient``; an address is refused, never repaired.
+    """
+    from tui_mailsetup.settings import SenderSettings
+
+    if not address:
+        return [_error("recipient", "The recipient is empty", "recipient-empty")]
+
+    # model_construct: the value is judged here, by the rule, not by a settings validator.
+    probe = MailSettings.model_construct(sender=SenderSettings.model_construct(address=address))
+    findings = [f for f in _check_sender(probe) if f.field == "sender.address"]
+    return [
+        Finding(
+            f.severity,
+            "recipient",
+            f.message.replace("sender address", "recipient address"),
+            None,
+            (),
+            f.code.replace("sender-address", "recipient"),
+        )
+        for f in findings
+    ]
