@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import time
 import warnings
 from pathlib import Path
@@ -312,3 +313,25 @@ async def test_password_equal_to_a_protocol_word(password: str) -> None:
     assert outcome.diagnosis is not None
     assert outcome.diagnosis.evidence == "535 5.7.8 credentials alice/******** rejected"
     assert isinstance(events[-1], Outcome)
+
+
+# --------------------------------------------------------------------------- the TLS context
+
+
+def test_tls_context_is_kept_until_the_ca_file_changes(tmp_path: Path) -> None:
+    from tui_mailsetup.engine import tls
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first_ca = LocalCA(tmp_path / "one")
+    settings = settings_for(25, encryption="starttls", ca_file=str(first_ca.ca_path)).smtp
+    context = tls.build_context(settings)
+    assert tls.build_context(settings) is context  # the trust store is loaded once
+    unverified = settings.model_copy(update={"verify": False})
+    assert tls.build_context(unverified) is not context
+    assert tls.build_context(unverified).verify_mode == ssl.CERT_NONE
+    # Another CA written over the same path: a new context that trusts it.
+    second_ca = LocalCA(tmp_path / "two")
+    first_ca.ca_path.write_bytes(second_ca.ca_path.read_bytes() + b"\n")
+    renewed = tls.build_context(settings)
+    assert renewed is not context and renewed.verify_mode == ssl.CERT_REQUIRED

@@ -124,6 +124,11 @@ async def run_test(
         loaded = dataclasses.replace(loaded, settings=settings)
     settings = loaded.settings
     started = time.monotonic()
+    if settings.driver is Driver.SMTP and settings.smtp.encryption.value != "none":
+        # The trust store loads (in C, off the GIL) while validation imports and runs.
+        from tui_mailsetup.engine import tls
+
+        tls.prewarm(settings.smtp)
     emit = on_event or (lambda event: None)
     targets = list(recipients or ()) or default_recipients(settings, stop_after)
     outcome: Outcome | None = None
