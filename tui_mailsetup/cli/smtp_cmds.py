@@ -45,15 +45,20 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=(
             "Send the test message with the current configuration and show the whole "
             "conversation, credentials redacted, with a diagnosis and fix if it fails. "
-            "Exit codes follow sysexits (0 ok, 67 recipient refused, 69 unavailable, "
-            "75 temporary, 76 protocol/TLS, 77 authentication, 78 configuration)."
+            "The configuration is validated first, as check does; a recipient is checked "
+            "like the sender address and refused, never repaired. A message the server "
+            "accepted is a success even when QUIT goes unanswered (with a warning). "
+            "Exit codes follow sysexits (0 ok, 65 invalid recipient, 67 recipient refused, "
+            "69 unavailable, 75 temporary, 76 protocol/TLS, 77 authentication, "
+            "78 configuration)."
         ),
     )
     parser.add_argument(
         "--to",
         metavar="ADDR",
         action="append",
-        help="recipient (repeatable; default: the sender address, a test to yourself)",
+        help="recipient, checked as typed (repeatable; default: the sender address, a test "
+        "to yourself)",
     )
     parser.set_defaults(handler=send_test)
 
