@@ -113,3 +113,28 @@ async def test_every_early_failure_is_streamed_as_an_outcome(tmp_path: Path) -> 
     assert [type(e) for e in events] == [StageFinished, Outcome]
     state = json.loads((config.parent / "state.json").read_text())
     assert state["last_test"]["exit_code"] == 78
+
+
+async def test_unusable_sender_in_the_tui_shows_the_diagnosis_not_error(tmp_path: Path) -> None:
+    from tui_mailsetup.message import MessageError
+    from tui_mailsetup.settings import MailSettings
+
+    config = _config(tmp_path, **{"smtp.host": "127.0.0.1", "smtp.port": 9})
+
+    def refuse(settings: MailSettings, recipients: list[str]) -> object:
+        raise MessageError("sender.address cannot be put in a From header")
+
+    def no_driver(settings: MailSettings, secret: str | None) -> object:
+        raise AssertionError("the driver must not be made for a message that cannot be built")
+
+    app = MailSetupApp(config, message_builder=refuse, driver_factory=no_driver)  # type: ignore[arg-type]
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("ctrl+t")
+        pane = app.screen.query_one(DiagnosticsPane)
+        await wait_for(pilot, lambda: pane.outcome is not None)
+        await pilot.pause()
+        shown = _pane_text(app)
+    assert pane.outcome is not None and pane.outcome.exit_code == ExitCode.DATAERR
+    assert pane.outcome.stage == Stage.MAIL
+    assert "FAILED at MAIL FROM" in shown and "cannot be put in a From header" in shown
+    assert "ERROR" not in shown
