@@ -60,7 +60,17 @@ def _context_key(smtp: SmtpSettings) -> tuple[Any, ...] | None:
         except OSError:
             return None  # it fails to load: build (and fail) every time
         stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
-    return (ca_file, stamp, bool(smtp.fingerprint.strip()), smtp.verify)
+    return (ca_file, stamp, bool(smtp.fingerprint.strip()), smtp.verify, _system_store_stamp())
+
+
+def _system_store_stamp() -> tuple[int, int] | None:
+    """The system bundle's identity: a CA installed while the TUI runs is seen at the next test."""
+    cafile = ssl.get_default_verify_paths().cafile
+    try:
+        info = os.stat(cafile) if cafile else None
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size) if info else None
 
 
 def build_context(smtp: SmtpSettings) -> ssl.SSLContext:
