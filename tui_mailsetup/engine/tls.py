@@ -45,6 +45,8 @@ def fingerprint_of(der: bytes) -> str:
 
 
 _built: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_KEEP = 4
+"""Contexts kept (each holds a copy of the system trust store)."""
 _building = threading.Lock()
 
 
@@ -88,6 +90,8 @@ def build_context(smtp: SmtpSettings) -> ssl.SSLContext:
         context = _new_context(smtp)
         if key is not None:
             _built[key] = context
+            while len(_built) > _KEEP:  # the oldest go: a TUI session uses one or two
+                del _built[next(iter(_built))]
         return context
 
 
