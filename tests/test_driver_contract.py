@@ -227,3 +227,17 @@ async def test_ses_credentials_from_the_aws_environment_agree(
     outcome = await run_test(loaded, [RECIPIENT], on_event=events.append)
     assert outcome.ok, outcome.diagnosis
     assert [seen.method for seen in api.seen] == ["POST"]
+
+
+def test_check_offline_accepts_ses_credentials_from_the_aws_environment(tmp_path: Path) -> None:
+    from cli_helpers import run_cli
+
+    config = tmp_path / "conf" / "config.toml"
+    write_values(config, {"driver": "ses", "ses.region": "eu-west-1", **SENDER})
+    aws = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": SECRET}
+    unset = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+    without = run_cli("--config", str(config), "check", "--offline", home=tmp_path, env=unset)
+    assert without.returncode == 78, without.stdout + without.stderr
+    with_env = run_cli("--config", str(config), "check", "--offline", home=tmp_path, env=aws)
+    assert with_env.returncode == 0, with_env.stdout + with_env.stderr
+    assert SECRET not in with_env.stdout + with_env.stderr
