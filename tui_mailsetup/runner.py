@@ -117,8 +117,9 @@ async def run_test(
     ``secret`` is a secret the caller already holds (typed in the TUI), else
     it is resolved from ``loaded``'s sources. ``recipients`` None or empty
     means the sender address. ``report_warnings`` False: the caller showed
-    validation's warnings already (``check`` prints every finding first). Never raises for a configuration, secret,
-    message or delivery problem; cancellation propagates.
+    validation's warnings already (``check`` prints every finding first).
+    Never raises for a configuration, secret, message or delivery problem;
+    cancellation propagates.
     """
     if settings is not None:
         loaded = dataclasses.replace(loaded, settings=settings)
