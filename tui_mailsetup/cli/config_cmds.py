@@ -415,8 +415,9 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
     from tui_mailsetup.engine.events import Stage
 
     stop_after = Stage(args.quit_after)
+    # The findings were shown above: the runner validates again (one verdict) quietly.
     outcome = smtp_cmds.run_ladder(
-        loaded, recipients=[], stop_after=stop_after, human=not args.json
+        loaded, recipients=[], stop_after=stop_after, human=not args.json, report_warnings=False
     )
     from tui_mailsetup.cli.dns_cmds import check_dns_section
 

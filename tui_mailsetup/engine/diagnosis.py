@@ -808,3 +808,75 @@ def from_reply(
         exit_code=ExitCode.TEMPFAIL if 400 <= code < 500 else ExitCode.UNAVAILABLE,
         retry_after=explicit_retry_after(message, now=now) if 400 <= code < 500 else None,
     )
+
+
+# --------------------------------------------------------------------------- protocol breaches
+
+
+def tls_dropped(stage: Stage, detail: str) -> Diagnosis:
+    """The server hung up in the middle of the TLS handshake: a TLS failure, not a timeout."""
+    return Diagnosis(
+        stage=stage,
+        cause="The TLS handshake failed: the server closed the connection during it",
+        evidence=untrusted_text(detail) if detail else "connection closed during the handshake",
+        explanation=(
+            "A server that drops the connection instead of completing the handshake usually "
+            "supports only TLS versions this client refuses (TLS 1.0 or 1.1; at least 1.2 is "
+            "required) or no cipher in common. Upgrade the server's TLS configuration; "
+            "encryption is never switched off to get around it."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def unexpected_greeting(code: int, message: str) -> Diagnosis:
+    """A greeting that is neither 220 nor a refusal (4xx/5xx): not SMTP as expected."""
+    return Diagnosis(
+        stage=Stage.GREETING,
+        cause=f"The server's greeting is {code}, not 220: a protocol error",
+        evidence=evidence_of(code, message),
+        explanation=(
+            "An SMTP server opens with 220 (or 421/554 when it refuses the session). Another "
+            "code means something other than a mail server answers on this port, or its "
+            "replies are out of step with the conversation."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def out_of_step(stage: Stage, stray: str) -> Diagnosis:
+    """The server sent a reply nothing asked for: every later reply would be misread."""
+    return Diagnosis(
+        stage=stage,
+        cause=(
+            "The server's replies are out of step with the commands: it sent a reply "
+            f"before {stage.label} was sent"
+        ),
+        evidence=f"unsolicited: {untrusted_text(stray, limit=300)}",
+        explanation=(
+            "Each SMTP command gets exactly one reply. An extra reply (here one that arrived "
+            "with or before the previous one) would be read as the answer to the next command, "
+            "so the test stopped instead of misreading the server. A broken server, or "
+            "something between this machine and the server injecting text, does this."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def auth_exchange_endless(mechanism: str, evidence: str) -> Diagnosis:
+    """334 after the client's last AUTH response: cancelled with ``*`` (RFC 4954 4)."""
+    return Diagnosis(
+        stage=Stage.AUTH,
+        cause=(
+            f"The server did not end the AUTH {mechanism} exchange: it kept asking (334) "
+            "after the last response, so the exchange was cancelled with *"
+        ),
+        evidence=evidence,
+        explanation=(
+            "A server answers the client's final AUTH response with 235 (accepted) or an "
+            "error; another 334 challenge is a protocol error, not a rejected password. The "
+            "client cancelled the exchange as RFC 4954 prescribes (a line with *) before "
+            "quitting. Check the server's SASL configuration or choose another mechanism."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )

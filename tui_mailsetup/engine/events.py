@@ -160,6 +160,8 @@ class Outcome:
     diagnosis: Diagnosis | None = None
     message_id: str = ""
     recipients: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Things that went wrong without changing the verdict (QUIT unanswered after 250)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -176,6 +178,7 @@ class Outcome:
             "recipients": list(self.recipients),
             "diagnosis": self.diagnosis.to_json() if self.diagnosis else None,
             "exit_code": int(self.exit_code),
+            "warnings": list(self.warnings),
         }
 
 
