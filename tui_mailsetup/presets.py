@@ -31,6 +31,14 @@ class Preset:
     """MX host suffixes that reveal the provider (mail.protection.outlook.com)."""
     spf_include: str = ""
     """What the sender domain's SPF record must include for this provider."""
+    oauth2: str = ""
+    """The OAuth2 provider that signs in for this host (a table under [oauth2] in the data)."""
+    oauth2_default: bool = False
+    """Choosing the preset selects auth = xoauth2 (the provider no longer takes passwords)."""
+    oauth2_tenant: str = ""
+    """The Microsoft tenant the preset implies (consumers for Outlook.com)."""
+    password_warning: str = ""
+    """Said when a password is used with this provider."""
 
     def settings_changes(self) -> dict[str, Any]:
         """What choosing this preset sets."""
@@ -41,6 +49,11 @@ class Preset:
         }
         if self.username:
             changes["smtp.username"] = self.username
+        if self.oauth2_default:
+            changes["smtp.auth"] = "xoauth2"
+            changes["oauth2.provider"] = self.oauth2
+            if self.oauth2_tenant:
+                changes["oauth2.tenant"] = self.oauth2_tenant
         return changes
 
 

@@ -171,13 +171,18 @@ def run_ladder(
     try:
         driver = driver_from_config(loaded)
     except SecretError as exc:
+        # oauth2.errors.OAuth2Error carries its own cause, fix and exit code (77: sign in again).
+        oauth2_cause = getattr(exc, "cause", None)
         outcome = early(
             Diagnosis(
                 Stage.AUTH,
-                "The password could not be obtained",
+                f"The OAuth2 access token could not be obtained: {oauth2_cause}"
+                if oauth2_cause
+                else "The password could not be obtained",
                 evidence=str(exc),
-                explanation="Check smtp.password_command, the credentials file or the keyring.",
-                exit_code=ExitCode.CONFIG,
+                explanation=getattr(exc, "fix", "")
+                or "Check smtp.password_command, the credentials file or the keyring.",
+                exit_code=getattr(exc, "exit_code", ExitCode.CONFIG),
             )
         )
     if outcome is None:

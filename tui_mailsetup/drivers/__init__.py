@@ -49,7 +49,14 @@ def driver_from_config(loaded: LoadedConfig) -> MailDriver:
     secret = None
     if key := secret_key_for(loaded.settings):
         # Only now, and only when needed: password_command may prompt or be slow.
+        from tui_mailsetup.oauth2 import uses_token_store
         from tui_mailsetup.secrets import resolve_secret
 
-        secret = resolve_secret(loaded, key).value
+        if uses_token_store(loaded.settings):
+            # auth = xoauth2 without password_command: `oauth2 login`'s token store.
+            from tui_mailsetup.oauth2.access import access_token
+
+            secret = access_token(loaded)
+        else:
+            secret = resolve_secret(loaded, key).value
     return create_driver(loaded.settings, secret)
