@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.oauth2.errors import LoginRequired, OAuth2Error
@@ -92,6 +93,13 @@ def login(
 ) -> TokenSet:
     """Run the configured flow and store what it gives."""
     check_configuration(loaded)
+    # Refuse before the person signs in, not after, when the tokens could not be stored.
+    directory = paths.credentials_path(loaded.path).parent
+    if directory.is_dir():
+        try:
+            files.check_private_dir(directory)
+        except files.UnsafePermissionsError as exc:
+            raise OAuth2Error(str(exc), exit_code=ExitCode.CONFIG, error="permissions") from exc
     from tui_mailsetup.oauth2 import flows
 
     oauth2 = loaded.settings.oauth2

@@ -185,7 +185,7 @@ def device_code_login(
     url = ends.device_authorization_url
 
     def authorize() -> Any:
-        response = session.post(url, data=data, timeout=HTTP_TIMEOUT)
+        response = session.post(url, data=data, timeout=HTTP_TIMEOUT, withhold_token=True)
         if response.status_code >= 500:
             response.raise_for_status()
         body = response.json()
@@ -350,7 +350,18 @@ def service_account(oauth2: OAuth2Settings, ends: Endpoints, user: str) -> Token
             str(details.get("error") or "invalid_grant"),
             str(details.get("error_description") or (exc.args[0] if exc.args else "")),
         )
-        if failure.error == "unauthorized_client" or details.get("error") == "unauthorized_client":
+        if isinstance(failure, LoginRequired):
+            # No person can sign in for a service account: its key or its delegation is wrong.
+            failure = OAuth2Error(
+                failure.cause,
+                fix="check the service-account key (deleted or disabled keys are refused, and the "
+                "clock must be right) and that oauth2.user is a mailbox of the Workspace domain",
+                exit_code=ExitCode.NOPERM,
+                error="invalid_grant",
+            )
+        elif (
+            failure.error == "unauthorized_client" or details.get("error") == "unauthorized_client"
+        ):
             failure = OAuth2Error(
                 failure.cause,
                 fix="in the Admin console (Security → API controls → Domain-wide delegation) "
