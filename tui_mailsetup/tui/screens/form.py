@@ -145,6 +145,9 @@ class FormScreen(Screen[None]):
                 children.append(presets)
         if section.id == "credentials":
             children.append(Static("", id="secret-note", classes="section-intro"))
+            from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
+
+            children.append(SignInRow())
         for spec in section.fields:
             row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
             row.display = spec.applies_to(self.state.driver)
@@ -708,6 +711,14 @@ class FormScreen(Screen[None]):
         if typed := self.state.secrets.get(key):
             return typed
         loaded = self.mail_app.loaded
+        from tui_mailsetup.oauth2 import uses_token_store
+
+        if uses_token_store(settings):  # xoauth2: the token `oauth2 login` (or Sign in) stored
+            from tui_mailsetup.oauth2.access import access_token
+
+            return await asyncio.to_thread(
+                access_token, dataclasses.replace(loaded, settings=settings)
+            )
         direct = get_value(loaded.settings, key)
         if direct is not None:
             return str(direct.get_secret_value())
