@@ -460,6 +460,30 @@ def test_postfix_export_names_the_plugin_and_the_msmtp_route(
     assert "export --format msmtp" in result.stdout
 
 
+# --------------------------------------------------------------------------- TLS trust
+
+
+def test_token_endpoint_trust_follows_ssl_cert_file(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
+) -> None:
+    write_config(isolated_home, smtp, auth, flow="client-credentials", tenant="contoso.test")
+    # Nothing inherited from this machine's environment decides the trust.
+    secret = {
+        "MAILSETUP_OAUTH2__CLIENT_SECRET": auth.client_secret,
+        "REQUESTS_CA_BUNDLE": "",
+        "CURL_CA_BUNDLE": "",
+        "SSL_CERT_FILE": "",
+    }
+    untrusted = run_cli("oauth2", "token", home=isolated_home, env=secret)
+    assert untrusted.returncode == 76
+    assert "REQUESTS_CA_BUNDLE or SSL_CERT_FILE" in untrusted.stderr
+    trusted = run_cli(
+        "oauth2", "token", home=isolated_home, env={**secret, "SSL_CERT_FILE": str(ca.ca_path)}
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert trusted.stdout.startswith("at-")
+
+
 # --------------------------------------------------------------------------- import cost
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button, Static
 
 from tests.oauth2_server import AuthServer
@@ -44,23 +45,28 @@ def oauth_config(path: Path, auth: AuthServer) -> Path:
     )
 
 
+async def open_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
+    """Credentials step → "Sign in with …" → wait until the dialog shows the code."""
+    await open_section(pilot, "credentials")
+    row = app.screen.query_one(SignInRow)
+    await wait_for(pilot, lambda: bool(row.display))
+    row.query_one("#signin-button", Button).press()
+    await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
+    code_widget = app.screen.query_one("#signin-code", Static)
+    await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
+    return row
+
+
 async def test_sign_in_with_microsoft_shows_the_code_and_stores_the_tokens(
     tmp_path: Path, auth: AuthServer
 ) -> None:
     config = oauth_config(tmp_path / "cfg" / "config.toml", auth)
     app = MailSetupApp(config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_section(pilot, "credentials")
-        row = app.screen.query_one(SignInRow)
-        await wait_for(pilot, lambda: bool(row.display))
-        button = row.query_one("#signin-button", Button)
-        assert str(button.label) == "Sign in with Microsoft"
-        button.press()
-        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
+        row = await open_sign_in(pilot, app)
+        assert str(row.query_one("#signin-button", Button).label) == "Sign in with Microsoft"
         dialog = app.screen
-        code_widget = dialog.query_one("#signin-code", Static)
-        await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
-        shown = str(code_widget.render())
+        shown = str(dialog.query_one("#signin-code", Static).render())
         where = str(dialog.query_one("#signin-where", Static).render())
         assert f"{auth.url}/activate" in where
         countdown = str(dialog.query_one("#signin-countdown", Static).render())
@@ -80,13 +86,7 @@ async def test_escape_cancels_the_sign_in(tmp_path: Path, auth: AuthServer) -> N
     config = oauth_config(tmp_path / "cfg" / "config.toml", auth)
     app = MailSetupApp(config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_section(pilot, "credentials")
-        row = app.screen.query_one(SignInRow)
-        await wait_for(pilot, lambda: bool(row.display))
-        row.query_one("#signin-button", Button).press()
-        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
-        code_widget = app.screen.query_one("#signin-code", Static)
-        await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
+        await open_sign_in(pilot, app)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, SignInScreen))
         await pilot.pause(0.5)
