@@ -77,6 +77,8 @@ class AuthServer:
     service_accounts: dict[str, Any] = field(default_factory=dict)
     """client_email → public key, for the JWT-bearer grant."""
     delegated_users: set[str] = field(default_factory=set)
+    app_certificates: dict[str, Any] = field(default_factory=dict)
+    """x5t thumbprint → public key, for client assertions (Microsoft app-only certificates)."""
     devices: dict[str, DeviceCode] = field(default_factory=dict)
     access_tokens: dict[str, Issued] = field(default_factory=dict)
     refresh_tokens: dict[str, Issued] = field(default_factory=dict)
@@ -271,6 +273,8 @@ class AuthServer:
             # Rotation: the old refresh token is gone, a new one comes with the access token.
             return 200, self._issue(issued.subject, issued.scope, issued.client_id, refresh=True)
         if grant == "client_credentials":
+            if "client_assertion" in form:
+                return self._client_assertion(form)
             if form.get("client_id") != self.client_id:
                 return 400, {
                     "error": "unauthorized_client",
@@ -289,17 +293,68 @@ class AuthServer:
             return self._jwt_bearer(form.get("assertion", ""))
         return 400, {"error": "unsupported_grant_type"}
 
+    @staticmethod
+    def _verified_claims(assertion: str, keys: dict[str, Any], key_of: str) -> dict[str, Any]:
+        """The claims of an RS256 JWT signed by the key that ``key_of`` (x5t or iss) names."""
+        header_b64, payload_b64, signature_b64 = assertion.split(".")
+        header = json.loads(_unb64(header_b64))
+        claims: dict[str, Any] = json.loads(_unb64(payload_b64))
+        public_key = keys[header[key_of] if key_of in header else claims[key_of]]
+        public_key.verify(
+            _unb64(signature_b64),
+            f"{header_b64}.{payload_b64}".encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+        return claims
+
+    def _client_assertion(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """Microsoft app-only with a certificate: a JWT the app signed, found by its x5t."""
+        try:
+            claims = self._verified_claims(form["client_assertion"], self.app_certificates, "x5t")
+        except Exception:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS700027: The certificate with identifier used to "
+                "sign the client assertion is not registered on application.",
+            }
+        if (
+            form.get("client_assertion_type")
+            != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            or claims.get("iss") != self.client_id
+            or claims.get("sub") != self.client_id
+            or claims.get("aud") != self.token_url
+            or claims.get("exp", 0) < time.time()
+        ):
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000274: bad assertion",
+            }
+        return 200, self._issue(
+            self.app_subject, form.get("scope", ""), self.client_id, refresh=False
+        )
+
+    def register_app_certificate(self, directory: Path, *, rsa_key: bool = True) -> Path:
+        """The app's certificate and key in one PEM file (0600), registered with this server."""
+        import hashlib
+
+        import trustme
+
+        key_type = trustme.KeyType.RSA if rsa_key else trustme.KeyType.ECDSA
+        leaf = self.ca.ca.issue_cert("app.contoso.test", key_type=key_type)
+        pem = leaf.cert_chain_pems[0].bytes()
+        der = ssl.PEM_cert_to_DER_cert(pem.decode())
+        thumbprint = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")
+        key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+        self.app_certificates[thumbprint] = key.public_key()
+        path = directory / "app-cert.pem"
+        path.write_bytes(pem + leaf.private_key_pem.bytes())
+        path.chmod(0o600)
+        return path
+
     def _jwt_bearer(self, assertion: str) -> tuple[int, dict[str, Any]]:
         try:
-            header_b64, payload_b64, signature_b64 = assertion.split(".")
-            claims = json.loads(_unb64(payload_b64))
-            public_key = self.service_accounts[claims["iss"]]
-            public_key.verify(
-                _unb64(signature_b64),
-                f"{header_b64}.{payload_b64}".encode(),
-                padding.PKCS1v15(),
-                hashes.SHA256(),
-            )
+            claims = self._verified_claims(assertion, self.service_accounts, "iss")
         except Exception:
             return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         # google-auth always names Google's token endpoint as the audience, wherever it posts.

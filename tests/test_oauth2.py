@@ -335,6 +335,40 @@ def test_client_credentials_send_test_passes(
     assert status["scopes"] == ["https://outlook.office365.com/.default"]
 
 
+def test_client_credentials_with_a_certificate(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp, tmp_path: Path
+) -> None:
+    certificate = auth.register_app_certificate(tmp_path)
+    write_config(
+        isolated_home,
+        smtp,
+        auth,
+        flow="client-credentials",
+        tenant="contoso.test",
+        certificate_file=str(certificate),
+    )
+    # A certificate stands in for the client secret: validation asks for neither.
+    assert "oauth2" not in cli(isolated_home, ca, "check", "--offline").stdout
+    sent = cli(isolated_home, ca, "send-test")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert smtp.messages[-1].login == MAILBOX
+
+    certificate.chmod(0o644)
+    cli(isolated_home, ca, "oauth2", "logout")
+    refused = cli(isolated_home, ca, "oauth2", "token")
+    assert refused.returncode == 78
+    assert "chmod" in refused.stderr
+
+    (tmp_path / "ec").mkdir()
+    ec = auth.register_app_certificate(tmp_path / "ec", rsa_key=False)
+    write_config(
+        isolated_home, smtp, auth, flow="client-credentials", tenant="t", certificate_file=str(ec)
+    )
+    not_rsa = cli(isolated_home, ca, "oauth2", "token")
+    assert not_rsa.returncode == 78
+    assert "RSA (RS256) only" in not_rsa.stderr
+
+
 def test_google_service_account_send_test_passes(
     isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp, tmp_path: Path
 ) -> None:

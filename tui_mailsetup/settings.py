@@ -204,6 +204,8 @@ class OAuth2Settings(BaseModel):
     """Token endpoint; empty means the provider's. Set for sovereign clouds, other providers and tests."""
     device_authorization_url: SafeStr = ""
     """Device authorization endpoint (RFC 8628); empty means the provider's."""
+    certificate_file: SafeStr = ""
+    """PEM file with the app's certificate and private key (0600): Microsoft app-only without a client secret."""
     service_account_file: SafeStr = ""
     """Google service-account key file (JSON, keep it 0600), for flow = service-account."""
     user: SafeStr = ""

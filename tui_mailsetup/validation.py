@@ -630,12 +630,13 @@ def _check_oauth2(
         oauth2.flow.value == "client-credentials"
         and secret_sources is not None
         and secret_sources.get("oauth2.client_secret") is None
+        and not oauth2.certificate_file.strip()
     ):
         findings.append(
             _error(
                 "oauth2.client_secret",
-                "the client-credentials flow needs the app's client secret: "
-                "tui-mailsetup set-secret oauth2.client_secret",
+                "the client-credentials flow needs the app's client secret "
+                "(tui-mailsetup set-secret oauth2.client_secret) or oauth2.certificate_file",
                 "oauth2-secret-missing",
             )
         )

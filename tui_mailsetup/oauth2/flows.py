@@ -69,7 +69,9 @@ def ca_bundle() -> str | bool:
     return True
 
 
-def _session(oauth2: OAuth2Settings, secret: str | None, scopes: list[str]) -> Any:
+def _session(
+    oauth2: OAuth2Settings, secret: str | None, scopes: list[str], *, auth_method: Any = None
+) -> Any:
     try:
         from authlib.integrations.requests_client import OAuth2Session
     except ImportError as exc:
@@ -78,7 +80,7 @@ def _session(oauth2: OAuth2Settings, secret: str | None, scopes: list[str]) -> A
         client_id=oauth2.client_id,
         client_secret=secret,
         scope=" ".join(scopes),
-        token_endpoint_auth_method="client_secret_post" if secret else "none",
+        token_endpoint_auth_method=auth_method or ("client_secret_post" if secret else "none"),
     )
     session.verify = ca_bundle()
     session.headers["User-Agent"] = "tui-mailsetup"
@@ -131,6 +133,15 @@ def _call(url: str, request: Callable[[], Any], *, app_only: bool = False) -> An
             f"{untrusted_text(url, limit=200)} did not answer with an OAuth2 JSON document",
             exit_code=ExitCode.PROTOCOL,
             error="malformed",
+        ) from exc
+    except Exception as exc:
+        # A library failing in a way it does not document (a key it cannot sign with, …):
+        # a message, never a traceback. Its text names types and values, not secrets.
+        raise OAuth2Error(
+            f"the request to {untrusted_text(url, limit=200)} could not be made: "
+            f"{type(exc).__name__}: {untrusted_text(str(exc), limit=300)}",
+            exit_code=ExitCode.CONFIG,
+            error="client",
         ) from exc
 
 
@@ -282,15 +293,24 @@ def refresh(
 def client_credentials(
     oauth2: OAuth2Settings, secret: str | None, ends: Endpoints, account: str
 ) -> TokenSet:
-    """App-only token (Microsoft: the .default scope of Exchange Online)."""
-    if not secret:
+    """App-only token (Microsoft: the .default scope of Exchange Online), authenticated with
+    the client secret or, with ``oauth2.certificate_file``, a signed client assertion."""
+    if oauth2.certificate_file.strip():
+        from authlib.oauth2.rfc7523 import PrivateKeyJWT
+
+        key, thumbprint = _certificate(Path(oauth2.certificate_file).expanduser())
+        # Microsoft finds the certificate by its SHA-1 thumbprint in the x5t header.
+        method = PrivateKeyJWT(ends.token_url, headers={"x5t": thumbprint})
+        session = _session(oauth2, key, ends.scopes, auth_method=method)
+    elif secret:
+        session = _session(oauth2, secret, ends.scopes)
+    else:
         raise OAuth2Error(
-            "the client-credentials flow needs the app's client secret",
-            fix="tui-mailsetup set-secret oauth2.client_secret",
+            "the client-credentials flow needs the app's client secret or a certificate",
+            fix="tui-mailsetup set-secret oauth2.client_secret (or set oauth2.certificate_file)",
             exit_code=ExitCode.CONFIG,
             error="no_secret",
         )
-    session = _session(oauth2, secret, ends.scopes)
     token = _call(
         ends.token_url,
         lambda: session.fetch_token(
@@ -299,6 +319,47 @@ def client_credentials(
         app_only=True,
     )
     return _token_set(token, oauth2, ends, account)
+
+
+def _certificate(path: Path) -> tuple[str, str]:
+    """The private key (PEM) and the certificate's x5t thumbprint from one PEM file."""
+    import base64
+    import re
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    try:
+        files.check_private(path)
+        text = path.read_text(encoding="ascii")
+        pems = {
+            match.group(1): match.group(0)
+            for match in re.finditer(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", text, re.S)
+        }
+        certificate = x509.load_pem_x509_certificate(pems["CERTIFICATE"].encode())
+        key_pem = next(pem for kind, pem in pems.items() if kind.endswith("PRIVATE KEY"))
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except files.UnsafePermissionsError as exc:
+        raise OAuth2Error(str(exc), exit_code=ExitCode.CONFIG, error="certificate") from exc
+    except (OSError, UnicodeDecodeError, KeyError, StopIteration, ValueError, TypeError) as exc:
+        raise OAuth2Error(
+            f"oauth2.certificate_file {path} must hold the app's certificate and its unencrypted "
+            "private key in PEM",
+            exit_code=ExitCode.CONFIG,
+            error="certificate",
+        ) from exc
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise OAuth2Error(
+            f"oauth2.certificate_file {path} holds a {type(key).__name__.removeprefix('_')} key; "
+            "Microsoft Entra ID signs client assertions with RSA (RS256) only",
+            fix="create an RSA certificate (e.g. openssl req -x509 -newkey rsa:2048 …) and upload it",
+            exit_code=ExitCode.CONFIG,
+            error="certificate",
+        )
+    digest = certificate.fingerprint(hashes.SHA1())  # the x5t header is SHA-1 by definition
+    return key_pem, base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 # --------------------------------------------------------------------------- Google service account
