@@ -192,6 +192,25 @@ def test_expired_access_token_is_refreshed_without_a_new_login(
     assert auth.grants.count("refresh_token") == 2
 
 
+def test_concurrent_refreshes_never_spend_one_rotating_refresh_token_twice(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
+) -> None:
+    auth.access_lifetime = 60  # every `oauth2 token` refreshes, and the server rotates
+    write_config(isolated_home, smtp, auth)
+    assert device_login(isolated_home, ca, auth)[0].returncode == 0
+    results: list[Result] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cli(isolated_home, ca, "oauth2", "token")))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert auth.grants.count("refresh_token") == 3
+
+
 def test_revoked_refresh_token_asks_for_a_new_login(
     isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
 ) -> None:

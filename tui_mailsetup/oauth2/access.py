@@ -12,7 +12,13 @@ from tui_mailsetup.config_file import LoadedConfig
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.oauth2.errors import LoginRequired, OAuth2Error
 from tui_mailsetup.oauth2.providers import configuration_problems, endpoints
-from tui_mailsetup.oauth2.store import REFRESH_MARGIN, TokenSet, load_tokens, save_tokens
+from tui_mailsetup.oauth2.store import (
+    REFRESH_MARGIN,
+    TokenSet,
+    load_tokens,
+    refresh_lock,
+    save_tokens,
+)
 from tui_mailsetup.secrets import SOURCE_CREDENTIALS_FILE, resolve_secret
 from tui_mailsetup.settings import OAuth2Flow
 
@@ -62,16 +68,32 @@ def _client_secret(loaded: LoadedConfig) -> str | None:
 def access_token(loaded: LoadedConfig, *, margin: float = REFRESH_MARGIN) -> str:
     """A valid access token. Raises LoginRequired (a person must sign in) or OAuth2Error."""
     check_configuration(loaded)
-    oauth2 = loaded.settings.oauth2
-    tokens, source = load_tokens(loaded)
-    if tokens is not None and stale_reason(loaded, tokens) is not None:
-        if oauth2.flow is OAuth2Flow.DEVICE_CODE:
-            raise LoginRequired(str(stale_reason(loaded, tokens)))
-        tokens = None
+    tokens, source = _usable_tokens(loaded)
     if tokens is not None and tokens.valid_for(margin):
         return tokens.access_token
+    with refresh_lock(loaded):
+        # Another process may have refreshed while this one waited for the lock.
+        tokens, source = _usable_tokens(loaded)
+        if tokens is not None and tokens.valid_for(margin):
+            return tokens.access_token
+        return _renew(loaded, tokens, source)
+
+
+def _usable_tokens(loaded: LoadedConfig) -> tuple[TokenSet | None, str | None]:
+    """The stored tokens when they belong to this configuration (an unattended flow just
+    fetches new ones; a person's sign-in for another app must be made again)."""
+    tokens, source = load_tokens(loaded)
+    if tokens is not None and (reason := stale_reason(loaded, tokens)) is not None:
+        if loaded.settings.oauth2.flow is OAuth2Flow.DEVICE_CODE:
+            raise LoginRequired(reason)
+        tokens = None
+    return tokens, source
+
+
+def _renew(loaded: LoadedConfig, tokens: TokenSet | None, source: str | None) -> str:
     from tui_mailsetup.oauth2 import flows  # the libraries, only now
 
+    oauth2 = loaded.settings.oauth2
     ends = endpoints(oauth2)
     if oauth2.flow is OAuth2Flow.DEVICE_CODE:
         if tokens is None:

@@ -8,11 +8,15 @@ a rotated refresh token and its access token are replaced together.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig
 from tui_mailsetup.secrets import SecretError, delete_secret, resolve_secret, store_secret
 
@@ -81,3 +85,25 @@ def save_tokens(loaded: LoadedConfig, tokens: TokenSet) -> None:
 
 def forget_tokens(loaded: LoadedConfig) -> bool:
     return delete_secret(loaded.path, TOKEN_KEY)
+
+
+@contextlib.contextmanager
+def refresh_lock(loaded: LoadedConfig) -> Iterator[None]:
+    """Held while a token is refreshed and saved, so that two processes (msmtp sending two
+    messages at once) never both spend one rotating refresh token: the second waits, then
+    finds the first one's fresh token in the store."""
+    import fcntl
+
+    directory = paths.credentials_path(loaded.path).parent
+    try:
+        files.ensure_dir(directory, private=True)
+        fd = os.open(directory / ".oauth2-refresh.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise SecretError(
+            f"cannot create the token lock in {directory}: {exc.strerror or exc}"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
