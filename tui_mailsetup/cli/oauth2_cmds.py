@@ -39,7 +39,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     )
     login.set_defaults(handler=run_login)
     status = actions.add_parser(
-        "status", parents=[common], help="account, scopes and expiry (never the token)"
+        "status",
+        parents=[common],
+        help="account, scopes and expiry (never the token)",
+        description="Exit 0 when signed in (or an unattended flow is configured), 77 when "
+        "`oauth2 login` is needed, 78 when the [oauth2] settings are incomplete.",
     )
     status.set_defaults(handler=run_status)
     token = actions.add_parser(
