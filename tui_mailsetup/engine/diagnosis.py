@@ -879,10 +879,10 @@ def bearer_refused(
             )
         return refused(
             "Microsoft 365 refused the OAuth2 token (535 5.7.3 Authentication unsuccessful)",
-            "Usual causes: smtp.username is not the mailbox the token was issued for (sign in as "
-            f"{user}), the token lacks the SMTP.Send scope (oauth2.scopes empty gives "
-            "https://outlook.office.com/SMTP.Send offline_access), or SMTP AUTH is disabled for "
-            f"the mailbox. Then {_LOGIN_AGAIN}.",
+            "Usual causes: the token expired or was revoked, smtp.username is not the mailbox "
+            f"the token was issued for (sign in as {user}), the token lacks the SMTP.Send scope "
+            "(oauth2.scopes empty gives https://outlook.office.com/SMTP.Send offline_access), or "
+            f"SMTP AUTH is disabled for the mailbox. Fix: {_LOGIN_AGAIN}.",
         )
     if ("5.7.8" in text and code == 535) or "badcredentials" in text:
         return refused(
@@ -890,7 +890,7 @@ def bearer_refused(
             "The token has expired or was revoked, lacks the https://mail.google.com/ scope, or "
             f"was issued for another account than {user}. For a service account, the Admin "
             "console must authorise its client ID for https://mail.google.com/ (domain-wide "
-            f"delegation) and oauth2.user must be a mailbox in the domain. Otherwise {_LOGIN_AGAIN}.",
+            f"delegation) and oauth2.user must be a mailbox in the domain. Otherwise: {_LOGIN_AGAIN}.",
         )
     if "5.7.9" in text and code == 534:
         return refused(
@@ -906,10 +906,6 @@ def bearer_refused(
             "The token has expired or was revoked, or it lacks the scope the server wants"
             + (f" ({untrusted_text(scope)})" if scope else "")
             + f", or it was issued for another account than {user}. "
-            + (
-                "Check the app's permissions."
-                if app_only
-                else _LOGIN_AGAIN[0].upper() + _LOGIN_AGAIN[1:] + "."
-            ),
+            + ("Check the app's permissions." if app_only else f"Fix: {_LOGIN_AGAIN}."),
         )
     return from_reply(stage, code, message, settings, mechanism=mechanism)
