@@ -14,12 +14,16 @@ import errno
 import re
 import ssl
 import time
+from typing import TYPE_CHECKING
 
 from tui_mailsetup.engine.events import Diagnosis, Stage, TlsDetails
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.settings import MailSettings, OAuth2Flow
+
+if TYPE_CHECKING:
+    from tui_mailsetup.oauth2.providers import ProviderFacts
 
 RATE_LIMIT_CODES = frozenset({421, 450, 451, 452})
 DEFAULT_BACKOFF = 300.0
@@ -571,7 +575,7 @@ def from_reply(
             evidence=evidence,
             explanation=(
                 "Basic authentication (username and password) is disabled for this tenant (and "
-                "for every tenant from the end of December 2026); sign in with OAuth2: set "
+                f"for every tenant from the end of {_microsoft().basic_auth_cutoff}); sign in with OAuth2: set "
                 "auth = xoauth2 and oauth2.client_id, then run `tui-mailsetup oauth2 login` "
                 "(or use a relay connector)."
             ),
@@ -807,6 +811,13 @@ def from_reply(
 _LOGIN_AGAIN = "run `tui-mailsetup oauth2 login` (a new sign-in), then test again"
 
 
+def _microsoft() -> ProviderFacts:
+    # The provider facts live in the presets data; read only when an OAuth2 rule fires.
+    from tui_mailsetup.oauth2.providers import provider_facts
+
+    return provider_facts("microsoft")
+
+
 def microsoft_not_authenticated(stage: Stage, evidence: str, settings: MailSettings) -> Diagnosis:
     """Microsoft's 530 5.7.57: a message was offered without a successful AUTH."""
     return Diagnosis(
@@ -842,6 +853,9 @@ def bearer_refused(
     user = untrusted_text(settings.smtp.username)
     app_only = settings.oauth2.flow.value == "client-credentials"
     status = (server_error or {}).get("status", "")
+    from tui_mailsetup.oauth2.providers import provider_facts
+
+    gmail_scope = " ".join(provider_facts("google").default_scopes(OAuth2Flow.SERVICE_ACCOUNT))
 
     def refused(cause: str, explanation: str, fix: Fix | None = None) -> Diagnosis:
         return Diagnosis(
@@ -881,22 +895,22 @@ def bearer_refused(
             "Microsoft 365 refused the OAuth2 token (535 5.7.3 Authentication unsuccessful)",
             "Usual causes: the token expired or was revoked, smtp.username is not the mailbox "
             f"the token was issued for (sign in as {user}), the token lacks the SMTP.Send scope "
-            "(oauth2.scopes empty gives https://outlook.office.com/SMTP.Send offline_access), or "
+            f"(oauth2.scopes empty gives {' '.join(_microsoft().default_scopes(OAuth2Flow.DEVICE_CODE))}), or "
             f"SMTP AUTH is disabled for the mailbox. Fix: {_LOGIN_AGAIN}.",
         )
     if ("5.7.8" in text and code == 535) or "badcredentials" in text:
         return refused(
             "Google refused the OAuth2 token (535-5.7.8)",
-            "The token has expired or was revoked, lacks the https://mail.google.com/ scope, or "
+            f"The token has expired or was revoked, lacks the {gmail_scope} scope, or "
             f"was issued for another account than {user}. For a service account, the Admin "
-            "console must authorise its client ID for https://mail.google.com/ (domain-wide "
+            f"console must authorise its client ID for {gmail_scope} (domain-wide "
             f"delegation) and oauth2.user must be a mailbox in the domain. Otherwise: {_LOGIN_AGAIN}.",
         )
     if "5.7.9" in text and code == 534:
         return refused(
             "Google wants a stronger sign-in for this account (534-5.7.9)",
             "Google asks for an app password or OAuth2 here; with OAuth2 the token must be for "
-            f"{user} with the https://mail.google.com/ scope. {_LOGIN_AGAIN}.",
+            f"{user} with the {gmail_scope} scope. {_LOGIN_AGAIN}.",
         )
     if code == 535 or status in {"400", "401"}:
         scope = (server_error or {}).get("scope", "")

@@ -426,7 +426,7 @@ def service_account(oauth2: OAuth2Settings, ends: Endpoints, user: str) -> Token
             failure = OAuth2Error(
                 failure.cause,
                 fix="in the Admin console (Security → API controls → Domain-wide delegation) "
-                "authorise the service account's client ID for https://mail.google.com/",
+                f"authorise the service account's client ID for {' '.join(ends.scopes)}",
                 exit_code=ExitCode.NOPERM,
                 error="unauthorized_client",
             )
