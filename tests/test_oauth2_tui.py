@@ -16,7 +16,7 @@ from tests.smtp_servers import LocalCA
 from tests.tui_support import SENDER, open_section, wait_for, write_config
 from tui_mailsetup.secrets import read_credentials
 from tui_mailsetup.tui.app import MailSetupApp
-from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow, SignInScreen
+from tui_mailsetup.tui.widgets.oauth2_signin import ClientIdScreen, SignInRow, SignInScreen
 
 MAILBOX = "alice@contoso.test"
 
@@ -30,14 +30,14 @@ def auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuthServer
     server.stop()
 
 
-def oauth_config(path: Path, auth: AuthServer) -> Path:
+def oauth_config(path: Path, auth: AuthServer, *, client_id: bool = True) -> Path:
     return write_config(
         path,
         {
             "smtp.host": "smtp.office365.com",
             "smtp.username": MAILBOX,
             "smtp.auth": "xoauth2",
-            "oauth2.client_id": auth.client_id,
+            **({"oauth2.client_id": auth.client_id} if client_id else {}),
             "oauth2.token_url": auth.token_url,
             "oauth2.device_authorization_url": auth.device_url,
             **SENDER,
@@ -103,3 +103,26 @@ async def test_no_sign_in_for_a_password_provider(tmp_path: Path) -> None:
         await open_section(pilot, "credentials")
         await pilot.pause(0.6)
         assert not app.screen.query_one(SignInRow).display
+
+
+async def test_sign_in_asks_for_the_client_id_and_saves_it(
+    tmp_path: Path, auth: AuthServer
+) -> None:
+    config = oauth_config(tmp_path / "cfg" / "config.toml", auth, client_id=False)
+    app = MailSetupApp(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "credentials")
+        row = app.screen.query_one(SignInRow)
+        await wait_for(pilot, lambda: bool(row.display))
+        row.query_one("#signin-button", Button).press()
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientIdScreen))
+        await pilot.press(*auth.client_id, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
+        code_widget = app.screen.query_one("#signin-code", Static)
+        await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
+        match = re.search(r"\d{4}-\d{4}", str(code_widget.render()))
+        assert match
+        assert auth.approve(match.group(), MAILBOX) == 200
+        await wait_for(pilot, lambda: not isinstance(app.screen, SignInScreen))
+    assert f'client_id = "{auth.client_id}"' in config.read_text()
+    assert "oauth2.token" in read_credentials(config)

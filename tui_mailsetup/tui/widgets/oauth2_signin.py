@@ -22,7 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 from tui_mailsetup.presets import match_preset
 from tui_mailsetup.settings import AuthMechanism, MailSettings
@@ -143,6 +143,41 @@ class SignInScreen(ModalScreen["TokenSet | None"]):
             self.app.notify("Address copied (terminals that allow OSC 52)")
 
 
+class ClientIdScreen(ModalScreen["str | None"]):
+    """Asks for the app registration's client ID, the one thing a sign-in cannot guess."""
+
+    DEFAULT_CSS = """
+    ClientIdScreen { align: center middle; }
+    #client-id-box { width: 76; max-width: 100%; height: auto; border: round $accent;
+                     padding: 0 1; background: $surface; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(id="client-id-screen")
+        self._name = PROVIDER_NAMES.get(provider, provider)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="client-id-box"):
+            yield Static(
+                Text(
+                    f"Sign in with {self._name} needs the Application (client) ID of your app "
+                    "registration (saved as oauth2.client_id):"
+                )
+            )
+            yield Input(placeholder="00000000-0000-0000-0000-000000000000", id="client-id")
+            yield Static(Text("enter continues, escape cancels"))
+
+    @on(Input.Submitted, "#client-id")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if value:
+            self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class SignInRow(Horizontal):
     """The Credentials step's "Sign in with …" button and who is signed in."""
 
@@ -221,6 +256,9 @@ class SignInRow(Horizontal):
             )
             return
         problems = configuration_problems(settings.oauth2, username=settings.smtp.username)
+        if problems and problems[0][0] == "oauth2.client_id":
+            self.app.push_screen(ClientIdScreen(self._provider), self._client_id_given)
+            return
         if problems:
             key, message = problems[0]
             self.app.notify(
@@ -233,3 +271,29 @@ class SignInRow(Horizontal):
                 self._show_state()
 
         self.app.push_screen(SignInScreen(loaded, self._provider), finished)
+
+    def _client_id_given(self, client_id: str | None) -> None:
+        """Save it as `tui-mailsetup set oauth2.client_id` would, show it in the form, go on."""
+        from pydantic import ValidationError
+
+        from tui_mailsetup.config_file import ConfigError, write_values
+
+        loaded = self._loaded()
+        if client_id is None or loaded is None:
+            return
+        try:
+            write_values(loaded.path, {"oauth2.client_id": client_id})
+        except (ConfigError, ValidationError, OSError, ValueError) as exc:
+            self.app.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        # The form keeps keys without a field of their own in its base values.
+        set_field = getattr(self.screen, "set_field", None)
+        if callable(set_field):
+            set_field("oauth2.client_id", client_id)
+        revalidate = getattr(self.screen, "revalidate", None)
+        if callable(revalidate):
+            revalidate()
+        reload = getattr(self.app, "reload", None)
+        if callable(reload):
+            reload()
+        self.query_one("#signin-button", Button).press()
