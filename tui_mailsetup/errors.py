@@ -38,11 +38,14 @@ class MailSetupError(Exception):
         return {}
 
     def json_document(self) -> dict[str, Any]:
-        """The one JSON shape of an error, for every command under ``--json``."""
+        """The one JSON shape of an error, for every command under ``--json``: the brief's
+        outcome keys (``ok``, ``stage``, ``elapsed``, ``diagnosis`` with cause and fix), as
+        send-test and check print them, plus the error's details."""
         return {
             "ok": False,
             "stage": self.stage,
             "elapsed": 0.0,
+            "diagnosis": {"cause": self.message, "fix": None, "exit_code": int(self.exit_code)},
             "exit_code": int(self.exit_code),
             "error": {
                 "kind": type(self).__name__,

@@ -182,32 +182,37 @@ def _check_recipients(recipients: list[str]) -> None:
 
 
 async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:
-    from tui_mailsetup.drivers import secret_key_for
+    from tui_mailsetup.drivers import resolve_driver_secret, secret_key_for
 
     key = secret_key_for(loaded.settings)
     if key is None or typed:
         return typed if key is not None else None
-    from tui_mailsetup.secrets import SecretError, resolve_secret
+    from tui_mailsetup.secrets import SecretError
 
     try:
-        # password_command may be slow or wait for a prompt: never on the event loop.
-        resolved = await asyncio.to_thread(resolve_secret, loaded, key)
+        # password_command may be slow or wait for a prompt, a token endpoint may be
+        # slow to answer: never on the event loop.
+        return await asyncio.to_thread(resolve_driver_secret, loaded)
     except SecretError as exc:
+        # oauth2.errors.OAuth2Error carries its own cause and fix (77: sign in again).
+        oauth2_cause = getattr(exc, "cause", None)
         raise _Early(
             Diagnosis(
                 Stage.AUTH,
-                f"The secret {key} could not be obtained",
+                f"The OAuth2 access token could not be obtained: {oauth2_cause}"
+                if oauth2_cause
+                else f"The secret {key} could not be obtained",
                 evidence=str(exc),
-                explanation=(
+                explanation=getattr(exc, "fix", "")
+                or (
                     "Check smtp.password_command (run it by hand), the credentials file "
                     "beside the configuration, or the keyring."
                     if key == "smtp.password"
                     else "Check the credentials file beside the configuration, or the keyring."
                 ),
-                exit_code=ExitCode.CONFIG,
+                exit_code=getattr(exc, "exit_code", ExitCode.CONFIG),
             )
         ) from None
-    return resolved.value
 
 
 def _validate(loaded: LoadedConfig, secret: str | None) -> list[TranscriptLine]:

@@ -277,6 +277,54 @@ class SesSettings(BaseModel):
     AWS_ACCESS_KEY_ID in the environment, as in the AWS CLI's --profile."""
 
 
+class OAuth2Provider(StrEnum):
+    MICROSOFT = "microsoft"
+    GOOGLE = "google"
+    CUSTOM = "custom"
+
+
+class OAuth2Flow(StrEnum):
+    DEVICE_CODE = "device-code"
+    CLIENT_CREDENTIALS = "client-credentials"
+    SERVICE_ACCOUNT = "service-account"
+
+
+def _flow_alias(value: object) -> object:
+    # "device_code" and "client_credentials" are how the RFCs spell them.
+    return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
+
+
+class OAuth2Settings(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
+    )
+
+    provider: Annotated[OAuth2Provider, BeforeValidator(_lower)] = OAuth2Provider.MICROSOFT
+    """Who issues the tokens for auth = xoauth2: microsoft, google or custom."""
+    flow: Annotated[OAuth2Flow, BeforeValidator(_flow_alias)] = OAuth2Flow.DEVICE_CODE
+    """device-code (a person signs in once, from any browser), client-credentials (Microsoft app-only) or service-account (Google domain-wide delegation)."""
+    tenant: SafeStr = ""
+    """Microsoft tenant (ID or domain); empty: organizations for device-code. Required for client-credentials."""
+    client_id: SafeStr = ""
+    """Application (client) ID of the app registration."""
+    scopes: list[SafeStr] = Field(default_factory=list)
+    """Scopes to request; empty means the provider's defaults for the flow."""
+    token_url: SafeStr = ""
+    """Token endpoint; empty means the provider's. Set for sovereign clouds, other providers and tests."""
+    device_authorization_url: SafeStr = ""
+    """Device authorization endpoint (RFC 8628); empty means the provider's."""
+    certificate_file: SafeStr = ""
+    """PEM file with the app's certificate and private key (0600): Microsoft app-only without a client secret."""
+    service_account_file: SafeStr = ""
+    """Google service-account key file (JSON, keep it 0600), for flow = service-account."""
+    user: SafeStr = ""
+    """The mailbox the service account acts as (domain-wide delegation); empty: smtp.username."""
+    client_secret: Secret = None
+    """Secret: the app registration's client secret (see set-secret)."""
+    token: Secret = None
+    """Secret: the token store that oauth2 login writes (refresh token, cached access token, expiry)."""
+
+
 class DnsSettings(BaseModel):
     model_config = ConfigDict(
         extra="forbid", use_attribute_docstrings=True, validate_assignment=True
@@ -336,12 +384,15 @@ class MailSettings(BaseSettings):
     ses: SesSettings = Field(default_factory=SesSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
+    oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
 
     # Keys whose values are secrets: never written to the main file, never printed.
     SECRET_KEYS: ClassVar[tuple[str, ...]] = (
         "smtp.password",
         "mailgun.api_key",
         "ses.secret_access_key",
+        "oauth2.client_secret",
+        "oauth2.token",
     )
 
     @classmethod

@@ -356,8 +356,11 @@ def _check_credentials(
     has_password = (
         secret_sources.get("smtp.password") is not None if secret_sources is not None else None
     )
+    from tui_mailsetup.oauth2 import uses_token_store
+
+    token_store = uses_token_store(settings)
     if smtp.username:
-        if has_password is False:
+        if has_password is False and not token_store:
             findings.append(
                 _error(
                     "smtp.password",
@@ -369,16 +372,8 @@ def _check_credentials(
                     "smtp.username",
                 )
             )
-        if smtp.auth.value == "xoauth2" and not smtp.password_command.strip():
-            findings.append(
-                _error(
-                    "smtp.password_command",
-                    "XOAUTH2 needs a fresh access token: set smtp.password_command to a command that prints one",
-                    "xoauth2-needs-command",
-                    None,
-                    "smtp.auth",
-                )
-            )
+        if token_store:
+            findings += _check_oauth2(settings, secret_sources)
     elif has_password:
         findings.append(
             _warning(
@@ -417,13 +412,17 @@ def _check_credentials(
                 "google-app-password",
             )
         )
-    elif preset.kind == "microsoft" and smtp.auth.value != "xoauth2":
+    elif preset.password_warning and smtp.auth.value != "xoauth2":
         findings.append(
             _warning(
                 "smtp.auth",
-                "Microsoft is retiring basic-auth SMTP (SMTP AUTH with a password); plan for "
-                "xoauth2 with a token from password_command, or a relay service",
+                f"{preset.password_warning}: set auth = xoauth2 and oauth2.client_id, then run "
+                "`tui-mailsetup oauth2 login`",
                 "microsoft-basic-auth",
+                Fix(
+                    f"sign in with OAuth2 ({preset.oauth2})",
+                    {"smtp.auth": "xoauth2", "oauth2.provider": preset.oauth2},
+                ),
             )
         )
     return findings
@@ -630,3 +629,45 @@ def _check_sender(settings: MailSettings) -> list[Finding]:
 def _check_dns(settings: MailSettings) -> list[Finding]:
     # Each resolver entry is checked when it enters (settings.py, names.check_nameserver).
     return []
+
+
+def _check_oauth2(
+    settings: MailSettings, secret_sources: Mapping[str, str | None] | None
+) -> list[Finding]:
+    """auth = xoauth2 with tokens from `oauth2 login`: what the configured flow still lacks."""
+    from tui_mailsetup.oauth2.providers import configuration_problems
+
+    oauth2 = settings.oauth2
+    findings = [
+        _error(key, message, "oauth2-config", None, "smtp.auth")
+        for key, message in configuration_problems(oauth2, username=settings.smtp.username)
+    ]
+    if (
+        oauth2.flow.value == "client-credentials"
+        and secret_sources is not None
+        and secret_sources.get("oauth2.client_secret") is None
+        and not oauth2.certificate_file.strip()
+    ):
+        findings.append(
+            _error(
+                "oauth2.client_secret",
+                "the client-credentials flow needs the app's client secret "
+                "(tui-mailsetup set-secret oauth2.client_secret) or oauth2.certificate_file",
+                "oauth2-secret-missing",
+            )
+        )
+    if (
+        oauth2.flow.value == "device-code"
+        and secret_sources is not None
+        and secret_sources.get("oauth2.token") is None
+        and not findings
+    ):
+        findings.append(
+            _warning(
+                "oauth2.token",
+                "not signed in yet: run `tui-mailsetup oauth2 login` (a URL and a code to enter "
+                "on any device)",
+                "oauth2-login-needed",
+            )
+        )
+    return findings

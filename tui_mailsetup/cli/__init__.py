@@ -77,6 +77,7 @@ COMMAND_MODULES = {
     "export": "export_cmd",
     "get-secret": "export_cmd",
     "demo": "demo_cmd",
+    "oauth2": "oauth2_cmds",
     "tui": "tui_cmd",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})

@@ -30,7 +30,6 @@ from tui_mailsetup.engine.events import (
     TranscriptLine,
     event_to_json,
 )
-from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep the fast path's imports small
@@ -65,16 +64,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def send_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli import load_from_args
-    from tui_mailsetup.config_file import ConfigError
 
     as_json = bool(getattr(args, "json", False))
-    try:
-        loaded = load_from_args(args)
-    except ValueError as exc:
-        print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except ConfigError as exc:
-        return _config_failure(str(exc), as_json, extra={"config": exc.to_json()})
+    # A configuration that does not load (78) or a malformed --override (64) is raised
+    # to main(), which reports every command's errors in one shape.
+    loaded = load_from_args(args)
     # Every --to goes to the runner as typed: it is checked, never trimmed or repaired.
     recipients = list(args.to or [])
     events: list[Event] = []
@@ -84,28 +78,6 @@ def send_test(args: argparse.Namespace) -> int:
     if as_json:
         print(json.dumps(outcome_document(outcome, events), ensure_ascii=False), flush=True)
     return int(outcome.exit_code)
-
-
-def _config_failure(
-    message: str,
-    as_json: bool,
-    *,
-    code: ExitCode = ExitCode.CONFIG,
-    extra: dict[str, Any] | None = None,
-) -> int:
-    if as_json:
-        document = {
-            "ok": False,
-            "stage": Stage.CONFIG.value,
-            "elapsed": 0.0,
-            "diagnosis": {"cause": message, "fix": None, "exit_code": int(code)},
-            "exit_code": int(code),
-            **(extra or {}),
-        }
-        print(json.dumps(document, ensure_ascii=False), flush=True)
-    else:
-        print(f"tui-mailsetup: {message}", file=sys.stderr, flush=True)
-    return int(code)
 
 
 # --------------------------------------------------------------------------- the runner, printed

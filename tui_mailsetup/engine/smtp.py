@@ -90,6 +90,8 @@ HAPPY_EYEBALLS_DELAY = 0.25
 """Seconds before the next address is tried while the previous attempt is still pending."""
 AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
 """auto's order: CRAM-MD5 never reveals the password, even to the server."""
+BEARER_MECHANISMS = frozenset({"XOAUTH2", "OAUTHBEARER"})
+"""Mechanisms whose secret is an OAuth2 access token."""
 
 _ORDER = [
     Stage.CONFIG,
@@ -1260,6 +1262,8 @@ class Conversation:
                 self.fail(diag.mechanism_unavailable("CRAM-MD5, PLAIN or LOGIN", offered))
         else:
             mechanism = self.smtp.auth.value.upper()
+            if mechanism == "XOAUTH2" and mechanism not in offered and "OAUTHBEARER" in offered:
+                mechanism = "OAUTHBEARER"  # RFC 7628, the standard form of the same bearer token
             if mechanism not in offered:
                 self.fail(diag.mechanism_unavailable(mechanism, offered))
         self._mechanism_used = mechanism
@@ -1273,6 +1277,16 @@ class Conversation:
         if response.code == 334:
             await self._cancel_auth(protocol, mechanism)
         if response.code != 235:
+            if mechanism in BEARER_MECHANISMS:
+                self.fail(
+                    diag.bearer_refused(
+                        response.code,
+                        response.message,
+                        self.settings,
+                        mechanism=mechanism,
+                        server_error=self._bearer_error,
+                    )
+                )
             self.fail(self._reply_diagnosis(response.code, response.message))
         self.authenticated = True
         self.finish(Stage.AUTH, started, label)
@@ -1317,13 +1331,32 @@ class Conversation:
                 return SMTPResponse(501, "malformed CRAM-MD5 challenge from the server")
             self.redactor.add(answer)
             return await protocol.execute_command(answer)
-        # XOAUTH2: the token came from password_command.
-        blob = auth_xoauth2_encode(username, password)
+        return await self._authenticate_bearer(protocol, mechanism, username, password)
+
+    _bearer_error: dict[str, str] | None = None
+
+    async def _authenticate_bearer(
+        self, protocol: TranscriptProtocol, mechanism: str, username: str, token: str
+    ) -> SMTPResponse:
+        """XOAUTH2 or OAUTHBEARER (RFC 7628) with an OAuth2 access token.
+
+        A refused token comes back as a 334 challenge carrying base64 JSON
+        (status, schemes, scope); the client answers it (an empty line for
+        XOAUTH2, ^A for OAUTHBEARER) and the server then sends the final reply.
+        The decoded status and scope go into the transcript; the token never does.
+        """
+        if mechanism == "OAUTHBEARER":
+            blob = oauthbearer_encode(username, self.host or self.smtp.host, self.smtp.port, token)
+            abort = base64.b64encode(b"\x01")
+        else:
+            blob = auth_xoauth2_encode(username, token)
+            abort = b""
         self.redactor.add(blob)
-        response = await protocol.execute_command(b"AUTH", b"XOAUTH2", blob)
+        response = await protocol.execute_command(b"AUTH", mechanism.encode("ascii"), blob)
         if response.code == 334:
-            # The server's error detail comes as a challenge; an empty line ends the exchange.
-            response = await protocol.execute_command(b"")
+            self._bearer_error = decode_bearer_error(response.message)
+            self.note(describe_bearer_error(mechanism, self._bearer_error))
+            response = await protocol.execute_command(abort)
         return response
 
     async def _send(self) -> None:
@@ -1513,3 +1546,37 @@ async def run_smtp(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+# --------------------------------------------------------------------------- OAuth2 bearer SASL
+
+
+def oauthbearer_encode(username: str, host: str, port: int, token: str) -> bytes:
+    """The RFC 7628 initial client response: GS2 header, then host, port and the bearer token."""
+    authzid = username.replace("=", "=3D").replace(",", "=2C")
+    message = f"n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01"
+    return base64.b64encode(message.encode("utf-8"))
+
+
+def decode_bearer_error(challenge: str) -> dict[str, str]:
+    """The JSON a server sends in the 334 error challenge (status, schemes, scope), as strings."""
+    import json
+
+    try:
+        decoded = base64.b64decode(challenge.strip(), validate=True)
+        data = json.loads(decoded.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return {"raw": untrusted_text(challenge, limit=200)}
+    if not isinstance(data, dict):
+        return {"raw": untrusted_text(str(data), limit=200)}
+    return {
+        untrusted_text(str(key), limit=40): untrusted_text(str(value), limit=300)
+        for key, value in data.items()
+    }
+
+
+def describe_bearer_error(mechanism: str, error: dict[str, str]) -> str:
+    if "raw" in error:
+        return f"{mechanism} refused; the server's error detail is not JSON: {error['raw']}"
+    parts = [f"{key}={value}" for key, value in error.items()]
+    return f"{mechanism} refused, the server's error detail (decoded): {', '.join(parts)}"

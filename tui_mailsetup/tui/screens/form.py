@@ -144,6 +144,9 @@ class FormScreen(Screen[None]):
                 children.append(presets)
         if section.id == "credentials":
             children.append(Static("", id="secret-note", classes="section-intro"))
+            from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
+
+            children.append(SignInRow())
         for spec in section.fields:
             row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
             row.display = spec.applies_to(self.state.driver)
