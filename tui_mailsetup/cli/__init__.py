@@ -75,6 +75,7 @@ COMMAND_MODULES = {
     "export": "export_cmd",
     "get-secret": "export_cmd",
     "demo": "demo_cmd",
+    "mta": "mta_cmds",
     "tui": "tui_cmd",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})

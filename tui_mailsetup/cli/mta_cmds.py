@@ -1,0 +1,615 @@
+"""``mta status|apply|revert|test|queue``: this machine's own mail system.
+
+Cron, PHP's ``mail()`` and monitoring agents hand their mail to the local
+``sendmail``; these commands show which program that is and how it relays,
+apply this program's settings to it (Postfix or msmtp-mta; diff, backup,
+reload), follow a test message through it to the relay's answer, and read
+its queue. The work is in :mod:`tui_mailsetup.mta`; this module parses,
+prints and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui_mailsetup.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
+    from tui_mailsetup.engine.events import Diagnosis
+    from tui_mailsetup.mta.detect import Provider
+    from tui_mailsetup.mta.msmtp import Msmtp
+    from tui_mailsetup.mta.postfix import Postfix, QueueEntry
+
+DEFAULT_TEST_TIMEOUT = 60.0
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    mta = subparsers.add_parser(
+        "mta",
+        parents=[common],
+        help="this machine's mail system: status, apply, revert, test, queue",
+        description=(
+            "This machine's own mail system (what provides /usr/sbin/sendmail): what relays "
+            "its mail, applying this program's settings to it (Postfix or msmtp-mta), a test "
+            "through sendmail followed to delivery, and its queue."
+        ),
+    )
+    actions = mta.add_subparsers(dest="mta_command", metavar="ACTION", required=True)
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(
+            name, parents=[common], help=help_text, description=description
+        )
+        parser.add_argument(
+            "--mta",
+            choices=("postfix", "msmtp"),
+            help="the mail system to use (default: the one that provides sendmail)",
+        )
+        parser.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            help="its configuration directory (default: /etc/postfix for Postfix, /etc for msmtp)",
+        )
+        return parser
+
+    status = add(
+        "status",
+        "which MTA provides sendmail, its relay settings, whether they match, its queue",
+        "Show which program provides sendmail, its relay settings read with its own tools, "
+        "whether they match this program's configuration, the queue size and the oldest "
+        "deferred message with its diagnosed reason.",
+    )
+    status.add_argument("--sendmail", metavar="PATH", help="the sendmail to inspect")
+    status.set_defaults(handler=run_status)
+
+    apply = add(
+        "apply",
+        "write this program's SMTP settings into the MTA (diff, backup, reload)",
+        "Apply the [smtp] settings to Postfix (postconf -e, sasl_passwd + postmap, reload) or "
+        "to the system msmtprc. The change is shown as a diff and the old files are backed up "
+        "(mta revert restores them). Needs root, except with --dry-run.",
+    )
+    apply.add_argument("--dry-run", action="store_true", help="show the diff; change nothing")
+    apply.set_defaults(handler=run_apply)
+
+    revert = add(
+        "revert",
+        "restore the files the last mta apply changed, byte for byte",
+        "Restore the backup the last mta apply kept (and reload Postfix). Needs root.",
+    )
+    revert.set_defaults(handler=run_revert)
+
+    test = add(
+        "test",
+        "send a test through the system sendmail and follow it to delivery",
+        "Submit the test message through sendmail and follow it by queue ID (the mail log, "
+        "the journal or postqueue) until the relay accepts it, it is deferred (the reason "
+        "diagnosed like send-test's) or it bounces. Exit codes as send-test.",
+    )
+    test.add_argument("--to", metavar="ADDRESS", help="recipient (default: the sender address)")
+    test.add_argument(
+        "--timeout",
+        metavar="S",
+        type=float,
+        default=DEFAULT_TEST_TIMEOUT,
+        help=f"seconds to follow the message (default {DEFAULT_TEST_TIMEOUT:g})",
+    )
+    test.add_argument("--sendmail", metavar="PATH", help="the sendmail to submit through")
+    test.set_defaults(handler=run_test)
+
+    queue = add(
+        "queue",
+        "deferred and held messages, with age, recipient and diagnosed reason",
+        "List the queue: deferred and held messages with their age, recipients and the "
+        "diagnosed reason. --retry asks for immediate delivery attempts; --delete removes one.",
+    )
+    queue.add_argument("--retry", action="store_true", help="retry every queued message now")
+    queue.add_argument("--delete", metavar="ID", help="delete the message with this queue ID")
+    queue.add_argument("--yes", action="store_true", help="do not ask before deleting")
+    queue.set_defaults(handler=run_queue)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _error(
+    args: argparse.Namespace, message: str, code: int, lines: list[str] | None = None
+) -> int:
+    from tui_mailsetup.cli.output import error, print_json
+
+    if args.json:
+        document: dict[str, Any] = {"ok": False, "error": message, "exit_code": int(code)}
+        if lines:
+            document["lines"] = lines
+        print_json(document)
+    else:
+        error(message)
+        for line in lines or []:
+            print(f"    {line}", file=sys.stderr)
+    return int(code)
+
+
+def _mta_error(args: argparse.Namespace, exc: Exception) -> int:
+    from tui_mailsetup.mta import MtaError
+
+    assert isinstance(exc, MtaError)
+    return _error(args, str(exc), exc.exit_code, exc.lines)
+
+
+def _config_dir(args: argparse.Namespace) -> Path | None:
+    return Path(args.config_dir).expanduser().absolute() if args.config_dir else None
+
+
+def _provider(args: argparse.Namespace) -> Provider:
+    from tui_mailsetup.mta.detect import SYSTEM_SENDMAIL, Provider, detect
+
+    sendmail = Path(getattr(args, "sendmail", None) or SYSTEM_SENDMAIL)
+    if args.mta:
+        return Provider(args.mta, sendmail, sendmail if sendmail.exists() else None)
+    return detect(sendmail)
+
+
+def _backend(args: argparse.Namespace, name: str | None) -> Postfix | Msmtp:
+    """The Postfix or msmtp handler; MtaError when the MTA is neither or is not installed."""
+    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.mta.detect import MTAS
+
+    if name == "postfix":
+        from tui_mailsetup.mta.postfix import Postfix
+
+        return Postfix(_config_dir(args))
+    if name == "msmtp":
+        from tui_mailsetup.mta.msmtp import Msmtp
+
+        return Msmtp(_config_dir(args))
+    if name is None:
+        raise MtaError(
+            "no mail system provides sendmail on this machine: install postfix or msmtp-mta "
+            "(or give --mta)",
+            ExitCode.UNAVAILABLE,
+        )
+    raise MtaError(
+        f"sendmail is provided by {MTAS[name][0]}; mta {args.mta_command} handles Postfix and "
+        "msmtp-mta only (give --mta postfix|msmtp to use one of them)",
+        ExitCode.UNAVAILABLE,
+    )
+
+
+def _require_root(what: str) -> None:
+    from tui_mailsetup.mta import MtaError
+
+    if os.geteuid() != 0:
+        raise MtaError(
+            f"{what} changes the system's mail configuration: run it as root (sudo tui-mailsetup "
+            "...), or use --dry-run to see the change",
+            ExitCode.NOPERM,
+        )
+
+
+def _load(args: argparse.Namespace) -> LoadedConfig | int:
+    from tui_mailsetup.cli.config_cmds import load_or_report
+
+    return load_or_report(args)
+
+
+def _password(loaded: LoadedConfig) -> str | None:
+    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.secrets import SecretError, resolve_secret
+
+    if not loaded.settings.smtp.username:
+        return None
+    try:
+        return resolve_secret(loaded, "smtp.password").value
+    except SecretError as exc:
+        raise MtaError(str(exc), ExitCode.CONFIG) from exc
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
+
+
+def _entry_json(entry: QueueEntry, diagnosis: Diagnosis | None, now: float) -> dict[str, Any]:
+    return {
+        "queue_id": entry.queue_id,
+        "queue": entry.queue,
+        "arrival": entry.arrival,
+        "age": round(entry.age(now), 1),
+        "size": entry.size,
+        "sender": entry.sender,
+        "recipients": [{"address": a, "reason": r} for a, r in entry.recipients],
+        "reason": entry.reason,
+        "diagnosis": diagnosis.to_json() if diagnosis else None,
+    }
+
+
+def _diagnose(entry: QueueEntry, loaded: LoadedConfig | None) -> Diagnosis | None:
+    from tui_mailsetup.mta.reasons import postfix_reason
+    from tui_mailsetup.settings import MailSettings
+
+    if not entry.reason:
+        return None
+    settings = loaded.settings if loaded is not None else MailSettings()
+    return postfix_reason(entry.reason, settings)
+
+
+def _quiet_load(args: argparse.Namespace) -> LoadedConfig | None:
+    from tui_mailsetup.cli import load_from_args
+    from tui_mailsetup.config_file import ConfigError
+
+    try:
+        return load_from_args(args)
+    except (ValueError, ConfigError):
+        return None
+
+
+# --------------------------------------------------------------------------- status
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.mta import MtaError, others
+    from tui_mailsetup.mta.postfix import Postfix
+
+    provider = _provider(args)
+    loaded = _quiet_load(args)
+    document: dict[str, Any] = {
+        "ok": True,
+        "mta": provider.to_json(),
+        "installed": provider.name is not None,
+        "config_dir": None,
+        "version": None,
+        "relay": {},
+        "matches": None,
+        "differences": [],
+        "queue": None,
+        "notes": [],
+    }
+    notes: list[str] = document["notes"]
+    if loaded is None:
+        notes.append("this program's configuration does not load: no comparison made")
+    try:
+        if provider.name in ("postfix", "msmtp"):
+            backend = _backend(args, provider.name)
+            document["config_dir"] = str(backend.config_dir)
+            if isinstance(backend, Postfix):
+                document["version"] = backend.version()
+            try:
+                document["relay"] = backend.relay_settings()
+                if loaded is not None and loaded.settings.smtp.host:
+                    differences = backend.differences(loaded.settings)
+                    document["differences"] = differences
+                    document["matches"] = not differences
+                elif loaded is not None:
+                    notes.append("smtp.host is not set in this program's configuration")
+            except MtaError as exc:
+                notes.append(str(exc))
+            if isinstance(backend, Postfix):
+                document["queue"] = _postfix_queue_summary(backend, loaded, notes)
+            else:
+                document["queue"] = {"size": 0, "deferred": 0, "held": 0, "oldest_deferred": None}
+                notes.append("msmtp delivers at once and keeps no queue")
+        elif provider.name == "exim":
+            document["relay"] = others.exim_relay()
+            document["queue"] = _size_only(others.exim_queue_size())
+        elif provider.name == "nullmailer":
+            document["relay"] = others.nullmailer_relay()
+            document["queue"] = _size_only(others.nullmailer_queue_size())
+        elif provider.name == "opensmtpd":
+            document["relay"] = others.opensmtpd_relay()
+            document["queue"] = _size_only(others.opensmtpd_queue_size())
+    except MtaError as exc:
+        notes.append(str(exc))
+    if args.json:
+        print_json(document)
+    else:
+        _print_status(document)
+    return ExitCode.OK
+
+
+def _size_only(size: int | None) -> dict[str, Any] | None:
+    return (
+        None
+        if size is None
+        else {"size": size, "deferred": None, "held": None, "oldest_deferred": None}
+    )
+
+
+def _postfix_queue_summary(
+    postfix: Postfix, loaded: LoadedConfig | None, notes: list[str]
+) -> dict[str, Any] | None:
+    from tui_mailsetup.mta import MtaError
+
+    try:
+        entries = postfix.queue()
+    except MtaError as exc:
+        notes.append(str(exc))
+        return None
+    now = time.time()
+    deferred = sorted((e for e in entries if e.queue == "deferred"), key=lambda e: e.arrival)
+    oldest = deferred[0] if deferred else None
+    return {
+        "size": len(entries),
+        "deferred": len(deferred),
+        "held": sum(1 for e in entries if e.queue == "hold"),
+        "oldest_deferred": _entry_json(oldest, _diagnose(oldest, loaded), now) if oldest else None,
+    }
+
+
+def _print_status(document: dict[str, Any]) -> None:
+    mta = document["mta"]
+    if not document["installed"]:
+        print(f"Mail system:  none ({mta['sendmail']} does not exist)")
+        print("              install postfix (or msmtp-mta) to give this machine a sendmail")
+    else:
+        version = f" {document['version']}" if document["version"] else ""
+        package = f", package {mta['package']}" if mta["package"] else ""
+        print(f"Mail system:  {mta['label']}{version} (provides {mta['sendmail']}{package})")
+    if document["config_dir"]:
+        print(f"Configuration: {document['config_dir']}")
+    relay = document["relay"]
+    if relay:
+        print("Relay settings:")
+        for key, value in relay.items():
+            print(f"  {key} = {value}")
+    elif document["installed"]:
+        print("Relay settings: none set (mail goes out directly, or nowhere)")
+    if document["matches"] is True:
+        print("Matches this program's settings: yes")
+    elif document["matches"] is False:
+        print("Matches this program's settings: no (mta apply would change:)")
+        for diff in document["differences"]:
+            name = diff.get("parameter") or diff.get("key")
+            print(f"  {name}: {diff['current'] or '(unset)'} -> {diff['wanted'] or '(removed)'}")
+    queue = document["queue"]
+    if queue is not None:
+        parts = [f"{queue['size']} message(s)"]
+        if queue["deferred"] is not None:
+            parts.append(f"{queue['deferred']} deferred, {queue['held']} held")
+        print(f"Queue:        {', '.join(parts)}")
+        oldest = queue.get("oldest_deferred")
+        if oldest:
+            to = ", ".join(r["address"] for r in oldest["recipients"])
+            print(f"Oldest deferred: {oldest['queue_id']}, {_age(oldest['age'])} old, to {to}")
+            diagnosis = oldest.get("diagnosis")
+            if diagnosis:
+                print(f"  cause: {diagnosis['cause']}")
+            print(f"  reason: {oldest['reason']}")
+    for note in document["notes"]:
+        print(f"note: {note}")
+
+
+# --------------------------------------------------------------------------- apply / revert
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.mta import MtaError
+
+    loaded = _load(args)
+    if isinstance(loaded, int):
+        return loaded
+    try:
+        provider = _provider(args)
+        backend = _backend(args, provider.name)
+        if not args.dry_run:
+            _require_root("mta apply")
+        plan = backend.plan(loaded.settings, _password(loaded))
+        notes = list(plan.notes)
+        if loaded.settings.driver.value != "smtp":
+            notes.append(
+                f"the driver is {loaded.settings.driver.value}: the MTA gets the [smtp] section, "
+                "which that driver does not use"
+            )
+        done: list[str] = []
+        if not args.dry_run and plan.changes:
+            done = backend.apply(plan)  # type: ignore[arg-type]
+    except MtaError as exc:
+        return _mta_error(args, exc)
+    except OSError as exc:
+        return _error(
+            args, f"cannot write the configuration: {exc.strerror or exc}", ExitCode.CONFIG
+        )
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "mta": backend.name,
+                "dry_run": bool(args.dry_run),
+                "plan": plan.to_json() | {"notes": notes},
+                "done": done,
+            }
+        )
+        return ExitCode.OK
+    if not plan.changes:
+        print(f"{backend.name}: already configured with these settings; nothing changed")
+        return ExitCode.OK
+    for line in plan.diff:
+        print(line)
+    for note in notes:
+        print(f"note: {note}")
+    if args.dry_run:
+        print("dry run: nothing was changed")
+    for line in done:
+        print(line)
+    return ExitCode.OK
+
+
+def run_revert(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.mta import MtaError
+
+    try:
+        backend = _backend(args, _provider(args).name)
+        _require_root("mta revert")
+        done = backend.revert()
+    except MtaError as exc:
+        return _mta_error(args, exc)
+    except OSError as exc:
+        return _error(args, f"cannot restore: {exc.strerror or exc}", ExitCode.CONFIG)
+    if args.json:
+        print_json({"ok": True, "mta": backend.name, "done": done})
+    else:
+        for line in done:
+            print(line)
+    return ExitCode.OK
+
+
+# --------------------------------------------------------------------------- test
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.engine.events import Outcome
+    from tui_mailsetup.message import MessageError, build_test_message
+    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.mta.follow import follow_msmtp, follow_postfix
+    from tui_mailsetup.mta.postfix import Postfix
+
+    if not args.timeout or args.timeout <= 0:
+        return _error(args, "--timeout must be a positive number of seconds", ExitCode.USAGE)
+    loaded = _load(args)
+    if isinstance(loaded, int):
+        return loaded
+    settings = loaded.settings
+    recipient = (args.to or settings.sender.address).strip()
+    try:
+        message = build_test_message(settings, [recipient] if recipient else [])
+    except MessageError as exc:
+        return _error(args, str(exc), exc.exit_code)
+
+    def progress(text: str) -> None:
+        if not args.json:
+            print(f"** {text}", flush=True)
+
+    try:
+        provider = _provider(args)
+        backend = _backend(args, provider.name)
+        sendmail = provider.sendmail
+        if isinstance(backend, Postfix):
+            result = follow_postfix(
+                backend,
+                settings,
+                message,
+                recipient,
+                sendmail=sendmail,
+                timeout=args.timeout,
+                progress=progress,
+            )
+        else:
+            result = follow_msmtp(
+                settings,
+                message,
+                recipient,
+                sendmail=sendmail,
+                timeout=args.timeout,
+                progress=progress,
+            )
+    except MtaError as exc:
+        return _mta_error(args, exc)
+    if args.json:
+        print_json(result.to_json())
+        return int(result.exit_code)
+    if result.ok:
+        where = f" (queue ID {result.queue_id})" if result.queue_id else ""
+        print(f"OK: delivered to the relay {result.relay}{where}: {result.reply}")
+        print(f"    in {result.elapsed:.2f} s")
+        return ExitCode.OK
+    from tui_mailsetup.cli.smtp_cmds import HumanPrinter, use_color
+
+    print(f"** {result.status}" + (f" (queue ID {result.queue_id})" if result.queue_id else ""))
+    printer = HumanPrinter(sys.stdout, color=use_color(sys.stdout))
+    printer.event(Outcome(False, result.stage, result.elapsed, result.diagnosis))
+    return int(result.exit_code)
+
+
+# --------------------------------------------------------------------------- queue
+
+
+def run_queue(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.mta.postfix import Postfix
+
+    loaded = _quiet_load(args)
+    try:
+        backend = _backend(args, _provider(args).name)
+        if not isinstance(backend, Postfix):
+            if args.json:
+                print_json(
+                    {
+                        "ok": True,
+                        "mta": backend.name,
+                        "messages": [],
+                        "note": "msmtp keeps no queue",
+                    }
+                )
+            else:
+                print("msmtp delivers at once and keeps no queue: nothing to list")
+            return ExitCode.OK
+        deleted = None
+        if args.delete:
+            _require_root("mta queue --delete")
+            if not args.yes and not _confirm(f"Delete message {args.delete} from the queue?"):
+                return _error(
+                    args, "not deleted (confirm with --yes when not on a terminal)", ExitCode.USAGE
+                )
+            backend.delete(args.delete)
+            deleted = args.delete
+        if args.retry:
+            backend.flush()
+        entries = backend.queue()
+    except MtaError as exc:
+        return _mta_error(args, exc)
+    now = time.time()
+    listed = sorted(entries, key=lambda e: e.arrival)
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "mta": backend.name,
+                "messages": [_entry_json(e, _diagnose(e, loaded), now) for e in listed],
+                "retried": bool(args.retry),
+                "deleted": deleted,
+            }
+        )
+        return ExitCode.OK
+    if deleted:
+        print(f"deleted {deleted}")
+    if args.retry:
+        print("asked Postfix to retry every queued message now (postqueue -f)")
+    if not listed:
+        print("the queue is empty")
+    for entry in listed:
+        to = ", ".join(address for address, _ in entry.recipients)
+        print(
+            f"{entry.queue_id}  {entry.queue:<8} {_age(entry.age(now)):>7}  {entry.sender} -> {to}"
+        )
+        diagnosis = _diagnose(entry, loaded)
+        if diagnosis is not None:
+            print(f"    cause: {diagnosis.cause}")
+        if entry.reason:
+            print(f"    reason: {entry.reason}")
+    return ExitCode.OK
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
