@@ -326,6 +326,13 @@ class Postfix:
                 tofile=f"{self.main_cf} (after mta apply)",
             )
         ]
+        if wanted.get("smtp_tls_security_level") == "verify" and "smtp_tls_CAfile" not in wanted:
+            trust = self.effective(("smtp_tls_CAfile", "smtp_tls_CApath"))
+            if not any(trust.values()):
+                plan.notes.append(
+                    "Postfix has no certificate authorities to verify the relay with: set "
+                    "smtp_tls_CApath = /etc/ssl/certs (postconf -e), or smtp.ca_file"
+                )
         sasl_path = self.config_dir / SASL_FILE
         if sasl_text is not None:
             plan.sasl_text = sasl_text
