@@ -11,7 +11,6 @@ prints and maps errors to exit codes.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,10 +20,8 @@ from tui_mailsetup.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from tui_mailsetup.config_file import LoadedConfig
-    from tui_mailsetup.engine.events import Diagnosis
     from tui_mailsetup.mta.detect import Provider
-    from tui_mailsetup.mta.msmtp import Msmtp
-    from tui_mailsetup.mta.postfix import Postfix, QueueEntry
+    from tui_mailsetup.mta.status import Backend
 
 DEFAULT_TEST_TIMEOUT = 60.0
 
@@ -147,102 +144,22 @@ def _config_dir(args: argparse.Namespace) -> Path | None:
 
 
 def _provider(args: argparse.Namespace) -> Provider:
-    from tui_mailsetup.mta.detect import SYSTEM_SENDMAIL, Provider, detect
+    from tui_mailsetup.mta.status import provider_for
 
-    sendmail = Path(getattr(args, "sendmail", None) or SYSTEM_SENDMAIL)
-    if args.mta:
-        return Provider(args.mta, sendmail, sendmail if sendmail.exists() else None)
-    return detect(sendmail)
+    sendmail = getattr(args, "sendmail", None)
+    return provider_for(args.mta, Path(sendmail) if sendmail else None)
 
 
-def _backend(args: argparse.Namespace, name: str | None) -> Postfix | Msmtp:
-    """The Postfix or msmtp handler; MtaError when the MTA is neither or is not installed."""
-    from tui_mailsetup.mta import MtaError
-    from tui_mailsetup.mta.detect import MTAS
+def _backend(args: argparse.Namespace, name: str | None) -> Backend:
+    from tui_mailsetup.mta.status import backend_for
 
-    if name == "postfix":
-        from tui_mailsetup.mta.postfix import Postfix
-
-        return Postfix(_config_dir(args))
-    if name == "msmtp":
-        from tui_mailsetup.mta.msmtp import Msmtp
-
-        return Msmtp(_config_dir(args))
-    if name is None:
-        raise MtaError(
-            "no mail system provides sendmail on this machine: install postfix or msmtp-mta "
-            "(or give --mta)",
-            ExitCode.UNAVAILABLE,
-        )
-    raise MtaError(
-        f"sendmail is provided by {MTAS[name][0]}; mta {args.mta_command} handles Postfix and "
-        "msmtp-mta only (give --mta postfix|msmtp to use one of them)",
-        ExitCode.UNAVAILABLE,
-    )
-
-
-def _require_root(what: str) -> None:
-    from tui_mailsetup.mta import MtaError
-
-    if os.geteuid() != 0:
-        raise MtaError(
-            f"{what} changes the system's mail configuration: run it as root (sudo tui-mailsetup "
-            "...), or use --dry-run to see the change",
-            ExitCode.NOPERM,
-        )
+    return backend_for(name, _config_dir(args), action=f"mta {args.mta_command}")
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig | int:
     from tui_mailsetup.cli.config_cmds import load_or_report
 
     return load_or_report(args)
-
-
-def _password(loaded: LoadedConfig) -> str | None:
-    from tui_mailsetup.mta import MtaError
-    from tui_mailsetup.secrets import SecretError, resolve_secret
-
-    if not loaded.settings.smtp.username:
-        return None
-    try:
-        return resolve_secret(loaded, "smtp.password").value
-    except SecretError as exc:
-        raise MtaError(str(exc), ExitCode.CONFIG) from exc
-
-
-def _age(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
-
-
-def _entry_json(entry: QueueEntry, diagnosis: Diagnosis | None, now: float) -> dict[str, Any]:
-    return {
-        "queue_id": entry.queue_id,
-        "queue": entry.queue,
-        "arrival": entry.arrival,
-        "age": round(entry.age(now), 1),
-        "size": entry.size,
-        "sender": entry.sender,
-        "recipients": [{"address": a, "reason": r} for a, r in entry.recipients],
-        "reason": entry.reason,
-        "diagnosis": diagnosis.to_json() if diagnosis else None,
-    }
-
-
-def _diagnose(entry: QueueEntry, loaded: LoadedConfig | None) -> Diagnosis | None:
-    from tui_mailsetup.mta.reasons import postfix_reason
-    from tui_mailsetup.settings import MailSettings
-
-    if not entry.reason:
-        return None
-    settings = loaded.settings if loaded is not None else MailSettings()
-    return postfix_reason(entry.reason, settings)
 
 
 def _quiet_load(args: argparse.Namespace) -> LoadedConfig | None:
@@ -260,135 +177,18 @@ def _quiet_load(args: argparse.Namespace) -> LoadedConfig | None:
 
 def run_status(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
-    from tui_mailsetup.mta import MtaError, others
-    from tui_mailsetup.mta.postfix import Postfix
+    from tui_mailsetup.mta.status import machine_status, status_lines
 
-    provider = _provider(args)
     loaded = _quiet_load(args)
-    document: dict[str, Any] = {
-        "ok": True,
-        "mta": provider.to_json(),
-        "installed": provider.name is not None,
-        "config_dir": None,
-        "version": None,
-        "relay": {},
-        "matches": None,
-        "differences": [],
-        "queue": None,
-        "notes": [],
-    }
-    notes: list[str] = document["notes"]
-    if loaded is None:
-        notes.append("this program's configuration does not load: no comparison made")
-    try:
-        if provider.name in ("postfix", "msmtp"):
-            backend = _backend(args, provider.name)
-            document["config_dir"] = str(backend.config_dir)
-            if isinstance(backend, Postfix):
-                document["version"] = backend.version()
-            try:
-                document["relay"] = backend.relay_settings()
-                if loaded is not None and loaded.settings.smtp.host:
-                    differences = backend.differences(loaded.settings)
-                    document["differences"] = differences
-                    document["matches"] = not differences
-                elif loaded is not None:
-                    notes.append("smtp.host is not set in this program's configuration")
-            except MtaError as exc:
-                notes.append(str(exc))
-            if isinstance(backend, Postfix):
-                document["queue"] = _postfix_queue_summary(backend, loaded, notes)
-            else:
-                document["queue"] = {"size": 0, "deferred": 0, "held": 0, "oldest_deferred": None}
-                notes.append("msmtp delivers at once and keeps no queue")
-        elif provider.name == "exim":
-            document["relay"] = others.exim_relay()
-            document["queue"] = _size_only(others.exim_queue_size())
-        elif provider.name == "nullmailer":
-            document["relay"] = others.nullmailer_relay()
-            document["queue"] = _size_only(others.nullmailer_queue_size())
-        elif provider.name == "opensmtpd":
-            document["relay"] = others.opensmtpd_relay()
-            document["queue"] = _size_only(others.opensmtpd_queue_size())
-    except MtaError as exc:
-        notes.append(str(exc))
+    document = machine_status(
+        _provider(args), _config_dir(args), loaded.settings if loaded is not None else None
+    )
     if args.json:
         print_json(document)
     else:
-        _print_status(document)
+        for line in status_lines(document):
+            print(line)
     return ExitCode.OK
-
-
-def _size_only(size: int | None) -> dict[str, Any] | None:
-    return (
-        None
-        if size is None
-        else {"size": size, "deferred": None, "held": None, "oldest_deferred": None}
-    )
-
-
-def _postfix_queue_summary(
-    postfix: Postfix, loaded: LoadedConfig | None, notes: list[str]
-) -> dict[str, Any] | None:
-    from tui_mailsetup.mta import MtaError
-
-    try:
-        entries = postfix.queue()
-    except MtaError as exc:
-        notes.append(str(exc))
-        return None
-    now = time.time()
-    deferred = sorted((e for e in entries if e.queue == "deferred"), key=lambda e: e.arrival)
-    oldest = deferred[0] if deferred else None
-    return {
-        "size": len(entries),
-        "deferred": len(deferred),
-        "held": sum(1 for e in entries if e.queue == "hold"),
-        "oldest_deferred": _entry_json(oldest, _diagnose(oldest, loaded), now) if oldest else None,
-    }
-
-
-def _print_status(document: dict[str, Any]) -> None:
-    mta = document["mta"]
-    if not document["installed"]:
-        print(f"Mail system:  none ({mta['sendmail']} does not exist)")
-        print("              install postfix (or msmtp-mta) to give this machine a sendmail")
-    else:
-        version = f" {document['version']}" if document["version"] else ""
-        package = f", package {mta['package']}" if mta["package"] else ""
-        print(f"Mail system:  {mta['label']}{version} (provides {mta['sendmail']}{package})")
-    if document["config_dir"]:
-        print(f"Configuration: {document['config_dir']}")
-    relay = document["relay"]
-    if relay:
-        print("Relay settings:")
-        for key, value in relay.items():
-            print(f"  {key} = {value}")
-    elif document["installed"]:
-        print("Relay settings: none set (mail goes out directly, or nowhere)")
-    if document["matches"] is True:
-        print("Matches this program's settings: yes")
-    elif document["matches"] is False:
-        print("Matches this program's settings: no (mta apply would change:)")
-        for diff in document["differences"]:
-            name = diff.get("parameter") or diff.get("key")
-            print(f"  {name}: {diff['current'] or '(unset)'} -> {diff['wanted'] or '(removed)'}")
-    queue = document["queue"]
-    if queue is not None:
-        parts = [f"{queue['size']} message(s)"]
-        if queue["deferred"] is not None:
-            parts.append(f"{queue['deferred']} deferred, {queue['held']} held")
-        print(f"Queue:        {', '.join(parts)}")
-        oldest = queue.get("oldest_deferred")
-        if oldest:
-            to = ", ".join(r["address"] for r in oldest["recipients"])
-            print(f"Oldest deferred: {oldest['queue_id']}, {_age(oldest['age'])} old, to {to}")
-            diagnosis = oldest.get("diagnosis")
-            if diagnosis:
-                print(f"  cause: {diagnosis['cause']}")
-            print(f"  reason: {oldest['reason']}")
-    for note in document["notes"]:
-        print(f"note: {note}")
 
 
 # --------------------------------------------------------------------------- apply / revert
@@ -396,7 +196,8 @@ def _print_status(document: dict[str, Any]) -> None:
 
 def run_apply(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
-    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.mta import MtaError, require_root, write_error_code
+    from tui_mailsetup.mta.status import password_for
 
     loaded = _load(args)
     if isinstance(loaded, int):
@@ -405,8 +206,8 @@ def run_apply(args: argparse.Namespace) -> int:
         provider = _provider(args)
         backend = _backend(args, provider.name)
         if not args.dry_run:
-            _require_root("mta apply")
-        plan = backend.plan(loaded.settings, _password(loaded))
+            require_root("mta apply")
+        plan = backend.plan(loaded.settings, password_for(loaded))
         notes = list(plan.notes)
         if loaded.settings.driver.value != "smtp":
             notes.append(
@@ -420,7 +221,7 @@ def run_apply(args: argparse.Namespace) -> int:
         return _mta_error(args, exc)
     except OSError as exc:
         return _error(
-            args, f"cannot write the configuration: {exc.strerror or exc}", ExitCode.CONFIG
+            args, f"cannot write the configuration: {exc.strerror or exc}", write_error_code(exc)
         )
     if args.json:
         print_json(
@@ -449,16 +250,16 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_revert(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
-    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.mta import MtaError, require_root, write_error_code
 
     try:
         backend = _backend(args, _provider(args).name)
-        _require_root("mta revert")
+        require_root("mta revert")
         done = backend.revert()
     except MtaError as exc:
         return _mta_error(args, exc)
     except OSError as exc:
-        return _error(args, f"cannot restore: {exc.strerror or exc}", ExitCode.CONFIG)
+        return _error(args, f"cannot restore: {exc.strerror or exc}", write_error_code(exc))
     if args.json:
         print_json({"ok": True, "mta": backend.name, "done": done})
     else:
@@ -540,8 +341,9 @@ def run_test(args: argparse.Namespace) -> int:
 
 def run_queue(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
-    from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.mta import MtaError, require_root
     from tui_mailsetup.mta.postfix import Postfix
+    from tui_mailsetup.mta.status import entry_json, queue_lines
 
     loaded = _quiet_load(args)
     try:
@@ -561,7 +363,7 @@ def run_queue(args: argparse.Namespace) -> int:
             return ExitCode.OK
         deleted = None
         if args.delete:
-            _require_root("mta queue --delete")
+            require_root("mta queue --delete")
             if not args.yes and not _confirm(f"Delete message {args.delete} from the queue?"):
                 return _error(
                     args, "not deleted (confirm with --yes when not on a terminal)", ExitCode.USAGE
@@ -573,14 +375,15 @@ def run_queue(args: argparse.Namespace) -> int:
         entries = backend.queue()
     except MtaError as exc:
         return _mta_error(args, exc)
-    now = time.time()
-    listed = sorted(entries, key=lambda e: e.arrival)
+    settings = loaded.settings if loaded is not None else None
     if args.json:
+        now = time.time()
+        messages = [entry_json(e, settings, now) for e in sorted(entries, key=lambda e: e.arrival)]
         print_json(
             {
                 "ok": True,
                 "mta": backend.name,
-                "messages": [_entry_json(e, _diagnose(e, loaded), now) for e in listed],
+                "messages": messages,
                 "retried": bool(args.retry),
                 "deleted": deleted,
             }
@@ -590,18 +393,8 @@ def run_queue(args: argparse.Namespace) -> int:
         print(f"deleted {deleted}")
     if args.retry:
         print("asked Postfix to retry every queued message now (postqueue -f)")
-    if not listed:
-        print("the queue is empty")
-    for entry in listed:
-        to = ", ".join(address for address, _ in entry.recipients)
-        print(
-            f"{entry.queue_id}  {entry.queue:<8} {_age(entry.age(now)):>7}  {entry.sender} -> {to}"
-        )
-        diagnosis = _diagnose(entry, loaded)
-        if diagnosis is not None:
-            print(f"    cause: {diagnosis.cause}")
-        if entry.reason:
-            print(f"    reason: {entry.reason}")
+    for line in queue_lines(entries, settings):
+        print(line)
     return ExitCode.OK
 
 

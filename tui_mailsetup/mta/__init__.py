@@ -12,6 +12,8 @@ No Textual, no network: only the local programs are run.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -107,3 +109,25 @@ def find_tool(name: str, package: str) -> str:
             ExitCode.UNAVAILABLE,
         )
     return found
+
+
+def require_root(what: str) -> None:
+    """Changing the system's mail configuration needs root: refuse clearly otherwise."""
+    if os.geteuid() != 0:
+        raise MtaError(
+            f"{what} changes the system's mail configuration: run it as root (sudo "
+            "tui-mailsetup ...), or use --dry-run to see the change",
+            ExitCode.NOPERM,
+        )
+
+
+CANTCREAT = 73
+"""sysexits EX_CANTCREAT: a file cannot be created (PRODUCT.md's table)."""
+IOERR = 74
+"""sysexits EX_IOERR: a write that failed."""
+
+
+def write_error_code(error: OSError) -> int:
+    if isinstance(error, PermissionError) or error.errno in (errno.EROFS, errno.EACCES):
+        return CANTCREAT
+    return IOERR

@@ -289,7 +289,7 @@ class Postfix:
         sasl_path = self.config_dir / SASL_FILE
         if settings.smtp.username and sasl_path.is_file():
             ours = postfix_nexthop(settings)
-            for raw in sasl_path.read_text(errors="replace").splitlines():
+            for raw in _read(sasl_path).splitlines():
                 words = raw.split(None, 1)
                 if words and not words[0].startswith("#") and words[0] != ours:
                     lines.append(f"{SASL_FILE}: {_masked_table_line(raw)}")
@@ -315,7 +315,7 @@ class Postfix:
             if _normalise(current.get(name)) != _normalise(value)
         }
         plan = Plan(self.config_dir, set_parameters=changed, remove_parameters=remove)
-        old_text = self.main_cf.read_text(errors="replace")
+        old_text = _read(self.main_cf)
         new_text = self._edited_copy(changed, remove)
         plan.diff = [
             untrusted_text(line.rstrip("\n"))
@@ -336,7 +336,7 @@ class Postfix:
         sasl_path = self.config_dir / SASL_FILE
         if sasl_text is not None:
             plan.sasl_text = sasl_text
-            current_table = sasl_path.read_text(errors="replace") if sasl_path.is_file() else None
+            current_table = _read(sasl_path) if sasl_path.is_file() else None
             plan.sasl_changed = current_table != sasl_text or not self._map_files()
             if plan.sasl_changed:
                 plan.notes.append(
@@ -460,3 +460,10 @@ class Postfix:
 
 def _normalise(value: str | None) -> str | None:
     return None if value is None else " ".join(value.replace(",", " ").split())
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except PermissionError as exc:
+        raise MtaError(f"{path} cannot be read: run as root", ExitCode.NOPERM) from exc
