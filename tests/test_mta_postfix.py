@@ -258,3 +258,34 @@ def test_conflicting_settings_are_refused_with_the_lines(
     assert "[other.example]:587 bob:********" in result.stderr
     assert "secret-of-bob" not in result.stderr
     assert snapshot(postfix_config.config_dir) == before
+
+
+def test_implicit_tls_with_a_pinned_fingerprint_is_delivered(
+    postfix_instance: PostfixInstance, isolated_home: Path
+) -> None:
+    with Sandbox(mode="tls", username=USER, password=PASSWORD, cert="self-signed") as box:
+        config = isolated_home / "mailsetup.toml"
+        config.write_text(
+            "\n".join(
+                [
+                    "[smtp]",
+                    'host = "127.0.0.1"',
+                    f"port = {box.port}",
+                    'encryption = "tls"',
+                    f'username = "{USER}"',
+                    f'fingerprint = "{box.cert_fingerprint}"',
+                    "[sender]",
+                    'address = "cron@example.test"',
+                    "",
+                ]
+            )
+        )
+        applied = mta(isolated_home, config, postfix_instance, "apply")
+        assert applied.returncode == 0, applied.stderr
+        assert "+smtp_tls_wrappermode = yes" in applied.stdout
+        assert "+smtp_tls_security_level = fingerprint" in applied.stdout
+        tested = mta(isolated_home, config, postfix_instance, "test", "--to", RECIPIENT)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert "OK: delivered to the relay" in tested.stdout
+        assert "queued as" in tested.stdout
+        assert box.wait_for_message(1)[0].rcpt_tos == (RECIPIENT,)

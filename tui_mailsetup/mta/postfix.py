@@ -358,9 +358,10 @@ class Postfix:
             return (copy_dir / "main.cf").read_text(errors="replace")
 
     def _edit(self, config_dir: Path, changed: dict[str, str], remove: list[str]) -> None:
-        if changed:
-            assignments = [f"{name} = {value}" for name, value in changed.items()]
-            result = run_tool([self.postconf, "-c", str(config_dir), "-e", *assignments])
+        # One parameter per call: postconf appends new ones in the order it is given them
+        # only then, so main.cf reads relayhost first, as the export prints it.
+        for name, value in changed.items():
+            result = run_tool([self.postconf, "-c", str(config_dir), "-e", f"{name} = {value}"])
             if not result.ok:
                 raise MtaError(f"postconf -e failed: {result.complaint()}", ExitCode.CONFIG)
         if remove:
