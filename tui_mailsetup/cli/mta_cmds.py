@@ -274,10 +274,8 @@ def run_revert(args: argparse.Namespace) -> int:
 def run_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.engine.events import Outcome
-    from tui_mailsetup.message import MessageError, build_test_message
     from tui_mailsetup.mta import MtaError
-    from tui_mailsetup.mta.follow import follow_msmtp, follow_postfix
-    from tui_mailsetup.mta.postfix import Postfix
+    from tui_mailsetup.mta.follow import send_and_follow
 
     if not args.timeout or args.timeout <= 0:
         return _error(args, "--timeout must be a positive number of seconds", ExitCode.USAGE)
@@ -286,10 +284,6 @@ def run_test(args: argparse.Namespace) -> int:
         return loaded
     settings = loaded.settings
     recipient = (args.to or settings.sender.address).strip()
-    try:
-        message = build_test_message(settings, [recipient] if recipient else [])
-    except MessageError as exc:
-        return _error(args, str(exc), exc.exit_code)
 
     def progress(text: str) -> None:
         if not args.json:
@@ -298,26 +292,14 @@ def run_test(args: argparse.Namespace) -> int:
     try:
         provider = _provider(args)
         backend = _backend(args, provider.name)
-        sendmail = provider.sendmail
-        if isinstance(backend, Postfix):
-            result = follow_postfix(
-                backend,
-                settings,
-                message,
-                recipient,
-                sendmail=sendmail,
-                timeout=args.timeout,
-                progress=progress,
-            )
-        else:
-            result = follow_msmtp(
-                settings,
-                message,
-                recipient,
-                sendmail=sendmail,
-                timeout=args.timeout,
-                progress=progress,
-            )
+        result = send_and_follow(
+            backend,
+            settings,
+            recipient,
+            sendmail=provider.sendmail,
+            timeout=args.timeout,
+            progress=progress,
+        )
     except MtaError as exc:
         return _mta_error(args, exc)
     if args.json:

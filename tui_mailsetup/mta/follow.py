@@ -23,6 +23,7 @@ from pathlib import Path
 from tui_mailsetup.engine.events import Diagnosis, Stage
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.mta import MtaError, reasons, run_with_input
+from tui_mailsetup.mta.msmtp import Msmtp
 from tui_mailsetup.mta.postfix import Postfix, QueueEntry
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
@@ -318,3 +319,34 @@ def follow_msmtp(
     )
     result.reply = untrusted_text(" / ".join(output.splitlines()[:4]))
     return result
+
+
+def send_and_follow(
+    backend: Postfix | Msmtp,
+    settings: MailSettings,
+    recipient: str,
+    *,
+    sendmail: Path,
+    timeout: float,
+    progress: Progress | None = None,
+) -> FollowResult:
+    """``mta test``: the test message through ``sendmail``, followed as the MTA allows."""
+    from tui_mailsetup.message import MessageError, build_test_message
+
+    try:
+        message = build_test_message(settings, [recipient] if recipient else [])
+    except MessageError as exc:
+        raise MtaError(str(exc), exc.exit_code) from exc
+    if isinstance(backend, Postfix):
+        return follow_postfix(
+            backend,
+            settings,
+            message,
+            recipient,
+            sendmail=sendmail,
+            timeout=timeout,
+            progress=progress,
+        )
+    return follow_msmtp(
+        settings, message, recipient, sendmail=sendmail, timeout=timeout, progress=progress
+    )

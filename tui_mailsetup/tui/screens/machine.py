@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from tui_mailsetup.config_file import LoadedConfig
     from tui_mailsetup.mta import MtaError
+    from tui_mailsetup.settings import MailSettings
 
 
 def machine_command(app: App[Any]) -> SystemCommand:
@@ -125,6 +126,13 @@ class MachineScreen(Screen[None]):
         loaded: LoadedConfig | None = getattr(self.app, "loaded", None)
         return loaded
 
+    def _settings(self) -> MailSettings:
+        from tui_mailsetup.mta import MtaError
+
+        if self.loaded is None:
+            raise MtaError("no configuration is loaded")
+        return self.loaded.settings
+
     def _log(self, *lines: str) -> None:
         log = self.query_one("#machine-log", Log)
         for line in lines:
@@ -187,14 +195,12 @@ class MachineScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="mta", exit_on_error=False)
     def action_preview_apply(self) -> None:
         def job() -> None:
-            from tui_mailsetup.mta import MtaError
             from tui_mailsetup.mta.status import password_for
 
-            loaded = self.loaded
-            if loaded is None:
-                raise MtaError("no configuration is loaded")
+            settings = self._settings()
             _, backend = self._backend()
-            plan = backend.plan(loaded.settings, password_for(loaded))
+            assert self.loaded is not None
+            plan = backend.plan(settings, password_for(self.loaded))
             if not plan.changes:
                 self._log_from_thread(f"{backend.name}: already configured; nothing to apply")
                 return
@@ -233,44 +239,22 @@ class MachineScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="mta", exit_on_error=False)
     def action_test(self) -> None:
         def job() -> None:
-            from tui_mailsetup.message import MessageError, build_test_message
-            from tui_mailsetup.mta import MtaError
-            from tui_mailsetup.mta.follow import follow_msmtp, follow_postfix
-            from tui_mailsetup.mta.postfix import Postfix
+            from tui_mailsetup.mta.follow import send_and_follow
 
-            loaded = self.loaded
-            if loaded is None:
-                raise MtaError("no configuration is loaded")
-            settings = loaded.settings
-            recipient = settings.sender.address.strip()
-            try:
-                message = build_test_message(settings, [recipient] if recipient else [])
-            except MessageError as exc:
-                raise MtaError(str(exc), exc.exit_code) from exc
+            settings = self._settings()
             provider, backend = self._backend()
 
             def progress(text: str) -> None:
                 self._log_from_thread(f"** {text}")
 
-            if isinstance(backend, Postfix):
-                result = follow_postfix(
-                    backend,
-                    settings,
-                    message,
-                    recipient,
-                    sendmail=provider.sendmail,
-                    timeout=self.timeout,
-                    progress=progress,
-                )
-            else:
-                result = follow_msmtp(
-                    settings,
-                    message,
-                    recipient,
-                    sendmail=provider.sendmail,
-                    timeout=self.timeout,
-                    progress=progress,
-                )
+            result = send_and_follow(
+                backend,
+                settings,
+                settings.sender.address.strip(),
+                sendmail=provider.sendmail,
+                timeout=self.timeout,
+                progress=progress,
+            )
             if result.ok:
                 self._log_from_thread(f"OK: delivered to the relay {result.relay}: {result.reply}")
                 return
