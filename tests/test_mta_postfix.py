@@ -289,3 +289,48 @@ def test_implicit_tls_with_a_pinned_fingerprint_is_delivered(
         assert "OK: delivered to the relay" in tested.stdout
         assert "queued as" in tested.stdout
         assert box.wait_for_message(1)[0].rcpt_tos == (RECIPIENT,)
+
+
+def test_without_a_readable_log_the_queue_alone_reports_the_deferral(
+    postfix_instance: PostfixInstance, isolated_home: Path
+) -> None:
+    import socket
+
+    from tui_mailsetup.message import build_test_message
+    from tui_mailsetup.mta.follow import LogSource, follow_postfix
+    from tui_mailsetup.mta.postfix import Postfix
+    from tui_mailsetup.settings import MailSettings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    subprocess.run(
+        [
+            "postconf",
+            "-c",
+            str(postfix_instance.config_dir),
+            "-e",
+            f"relayhost = [127.0.0.1]:{closed_port}",
+        ],
+        check=True,
+    )
+    postfix_instance.postfix("reload")
+    settings = MailSettings(
+        smtp={"host": "127.0.0.1", "port": closed_port}, sender={"address": "cron@example.test"}
+    )
+    message = build_test_message(settings, [RECIPIENT])
+    progress: list[str] = []
+    result = follow_postfix(
+        Postfix(postfix_instance.config_dir),
+        settings,
+        message,
+        RECIPIENT,
+        sendmail=Path("/usr/sbin/sendmail"),
+        timeout=30,
+        progress=progress.append,
+        log=LogSource(None),
+    )
+    assert result.status == "deferred", (result, progress)
+    assert result.queue_id and any(result.queue_id in line for line in progress)
+    assert result.diagnosis is not None and result.diagnosis.stage.value == "connect"
+    assert int(result.exit_code) == 69

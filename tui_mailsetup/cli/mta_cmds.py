@@ -307,7 +307,10 @@ def run_test(args: argparse.Namespace) -> int:
         return int(result.exit_code)
     if result.ok:
         where = f" (queue ID {result.queue_id})" if result.queue_id else ""
-        print(f"OK: delivered to the relay {result.relay}{where}: {result.reply}")
+        if result.status == "left-queue":
+            print(f"OK{where}: {result.reply}")
+        else:
+            print(f"OK: delivered to the relay {result.relay}{where}: {result.reply}")
         print(f"    in {result.elapsed:.2f} s")
         return ExitCode.OK
     from tui_mailsetup.cli.smtp_cmds import HumanPrinter, use_color

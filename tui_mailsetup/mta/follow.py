@@ -11,6 +11,7 @@ complaint are the whole story.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ from tui_mailsetup.settings import MailSettings
 
 SYSTEM_MAIL_LOG = Path("/var/log/mail.log")
 POLL = 0.2
+LOG_GRACE = 5.0
+"""Seconds to wait for the log to name the message before watching the queue alone."""
 _LOG_LINE = re.compile(r"\]: (?P<qid>[0-9A-Za-z]{6,20}): (?P<rest>.*)$")
 _DELIVERY = re.compile(
     r"to=<(?P<to>[^>]*)>,.*?relay=(?P<relay>[^,]*),.*?status=(?P<status>\w+) \((?P<text>.*)\)\s*$"
@@ -41,7 +44,8 @@ Progress = Callable[[str], None]
 @dataclass
 class FollowResult:
     status: str
-    """delivered, deferred, bounced, queued (still there at the time limit) or not-submitted."""
+    """delivered, deferred, bounced, queued (still there at the time limit), left-queue (gone,
+    with no log to say how) or not-submitted."""
     elapsed: float
     queue_id: str = ""
     relay: str = ""
@@ -53,7 +57,7 @@ class FollowResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "delivered"
+        return self.status in ("delivered", "left-queue")
 
     @property
     def exit_code(self) -> ExitCode:
@@ -144,10 +148,15 @@ class LogSource:
 def postfix_log(postfix: Postfix) -> LogSource:
     configured = postfix.maillog_file()
     if configured and configured.startswith("/"):
-        return LogSource(Path(configured))
-    if SYSTEM_MAIL_LOG.is_file():
-        return LogSource(SYSTEM_MAIL_LOG)
-    return LogSource(None, journal=True)
+        path = Path(configured)
+    elif SYSTEM_MAIL_LOG.is_file():
+        path = SYSTEM_MAIL_LOG
+    else:
+        return LogSource(None, journal=True)
+    if path.exists() and not os.access(path, os.R_OK):
+        # Not readable by this user (mail.log is root:adm 0640): the queue alone then.
+        return LogSource(None)
+    return LogSource(path)
 
 
 def _submit(
@@ -186,12 +195,14 @@ def follow_postfix(
     sendmail: Path,
     timeout: float,
     progress: Progress | None = None,
+    log: LogSource | None = None,
 ) -> FollowResult:
+    """Submit, then follow; ``log`` overrides where the mail log is read (None: Postfix's)."""
     say = progress or (lambda _text: None)
     started = time.monotonic()
     deadline = started + timeout
     message_id = str(message["Message-ID"]).strip().strip("<>")
-    log = postfix_log(postfix)
+    log = log or postfix_log(postfix)
     before = {entry.queue_id for entry in _queue_or_empty(postfix)}
     argv = sendmail_argv(
         sendmail, postfix.submit_options(), settings.sender.address.strip(), recipient
@@ -202,6 +213,7 @@ def follow_postfix(
         return _submit_failed(completed, started)
     result = FollowResult("queued", 0.0, message_id=untrusted_text(message_id))
     say("accepted by sendmail")
+    watch_queue = not log.available
     while time.monotonic() < deadline:
         for line in log.new_lines():
             match = _LOG_LINE.search(line)
@@ -234,7 +246,10 @@ def follow_postfix(
                 continue
             result.elapsed = time.monotonic() - started
             return result
-        if not log.available:
+        if not result.queue_id and time.monotonic() - started > LOG_GRACE:
+            # A log that does not show this message: the queue tells what it can.
+            watch_queue = True
+        if watch_queue:
             _follow_queue(postfix, settings, result, before, say)
             if result.status != "queued":
                 result.elapsed = time.monotonic() - started
@@ -277,8 +292,11 @@ def _follow_queue(
         return
     entry = next((e for e in entries if e.queue_id == result.queue_id), None)
     if entry is None:
-        result.status = "delivered"
-        result.reply = "left the queue (no mail log to show the relay's reply)"
+        result.status = "left-queue"
+        result.reply = (
+            "it left the queue: delivered, or bounced back to the sender (no readable mail "
+            "log says which)"
+        )
         return
     if entry.queue == "deferred" and entry.reason:
         result.status = "deferred"
