@@ -9,10 +9,13 @@ back through successive applies.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +107,24 @@ def restore(root: Path) -> Restored:
             removed.append(target)
     shutil.rmtree(directory)
     return Restored(directory, restored, removed)
+
+
+@contextlib.contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """One apply or revert at a time for this MTA: a second one waits for the first."""
+    files.ensure_dir(root, private=True)
+    fd = os.open(root / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def revert(root: Path) -> list[str]:
+    """Restore the newest backup under ``root`` (locked); what was done, for the reader."""
+    with exclusive(root):
+        restored = restore(root)
+    done = [f"restored {path}" for path in restored.restored]
+    done += [f"removed {path} (it did not exist before)" for path in restored.removed]
+    return done

@@ -285,7 +285,12 @@ def _follow_queue(
     entries = postfix.queue()
     sender = settings.sender.address.strip()
     if not result.queue_id:
-        fresh = [e for e in entries if e.queue_id not in before and e.sender == sender]
+        # Not from maildrop: pickup gives the message a new queue ID when it takes it in.
+        fresh = [
+            e
+            for e in entries
+            if e.queue_id not in before and e.sender == sender and e.queue != "maildrop"
+        ]
         if fresh:
             result.queue_id = fresh[0].queue_id
             say(f"queued as {result.queue_id}")

@@ -213,6 +213,10 @@ class Msmtp:
         return plan
 
     def apply(self, plan: Plan) -> list[str]:
+        with backup.exclusive(backup.backup_root(self.config_dir, self.name)):
+            return self._apply(plan)
+
+    def _apply(self, plan: Plan) -> list[str]:
         saved = backup.save(backup.backup_root(self.config_dir, self.name), [self.path])
         files.atomic_write(self.path, plan.text.encode("utf-8"), mode=plan.mode)
         if os.geteuid() == 0:
@@ -221,7 +225,4 @@ class Msmtp:
         return [f"backup kept in {saved}", f"{self.path} written (mode {plan.mode:04o})"]
 
     def revert(self) -> list[str]:
-        restored = backup.restore(backup.backup_root(self.config_dir, self.name))
-        done = [f"restored {path}" for path in restored.restored]
-        done += [f"removed {path} (it did not exist before)" for path in restored.removed]
-        return done
+        return backup.revert(backup.backup_root(self.config_dir, self.name))

@@ -263,7 +263,29 @@ class Postfix:
         for name in sorted(REMOVABLE - wanted.keys()):
             if name in current:
                 out.append({"parameter": name, "current": current[name], "wanted": None})
+        if settings.smtp.username:
+            # The login (never the password) that sasl_passwd holds for the relay.
+            nexthop = postfix_nexthop(settings)
+            login = self._sasl_login(nexthop)
+            if login != settings.smtp.username:
+                out.append(
+                    {
+                        "parameter": SASL_FILE,
+                        "current": f"{nexthop} {login}" if login else None,
+                        "wanted": f"{nexthop} {untrusted_text(settings.smtp.username)}",
+                    }
+                )
         return out
+
+    def _sasl_login(self, nexthop: str) -> str | None:
+        path = self.config_dir / SASL_FILE
+        if not path.is_file():
+            return None
+        for raw in _read(path).splitlines():
+            words = raw.split(None, 1)
+            if len(words) == 2 and words[0] == nexthop:
+                return untrusted_text(words[1].partition(":")[0])
+        return None
 
     # ------------------------------------------------------------------ apply
 
@@ -382,6 +404,10 @@ class Postfix:
         return [self.main_cf, base, *(base.with_name(base.name + s) for s in MAP_SUFFIXES)]
 
     def apply(self, plan: Plan) -> list[str]:
+        with backup.exclusive(backup.backup_root(self.config_dir, self.name)):
+            return self._apply(plan)
+
+    def _apply(self, plan: Plan) -> list[str]:
         """Back up, write, postmap, reload. Returns what was done, for the reader."""
         done: list[str] = []
         saved = backup.save(backup.backup_root(self.config_dir, self.name), self.backup_targets())
@@ -402,9 +428,7 @@ class Postfix:
         return done
 
     def revert(self) -> list[str]:
-        restored = backup.restore(backup.backup_root(self.config_dir, self.name))
-        done = [f"restored {path}" for path in restored.restored]
-        done += [f"removed {path} (it did not exist before)" for path in restored.removed]
+        done = backup.revert(backup.backup_root(self.config_dir, self.name))
         done.append(self.reload())
         return done
 
