@@ -117,7 +117,8 @@ def test_apply_test_delivered_wrong_password_diagnosed_and_revert(
 
     wrong = "wrong password"
     assert mta(isolated_home, config, etc, "apply", password=wrong).returncode == 0
-    failed = mta(isolated_home, config, etc, "test", "--sendmail", str(wrapper), password=wrong)
+    # Without --sendmail: msmtp itself, on the msmtprc in --config-dir.
+    failed = mta(isolated_home, config, etc, "test", password=wrong)
     assert failed.returncode == 77, failed.stdout + failed.stderr
     assert "FAILED at AUTH: Authentication failed" in failed.stdout
     assert wrong not in failed.stdout

@@ -334,3 +334,14 @@ def test_without_a_readable_log_the_queue_alone_reports_the_deferral(
     assert result.queue_id and any(result.queue_id in line for line in progress)
     assert result.diagnosis is not None and result.diagnosis.stage.value == "connect"
     assert int(result.exit_code) == 69
+
+
+def test_a_test_is_refused_when_postfix_is_not_running(
+    postfix_config: PostfixInstance, isolated_home: Path
+) -> None:
+    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
+        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
+        result = mta(isolated_home, config, postfix_config, "test", "--to", RECIPIENT)
+    assert result.returncode == 69, result.stdout + result.stderr
+    assert "Postfix is not running" in result.stderr
+    assert not (postfix_config.queue_dir / "maildrop").exists()

@@ -296,7 +296,7 @@ def run_test(args: argparse.Namespace) -> int:
             backend,
             settings,
             recipient,
-            sendmail=provider.sendmail,
+            sendmail=Path(args.sendmail) if args.sendmail else None,
             timeout=args.timeout,
             progress=progress,
         )

@@ -24,8 +24,9 @@ from pathlib import Path
 from tui_mailsetup.engine.events import Diagnosis, Stage
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.mta import MtaError, reasons, run_with_input
+from tui_mailsetup.mta.detect import SYSTEM_SENDMAIL
 from tui_mailsetup.mta.msmtp import Msmtp
-from tui_mailsetup.mta.postfix import Postfix, QueueEntry
+from tui_mailsetup.mta.postfix import Postfix
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
 
@@ -166,8 +167,8 @@ def _submit(
     return run_with_input(argv, data, timeout=timeout)
 
 
-def sendmail_argv(sendmail: Path, options: list[str], sender: str, recipient: str) -> list[str]:
-    return [str(sendmail), *options, "-i", "-f", sender, "--", recipient]
+def sendmail_argv(command: list[str], sender: str, recipient: str) -> list[str]:
+    return [*command, "-i", "-f", sender, "--", recipient]
 
 
 def _submit_failed(completed: subprocess.CompletedProcess[bytes], started: float) -> FollowResult:
@@ -203,9 +204,17 @@ def follow_postfix(
     deadline = started + timeout
     message_id = str(message["Message-ID"]).strip().strip("<>")
     log = log or postfix_log(postfix)
-    before = {entry.queue_id for entry in _queue_or_empty(postfix)}
+    postfix.require_configured()
+    try:
+        before = {entry.queue_id for entry in postfix.queue()}
+    except MtaError as exc:
+        raise MtaError(
+            f"Postfix is not running, so the message would only wait in its queue ({exc}); "
+            "start it (systemctl start postfix) and test again",
+            ExitCode.UNAVAILABLE,
+        ) from exc
     argv = sendmail_argv(
-        sendmail, postfix.submit_options(), settings.sender.address.strip(), recipient
+        [str(sendmail), *postfix.submit_options()], settings.sender.address.strip(), recipient
     )
     say(f"submitting through {sendmail}; following {log.description}")
     completed = _submit(argv, message, timeout)
@@ -271,13 +280,6 @@ def follow_postfix(
     return result
 
 
-def _queue_or_empty(postfix: Postfix) -> list[QueueEntry]:
-    try:
-        return postfix.queue()
-    except MtaError:
-        return []
-
-
 def _follow_queue(
     postfix: Postfix, settings: MailSettings, result: FollowResult, before: set[str], say: Progress
 ) -> None:
@@ -314,14 +316,15 @@ def follow_msmtp(
     message: EmailMessage,
     recipient: str,
     *,
-    sendmail: Path,
+    command: list[str],
     timeout: float,
     progress: Progress | None = None,
 ) -> FollowResult:
+    """``command`` is msmtp's sendmail (``/usr/sbin/sendmail`` or ``msmtp -C FILE``)."""
     say = progress or (lambda _text: None)
     started = time.monotonic()
-    argv = sendmail_argv(sendmail, [], settings.sender.address.strip(), recipient)
-    say(f"submitting through {sendmail} (msmtp delivers at once, no queue)")
+    argv = sendmail_argv(command, settings.sender.address.strip(), recipient)
+    say(f"submitting through {' '.join(command)} (msmtp delivers at once, no queue)")
     completed = _submit(argv, message, timeout)
     output = (completed.stderr + completed.stdout).decode("utf-8", "replace")
     result = FollowResult(
@@ -349,11 +352,15 @@ def send_and_follow(
     settings: MailSettings,
     recipient: str,
     *,
-    sendmail: Path,
+    sendmail: Path | None,
     timeout: float,
     progress: Progress | None = None,
 ) -> FollowResult:
-    """``mta test``: the test message through ``sendmail``, followed as the MTA allows."""
+    """``mta test``: the test message through ``sendmail``, followed as the MTA allows.
+
+    ``sendmail`` None: the MTA's own (Postfix's /usr/sbin/sendmail with ``-C`` for another
+    instance; msmtp, with ``-C`` for an msmtprc elsewhere than /etc).
+    """
     from tui_mailsetup.message import MessageError, build_test_message
 
     try:
@@ -366,10 +373,11 @@ def send_and_follow(
             settings,
             message,
             recipient,
-            sendmail=sendmail,
+            sendmail=sendmail or SYSTEM_SENDMAIL,
             timeout=timeout,
             progress=progress,
         )
+    command = [str(sendmail)] if sendmail else backend.sendmail_command()
     return follow_msmtp(
-        settings, message, recipient, sendmail=sendmail, timeout=timeout, progress=progress
+        settings, message, recipient, command=command, timeout=timeout, progress=progress
     )

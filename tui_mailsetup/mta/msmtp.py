@@ -125,6 +125,12 @@ class Msmtp:
     def path(self) -> Path:
         return self.config_dir / "msmtprc"
 
+    def sendmail_command(self) -> list[str]:
+        """msmtp as msmtp-mta's sendmail runs it, on this msmtprc."""
+        if self.config_dir == DEFAULT_CONFIG_DIR:
+            return [self.binary]
+        return [self.binary, "-C", str(self.path)]
+
     def current_text(self) -> str | None:
         try:
             return self.path.read_text(errors="replace")

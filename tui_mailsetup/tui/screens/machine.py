@@ -242,7 +242,7 @@ class MachineScreen(Screen[None]):
             from tui_mailsetup.mta.follow import send_and_follow
 
             settings = self._settings()
-            provider, backend = self._backend()
+            _, backend = self._backend()
 
             def progress(text: str) -> None:
                 self._log_from_thread(f"** {text}")
@@ -251,7 +251,7 @@ class MachineScreen(Screen[None]):
                 backend,
                 settings,
                 settings.sender.address.strip(),
-                sendmail=provider.sendmail,
+                sendmail=self.sendmail,
                 timeout=self.timeout,
                 progress=progress,
             )
