@@ -345,3 +345,19 @@ def test_a_test_is_refused_when_postfix_is_not_running(
     assert result.returncode == 69, result.stdout + result.stderr
     assert "Postfix is not running" in result.stderr
     assert not (postfix_config.queue_dir / "maildrop").exists()
+
+
+def test_a_failed_step_puts_every_file_back(
+    postfix_config: PostfixInstance, isolated_home: Path
+) -> None:
+    main_cf = postfix_config.config_dir / "main.cf"
+    # postconf accepts this, postmap cannot build such a table: apply fails half-way.
+    main_cf.write_text(main_cf.read_text() + "default_database_type = nosuchtype\n")
+    before = snapshot(postfix_config.config_dir)
+    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
+        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
+        result = mta(isolated_home, config, postfix_config, "apply")
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert "postmap failed" in result.stderr
+    assert "the previous files were put back" in result.stderr
+    assert snapshot(postfix_config.config_dir) == before

@@ -186,3 +186,32 @@ def find_tool_or_none(name: str) -> str | None:
         return find_tool(name, name)
     except MtaError:
         return None
+
+
+def test_other_mtas_relays_are_shown_without_their_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_mailsetup.mta import others
+
+    remotes = tmp_path / "remotes"
+    remotes.write_text(
+        "# nullmailer\nsmtp.example.com smtp --port=587 --starttls --user=alice --pass=hunter2\n"
+    )
+    smtpd = tmp_path / "smtpd.conf"
+    smtpd.write_text(
+        'action "relay" relay host smtp+tls://alice:hunter2@smtp.example.com:587 auth <secrets>\n'
+    )
+    exim = tmp_path / "update-exim4.conf.conf"
+    exim.write_text("dc_eximconfig_configtype='satellite'\ndc_smarthost='smtp.example.com::587'\n")
+    monkeypatch.setattr(others, "NULLMAILER_REMOTES", remotes)
+    monkeypatch.setattr(others, "SMTPD_CONF", smtpd)
+    monkeypatch.setattr(others, "EXIM_DEBCONF", exim)
+    nullmailer = others.nullmailer_relay()
+    assert "smtp.example.com" in nullmailer["remotes"] and "--user=alice" in nullmailer["remotes"]
+    opensmtpd = others.opensmtpd_relay()
+    assert "smtp.example.com:587" in opensmtpd["relay"]
+    assert others.exim_relay() == {
+        "dc_eximconfig_configtype": "satellite",
+        "dc_smarthost": "smtp.example.com::587",
+    }
+    assert "hunter2" not in str(nullmailer) + str(opensmtpd)

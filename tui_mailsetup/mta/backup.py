@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +128,22 @@ def revert(root: Path) -> list[str]:
     done = [f"restored {path}" for path in restored.restored]
     done += [f"removed {path} (it did not exist before)" for path in restored.removed]
     return done
+
+
+def changed_with_backup(
+    root: Path, targets: list[Path], change: Callable[[], list[str]]
+) -> list[str]:
+    """Back ``targets`` up, then ``change()`` them; if it fails, put every file back first.
+
+    Locked, so a concurrent apply or revert waits. Returns what was done, for the reader.
+    """
+    with exclusive(root):
+        saved = save(root, targets)
+        try:
+            done = change()
+        except BaseException as exc:
+            restore(root)
+            if isinstance(exc, MtaError):
+                exc.args = (f"{exc}; the previous files were put back",)
+            raise
+    return [f"backup kept in {saved}", *done]

@@ -219,16 +219,15 @@ class Msmtp:
         return plan
 
     def apply(self, plan: Plan) -> list[str]:
-        with backup.exclusive(backup.backup_root(self.config_dir, self.name)):
-            return self._apply(plan)
+        root = backup.backup_root(self.config_dir, self.name)
+        return backup.changed_with_backup(root, [self.path], lambda: self._apply(plan))
 
     def _apply(self, plan: Plan) -> list[str]:
-        saved = backup.save(backup.backup_root(self.config_dir, self.name), [self.path])
         files.atomic_write(self.path, plan.text.encode("utf-8"), mode=plan.mode)
         if os.geteuid() == 0:
             os.chown(self.path, 0, plan.group)
         os.chmod(self.path, plan.mode)
-        return [f"backup kept in {saved}", f"{self.path} written (mode {plan.mode:04o})"]
+        return [f"{self.path} written (mode {plan.mode:04o})"]
 
     def revert(self) -> list[str]:
         return backup.revert(backup.backup_root(self.config_dir, self.name))

@@ -404,14 +404,12 @@ class Postfix:
         return [self.main_cf, base, *(base.with_name(base.name + s) for s in MAP_SUFFIXES)]
 
     def apply(self, plan: Plan) -> list[str]:
-        with backup.exclusive(backup.backup_root(self.config_dir, self.name)):
-            return self._apply(plan)
+        """Back up, write, postmap, reload (all put back if a step fails). What was done."""
+        root = backup.backup_root(self.config_dir, self.name)
+        return backup.changed_with_backup(root, self.backup_targets(), lambda: self._apply(plan))
 
     def _apply(self, plan: Plan) -> list[str]:
-        """Back up, write, postmap, reload. Returns what was done, for the reader."""
         done: list[str] = []
-        saved = backup.save(backup.backup_root(self.config_dir, self.name), self.backup_targets())
-        done.append(f"backup kept in {saved}")
         self._edit(self.config_dir, plan.set_parameters, plan.remove_parameters)
         if plan.set_parameters or plan.remove_parameters:
             done.append(f"{self.main_cf} updated with postconf")
