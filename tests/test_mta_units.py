@@ -215,3 +215,19 @@ def test_other_mtas_relays_are_shown_without_their_credentials(
         "dc_smarthost": "smtp.example.com::587",
     }
     assert "hunter2" not in str(nullmailer) + str(opensmtpd)
+
+
+def test_the_log_is_read_from_where_it_was_when_following_began(tmp_path: Path) -> None:
+    from tui_mailsetup.mta.follow import LogSource
+
+    log = tmp_path / "maillog"
+    log.write_text("old line\n")
+    source = LogSource(log)
+    assert source.new_lines() == []
+    with log.open("a") as handle:
+        handle.write("first\nsecond half")
+    assert source.new_lines() == ["first"]
+    with log.open("a") as handle:
+        handle.write(" done\n")
+    assert source.new_lines() == ["second half done"]
+    assert LogSource(None).available is False

@@ -104,6 +104,11 @@ class LogSource:
         return "the journal" if self.journal else "no mail log"
 
     @property
+    def poll_interval(self) -> float:
+        """Seconds between reads: a file is cheap to read, running journalctl is not."""
+        return 1.0 if self.path is None and self.journal else POLL
+
+    @property
     def available(self) -> bool:
         return self.path is not None or self.journal
 
@@ -263,7 +268,7 @@ def follow_postfix(
             if result.status != "queued":
                 result.elapsed = time.monotonic() - started
                 return result
-        time.sleep(POLL)
+        time.sleep(log.poll_interval)
     result.elapsed = time.monotonic() - started
     where = f" as {result.queue_id}" if result.queue_id else ""
     result.diagnosis = Diagnosis(
