@@ -160,3 +160,18 @@ def test_dry_run_masks_the_password_and_writes_nothing(
     assert "+password ********" in plan["diff"]
     assert PASSWORD not in result.stdout
     assert not (etc / "msmtprc").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mta apply writes the system msmtprc as root")
+def test_a_relay_without_login_gets_a_world_readable_msmtprc(
+    relay: Sandbox, etc: Path, isolated_home: Path
+) -> None:
+    config = isolated_home / "mailsetup.toml"
+    config.write_text(
+        f'[smtp]\nhost = "127.0.0.1"\nport = {relay.port}\nencryption = "starttls"\n'
+        f'ca_file = "{relay.ca_path}"\n[sender]\naddress = "cron@example.test"\n'
+    )
+    assert mta(isolated_home, config, etc, "apply").returncode == 0
+    rc = etc / "msmtprc"
+    assert stat.S_IMODE(rc.stat().st_mode) == 0o644
+    assert "auth off" in rc.read_text()

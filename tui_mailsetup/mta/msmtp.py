@@ -2,10 +2,10 @@
 
 The account text is export.py's (:func:`tui_mailsetup.export.render_msmtp`),
 with the password written into the file: the sendmail that cron or PHP runs
-cannot ask this program's per-user secret store. Hence Debian's arrangement
-for a system file holding a secret: owned by root, group ``msmtp`` and mode
-0640 when that group exists (msmtp installed set-group-ID), otherwise root
-only (0600).
+cannot ask this program's per-user secret store. A file without a password
+is 0644 (every user's mail goes through it); one with a password is owned by
+root, group ``msmtp`` and mode 0640 when that group exists (msmtp installed
+set-group-ID), otherwise root only (0600), and apply says what that means.
 """
 
 from __future__ import annotations
@@ -176,8 +176,12 @@ class Msmtp:
         ]
 
     @staticmethod
-    def ownership() -> tuple[int, int]:
-        """(group id, mode) for the system msmtprc, Debian's way."""
+    def ownership(*, secret: bool) -> tuple[int, int]:
+        """(group id, mode) for the system msmtprc: readable by every user that sends mail
+        unless it holds a password; then group msmtp (msmtp installed set-group-ID), or
+        root alone when that group does not exist."""
+        if not secret:
+            return 0, 0o644
         try:
             return grp.getgrnam("msmtp").gr_gid, 0o640
         except KeyError:
@@ -199,7 +203,7 @@ class Msmtp:
                     ExitCode.CONFIG,
                     [f"{self.path.name}: {line}" for line in foreign],
                 )
-        group, mode = self.ownership()
+        group, mode = self.ownership(secret=bool(settings.smtp.username))
         plan = Plan(self.path, text, mode, group)
         plan.diff = [
             untrusted_text(line.rstrip("\n"))
@@ -211,7 +215,7 @@ class Msmtp:
             )
         ]
         plan.changes = current != text
-        if group == 0:
+        if mode == 0o600:
             plan.notes.append(
                 "there is no msmtp group (msmtp not installed set-group-ID): the file is "
                 "readable by root only, so only root's mail can be sent through it"
