@@ -210,10 +210,9 @@ def test_other_mtas_relays_are_shown_without_their_credentials(
     assert "smtp.example.com" in nullmailer["remotes"] and "--user=alice" in nullmailer["remotes"]
     opensmtpd = others.opensmtpd_relay()
     assert "smtp.example.com:587" in opensmtpd["relay"]
-    assert others.exim_relay() == {
-        "dc_eximconfig_configtype": "satellite",
-        "dc_smarthost": "smtp.example.com::587",
-    }
+    exim = others.exim_relay()
+    assert exim["dc_eximconfig_configtype"] == "satellite"
+    assert exim["dc_smarthost"] == "smtp.example.com::587"
     assert "hunter2" not in str(nullmailer) + str(opensmtpd)
 
 

@@ -29,18 +29,22 @@ def _read(path: Path) -> str:
 
 
 def exim_relay() -> dict[str, str]:
+    """Debian's debconf answers, and the smarthost router's route as ``exim -bP`` prints it."""
     found: dict[str, str] = {}
     for line in _read(EXIM_DEBCONF).splitlines():
         key, _, value = line.partition("=")
         if key.strip() in ("dc_eximconfig_configtype", "dc_smarthost"):
             found[key.strip()] = untrusted_text(value.strip().strip("'\""))
-    if not found and shutil.which("exim"):
+    exim = shutil.which("exim", path="/usr/sbin:/usr/bin") or shutil.which("exim4")
+    if exim:
         try:
-            result = run_tool(["exim", "-bP", "primary_hostname"], timeout=10)
-            if result.ok:
-                found["primary_hostname"] = untrusted_text(result.stdout.strip())
+            result = run_tool([exim, "-bP", "router", "smarthost"], timeout=10)
         except MtaError:
-            pass
+            return found
+        for line in result.stdout.splitlines() if result.ok else []:
+            key, _, value = line.partition(" = ")
+            if key.strip() in ("route_list", "transport"):
+                found[f"smarthost.{key.strip()}"] = untrusted_text(value.strip())
     return found
 
 
