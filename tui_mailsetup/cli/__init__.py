@@ -78,6 +78,7 @@ COMMAND_MODULES = {
     "get-secret": "export_cmd",
     "demo": "demo_cmd",
     "oauth2": "oauth2_cmds",
+    "mta": "mta_cmds",
     "tui": "tui_cmd",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
