@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
+from tui_mailsetup.drivers.base import ChecksAccount
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -285,6 +286,9 @@ async def _drive(
             message if message is not None else EmailMessage(), recipients, stop_after=stop_after
         ):
             if isinstance(event, Outcome):
+                if isinstance(driver, ChecksAccount) and driver.check_details:
+                    # What a check learned (the SES account, the sender identity), for --json.
+                    event = dataclasses.replace(event, driver_details=dict(driver.check_details))
                 outcome = event
             emit(event)
             count += 1
