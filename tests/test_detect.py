@@ -24,7 +24,7 @@ from smtp_servers import Conn, ScriptedServer
 
 from tui_mailsetup.engine.autoconfig import AutoconfigError, parse_config
 from tui_mailsetup.engine.detect import DetectOptions, detect
-from tui_mailsetup.engine.dns import make_resolver
+from tui_mailsetup.engine.dns_client import make_resolver
 from tui_mailsetup.engine.probe import Verdict, probe
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.presets import get_preset, preset_for_mail_domain, preset_for_mx

@@ -15,11 +15,10 @@ from tui_mailsetup.engine.detect import Detection, DetectOptions, detect
 from tui_mailsetup.engine.dns import (
     DomainReport,
     check_sender_domain,
-    make_resolver,
     sender_domain,
     spf_lookup,
 )
-from tui_mailsetup.engine.dns_client import DnsClient
+from tui_mailsetup.engine.dns_client import DnsClient, make_resolver
 from tui_mailsetup.engine.probe import Verdict
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
