@@ -216,23 +216,15 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         raise TransportError(transport_diagnosis(TimeoutError(str(exc)), request.url)) from exc
     except httpx.ProxyError as exc:
         raise TransportError(
-            Diagnosis(
-                Stage.SEND,
-                f"The proxy {_shown_proxy(proxy.url or '')} refused or failed the request",
-                evidence=untrusted_text(str(exc)),
-                explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
-                exit_code=ExitCode.UNAVAILABLE,
+            _proxy_failed(
+                f"The proxy {_shown_proxy(proxy.url or '')} refused or failed the request", exc
             )
         ) from exc
     except httpx.ConnectError as exc:
         if proxy.url:  # the connection that failed is the one to the proxy
             raise TransportError(
-                Diagnosis(
-                    Stage.SEND,
-                    f"Could not connect to the proxy {_shown_proxy(proxy.url)}",
-                    evidence=untrusted_text(str(root_cause(exc))),
-                    explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
-                    exit_code=ExitCode.UNAVAILABLE,
+                _proxy_failed(
+                    f"Could not connect to the proxy {_shown_proxy(proxy.url)}", root_cause(exc)
                 )
             ) from exc
         raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
@@ -247,6 +239,16 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
                 exit_code=ExitCode.CONFIG,
             )
         ) from exc
+
+
+def _proxy_failed(cause: str, error: BaseException) -> Diagnosis:
+    return Diagnosis(
+        Stage.SEND,
+        cause,
+        evidence=untrusted_text(str(error)),
+        explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+        exit_code=ExitCode.UNAVAILABLE,
+    )
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -273,46 +275,41 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
+_TRANSPORT: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], str, ExitCode], ...
+] = (
+    # The most specific first: a certificate error is an SSLError too.
+    (ssl.SSLCertVerificationError, "The certificate of {host} was rejected", ExitCode.PROTOCOL),
+    (ssl.SSLError, "TLS with {host} failed", ExitCode.PROTOCOL),
+    (socket.gaierror, "The name {host} does not resolve", ExitCode.UNAVAILABLE),
+    ((TimeoutError, socket.timeout), "{host} did not answer in time", ExitCode.TEMPFAIL),
+    (ConnectionRefusedError, "{host} refused the connection", ExitCode.UNAVAILABLE),
+)
+"""What a request that got no HTTP answer means, by the error underneath."""
+
+
 def transport_diagnosis(reason: object, url: str) -> Diagnosis:
     host = urlsplit(url).hostname or url
-    evidence = untrusted_text(str(reason))
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return Diagnosis(
-            Stage.SEND,
-            f"The certificate of {host} was rejected",
-            evidence=evidence,
-            exit_code=ExitCode.PROTOCOL,
-        )
-    if isinstance(reason, ssl.SSLError):
-        return Diagnosis(
-            Stage.SEND, f"TLS with {host} failed", evidence=evidence, exit_code=ExitCode.PROTOCOL
-        )
-    if isinstance(reason, socket.gaierror):
-        return Diagnosis(
-            Stage.SEND,
-            f"The name {host} does not resolve",
-            evidence=evidence,
-            exit_code=ExitCode.UNAVAILABLE,
-        )
-    if isinstance(reason, TimeoutError | socket.timeout):
-        return Diagnosis(
-            Stage.SEND,
-            f"{host} did not answer in time",
-            evidence=evidence,
-            exit_code=ExitCode.TEMPFAIL,
-        )
-    if isinstance(reason, ConnectionRefusedError):
-        return Diagnosis(
-            Stage.SEND,
-            f"{host} refused the connection",
-            evidence=evidence,
-            exit_code=ExitCode.UNAVAILABLE,
-        )
+    cause, exit_code = "The request to {host} failed", ExitCode.UNAVAILABLE
+    for kind, text, code in _TRANSPORT:
+        if isinstance(reason, kind):
+            cause, exit_code = text, code
+            break
     return Diagnosis(
         Stage.SEND,
-        f"The request to {host} failed",
+        cause.format(host=host),
+        evidence=untrusted_text(str(reason)),
+        exit_code=exit_code,
+    )
+
+
+def server_error(service: str, status: int, evidence: str) -> Diagnosis:
+    """An HTTP 5xx (or no status at all) from a mail API: temporary."""
+    return Diagnosis(
+        Stage.SEND,
+        f"{service} had a server error (HTTP {status}); try again later",
         evidence=evidence,
-        exit_code=ExitCode.UNAVAILABLE,
+        exit_code=ExitCode.TEMPFAIL,
     )
 
 
@@ -414,12 +411,7 @@ def status_diagnosis(
             evidence=evidence,
             exit_code=ExitCode.DATAERR,
         )
-    return Diagnosis(
-        Stage.SEND,
-        f"{service} had a server error (HTTP {status}); try again later",
-        evidence=evidence,
-        exit_code=ExitCode.TEMPFAIL,
-    )
+    return server_error(service, status, evidence)
 
 
 async def refuse(diagnosis: Diagnosis, recipients: list[str]) -> AsyncIterator[Event]:

@@ -15,28 +15,45 @@ sending enabled, quota) and the sender identity's verification and DKIM
 status in this region, and looks for the identity in the other regions when
 it is not verified here.
 
-botocore is imported only when this driver runs; the offline part
-(:func:`credential_hint`, used by validation and ``show``) needs only the
-standard library.
+botocore is imported only when this driver runs. Beside it:
+:mod:`.ses_credentials` (where credentials would come from, offline: used by
+validation and ``show``), :mod:`.ses_diagnosis` (what an error means) and
+:mod:`.ses_account` (what ``check`` reports).
 """
 
 from __future__ import annotations
 
 import asyncio
-import configparser
 import contextlib
 import os
-import re
-import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 from tui_mailsetup.drivers.http import check_url
+from tui_mailsetup.drivers.ses_account import account_summary, identity_summary, is_verified
+from tui_mailsetup.drivers.ses_credentials import (
+    credential_hint,
+    describe_method,
+    looks_like_smtp_password,
+    session_profile,
+)
+from tui_mailsetup.drivers.ses_diagnosis import (
+    DENIED,
+    FAILED_IDENTITIES,
+    NOT_VERIFIED,
+    ErrorContext,
+    credentials_diagnosis,
+    diagnose_error,
+    error_code_and_message,
+    identity_domain,
+    no_credentials,
+    not_verified,
+    transport_diagnosis,
+)
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -48,7 +65,6 @@ from tui_mailsetup.engine.events import (
     TranscriptLine,
 )
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.fixes import Fix
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
 
@@ -60,552 +76,13 @@ MISSING_EXTRA = (
 PROBE_TIMEOUT = 5.0
 """Seconds for each request that looks for the sender identity in other regions."""
 
-# botocore's credential ``method`` values, as a person reads them.
-_METHODS = {
-    "explicit": "ses.access_key_id and ses.secret_access_key",
-    "env": "the environment (AWS_ACCESS_KEY_ID)",
-    "shared-credentials-file": "profile {profile} (credentials file)",
-    "config-file": "profile {profile} (config file)",
-    "sso": "SSO (profile {profile})",
-    "assume-role": "an assumed role (profile {profile})",
-    "assume-role-with-web-identity": "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)",
-    "custom-process": "credential_process (profile {profile})",
-    "container-role": "the container credentials endpoint (ECS/EKS role)",
-    "iam-role": "the EC2 instance role (instance metadata)",
-    "ec2-credentials-file": "the EC2 credentials file",
-    "boto-config": "the boto configuration file",
-    "login": "aws login (profile {profile})",
-}
-
-
-def describe_method(method: str, profile: str) -> str:
-    """Where credentials came from, from botocore's ``method`` (never the secret)."""
-    text = _METHODS.get(method, f"{method} (profile {{profile}})")
-    return text.format(profile=profile or "default")
+# Validation and ``show`` import these from here (the driver's module).
+__all__ = ["SesDriver", "credential_hint", "endpoint", "looks_like_smtp_password"]
 
 
 def endpoint(settings: MailSettings) -> str:
     custom = settings.ses.endpoint_url.strip().rstrip("/")
     return custom or f"https://email.{settings.ses.region.strip()}.amazonaws.com"
-
-
-# --------------------------------------------------------------------------- offline: where credentials would come from
-
-
-@dataclass(frozen=True)
-class CredentialHint:
-    """Where botocore's chain would find credentials, judged without network or botocore.
-
-    ``source`` is one of explicit, env, profile, sso, assume-role,
-    web-identity, process, container, instance-role (the last one cannot be
-    known offline: it is what is left) or none.
-    """
-
-    source: str
-    text: str
-    problem: str = ""
-    """A reason the credentials cannot work at all (validation reports it as an error)."""
-    field: str = "ses.profile"
-
-
-def _aws_files(environ: Mapping[str, str]) -> tuple[Path, Path]:
-    home = Path(environ.get("HOME") or Path.home())
-    credentials = environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(home / ".aws" / "credentials")
-    config = environ.get("AWS_CONFIG_FILE") or str(home / ".aws" / "config")
-    return Path(credentials).expanduser(), Path(config).expanduser()
-
-
-def _read_ini(path: Path) -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser()
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError):
-        return configparser.RawConfigParser()
-    return parser
-
-
-def credential_hint(
-    settings: MailSettings,
-    *,
-    secret_present: bool,
-    environ: Mapping[str, str] | None = None,
-) -> CredentialHint:
-    """The first source of botocore's chain that has credentials, read from files and variables.
-
-    The same order as botocore: explicit keys; the environment (unless
-    ``ses.profile`` names a profile, which overrides it as ``--profile``
-    does); the profile's assumed role, web identity, SSO, keys or
-    ``credential_process``; the container endpoint; else the instance role.
-    """
-    env = os.environ if environ is None else environ
-    ses = settings.ses
-    key_id = ses.access_key_id.strip()
-    if key_id and not secret_present:
-        return CredentialHint(
-            "explicit",
-            "ses.access_key_id without its secret",
-            "ses.access_key_id is set but the secret ses.secret_access_key is not stored: store "
-            "it with `tui-mailsetup set-secret ses.secret_access_key`, or clear "
-            "ses.access_key_id to use the AWS credential chain",
-            "ses.secret_access_key",
-        )
-    if secret_present:
-        if not key_id and not env.get("AWS_ACCESS_KEY_ID"):
-            return CredentialHint(
-                "explicit",
-                "ses.secret_access_key without an access key ID",
-                "ses.secret_access_key is stored but ses.access_key_id is empty: set it",
-                "ses.access_key_id",
-            )
-        return CredentialHint("explicit", describe_method("explicit", ""))
-    named = ses.profile.strip()
-    if not named and env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        return CredentialHint("env", describe_method("env", ""))
-    profile = named or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE") or "default"
-    credentials_file, config_file = _aws_files(env)
-    credentials = _read_ini(credentials_file)
-    config = _read_ini(config_file)
-    section = "default" if profile == "default" else f"profile {profile}"
-    in_config = config.has_section(section) or config.has_section(profile)
-    in_credentials = credentials.has_section(profile)
-    explicit_profile = bool(named or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE"))
-    if explicit_profile and not (in_config or in_credentials):
-        where = "ses.profile" if named else "AWS_PROFILE"
-        return CredentialHint(
-            "profile",
-            f"profile {profile}",
-            f"{where} names the profile {profile!r}, which is in neither {credentials_file} "
-            f"nor {config_file}",
-            "ses.profile",
-        )
-    options: dict[str, str] = {}
-    if in_config:
-        options.update(config.items(section if config.has_section(section) else profile))
-    if options.get("role_arn"):
-        return CredentialHint("assume-role", describe_method("assume-role", profile))
-    if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or options.get("web_identity_token_file"):
-        return CredentialHint("web-identity", describe_method("assume-role-with-web-identity", ""))
-    if options.get("sso_start_url") or options.get("sso_session"):
-        return CredentialHint("sso", describe_method("sso", profile))
-    if in_credentials and credentials.has_option(profile, "aws_access_key_id"):
-        return CredentialHint("profile", describe_method("shared-credentials-file", profile))
-    if options.get("credential_process"):
-        return CredentialHint("process", describe_method("custom-process", profile))
-    if options.get("aws_access_key_id"):
-        return CredentialHint("profile", describe_method("config-file", profile))
-    if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
-    ):
-        return CredentialHint("container", describe_method("container-role", ""))
-    if env.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
-        return CredentialHint(
-            "none",
-            "no credentials",
-            "No AWS credentials: none in the environment, the profile files or a container "
-            "endpoint, and instance metadata is disabled (AWS_EC2_METADATA_DISABLED)",
-            "ses.access_key_id",
-        )
-    return CredentialHint(
-        "instance-role",
-        "the EC2 instance role, if this machine has one (nothing else was found)",
-    )
-
-
-def looks_like_smtp_password(secret: str) -> bool:
-    """An SES SMTP password (44 characters, version byte 4) rather than an IAM secret key (40)."""
-    return (
-        len(secret) == 44
-        and secret.startswith("B")
-        and bool(re.fullmatch(r"[A-Za-z0-9+/=]+", secret))
-    )
-
-
-# --------------------------------------------------------------------------- diagnosis
-
-
-@dataclass(frozen=True)
-class ErrorContext:
-    """What a diagnosis needs besides the error: the request's circumstances."""
-
-    region: str
-    sender: str
-    recipients: tuple[str, ...] = ()
-    credentials: str = ""
-    """Where the credentials came from (describe_method)."""
-    access_key: str = ""
-    smtp_password_suspected: bool = False
-    verified_in: tuple[str, ...] = ()
-    """Other regions where the sender identity is verified (looked up after a rejection)."""
-
-
-_INVALID_KEY = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId"}
-_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "TokenRefreshRequired"}
-_CLOCK = {"RequestExpired", "RequestTimeTooSkewed"}
-_SIGNATURE = {
-    "SignatureDoesNotMatch",
-    "InvalidSignatureException",
-    "IncompleteSignature",
-    "IncompleteSignatureException",
-}
-_DENIED = {"AccessDenied", "AccessDeniedException", "NotAuthorized", "UnauthorizedOperation"}
-_THROTTLED = {
-    "Throttling",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "LimitExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-}
-_PAUSED = {
-    "AccountSuspendedException",
-    "SendingPausedException",
-    "AccountSendingPausedException",
-    "ConfigurationSetSendingPausedException",
-}
-_NOT_VERIFIED = re.compile(r"not verified|did not have authority to send", re.IGNORECASE)
-_FAILED_IDENTITIES = re.compile(
-    r"failed the check in region ([A-Za-z0-9-]+):\s*(.+)$", re.IGNORECASE
-)
-_SCOPED_REGION = re.compile(r"scoped to a valid region|scoped to correct region", re.IGNORECASE)
-_EXPECTED_REGION = re.compile(r"expecting '([a-z0-9-]+)'", re.IGNORECASE)
-
-
-def error_code_and_message(code: str, message: str) -> tuple[str, str]:
-    """The error's code and text; an XML error document in the text (query-protocol
-    services and emulators answering a JSON client) is unpacked."""
-    if "<Code>" in message:
-        found = re.search(r"<Code>([^<]+)</Code>", message)
-        text = re.search(r"<Message>([^<]*)</Message>", message)
-        if found:
-            return found.group(1).strip(), (text.group(1).strip() if text else "")
-    if message.lstrip().startswith("<"):  # an HTML error page: its title says enough
-        title = re.search(r"<title>([^<]*)</title>", message, re.IGNORECASE)
-        message = title.group(1) if title else " ".join(re.sub(r"<[^>]+>", " ", message).split())
-        message = message[:200]
-    return code, message
-
-
-def _identity_domain(address: str) -> str:
-    return address.rpartition("@")[2].lower()
-
-
-def diagnose_error(code: str, message: str, status: int, context: ErrorContext) -> Diagnosis:
-    """Cause and fix for an error answer from SES (send or check)."""
-    code, message = error_code_and_message(code, message)
-    evidence = untrusted_text(f"{code}: {message}" if message else code)
-    where = f" (credentials from {context.credentials})" if context.credentials else ""
-    lowered = message.lower()
-
-    if code == "MessageRejected" and _NOT_VERIFIED.search(message):
-        return _not_verified(message, evidence, context)
-    if "maximum sending rate" in lowered or (
-        code in _THROTTLED and "daily" not in lowered and "quota" not in lowered
-    ):
-        return Diagnosis(
-            Stage.SEND,
-            "SES is throttling this account: the maximum send rate was exceeded",
-            evidence=evidence,
-            explanation=(
-                "SES allows a number of messages per second (MaxSendRate, shown by `check`). "
-                "Wait a moment and send again; a higher rate is requested from AWS support."
-            ),
-            exit_code=ExitCode.TEMPFAIL,
-            retry_after=time.time() + 1.0,
-        )
-    if "daily message quota" in lowered or "quota exceeded" in lowered:
-        return Diagnosis(
-            Stage.SEND,
-            "The SES 24-hour sending quota is used up",
-            evidence=evidence,
-            explanation=(
-                "Sending resumes as the 24-hour window moves on (`check` shows the quota and "
-                "what was sent). Request a higher quota in the SES console."
-            ),
-            exit_code=ExitCode.TEMPFAIL,
-        )
-    if code in _INVALID_KEY:
-        explanation = (
-            f"AWS does not know the access key ID {untrusted_text(context.access_key)}{where}: "
-            "it was deleted, mistyped, or belongs to another partition. Create an access key "
-            "for an IAM user or role allowed to send with SES."
-        )
-        if context.smtp_password_suspected:
-            explanation += " " + _SMTP_NOT_API
-        return Diagnosis(
-            Stage.AUTH,
-            "AWS rejected the credentials: the access key ID is not valid",
-            evidence=evidence,
-            explanation=explanation,
-            exit_code=ExitCode.NOPERM,
-        )
-    if code in _EXPIRED:
-        return Diagnosis(
-            Stage.AUTH,
-            "The AWS credentials have expired",
-            evidence=evidence,
-            explanation=(
-                f"Temporary credentials{where} are past their expiry. Obtain fresh ones (for "
-                "SSO: aws sso login; for a session token: a new one) and try again."
-            ),
-            exit_code=ExitCode.NOPERM,
-        )
-    if code in _CLOCK:
-        return Diagnosis(
-            Stage.AUTH,
-            "AWS refused the request as expired: this machine's clock is wrong",
-            evidence=evidence,
-            explanation=(
-                "Signed requests are valid for 15 minutes around AWS's time. Synchronise the "
-                "clock (timedatectl set-ntp true, or chrony)."
-            ),
-            exit_code=ExitCode.NOPERM,
-        )
-    if code in _SIGNATURE:
-        if _SCOPED_REGION.search(message):
-            expected = _EXPECTED_REGION.search(message)
-            return Diagnosis(
-                Stage.SEND,
-                "The request was signed for the wrong region (ses.region does not match the endpoint)",
-                evidence=evidence,
-                explanation=(
-                    "The endpoint serves another region than ses.region. Set ses.region to the "
-                    "endpoint's region, or clear ses.endpoint_url."
-                ),
-                fix=Fix(f"set ses.region to {expected.group(1)}", {"ses.region": expected.group(1)})
-                if expected
-                else None,
-                exit_code=ExitCode.CONFIG,
-            )
-        explanation = (
-            f"The secret access key does not belong to the access key ID "
-            f"{untrusted_text(context.access_key)}{where}."
-        )
-        if context.smtp_password_suspected:
-            explanation = _SMTP_NOT_API
-        else:
-            explanation += (
-                " Copy the secret again (it is shown only once when the key is created), or "
-                "create a new access key."
-            )
-        return Diagnosis(
-            Stage.AUTH,
-            "AWS rejected the signature: the secret access key is wrong",
-            evidence=evidence,
-            explanation=explanation,
-            exit_code=ExitCode.NOPERM,
-        )
-    if code in _DENIED:
-        action = re.search(r"perform[:\s]+[`']?(ses:[A-Za-z]+)", message)
-        needed = action.group(1) if action else "ses:SendRawEmail and ses:SendEmail"
-        return Diagnosis(
-            Stage.SEND,
-            f"The IAM identity is not allowed to send with SES ({needed} is missing)",
-            evidence=evidence,
-            explanation=(
-                f"The credentials{where} are valid, but their IAM policy does not allow "
-                f"{needed}. Add a policy allowing ses:SendEmail and ses:SendRawEmail on the "
-                "sender identity (arn:aws:ses:REGION:ACCOUNT:identity/DOMAIN), or use "
-                "credentials that have it."
-            ),
-            exit_code=ExitCode.NOPERM,
-        )
-    if code in _PAUSED:
-        return Diagnosis(
-            Stage.SEND,
-            "Sending is paused for this SES account",
-            evidence=evidence,
-            explanation=(
-                "AWS pauses sending after too many bounces or complaints. Read the notice in "
-                "the SES console (Reputation metrics) and ask AWS to re-enable it."
-            ),
-            exit_code=ExitCode.NOPERM,
-        )
-    if code in ("MailFromDomainNotVerifiedException", "MailFromDomainNotVerified"):
-        return Diagnosis(
-            Stage.SEND,
-            "The custom MAIL FROM domain of the sender is not verified in SES",
-            evidence=evidence,
-            explanation="Publish the MX and SPF records SES shows for the MAIL FROM domain.",
-            exit_code=ExitCode.CONFIG,
-        )
-    if code in ("MessageRejected", "BadRequestException", "InvalidParameterValue"):
-        return Diagnosis(
-            Stage.SEND,
-            "SES rejected the message",
-            evidence=evidence,
-            exit_code=ExitCode.DATAERR,
-        )
-    if code == "NotFoundException" or status == 404:
-        return Diagnosis(
-            Stage.SEND,
-            f"The endpoint does not know this operation or resource (HTTP {status})",
-            evidence=evidence,
-            explanation="Check ses.endpoint_url and ses.region.",
-            exit_code=ExitCode.CONFIG,
-        )
-    if status >= 500 or status == 0:
-        return Diagnosis(
-            Stage.SEND,
-            f"SES had a server error (HTTP {status}); try again later",
-            evidence=evidence,
-            exit_code=ExitCode.TEMPFAIL,
-        )
-    return Diagnosis(
-        Stage.SEND,
-        f"SES refused the request (HTTP {status})",
-        evidence=evidence,
-        exit_code=ExitCode.DATAERR if 400 <= status < 500 else ExitCode.TEMPFAIL,
-    )
-
-
-_SMTP_NOT_API = (
-    "The secret looks like an SES SMTP password (44 characters), which works only with the "
-    "SMTP interface. The API needs the IAM user's secret access key (40 characters); or "
-    "use the SMTP driver with these credentials: tui-mailsetup set driver smtp."
-)
-
-
-def _not_verified(message: str, evidence: str, context: ErrorContext) -> Diagnosis:
-    failed_match = _FAILED_IDENTITIES.search(message)
-    if failed_match:
-        failed = {part.strip().lower() for part in failed_match.group(2).split(",")}
-    else:  # "Did not have authority to send from email X" (no list): the sender
-        failed = {context.sender.lower()}
-    sender = context.sender.lower()
-    sender_failed = sender in failed or _identity_domain(sender) in failed
-    region = context.region
-    if sender_failed:
-        if context.verified_in:
-            other = context.verified_in[0]
-            return Diagnosis(
-                Stage.SEND,
-                f"The sender {context.sender} is verified in {other}, not in {region}",
-                evidence=evidence,
-                explanation=(
-                    "SES identities, quotas and the sandbox are per region: ses.region must be "
-                    f"the region where the identity is verified ({', '.join(context.verified_in)})."
-                ),
-                fix=Fix(f"set ses.region to {other}", {"ses.region": other}),
-                exit_code=ExitCode.CONFIG,
-            )
-        domain = _identity_domain(context.sender)
-        return Diagnosis(
-            Stage.SEND,
-            f"The sender {context.sender} is not a verified identity in SES ({region})",
-            evidence=evidence,
-            explanation=(
-                f"SES sends only from verified addresses or domains. Verify the domain {domain} "
-                f"(DNS records, also enabling DKIM) or the address in the SES console for "
-                f"{region}: aws sesv2 create-email-identity --email-identity {domain} "
-                f"--region {region}"
-            ),
-            exit_code=ExitCode.NOPERM,
-        )
-    recipients = ", ".join(sorted(failed)) or ", ".join(context.recipients)
-    return Diagnosis(
-        Stage.SEND,
-        f"The SES account is in the sandbox ({region}): the recipient {recipients} is not verified",
-        evidence=evidence,
-        explanation=(
-            "In the sandbox, SES delivers only to verified addresses. Verify the recipient "
-            f"(aws sesv2 create-email-identity --email-identity ADDRESS --region {region}), "
-            "send the test to a verified address, or request production access for the "
-            "account (SES console → Account dashboard → Request production access)."
-        ),
-        exit_code=ExitCode.NOUSER,
-    )
-
-
-def transport_diagnosis(error: BaseException, url: str) -> Diagnosis:
-    """botocore's errors that are not an answer from SES."""
-    from urllib.parse import urlsplit
-
-    from tui_mailsetup.drivers import http
-
-    name = type(error).__name__
-    if name == "ResponseParserError":
-        return Diagnosis(
-            Stage.SEND,
-            f"{urlsplit(url).hostname or url} answered with something that is not an SES answer",
-            evidence=untrusted_text(str(error), limit=300),
-            explanation="Check ses.endpoint_url: it should be an SES endpoint.",
-            exit_code=ExitCode.UNAVAILABLE,
-        )
-    if name == "ProxyConnectionError":
-        return Diagnosis(
-            Stage.SEND,
-            "The HTTPS proxy (HTTPS_PROXY) could not be reached",
-            evidence=untrusted_text(f"{name}: {error}"),
-            exit_code=ExitCode.UNAVAILABLE,
-        )
-    reason: BaseException = http.root_cause(error)
-    if name in ("ConnectTimeoutError", "ReadTimeoutError"):
-        reason = TimeoutError(str(error))
-    elif name == "SSLError" and not isinstance(reason, ssl.SSLError):
-        reason = ssl.SSLError(str(error))
-    return http.transport_diagnosis(reason, url)
-
-
-def credentials_diagnosis(error: BaseException, profile: str) -> Diagnosis:
-    """botocore's errors while finding credentials (profiles, SSO, container, process)."""
-    name = type(error).__name__
-    evidence = untrusted_text(f"{name}: {error}")
-    shown = profile or "default"
-    if name == "ProfileNotFound":
-        return Diagnosis(
-            Stage.AUTH,
-            f"The AWS profile {shown!r} does not exist",
-            evidence=evidence,
-            explanation="Check ses.profile (or AWS_PROFILE) against ~/.aws/config and ~/.aws/credentials.",
-            exit_code=ExitCode.CONFIG,
-        )
-    if name in ("UnauthorizedSSOTokenError", "SSOTokenLoadError", "TokenRetrievalError"):
-        return Diagnosis(
-            Stage.AUTH,
-            f"The SSO session of profile {shown!r} has expired or was never started",
-            evidence=evidence,
-            explanation=f"Sign in again: aws sso login --profile {shown}",
-            exit_code=ExitCode.NOPERM,
-        )
-    if name == "PartialCredentialsError":
-        return Diagnosis(
-            Stage.AUTH,
-            "Incomplete AWS credentials: a key ID without its secret, or the reverse",
-            evidence=evidence,
-            exit_code=ExitCode.CONFIG,
-        )
-    if name in ("ClientError",) or name.endswith("Exception"):
-        return Diagnosis(
-            Stage.AUTH,
-            "Obtaining the AWS credentials failed (assumed role or web identity refused)",
-            evidence=evidence,
-            exit_code=ExitCode.NOPERM,
-        )
-    return Diagnosis(
-        Stage.AUTH,
-        "The AWS credentials could not be obtained",
-        evidence=evidence,
-        explanation=(
-            "A credential source (container endpoint, credential_process, instance metadata) "
-            "failed; its message says why."
-        ),
-        exit_code=ExitCode.NOPERM,
-    )
-
-
-def no_credentials() -> Diagnosis:
-    return Diagnosis(
-        Stage.AUTH,
-        "No AWS credentials were found",
-        explanation=(
-            "Looked in: the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), the "
-            "profile (ses.profile or AWS_PROFILE) in ~/.aws/config and ~/.aws/credentials "
-            "(SSO, assumed roles, credential_process), web identity, the container credentials "
-            "endpoint and the EC2 instance role. Set one of them up, or set ses.access_key_id "
-            "and store the secret with tui-mailsetup set-secret ses.secret_access_key."
-        ),
-        exit_code=ExitCode.CONFIG,
-    )
 
 
 # --------------------------------------------------------------------------- events from a worker thread
@@ -912,10 +389,10 @@ class SesDriver:
             )
         except _ClientError as error:
             context = self._context(opened, recipients)
-            if error.code == "MessageRejected" and _NOT_VERIFIED.search(error.message):
-                failed = _FAILED_IDENTITIES.search(error.message)
+            if error.code == "MessageRejected" and NOT_VERIFIED.search(error.message):
+                failed = FAILED_IDENTITIES.search(error.message)
                 names = failed.group(2).lower() if failed else sender.lower()
-                if sender.lower() in names or _identity_domain(sender) in names:
+                if sender.lower() in names or identity_domain(sender) in names:
                     bridge.note(f"looking for {sender} in the other SES regions")
                     elsewhere = self._verified_elsewhere(opened, sender)
                     context = replace(context, verified_in=elsewhere)
@@ -941,8 +418,8 @@ class SesDriver:
         if account.get("error"):
             bridge.note(f"account: {account['error']}")
         else:
-            parts.append(_account_summary(account))
-            bridge.note("account: " + _account_summary(account))
+            parts.append(account_summary(account))
+            bridge.note("account: " + account_summary(account))
             if account.get("sending_enabled") is False:
                 problems.append(
                     Diagnosis(
@@ -959,7 +436,7 @@ class SesDriver:
         if sender:
             identity = self._identity(opened, bridge, client, sender)
             details["identity"] = identity
-            bridge.note("identity: " + _identity_summary(identity))
+            bridge.note("identity: " + identity_summary(identity))
             if identity.get("verified") is False:
                 bridge.note(f"looking for {sender} in the other SES regions")
                 elsewhere = self._verified_elsewhere(opened, sender)
@@ -972,7 +449,7 @@ class SesDriver:
                     verified_in=elsewhere,
                 )
                 problems.append(
-                    _not_verified(
+                    not_verified(
                         f"Email address is not verified. The following identities failed the "
                         f"check in region {region.upper()}: {sender}",
                         f"{sender}: not verified in {region}",
@@ -991,7 +468,7 @@ class SesDriver:
         try:
             answer = self._call(opened, bridge, client, "get_account")
         except _ClientError as error:
-            if error.code in _DENIED:
+            if error.code in DENIED:
                 return {"error": f"not allowed to read the account ({error.code}: ses:GetAccount)"}
             if error.status in (404, 501) or error.code in ("UnknownOperationException", "404"):
                 return self._account_v1(opened, bridge, region)
@@ -1017,7 +494,7 @@ class SesDriver:
         try:
             quota = self._call(opened, bridge, client, "get_send_quota")
         except _ClientError as error:
-            if error.code in _DENIED:
+            if error.code in DENIED:
                 return {"error": f"not allowed to read the quota ({error.code}: ses:GetSendQuota)"}
             raise _Failed(
                 diagnose_error(error.code, error.message, error.status, self._context(opened, []))
@@ -1039,7 +516,7 @@ class SesDriver:
         self, opened: _Session, bridge: _Bridge, client: Any, sender: str
     ) -> dict[str, Any]:
         """The sender's own identity, else its domain's: verification and DKIM."""
-        for name in (sender, _identity_domain(sender)):
+        for name in (sender, identity_domain(sender)):
             try:
                 answer = self._call(
                     opened, bridge, client, "get_email_identity", EmailIdentity=name
@@ -1047,7 +524,7 @@ class SesDriver:
             except _ClientError as error:
                 if error.code == "NotFoundException" or error.status == 404:
                     continue
-                if error.code in _DENIED:
+                if error.code in DENIED:
                     return {
                         "identity": sender,
                         "verified": None,
@@ -1058,7 +535,7 @@ class SesDriver:
                         error.code, error.message, error.status, self._context(opened, [])
                     )
                 ) from None
-            if _verified(answer):
+            if is_verified(answer):
                 dkim = answer.get("DkimAttributes") or {}
                 return {
                     "identity": name,
@@ -1086,9 +563,9 @@ class SesDriver:
                 continue
 
         def probe(other: str) -> str | None:
-            for name in (sender, _identity_domain(sender)):
+            for name in (sender, identity_domain(sender)):
                 try:
-                    if _verified(clients[other].get_email_identity(EmailIdentity=name)):
+                    if is_verified(clients[other].get_email_identity(EmailIdentity=name)):
                         return other
                 except Exception:  # a region that is not enabled, not reachable, …
                     continue
@@ -1105,56 +582,6 @@ class _ClientError(Exception):
         self.code = code
         self.message = message
         self.status = status
-
-
-def _verified(answer: Mapping[str, Any]) -> bool:
-    return (
-        bool(answer.get("VerifiedForSendingStatus"))
-        or answer.get("VerificationStatus") == "SUCCESS"
-    )
-
-
-def session_profile(environ: Mapping[str, str]) -> str:
-    return environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE") or "default"
-
-
-def _account_summary(account: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    production = account.get("production")
-    if production is True:
-        parts.append("production access")
-    elif production is False:
-        parts.append(
-            "sandbox: only verified recipients (request production access to send to anyone)"
-        )
-    else:
-        parts.append("sandbox status unknown")
-    enabled = account.get("sending_enabled")
-    parts.append(
-        "sending enabled"
-        if enabled
-        else "sending DISABLED"
-        if enabled is False
-        else "sending status unknown"
-    )
-    limit = account.get("max_24_hour_send")
-    if limit is not None:
-        sent = account.get("sent_last_24_hours") or 0
-        parts.append(f"sent {float(sent):g} of {float(limit):g} in the last 24 h")
-    rate = account.get("max_send_rate")
-    if rate is not None:
-        parts.append(f"at most {float(rate):g} per second")
-    return ", ".join(parts)
-
-
-def _identity_summary(identity: Mapping[str, Any]) -> str:
-    name = identity.get("identity", "")
-    if identity.get("error"):
-        return f"{name}: cannot read ({identity['error']})"
-    if identity.get("verified"):
-        dkim = identity.get("dkim") or "unknown"
-        return f"{name} verified for sending, DKIM {dkim}"
-    return f"{name} is not verified in this region"
 
 
 def _transcript_hook(bridge: _Bridge) -> Callable[..., None]:
