@@ -17,7 +17,7 @@ import dns.rcode
 import pytest
 from cli_helpers import config_path, run_cli
 from dns_server import dns_server, nameserver_entry
-from https_server import bundle, document, https_server
+from http_servers import bundle, document, https_server
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smtp_servers import Conn, ScriptedServer

@@ -292,10 +292,9 @@ async def test_missing_permission(moto: MotoServer, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def ses_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedHttp]:
+def ses_api(monkeypatch: pytest.MonkeyPatch, http_api: ScriptedHttp) -> ScriptedHttp:
     env_credentials(monkeypatch, "AKIAENVIRONMENT0001", ENV_SECRET)
-    with scripted_http() as server:
-        yield server
+    return http_api
 
 
 async def test_sandbox_recipient(ses_api: ScriptedHttp) -> None:
