@@ -175,11 +175,8 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         import httpx
     except ImportError as exc:  # a runtime dependency: only a broken installation lacks it
         raise TransportError(
-            Diagnosis(
-                Stage.SEND,
-                "httpx is not installed (a dependency of tui-mailsetup): pip install httpx",
-                evidence=untrusted_text(str(exc)),
-                exit_code=ExitCode.CONFIG,
+            _cannot_send(
+                "httpx is not installed (a dependency of tui-mailsetup): pip install httpx", exc
             )
         ) from exc
     try:
@@ -232,13 +229,15 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
     except (ImportError, ValueError) as exc:  # a socks:// proxy without socksio, a bad proxy URL
         raise TransportError(
-            Diagnosis(
-                Stage.SEND,
-                "The proxy in the environment cannot be used",
-                evidence=untrusted_text(str(exc)),
-                exit_code=ExitCode.CONFIG,
-            )
+            _cannot_send("The proxy in the environment cannot be used", exc)
         ) from exc
+
+
+def _cannot_send(cause: str, error: BaseException) -> Diagnosis:
+    """Nothing was sent: this installation or environment cannot make the request."""
+    return Diagnosis(
+        Stage.SEND, cause, evidence=untrusted_text(str(error)), exit_code=ExitCode.CONFIG
+    )
 
 
 def _proxy_failed(cause: str, error: BaseException) -> Diagnosis:
