@@ -347,8 +347,8 @@ async def run_request(
         response = await _perform(request, seconds, proxy)
     except TransportError as exc:
         elapsed = time.monotonic() - started
-        yield StageFinished(Stage.SEND, False, elapsed, exc.diagnosis.cause)
-        yield Outcome(False, Stage.SEND, elapsed, exc.diagnosis, "", tuple(recipients))
+        for event in send_finished(False, elapsed, exc.diagnosis.cause, exc.diagnosis, recipients):
+            yield event
         return
     yield TranscriptLine(
         Direction.RECEIVED, f"HTTP {response.status} {untrusted_text(response.reason)}", True
@@ -357,8 +357,26 @@ async def run_request(
         yield TranscriptLine(Direction.RECEIVED, line, True)
     ok, detail, diagnosis = interpret(response)
     elapsed = time.monotonic() - started
-    yield StageFinished(Stage.SEND, ok, elapsed, detail)
-    yield Outcome(ok, Stage.SEND, elapsed, diagnosis, message_id if ok else "", tuple(recipients))
+    for event in send_finished(ok, elapsed, detail, diagnosis, recipients, message_id):
+        yield event
+
+
+def send_finished(
+    ok: bool,
+    elapsed: float,
+    detail: str,
+    diagnosis: Diagnosis | None,
+    recipients: list[str],
+    message_id: str = "",
+    *,
+    stage: Stage = Stage.SEND,
+) -> tuple[StageFinished, Outcome]:
+    """How an API driver's single SEND stage ends: the stage's result, then the Outcome
+    (at ``stage``, where it failed; the message ID only when the message was accepted)."""
+    return (
+        StageFinished(Stage.SEND, ok, elapsed, detail),
+        Outcome(ok, stage, elapsed, diagnosis, message_id if ok else "", tuple(recipients)),
+    )
 
 
 def status_diagnosis(
@@ -416,8 +434,8 @@ def status_diagnosis(
 async def refuse(diagnosis: Diagnosis, recipients: list[str]) -> AsyncIterator[Event]:
     """The events of a send stopped before any request: the settings cannot work."""
     yield StageStarted(Stage.SEND)
-    yield StageFinished(Stage.SEND, False, 0.0, diagnosis.cause)
-    yield Outcome(False, Stage.SEND, 0.0, diagnosis, "", tuple(recipients))
+    for event in send_finished(False, 0.0, diagnosis.cause, diagnosis, recipients):
+        yield event
 
 
 def multipart(fields: list[tuple[str, str | tuple[str, str, bytes]]]) -> tuple[bytes, str]:

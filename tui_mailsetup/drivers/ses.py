@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from email.message import EmailMessage
 
+from tui_mailsetup.drivers.http import send_finished
 from tui_mailsetup.drivers.ses_account import AccountCheck
 from tui_mailsetup.drivers.ses_api import END, Bridge, ClientError, Failed, Result, endpoint
 from tui_mailsetup.drivers.ses_credentials import credential_hint, looks_like_smtp_password
@@ -42,9 +43,7 @@ from tui_mailsetup.drivers.ses_diagnosis import (
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Event,
-    Outcome,
     Stage,
-    StageFinished,
     StageStarted,
     TranscriptLine,
 )
@@ -108,16 +107,17 @@ class SesDriver(AccountCheck):
             yield item
         result = await task
         elapsed = time.monotonic() - started
-        stage = result.diagnosis.stage if result.diagnosis else Stage.SEND
-        yield StageFinished(Stage.SEND, result.ok, elapsed, result.detail)
-        yield Outcome(
+        stage = result.diagnosis.stage if result.diagnosis and not result.ok else Stage.SEND
+        for event in send_finished(
             result.ok,
-            stage if not result.ok else Stage.SEND,
             elapsed,
+            result.detail,
             result.diagnosis,
-            result.message_id if result.ok else "",
-            tuple(recipients),
-        )
+            recipients,
+            result.message_id,
+            stage=stage,
+        ):
+            yield event
 
     # ------------------------------------------------------------------ send
 
