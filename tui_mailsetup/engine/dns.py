@@ -19,7 +19,7 @@ import dns.exception
 import dns.resolver
 
 from tui_mailsetup.engine import spf
-from tui_mailsetup.engine.checks import DomainReport, RecordCheck, failed_lookup
+from tui_mailsetup.engine.checks import DomainReport, RecordCheck, failed_lookup, txt_records
 from tui_mailsetup.engine.dmarc import check_dmarc
 from tui_mailsetup.engine.dns_client import (
     DEFAULT_TIMEOUT,
@@ -243,10 +243,9 @@ async def _check_spf(
     lookup = spf_lookup(client)
     include = relay.spf_include if relay else ""
     suggestion = f"v=spf1 include:{include} ~all" if include else "v=spf1 mx ~all"
-    try:
-        records = [r for r in await client.records(domain, "TXT") if spf.is_spf_record(r)]
-    except LookupFailed as exc:
-        return failed_lookup("SPF", query, exc)
+    records = await txt_records(client, "SPF", domain, query, spf.is_spf_record)
+    if isinstance(records, RecordCheck):
+        return records
     if not records:
         return RecordCheck(
             "SPF",

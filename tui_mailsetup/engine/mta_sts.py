@@ -14,8 +14,8 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 
-from tui_mailsetup.engine.checks import RecordCheck, failed_lookup
-from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
+from tui_mailsetup.engine.checks import RecordCheck, txt_records
+from tui_mailsetup.engine.dns_client import DnsClient
 from tui_mailsetup.engine.fetch import FetchFailed, https_get, verified_context
 from tui_mailsetup.findings import Severity
 
@@ -140,10 +140,9 @@ async def check_mta_sts(
     """``mx_hosts``: the domain's MX names (None when their lookup failed)."""
     name = f"_mta-sts.{domain}"
     query = f"{name} TXT"
-    try:
-        records = [r for r in await client.records(name, "TXT") if r.startswith("v=STSv1")]
-    except LookupFailed as exc:
-        return failed_lookup("MTA-STS", query, exc)
+    records = await txt_records(client, "MTA-STS", name, query, lambda r: r.startswith("v=STSv1"))
+    if isinstance(records, RecordCheck):
+        return records
     if not records:
         # MTA-STS protects mail coming in to the domain; its absence does not hurt sending.
         return RecordCheck(
@@ -235,12 +234,11 @@ async def check_mta_sts(
 async def check_tls_rpt(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_smtp._tls.{domain}"
     query = f"{name} TXT"
-    try:
-        records = [
-            r for r in await client.records(name, "TXT") if r.lower().startswith("v=tlsrptv1")
-        ]
-    except LookupFailed as exc:
-        return failed_lookup("TLS-RPT", query, exc)
+    records = await txt_records(
+        client, "TLS-RPT", name, query, lambda r: r.lower().startswith("v=tlsrptv1")
+    )
+    if isinstance(records, RecordCheck):
+        return records
     if not records:
         return RecordCheck(
             "TLS-RPT",
