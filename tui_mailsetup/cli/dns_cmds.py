@@ -15,15 +15,15 @@ from tui_mailsetup.engine.detect import Detection, DetectOptions, detect
 from tui_mailsetup.engine.dns import (
     DomainReport,
     check_sender_domain,
-    make_resolver,
     sender_domain,
     spf_lookup,
 )
-from tui_mailsetup.engine.dns_client import DnsClient
+from tui_mailsetup.engine.dns_client import DnsClient, make_resolver
 from tui_mailsetup.engine.probe import Verdict
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.paths import resolve_config_path
+from tui_mailsetup.presets import server_settings
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
 
@@ -128,13 +128,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if best is None:
         return detection.exit_code
     if args.save:
-        values: dict[str, Any] = {
-            "smtp.host": best.host,
-            "smtp.port": best.port,
-            "smtp.encryption": best.encryption.value,
-        }
-        if best.username:
-            values["smtp.username"] = best.username
+        values = server_settings(best.host, best.port, best.encryption, best.username)
         try:
             write_values(resolve_config_path(args.config, system=args.system), values)
         except ConfigError as exc:
