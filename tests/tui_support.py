@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -222,3 +223,22 @@ async def record_send(box: Sandbox, settings: MailSettings, password: str | None
     recipients = [settings.sender.address]
     message = build_test_message(settings, recipients)
     return [event async for event in SmtpDriver(settings, password).send(message, recipients)]
+
+
+# ---------------------------------------------------------------------- key bursts
+
+
+def burst(app: App[Any], keys: Sequence[str]) -> None:
+    """Post keys the way a terminal delivers a burst: all at once, no waiting between them.
+
+    ``Pilot.press`` waits for the app after every key, which hides races; this does not.
+    """
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for key in keys:
+        if len(key) == 1:
+            event = events.Key(_character_to_key(key) if not key.isalnum() else key, key)
+        else:
+            event = events.Key(key, None)
+        app.post_message(event)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -77,17 +78,33 @@ class MailSetupApp(App[int]):
         self.exporter: Exporter | None = default_exporter() if exporter is _DEFAULT else exporter
         self.first_run = (not self.loaded.exists) if first_run is None else first_run
         self.last_outcome: Outcome | None = None
+        from tui_mailsetup.tui.keys import KeyRouter
+
+        self.keys = KeyRouter(self)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and pastes go one at a time, each to the widget focused when it was typed.
+        if self.keys.takes(event):
+            await self.keys.receive(event)  # type: ignore[arg-type]
+            return
+        await super().on_event(event)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # A key still bubbling up while the app closes finds no screen: nothing to do.
+        if self.screen_stack:
+            await super()._on_key(event)
 
     def on_mount(self) -> None:
         # Only the screen shown is imported (tabs and the inbox cost a first-run nothing).
         if self.first_run:
             from tui_mailsetup.tui.screens.wizard import WizardScreen
 
-            self.push_screen(WizardScreen())
+            # Keys typed before the first screen is up wait for it.
+            self.keys.hold(self.push_screen(WizardScreen()))
         else:
             from tui_mailsetup.tui.screens.settings import SettingsScreen
 
-            self.push_screen(SettingsScreen())
+            self.keys.hold(self.push_screen(SettingsScreen()))
 
     # ------------------------------------------------------------------ shared services
 

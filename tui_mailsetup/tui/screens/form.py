@@ -113,6 +113,29 @@ class FormScreen(Screen[None]):
         """The section last asked for (focus changes may briefly activate another tab)."""
 
     @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab order is the form's order (DOM order), known before a section is laid out.
+
+        Textual sorts by where widgets are drawn, which is unknown for a section
+        just shown; a Tab typed right after ``pgdn`` then went to the wrong field.
+        """
+        chain: list[Widget] = []
+
+        def walk(node: Widget, visible: bool) -> None:
+            for child in node.displayed_children:
+                if child._check_disabled():
+                    continue
+                rule = child.styles.get_rule("visibility")
+                shown = rule != "hidden" if rule else visible
+                if shown and child.allow_focus():
+                    chain.append(child)
+                if child.is_container and child.allow_focus_children():
+                    walk(child, shown)
+
+        walk(self, self.visible)
+        return chain
+
+    @property
     def mail_app(self) -> MailSetupApp:
         return cast("MailSetupApp", self.app)
 
@@ -197,13 +220,17 @@ class FormScreen(Screen[None]):
             await mounting
             self.section_mounted(section_id)
             if self._target_section == section_id:
+                # A late focus event may have shown another section meanwhile.
+                self.reveal_section(section_id)
                 pending, self._focus_after_mount = self._focus_after_mount, None
                 if pending is not None and (row := self.row(pending)) is not None:
-                    row.editor.focus()
+                    self.set_focus(row.editor)
                 else:
                     self.focus_section(section_id)
 
         self._mounting[section_id] = AwaitComplete(mounted())
+        # Keys typed meanwhile wait, then go to the section's first field, in order.
+        self.mail_app.keys.hold(self._mounting[section_id])
         return self._mounting[section_id]
 
     async def section_ready(self, section_id: str) -> None:
@@ -235,9 +262,30 @@ class FormScreen(Screen[None]):
         self.sub_title = str(self.mail_app.config_path)
         # Validation (and its imports) waits for the first frame: the form shows at once.
         self.call_after_refresh(self.revalidate)
+        # The other sections are built right after the first frame, all at once, and keys
+        # wait for them: a key typed after pgdn never meets a section still being built.
+        self._prebuilt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.mail_app.keys.hold(self._prebuilt)
+        self.call_after_refresh(self._prebuild)
         for warning in self.mail_app.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
         self.after_mount()
+
+    def _prebuild(self) -> None:
+        pending = [
+            mounting
+            for section_id in self.section_ids
+            if (mounting := self.ensure_section(section_id)) is not None
+        ]
+
+        def built(_: object = None) -> None:
+            if not self._prebuilt.done():
+                self._prebuilt.set_result(None)
+
+        if not pending:
+            built()
+            return
+        AwaitComplete(*pending)._future.add_done_callback(built)
 
     def after_mount(self) -> None:
         """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
@@ -253,6 +301,9 @@ class FormScreen(Screen[None]):
 
     def current_section(self) -> str:
         raise NotImplementedError
+
+    def reveal_section(self, section_id: str) -> None:
+        """Show a section that is already built, without moving focus."""
 
     def action_next_section(self) -> None:
         ids = self.section_ids
@@ -270,7 +321,8 @@ class FormScreen(Screen[None]):
         """Focus the first editor of a section once it is shown."""
 
         for widget in self._focusables(section_id):
-            widget.focus(scroll_visible=False)
+            # Now, not after the next message: the keys that follow must land here.
+            self.set_focus(widget, scroll_visible=False)
             return
 
     def _focusables(self, section_id: str) -> Iterable[Widget]:
@@ -300,14 +352,29 @@ class FormScreen(Screen[None]):
 
     @on(FieldRow.ValueChanged)
     def _on_value_changed(self, event: FieldRow.ValueChanged) -> None:
-        key = event.key
-        if not self.state.set(key, event.value):
+        self.apply_value(event.key, event.value)
+
+    def sync_rows(self) -> None:
+        """Take every editor's value now (its Changed message may still be on its way).
+
+        Keys are delivered at once (see :mod:`tui_mailsetup.tui.keys`): ctrl+s typed
+        right after a burst must save what the burst typed.
+        """
+        for row in list(self.rows()):
+            if not row.is_mounted or not row.query(f"#{row.spec.widget_id}"):
+                continue
+            if row.value != self.state.get(row.spec.key):
+                self.apply_value(row.spec.key, row.value)
+
+    def apply_value(self, key: str, value: Any) -> None:
+        """A value the person typed or chose."""
+        if not self.state.set(key, value):
             return
         if key == "driver":
             self._update_driver_visibility()
             self._update_secret_note()
         elif key == "smtp.encryption":
-            port = suggested_port(str(event.value), self.state.get("smtp.port"))
+            port = suggested_port(str(value), self.state.get("smtp.port"))
             if port is not None:
                 self.set_field("smtp.port", str(port))
         elif key == "sender.address":
@@ -458,6 +525,7 @@ class FormScreen(Screen[None]):
         return None
 
     def action_fix(self) -> None:
+        self.sync_rows()
         offer = self.fix_on_offer()
         if offer is None:
             self.notify("No fix on offer here.", severity="warning")
@@ -549,6 +617,7 @@ class FormScreen(Screen[None]):
 
     @property
     def dirty(self) -> bool:
+        self.sync_rows()
         return self.state.raw != self.saved_raw or self.state.secrets != self.saved_secrets
 
     def action_save(self) -> None:
@@ -558,6 +627,7 @@ class FormScreen(Screen[None]):
         from tui_mailsetup.config_file import ConfigError, save_settings
         from tui_mailsetup.secrets import SecretError, store_secret
 
+        self.sync_rows()
         findings = self.revalidate()
         settings = self.settings
         if settings is None or has_errors(findings):
@@ -614,7 +684,7 @@ class FormScreen(Screen[None]):
         self.show_section(section.id)
         if (row := self.row(key)) is not None:
             self._focus_after_mount = None
-            row.editor.focus()
+            self.set_focus(row.editor)
 
     # ------------------------------------------------------------------ test send
 
@@ -640,6 +710,7 @@ class FormScreen(Screen[None]):
         if self.sending:
             self.notify("A test is running; escape cancels it.", severity="warning")
             return
+        self.sync_rows()
         findings = self.revalidate()
         settings = self.settings
         if settings is None or has_errors(findings):
@@ -783,6 +854,7 @@ class FormScreen(Screen[None]):
 
     def action_check_dns(self) -> None:
         """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3)."""
+        self.sync_rows()
         self.show_section("review")
         if self.checking_dns:
             self.notify("A DNS check is running; escape cancels it.", severity="warning")

@@ -8,12 +8,43 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane, Tabs
+from textual.widgets._tabbed_content import ContentTab
 
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.tui.form import SECTIONS
 from tui_mailsetup.tui.screens.form import FormScreen
 
 TAB_TITLES = {"review": "Test"}
+
+
+class SectionTabs(TabbedContent):
+    """Tabs that follow focus only while it is still there.
+
+    Textual activates a pane when something in it is focused, by a message that
+    arrives later; after ``pgdn`` twice in a burst, a stale one would show the
+    previous section again while the keys go to the next one.
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        event.stop()
+        screen = self.screen
+        focused = screen.focused
+        target = f"tab-{getattr(screen, '_target_section', '')}"
+        if (
+            focused is not None
+            and event.tab_pane in focused.ancestors
+            and event.tab_pane.id == target
+        ):
+            super()._on_tab_pane_focused(event)
+
+    def _on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        # The person chose a tab on the tab bar: that is now the section asked for.
+        if self._is_associated_tabs(event.tabs) and event.tab.id is not None:
+            pane_id = ContentTab.sans_prefix(event.tab.id)
+            screen = self.screen
+            if hasattr(screen, "_target_section"):
+                screen._target_section = pane_id.removeprefix("tab-")
+        super()._on_tabs_tab_activated(event)
 
 
 class SettingsScreen(FormScreen):
@@ -30,7 +61,7 @@ class SettingsScreen(FormScreen):
         return (*ids, "inbox") if self.mail_app.inbox is not None else ids
 
     def compose_body(self) -> ComposeResult:
-        with TabbedContent(initial="tab-driver", id="tabs"):
+        with SectionTabs(initial="tab-driver", id="tabs"):
             for section in SECTIONS:
                 with TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}"):
                     if section.id == "driver":
@@ -51,6 +82,9 @@ class SettingsScreen(FormScreen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id is not None:
             self.ensure_section(event.pane.id.removeprefix("tab-"))
+
+    def reveal_section(self, section_id: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{section_id}"
 
     def current_section(self) -> str:
         active = self.query_one(TabbedContent).active or "tab-driver"

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -151,6 +152,7 @@ class FieldRow(Vertical):
         self._source = source
         self.finding: Finding | None = None
         self._programmatic: Any = object()
+        self._finding_shown = False
 
     def compose(self) -> ComposeResult:
         spec = self.spec
@@ -231,17 +233,28 @@ class FieldRow(Vertical):
             editor.placeholder = text
 
     def show_finding(self, finding: Finding | None) -> None:
-        if finding == self.finding and self.is_mounted:
+        if finding == self.finding and self._finding_shown:
             return
         self.finding = finding
-        message = self.query_one(".field-message", Static)
+        try:
+            message = self.query_one(".field-message", Static)
+            editor = self.editor
+        except NoMatches:
+            # Still being built (keys typed while its section mounts): shown on mount.
+            self._finding_shown = False
+            return
+        self._finding_shown = True
         for severity in Severity:
             self.set_class(
                 finding is not None and finding.severity is severity, f"-{severity.value}"
             )
         self.set_class(finding is not None, "-has-message")
-        keys = "Enter/F2" if isinstance(self.editor, Input) else "F2"
+        keys = "Enter/F2" if isinstance(editor, Input) else "F2"
         message.update(finding_text(finding, keys=keys) if finding else "")
+
+    def on_mount(self) -> None:
+        if not self._finding_shown:
+            self.show_finding(self.finding)
 
     def _changed(self, value: Any) -> None:
         if value == self._programmatic:
