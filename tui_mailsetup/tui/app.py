@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -88,6 +90,16 @@ class MailSetupApp(App[int]):
             await self.keys.receive(event)  # type: ignore[arg-type]
             return
         await super().on_event(event)
+
+    async def _shutdown(self) -> None:
+        # Closing while the sections are still being built (a test that quits at once)
+        # would tear widgets down in the middle of their mount.
+        form = self.form_screen
+        building = getattr(form, "_prebuilt", None)
+        if building is not None and not building.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(building), 5)
+        await super()._shutdown()
 
     async def _on_key(self, event: events.Key) -> None:
         # A key still bubbling up while the app closes finds no screen: nothing to do.
