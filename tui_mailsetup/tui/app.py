@@ -55,6 +55,8 @@ class MailSetupApp(App[int]):
     TITLE = "tui-mailsetup"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        # What people press first to leave a terminal program: the same as ctrl+q.
+        Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -216,7 +218,7 @@ class MailSetupApp(App[int]):
             if choice == "discard" or (choice == "save" and form.save()):
                 self.exit(0)
 
-        self.push_screen(ConfirmQuitScreen(), decided)
+        self.push_screen(ConfirmQuitScreen(form.describe_changes()), decided)
 
     # ------------------------------------------------------------------ command palette
 

@@ -84,11 +84,14 @@ class FormScreen(Screen[None]):
     """Base of the wizard and the settings screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Quit first: the footer cuts from the right, and quitting must always show.
+        Binding("ctrl+q", "app.request_quit", "Quit"),
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+t", "send_test", "Test"),
         Binding("f1", "help", "Help"),
         Binding("f2", "fix", "Fix"),
         Binding("f3", "check_dns", "DNS"),
+        Binding("f4", "zoom_verdict", "Zoom"),
         Binding("escape", "cancel_send", "Cancel"),
         Binding("pageup", "previous_section", "Prev", priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
@@ -147,7 +150,7 @@ class FormScreen(Screen[None]):
             yield Static(Text(self.mail_app.banner), id="banner")
         yield from self.compose_body()
         # Compact: every key still fits at 80 columns, even with esc while a test runs.
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -532,10 +535,38 @@ class FormScreen(Screen[None]):
             return
         fix, from_test = offer
         self.apply_fix(fix)
-        if from_test:
+        if from_test and "smtp.fingerprint" not in fix.changes:
             self.notify("Press ctrl+t to test again.", title=f"Applied: {fix.label}")
 
     def apply_fix(self, fix: Fix) -> None:
+        pin = str(fix.changes.get("smtp.fingerprint") or "")
+        if pin and pin != str(self.state.get("smtp.fingerprint") or ""):
+            self._confirm_pin(fix, pin)
+            return
+        self._apply_fix(fix)
+
+    def _confirm_pin(self, fix: Fix, fingerprint: str) -> None:
+        """Pinning is a decision: show the certificate, offer its CA file first when it has one."""
+        from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
+
+        pane = self.pane
+        tls = pane.tls if pane is not None else None
+
+        def decided(choice: str | None) -> None:
+            if choice == "pin":
+                self._apply_fix(fix)
+                self.notify("Press ctrl+t to test again.", title="Certificate pinned")
+            elif choice == "ca-file":
+                # After the dialog has gone: the screen gets its focus back first.
+                self.call_after_refresh(self.focus_field, "smtp.ca_file")
+                self.notify(
+                    "Type the path of the authority's certificate (PEM), then ctrl+t.",
+                    title="CA file",
+                )
+
+        self.app.push_screen(PinConfirmScreen(fingerprint, tls), decided)
+
+    def _apply_fix(self, fix: Fix) -> None:
         for key, value in fix.changes.items():
             self.set_field(key, value)
         self._update_secret_note()
@@ -614,6 +645,18 @@ class FormScreen(Screen[None]):
         self.revalidate()
 
     # ------------------------------------------------------------------ saving
+
+    def describe_changes(self) -> list[str]:
+        """What changed since the last save, one line each; secrets by name only."""
+        self.sync_rows()
+        lines = []
+        for key in self.state.changed_keys(self.saved_raw):
+            before, after = self.saved_raw.get(key), self.state.raw.get(key)
+            lines.append(f"{key}: {_shown(before)} → {_shown(after)}")
+        for key, value in self.state.secrets.items():
+            if self.saved_secrets.get(key) != value:
+                lines.append(f"{key}: typed (saved to the credentials file)")
+        return lines
 
     @property
     def dirty(self) -> bool:
@@ -805,7 +848,25 @@ class FormScreen(Screen[None]):
         if action == "fix":
             # Shown in the footer only while a fix is on offer.
             return self.fix_on_offer() is not None
+        if action == "zoom_verdict":
+            pane = self.pane
+            return pane is not None and pane.has_class("-done")
         return True
+
+    def action_zoom_verdict(self) -> None:
+        """f4: the whole verdict on the whole screen (escape or f4 again restores it)."""
+        from tui_mailsetup.tui.widgets.diagnostics import VerdictView
+
+        if self.maximized is not None:
+            self.minimize()
+            return
+        try:
+            view = self.query_one(VerdictView)
+        except NoMatches:
+            return
+        self.show_section("review")
+        self.maximize(view, container=False)
+        self.set_focus(view.query_one("#verdict-scroll"))
 
     @on(TestFinished)
     def _on_test_finished(self, event: TestFinished) -> None:
@@ -814,11 +875,6 @@ class FormScreen(Screen[None]):
         self.mail_app.record_outcome(event.outcome, self._sent_settings)
         self.show_last_result()
         self.mail_app.after_test(event.outcome)
-        diagnosis = event.outcome.diagnosis
-        if diagnosis is not None and diagnosis.fix is not None:
-            self.notify(
-                f"F2: {diagnosis.fix.label}", title=diagnosis.cause, severity="warning", timeout=8
-            )
 
     def show_last_result(self) -> None:
         try:
@@ -994,6 +1050,11 @@ def display_for(spec: FieldSpec, value: Any) -> Any:
     if hasattr(value, "value") and not isinstance(value, (str, int, float)):
         return str(value.value)
     return "" if value is None else str(value)
+
+
+def _shown(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return f'"{text}"' if text else "(empty)"
 
 
 def _row_of(widget: Widget | None) -> FieldRow | None:
