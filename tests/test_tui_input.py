@@ -95,7 +95,7 @@ async def test_burst_then_save_writes_each_value_to_its_field(config_path: Path)
     write_config(config_path, {"smtp.host": "smtp.example.com", **SENDER})
     app = MailSetupApp(config_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        burst(app, ["pagedown", "pagedown", *"bob@example.test", "tab", *"NewSecret123"])
+        burst(app, ["c", *"bob@example.test", "tab", *"NewSecret123"])
         burst(app, ["ctrl+s"])
         await wait_for(pilot, lambda: "bob@example.test" in file_text(config_path))
     text = file_text(config_path)
@@ -120,3 +120,20 @@ async def test_paste_keeps_the_text_and_control_characters_get_a_finding(
         row = screen.row("smtp.username")
         assert row is not None and row.finding is not None
         assert "control character" in row.finding.message
+
+
+async def test_section_keys_in_a_burst_are_each_counted(config_path: Path) -> None:
+    write_config(config_path, {"smtp.host": "smtp.example.com", **SENDER})
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "review")
+        screen = app.screen
+        assert isinstance(screen, FormScreen)
+        burst(app, ["pageup"] * 5)
+        await wait_for(pilot, lambda: focused_id(app) == "home")
+        await pilot.pause(0.2)
+        assert screen.current_section() == "home"
+        burst(app, ["pagedown"] * 3)
+        await wait_for(pilot, lambda: focused_id(app) == "f-smtp--username")
+        await pilot.pause(0.2)
+        assert screen.current_section() == "credentials"

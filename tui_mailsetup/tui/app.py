@@ -80,7 +80,7 @@ class MailSetupApp(App[int]):
         self.driver_factory: DriverFactory = driver_factory or default_driver_factory
         self.message_builder: MessageBuilder = message_builder or default_message_builder
         self.exporter: Exporter | None = default_exporter() if exporter is _DEFAULT else exporter
-        self.first_run = (not self.loaded.exists) if first_run is None else first_run
+        self.first_run = needs_wizard(self.loaded) if first_run is None else first_run
         self.last_outcome: Outcome | None = None
         from tui_mailsetup.tui.keys import KeyRouter
 
@@ -258,3 +258,15 @@ class MailSetupApp(App[int]):
         form = self.form_screen
         if form is not None:
             form.action_help()
+
+
+def needs_wizard(loaded: LoadedConfig) -> bool:
+    """No file, or one without a usable server section (only ``[dns]``, say): the wizard."""
+    if not loaded.exists:
+        return True
+    settings = loaded.settings
+    if settings.driver is Driver.SMTP:
+        return not settings.smtp.host.strip()
+    if settings.driver is Driver.MAILGUN:
+        return not settings.mailgun.domain.strip()
+    return False

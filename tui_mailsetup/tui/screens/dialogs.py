@@ -59,7 +59,14 @@ class HelpScreen(ModalScreen[None]):
         if finding is not None:
             body.append("\n\n")
             body.append_text(finding_text(finding))
-        body.append(f"\n\nCommand line: tui-mailsetup set {key} VALUE", style="dim")
+        if key in MailSettings.SECRET_KEYS:
+            # Secrets never go on a command line (or into config.toml).
+            body.append(
+                f"\n\nCommand line: tui-mailsetup set-secret {key}  (reads it from standard input)",
+                style="dim",
+            )
+        else:
+            body.append(f"\n\nCommand line: tui-mailsetup set {key} VALUE", style="dim")
         return cls(f"Help: {label}", body)
 
     @classmethod
@@ -355,3 +362,38 @@ def _grouped(fingerprint: str) -> str:
     if len(parts) != 32:
         return fingerprint
     return ":".join(parts[:16]) + ":\n         " + ":".join(parts[16:])
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question (a test while the server rate-limits us, say); escape is no."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, title: str, body: Text | str, yes: str) -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+        self._yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self._yes} (y)", id="yes", variant="warning", compact=True)
+                yield Button("Not now (esc)", id="no", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self._body, id="confirm-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")

@@ -112,6 +112,8 @@ class FormScreen(Screen[None]):
         self._focus_after_mount: str | None = None
         self._sent_settings: MailSettings | None = None
         self._fix_shown = False
+        self._detect_details = ""
+        """What a failed Detect said in full (f1 on the Detect row shows it)."""
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
 
@@ -451,7 +453,14 @@ class FormScreen(Screen[None]):
                     else "not set: type it below"
                 )
             )
-        note.update(Text(f"{FIELDS[key].label}: {source}."))
+        text = Text(f"{FIELDS[key].label}: {source}.")
+        if not self.state.secrets.get(key) and source.startswith("not set"):
+            from tui_mailsetup.secrets import credentials_problem
+
+            if problem := credentials_problem(self.mail_app.config_path):
+                # Say why the stored one is not used, and the command that fixes it.
+                text.append(f"\n{problem}", style="bold red")
+        note.update(text)
 
     # ------------------------------------------------------------------ validation
 
@@ -595,33 +604,56 @@ class FormScreen(Screen[None]):
 
         nameservers = list(self.settings.dns.nameservers) if self.settings else []
         self._detect_status(Text(f"Looking up {query} …", style="dim"))
+        self._detect_details = ""
         try:
             detection = await detect(query, resolver=make_resolver(nameservers))
         except ValueError as exc:
-            self._detect_status(Text(f"✘ {exc}", style="bold red"))
+            self._detect_status(Text(f"✘ {first_line(str(exc))}", style="bold red"))
+            return
+        except Exception as exc:
+            # A resolver can fail in many words: one line here, all of them on f1.
+            self._detect_details = str(exc)
+            self._detect_status(
+                Text(f"✘ Lookup failed: {first_line(str(exc))}  (f1: details)", style="bold red")
+            )
             return
         best = detection.best
         if best is None:
-            problems = "; ".join(detection.problems)
-            self._detect_status(
-                Text(
-                    f"✘ No mail submission server found for {detection.domain}"
-                    + (f" ({problems})" if problems else ""),
-                    style="bold red",
-                )
-            )
+            self._detect_details = "\n".join(detection.problems)
+            line = f"✘ No mail submission server found for {detection.domain}"
+            if detection.problems:
+                line += f": {len(detection.problems)} lookup(s) failed  (f1: details)"
+            self._detect_status(Text(line, style="bold red"))
             return
         self.set_field("smtp.host", best.host)
         self.set_field("smtp.port", best.port)
         self.set_field("smtp.encryption", best.encryption.value)
         if best.username_hint and (row := self.row("smtp.username")) is not None:
             row.set_placeholder(best.username_hint)
+        self._fill_identity(query, best.preset_id, best.username_hint)
         status = Text("✔ ", style="bold green")
         status.append(f"{best.host}:{best.port} {best.encryption.value}, from {best.source}")
         if best.notes:
             status.append(f"\n{best.notes}", style="dim")
         self._detect_status(status)
         self.revalidate()
+
+    def _fill_identity(self, query: str, preset_id: str, username_hint: str) -> None:
+        """Detect from an address also types the username and the sender (empty fields only)."""
+        if "@" not in query:
+            return
+        preset = next((p for p in self.mail_app.presets() if p.id == preset_id), None)
+        username = ""
+        if preset is not None and preset.username:
+            username = preset.username
+        elif not username_hint or "address" in username_hint.lower():
+            # "your full … address", or no convention known: the address is the usual login.
+            username = query
+        if username and not str(self.state.get("smtp.username") or "").strip():
+            self.set_field("smtp.username", username)
+        if not str(self.state.get("sender.address") or "").strip():
+            self.set_field("sender.address", query)
+            self._update_recipient()
 
     @on(Select.Changed, "#preset")
     def _on_preset(self, event: Select.Changed) -> None:
@@ -749,7 +781,7 @@ class FormScreen(Screen[None]):
         address = typed or str(self.state.get("sender.address") or "").strip()
         return [address] if address else []
 
-    def action_send_test(self) -> None:
+    def action_send_test(self, confirmed: bool = False) -> None:
         if self.sending:
             self.notify("A test is running; escape cancels it.", severity="warning")
             return
@@ -769,10 +801,21 @@ class FormScreen(Screen[None]):
         if not recipients:
             self.notify("Set the sender address (or a recipient) first.", severity="error")
             return
-        if (limited := self.mail_app.rate_limit_text()) is not None:
-            self.notify(
-                limited.plain + ": the server may refuse this test too.", severity="warning"
+        if (limited := self.mail_app.rate_limit_text()) is not None and not confirmed:
+            from tui_mailsetup.tui.screens.dialogs import ConfirmScreen
+
+            body = Text(limited.plain + ".", style="bold")
+            body.append(
+                "\nThe server refused the last test for sending too much. Another test now "
+                "may be refused too, and may extend the wait."
             )
+
+            def decided(yes: bool | None) -> None:
+                if yes:
+                    self.action_send_test(confirmed=True)
+
+            self.app.push_screen(ConfirmScreen("Rate limited", body, "Test anyway"), decided)
+            return
         self.show_section("review")
         if (dns := self.dns_panel) is not None:
             # The transcript needs the room more than the last DNS report (f3 runs it again).
@@ -1030,6 +1073,11 @@ class FormScreen(Screen[None]):
     def action_help(self) -> None:
         from tui_mailsetup.tui.screens.dialogs import HelpScreen
 
+        focused_id = self.focused.id if self.focused is not None else None
+        if self._detect_details and focused_id in {"detect-query", "btn-detect"}:
+            body = Text(self._detect_details)
+            self.app.push_screen(HelpScreen("What Detect tried", body))
+            return
         row = _row_of(self.focused)
         if row is None:
             self.app.push_screen(HelpScreen.general())
@@ -1050,6 +1098,12 @@ def display_for(spec: FieldSpec, value: Any) -> Any:
     if hasattr(value, "value") and not isinstance(value, (str, int, float)):
         return str(value.value)
     return "" if value is None else str(value)
+
+
+def first_line(text: str, limit: int = 70) -> str:
+    """The first line of a long message, cut to fit one row."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _shown(value: Any) -> str:

@@ -186,9 +186,12 @@ class FieldRow(Vertical):
                 id=spec.widget_id,
                 classes="field-editor",
             )
+        # Numbers take digits only: a letter is refused as it is typed, not reported later.
+        restrict = {"int": r"[0-9]*", "float": r"[0-9]*\.?[0-9]*"}.get(spec.kind)
         return Input(
             str(self._value),
             placeholder=spec.placeholder,
+            restrict=restrict,
             password=spec.kind == "secret",
             compact=True,
             id=spec.widget_id,
