@@ -12,6 +12,7 @@ from rich.text import Text
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tui_mailsetup.config_file import ConfigError, LoadedConfig, load_config
@@ -192,6 +193,25 @@ class MailSetupApp(App[int]):
         if until is None:
             return None
         return Text(f"Rate limited until {until}", style="bold yellow")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """On a form, a message goes on its status line (plain text, never markup)."""
+        from tui_mailsetup.tui.screens.form import FormScreen
+
+        screen = self.screen if self.screen_stack else None
+        if isinstance(screen, FormScreen) and screen.query("#status-line"):
+            seconds = timeout if timeout is not None else (8.0 if severity == "error" else 5.0)
+            screen.show_status(message, title=title, severity=severity, timeout=seconds)
+            return
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # ------------------------------------------------------------------ quitting
 

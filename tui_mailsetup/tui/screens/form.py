@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
@@ -112,6 +113,7 @@ class FormScreen(Screen[None]):
         self._focus_after_mount: str | None = None
         self._sent_settings: MailSettings | None = None
         self._fix_shown = False
+        self._status_timer: Timer | None = None
         self._detect_details = ""
         """What a failed Detect said in full (f1 on the Detect row shows it)."""
         self._target_section = "driver"
@@ -151,6 +153,7 @@ class FormScreen(Screen[None]):
         if self.mail_app.banner:
             yield Static(Text(self.mail_app.banner), id="banner")
         yield from self.compose_body()
+        yield Static("", id="status-line")
         # Compact: every key still fits at 80 columns, even with esc while a test runs.
         yield Footer(compact=True, show_command_palette=False)
 
@@ -294,6 +297,27 @@ class FormScreen(Screen[None]):
 
     def after_mount(self) -> None:
         """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
+
+    # ------------------------------------------------------------------ messages
+
+    def show_status(self, message: str, *, title: str, severity: str, timeout: float) -> None:
+        """A message on the line above the footer (toasts covered the verdict and the actions)."""
+        line = self.query_one("#status-line", Static)
+        mark = {"error": "✘ ", "warning": "! "}.get(severity, "✔ ")
+        style = {"error": "bold red", "warning": "bold yellow"}.get(severity, "green")
+        text = Text(mark, style=style)
+        if title:
+            text.append(f"{title}: ", style="bold")
+        text.append(message)
+        line.update(text)
+        line.set_class(True, "-shown")
+        line.set_class(severity == "error", "-error")
+        if self._status_timer is not None:
+            self._status_timer.stop()
+        self._status_timer = self.set_timer(timeout, self._clear_status)
+
+    def _clear_status(self) -> None:
+        self.query_one("#status-line", Static).set_class(False, "-shown")
 
     # ------------------------------------------------------------------ sections
 
@@ -479,8 +503,15 @@ class FormScreen(Screen[None]):
         for finding in findings:
             for key in finding.fields:
                 by_key.setdefault(key, finding)
+        # One message per finding: under its first field; the others are marked and refer to it.
+        told: dict[int, str] = {}
         for row in self.rows():
-            row.show_finding(by_key.get(row.spec.key))
+            found = by_key.get(row.spec.key)
+            if found is None:
+                row.show_finding(None)
+                continue
+            first = told.setdefault(id(found), row.spec.label)
+            row.show_finding(found, see=None if first == row.spec.label else first)
         with contextlib.suppress(NoMatches):
             self.review_panel().show_findings(findings)
         self.on_findings_changed(findings)

@@ -211,8 +211,9 @@ class DiagnosticsPane(Vertical):
     DiagnosticsPane #ladder-view {
         width: 26;
         height: 1fr;
-        /* No right padding: a scrollbar (a short pane) then takes it, and no line wraps. */
-        padding: 0 0 0 1;
+        /* No right padding: a scrollbar (a short pane) then takes it, and no line wraps.
+           The left column is the focus bar (app.tcss). */
+        padding: 0;
         border-right: vkey $foreground 30%;
         scrollbar-size-vertical: 1;
     }
@@ -239,14 +240,8 @@ class DiagnosticsPane(Vertical):
     DiagnosticsPane #verdict-scroll {
         height: auto;
         max-height: 100%;
-        padding: 0 1;
+        padding: 0 1 0 0;
         scrollbar-size-vertical: 1;
-    }
-    DiagnosticsPane #verdict-scroll:focus {
-        background: $boost;
-    }
-    DiagnosticsPane #verdict-scroll:focus:ansi {
-        text-style: reverse;
     }
     DiagnosticsPane #verdict {
         height: auto;

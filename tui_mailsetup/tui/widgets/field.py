@@ -126,6 +126,25 @@ class FieldRow(Vertical):
     FieldRow:ansi.-warning .field-message {
         color: ansi_yellow;
     }
+    /* Focus wins over an error's colour: a field in error still shows it has focus. */
+    FieldRow.-focused.-error .field-label {
+        text-style: bold reverse;
+    }
+    /* Without colour an error label is marked by an underline, never by a darker shade. */
+    FieldRow.-nocolor.-error .field-label {
+        color: $foreground;
+        text-style: bold underline;
+    }
+    FieldRow.-nocolor.-error .field-message, FieldRow.-nocolor.-warning .field-message {
+        color: $foreground;
+    }
+    FieldRow.-nocolor.-focused.-error .field-label {
+        text-style: bold reverse underline;
+    }
+    /* A placeholder never looks like a value. */
+    FieldRow Input > .input--placeholder {
+        text-style: italic;
+    }
     """
 
     class ValueChanged(Message):
@@ -153,6 +172,7 @@ class FieldRow(Vertical):
         self.finding: Finding | None = None
         self._programmatic: Any = object()
         self._finding_shown = False
+        self._see: str | None = None
 
     def compose(self) -> ComposeResult:
         spec = self.spec
@@ -235,10 +255,12 @@ class FieldRow(Vertical):
         if isinstance(editor, Input):
             editor.placeholder = text
 
-    def show_finding(self, finding: Finding | None) -> None:
-        if finding == self.finding and self._finding_shown:
+    def show_finding(self, finding: Finding | None, *, see: str | None = None) -> None:
+        """Mark the row; ``see`` names the field whose row tells the finding (said once)."""
+        if finding == self.finding and see == self._see and self._finding_shown:
             return
         self.finding = finding
+        self._see = see
         try:
             message = self.query_one(".field-message", Static)
             editor = self.editor
@@ -253,9 +275,17 @@ class FieldRow(Vertical):
             )
         self.set_class(finding is not None, "-has-message")
         keys = "Enter/F2" if isinstance(editor, Input) else "F2"
-        message.update(finding_text(finding, keys=keys) if finding else "")
+        if finding is not None and see is not None:
+            mark = Text(
+                f"{SEVERITY_MARK[finding.severity]} ", style=SEVERITY_STYLE[finding.severity]
+            )
+            message.update(mark + Text(f"together with {see}: see there"))
+        else:
+            message.update(finding_text(finding, keys=keys) if finding else "")
 
     def on_mount(self) -> None:
+        # NO_COLOR turns colours into shades of grey: errors then need another mark.
+        self.set_class(self.app.no_color, "-nocolor")
         if not self._finding_shown:
             self.show_finding(self.finding)
 

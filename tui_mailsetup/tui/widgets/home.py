@@ -34,10 +34,7 @@ class HomePanel(VerticalScroll, can_focus=True):
     DEFAULT_CSS = """
     HomePanel {
         height: 1fr;
-        padding: 1 1 0 1;
-    }
-    HomePanel:focus {
-        background: $boost;
+        padding: 1 1 0 0;
     }
     HomePanel #home-text {
         height: auto;
