@@ -339,7 +339,7 @@ class PinConfirmScreen(ModalScreen[str]):
                     yield Button(
                         "Use its CA file (a)", id="ca-file", variant="primary", compact=True
                     )
-                yield Button("Pin this certificate (p)", id="pin", compact=True)
+                yield Button("Pin it (p)", id="pin", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
             with VerticalScroll(classes="dialog-body"):
                 yield Static(self.body(), id="pin-details")
@@ -357,11 +357,12 @@ class PinConfirmScreen(ModalScreen[str]):
 
 
 def _grouped(fingerprint: str) -> str:
-    """The full fingerprint on two lines of 16 bytes, so none of it is cut at 60 columns."""
+    """The full fingerprint in four lines of 8 bytes: none of it is ever cut or wrapped."""
     parts = fingerprint.split(":")
     if len(parts) != 32:
         return fingerprint
-    return ":".join(parts[:16]) + ":\n         " + ":".join(parts[16:])
+    lines = [":".join(parts[start : start + 8]) for start in range(0, 32, 8)]
+    return ":\n         ".join(lines)
 
 
 class ConfirmScreen(ModalScreen[bool]):
