@@ -235,3 +235,29 @@ async def test_f1_on_the_password_names_set_secret(config_path: Path) -> None:
         body = rendered_text(app.screen.query_one("#help-body"))
         assert "set-secret smtp.password" in body
         assert "set smtp.password" not in body
+
+
+async def test_detect_types_the_username_and_says_a_failure_in_one_line(
+    config_path: Path,
+) -> None:
+    from dns_server import dns_server, nameserver_entry
+
+    zone = {("_submissions._tcp.acme.example", "SRV"): ["0 1 465 submit.acme.example."]}
+    with dns_server(zone) as server:
+        write_config(config_path, {"dns.nameservers": [nameserver_entry(server)]})
+        app = MailSetupApp(config_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await open_section(pilot, "server")
+            burst(app, ["shift+tab", "shift+tab", "shift+tab"])
+            await wait_for(
+                pilot, lambda: app.focused is not None and app.focused.id == "detect-query"
+            )
+            burst(app, [*"bob@acme.example", "enter"])
+            await wait_for(pilot, lambda: form(app).state.get("smtp.host") == "submit.acme.example")
+            assert form(app).state.get("smtp.username") == "bob@acme.example"
+            assert form(app).state.get("sender.address") == "bob@acme.example"
+            status = app.screen.query_one("#detect-status")
+            # Nothing at all for this domain: one line says so.
+            burst(app, ["ctrl+u", *"nothing.example", "enter"])
+            await wait_for(pilot, lambda: "No mail submission server" in rendered_text(status))
+            assert len(rendered_text(status).strip().splitlines()) == 1

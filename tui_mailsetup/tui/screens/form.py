@@ -11,20 +11,20 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Static
 
 from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER, secret_key_for
 from tui_mailsetup.engine.events import Outcome
@@ -41,12 +41,15 @@ from tui_mailsetup.tui.form import (
     section_of,
     suggested_port,
 )
+from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import FieldRow
+from tui_mailsetup.tui.widgets.server_helpers import DetectRow, PresetRow
+
+W = TypeVar("W", bound=Widget)
 
 if TYPE_CHECKING:
     from tui_mailsetup.tui.app import MailSetupApp
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
-    from tui_mailsetup.tui.widgets.dns_report import DnsPanel
     from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 
@@ -114,8 +117,6 @@ class FormScreen(Screen[None]):
         self._sent_settings: MailSettings | None = None
         self._fix_shown = False
         self._status_timer: Timer | None = None
-        self._detect_details = ""
-        """What a failed Detect said in full (f1 on the Detect row shows it)."""
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
 
@@ -183,34 +184,21 @@ class FormScreen(Screen[None]):
         return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
 
     def _build_detect(self) -> Widget:
-        address = str(self.state.get("sender.address") or "")
-        return Vertical(
-            Horizontal(
-                Label("Detect from", classes="field-label"),
-                Input(
-                    address,
-                    placeholder="your email address or domain",
-                    compact=True,
-                    id="detect-query",
-                ),
-                Button("Detect", compact=True, id="btn-detect"),
-            ),
-            Static("", id="detect-status", classes="-empty"),
-            id="detect-row",
-            classes="smtp-only",
+        from tui_mailsetup.tui.widgets.server_helpers import DetectRow
+
+        row = DetectRow(
+            str(self.state.get("sender.address") or ""), id="detect-row", classes="smtp-only"
         )
+        row.nameservers = list(self.settings.dns.nameservers) if self.settings else []
+        return row
 
     def _build_presets(self) -> Widget | None:
+        from tui_mailsetup.tui.widgets.server_helpers import PresetRow
+
         presets = self.mail_app.presets()
         if not presets:
             return None
-        options = [(preset.name, preset.id) for preset in presets]
-        return Vertical(
-            Select(options, prompt="Provider preset…", compact=True, id="preset"),
-            Static("", id="preset-notes", classes="-empty"),
-            id="preset-row",
-            classes="smtp-only",
-        )
+        return PresetRow(presets, id="preset-row", classes="smtp-only")
 
     def section_container(self, section_id: str) -> Widget:
         """The (possibly still empty) container a section's contents go in."""
@@ -613,60 +601,15 @@ class FormScreen(Screen[None]):
         self.revalidate()
         self.notify(fix.label, title="Fixed")
 
-    @on(Input.Submitted, "#detect-query")
-    @on(Button.Pressed, "#btn-detect")
-    def _detect_requested(self) -> None:
-        query = self.query_one("#detect-query", Input).value.strip()
-        if not query:
-            self.notify("Type your email address or its domain first.", severity="warning")
-            return
-        self.detect_worker(query)
-
-    def _detect_status(self, text: Text | str) -> None:
-        status = self.query_one("#detect-status", Static)
-        status.update(text)
-        status.set_class(not str(text), "-empty")
-
-    @work(exclusive=True, exit_on_error=False, group="detect", name="detect")
-    async def detect_worker(self, query: str) -> None:
-        """Autodetect host, port and encryption with the engine (SRV, MX, known providers)."""
-        from tui_mailsetup.engine.detect import detect
-        from tui_mailsetup.engine.dns import make_resolver
-
-        nameservers = list(self.settings.dns.nameservers) if self.settings else []
-        self._detect_status(Text(f"Looking up {query} …", style="dim"))
-        self._detect_details = ""
-        try:
-            detection = await detect(query, resolver=make_resolver(nameservers))
-        except ValueError as exc:
-            self._detect_status(Text(f"✘ {first_line(str(exc))}", style="bold red"))
-            return
-        except Exception as exc:
-            # A resolver can fail in many words: one line here, all of them on f1.
-            self._detect_details = str(exc)
-            self._detect_status(
-                Text(f"✘ Lookup failed: {first_line(str(exc))}  (f1: details)", style="bold red")
-            )
-            return
-        best = detection.best
-        if best is None:
-            self._detect_details = "\n".join(detection.problems)
-            line = f"✘ No mail submission server found for {detection.domain}"
-            if detection.problems:
-                line += f": {len(detection.problems)} lookup(s) failed  (f1: details)"
-            self._detect_status(Text(line, style="bold red"))
-            return
+    @on(DetectRow.Detected)
+    def _detected(self, event: DetectRow.Detected) -> None:
+        best = event.candidate
         self.set_field("smtp.host", best.host)
         self.set_field("smtp.port", best.port)
         self.set_field("smtp.encryption", best.encryption.value)
         if best.username_hint and (row := self.row("smtp.username")) is not None:
             row.set_placeholder(best.username_hint)
-        self._fill_identity(query, best.preset_id, best.username_hint)
-        status = Text("✔ ", style="bold green")
-        status.append(f"{best.host}:{best.port} {best.encryption.value}, from {best.source}")
-        if best.notes:
-            status.append(f"\n{best.notes}", style="dim")
-        self._detect_status(status)
+        self._fill_identity(event.query, best.preset_id, best.username_hint)
         self.revalidate()
 
     def _fill_identity(self, query: str, preset_id: str, username_hint: str) -> None:
@@ -686,25 +629,14 @@ class FormScreen(Screen[None]):
             self.set_field("sender.address", query)
             self._update_recipient()
 
-    @on(Select.Changed, "#preset")
-    def _on_preset(self, event: Select.Changed) -> None:
-        event.stop()
-        if event.value is Select.NULL:
-            return
-        preset = next((p for p in self.mail_app.presets() if p.id == event.value), None)
-        if preset is None:
-            return
+    @on(PresetRow.Chosen)
+    def _on_preset(self, event: PresetRow.Chosen) -> None:
+        preset = event.preset
         for key, value in preset.settings_changes().items():
             self.set_field(key, value)
         if preset.region and self.state.driver is Driver.SES:
             self.set_field("ses.region", preset.region)
         self._update_username_hint()
-        notes = preset.notes + (
-            f"\nUsername: {preset.username_hint}" if preset.username_hint else ""
-        )
-        preset_notes = self.query_one("#preset-notes", Static)
-        preset_notes.update(Text(notes.strip()))
-        preset_notes.set_class(not notes.strip(), "-empty")
         self.revalidate()
 
     # ------------------------------------------------------------------ saving
@@ -910,8 +842,8 @@ class FormScreen(Screen[None]):
         """Escape: stop a running test send, and a running DNS check."""
         if self.sending:
             self.workers.cancel_group(self, "send")
-        if self.checking_dns:
-            self.workers.cancel_group(self, "dns")
+        if self.checking_dns and (panel := self.dns_panel) is not None:
+            panel.cancel()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_send":
@@ -1002,47 +934,21 @@ class FormScreen(Screen[None]):
         self.refresh_bindings()
         self.dns_worker(settings)
 
-    @work(exclusive=True, exit_on_error=False, group="dns", name="dns-check")
-    async def dns_worker(self, settings: MailSettings | None) -> None:
-        """Run the engine's checks for the sender's domain and show the report."""
-        try:
-            await self._check_dns(settings)
-        finally:
-            self._dns_ended()
-
-    async def _check_dns(self, settings: MailSettings | None) -> None:
-        await self.section_ready("review")
+    def dns_worker(self, settings: MailSettings | None) -> None:
+        """The panel runs the check (its own worker) and says when it ended."""
         panel = self.dns_panel
-        assert panel is not None
-        if settings is None:
-            panel.no_sender()
+        if panel is None:
+            self._dns_ended()
             return
-        from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
-        from tui_mailsetup.names import host_to_ascii
-        from tui_mailsetup.presets import match_preset
+        panel.check(settings)
 
-        domain = sender_domain(settings)
-        try:
-            if not domain:
-                raise ValueError("is not an address with a domain")
-            domain = host_to_ascii(domain)
-        except ValueError as exc:
-            panel.invalid(domain or settings.sender.address, str(exc))
-            return
-        panel.checking(domain)
-        try:
-            report = await check_domain(
-                domain,
-                resolver=make_resolver(settings.dns.nameservers),
-                relay=match_preset(settings.smtp.host),
-            )
-        except asyncio.CancelledError:
-            panel.cancelled(domain)
-            raise
-        except Exception as exc:
-            panel.crashed(domain, exc)
-        else:
-            panel.show_report(report)
+    @on(DnsPanel.Finished)
+    def _dns_finished(self) -> None:
+        self._dns_ended()
+        self.on_dns_checked()
+
+    def on_dns_checked(self) -> None:
+        """Subclasses show the new DNS summary (the home screen)."""
 
     def _dns_ended(self) -> None:
         self.checking_dns = False
@@ -1104,10 +1010,9 @@ class FormScreen(Screen[None]):
     def action_help(self) -> None:
         from tui_mailsetup.tui.screens.dialogs import HelpScreen
 
-        focused_id = self.focused.id if self.focused is not None else None
-        if self._detect_details and focused_id in {"detect-query", "btn-detect"}:
-            body = Text(self._detect_details)
-            self.app.push_screen(HelpScreen("What Detect tried", body))
+        detect = _ancestor(self.focused, DetectRow)
+        if detect is not None and detect.details:
+            self.app.push_screen(HelpScreen("What Detect tried", Text(detect.details)))
             return
         row = _row_of(self.focused)
         if row is None:
@@ -1131,24 +1036,22 @@ def display_for(spec: FieldSpec, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
-def first_line(text: str, limit: int = 70) -> str:
-    """The first line of a long message, cut to fit one row."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _shown(value: Any) -> str:
     text = "" if value is None else str(value)
     return f'"{text}"' if text else "(empty)"
 
 
-def _row_of(widget: Widget | None) -> FieldRow | None:
+def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:
     while widget is not None:
-        if isinstance(widget, FieldRow):
+        if isinstance(widget, kind):
             return widget
         parent = widget.parent
         widget = parent if isinstance(parent, Widget) else None
     return None
+
+
+def _row_of(widget: Widget | None) -> FieldRow | None:
+    return _ancestor(widget, FieldRow)
 
 
 def _without_secrets(settings: MailSettings) -> MailSettings:

@@ -131,6 +131,9 @@ class SettingsScreen(FormScreen):
         super().show_last_result()
         self.update_home()
 
+    def on_dns_checked(self) -> None:
+        self.update_home()
+
     def section_container(self, section_id: str) -> Widget:
         return self.query_one(f"#tab-{section_id}", TabPane)
 
