@@ -262,7 +262,8 @@ class FormScreen(Screen[None]):
         # wait for them: a key typed after pgdn never meets a section still being built.
         self._prebuilt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.mail_app.keys.hold(self._prebuilt)
-        self.call_after_refresh(self._prebuild)
+        # A moment after the first frame, so that it is painted (and read) before the work.
+        self.call_after_refresh(self.set_timer, 0.05, self._prebuild)
         for warning in self.mail_app.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
         self.after_mount()
