@@ -16,11 +16,13 @@ keys and pastes wait in order and are delivered once its first field has focus.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from textual import events
+from textual.dom import NoScreen
 from textual.widgets import Input
 
 if TYPE_CHECKING:
@@ -75,6 +77,8 @@ class KeyRouter:
 
     async def deliver(self, event: KeyOrPaste) -> None:
         app = self.app
+        if not app.screen_stack:
+            return  # closing: no screen to type into
         app.app_focus = True
         focused = app.focused
         if isinstance(event, events.Paste):
@@ -88,7 +92,8 @@ class KeyRouter:
             screen.minimize()
             return
         if focused is not None:
-            screen._clear_tooltip()
+            with contextlib.suppress(NoScreen):
+                screen._clear_tooltip()
         if await app._check_bindings(event.key, priority=True):
             return
         focused = app.focused
