@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
+from tui_mailsetup import presets
 from tui_mailsetup.engine import diagnosis as diag
 from tui_mailsetup.engine.diagnosis import replies
 from tui_mailsetup.engine.events import Stage
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.validation import validate
 
 SETTINGS = MailSettings(
     smtp={"host": "smtp.example.com", "username": "alice@example.com", "auth": "plain"},
@@ -216,3 +220,39 @@ NOW = 1_000_000_000.0
 )
 def test_retry_after_header_reads_both_http_forms(header: str, expected: float | None) -> None:
     assert diag.retry_after_header(header, now=NOW) == expected
+
+
+# --------------------------------------------------------------------------- provider facts, one home
+
+
+def test_provider_codes_come_from_the_presets_data() -> None:
+    assert presets.reply_code("microsoft", "smtp_auth_disabled") == "5.7.139"
+    assert presets.reply_code("microsoft", "basic_auth_refused") == "5.7.30"
+    assert presets.reply_code("microsoft", "not_authenticated") == "5.7.57"
+    assert presets.reply_code("microsoft", "token_refused") == "5.7.3"
+    assert presets.reply_code("google", "bad_credentials") == "5.7.8"
+    assert presets.reply_code("google", "stronger_sign_in") == "5.7.9"
+
+
+def test_diagnosis_and_validation_read_the_same_provider_fact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = copy.deepcopy(presets.presets_data())
+    data["replies"]["google"]["bad_credentials"] = "5.7.99"
+    monkeypatch.setattr(presets, "presets_data", lambda: data)
+    gmail = MailSettings(smtp={"host": "smtp.gmail.com", "username": "alice@gmail.com"})
+    advice = [f.message for f in validate(gmail, secret_sources={"smtp.password": "env"})]
+    assert any("refused with 535-5.7.99" in message for message in advice), advice
+    new = reply(Stage.AUTH, 535, "5.7.99 Username and Password not accepted. gmail", gmail)
+    old = reply(Stage.AUTH, 535, "5.7.8 Username and Password not accepted. gmail", gmail)
+    assert answering_rule(new) == "gmail_app_password"
+    assert answering_rule(old) == "credentials_rejected"
+
+
+def test_every_ses_preset_host_is_an_ses_smtp_host() -> None:
+    ses_hosts = [p.host for p in presets.load_presets() if p.kind == "ses"]
+    assert len(ses_hosts) > 20
+    assert all(presets.is_ses_smtp_host(host) for host in ses_hosts)
+    assert presets.is_ses_smtp_host("email-smtp-fips.us-east-1.amazonaws.com")
+    assert not presets.is_ses_smtp_host("email-smtp.example.com")
+    assert not presets.is_ses_smtp_host("smtp.gmail.com")

@@ -6,6 +6,7 @@ import re
 
 from tui_mailsetup.engine.diagnosis.common import evidence_of
 from tui_mailsetup.engine.diagnosis.providers import _microsoft
+from tui_mailsetup.engine.diagnosis.providers import code as provider_code
 from tui_mailsetup.engine.diagnosis.replies import from_reply
 from tui_mailsetup.engine.events import Diagnosis, Stage
 from tui_mailsetup.exitcodes import ExitCode
@@ -47,23 +48,29 @@ def bearer_refused(
             exit_code=ExitCode.NOPERM,
         )
 
-    if "5.7.139" in text:
+    smtp_auth_disabled = provider_code("microsoft", "smtp_auth_disabled")
+    basic_auth_refused = provider_code("microsoft", "basic_auth_refused")
+    token_refused = provider_code("microsoft", "token_refused")
+    bad_credentials = provider_code("google", "bad_credentials")
+    stronger_sign_in = provider_code("google", "stronger_sign_in")
+    if smtp_auth_disabled in text:
         return refused(
-            "Microsoft 365 has SMTP AUTH disabled for this mailbox or tenant (535 5.7.139)",
+            "Microsoft 365 has SMTP AUTH disabled for this mailbox or tenant "
+            f"(535 {smtp_auth_disabled})",
             "OAuth2 still needs SMTP AUTH switched on: Microsoft 365 admin center → Active users → "
             f"{user} → Mail → Manage email apps → Authenticated SMTP, or Set-CASMailbox -Identity "
             f"{user} -SmtpClientAuthenticationDisabled $false (security defaults also block it).",
         )
-    if "5.7.30" in text:
+    if basic_auth_refused in text:
         return refused(
-            "Microsoft 365 refused the login as basic authentication (550 5.7.30)",
+            f"Microsoft 365 refused the login as basic authentication (550 {basic_auth_refused})",
             "The server did not take the credentials as an OAuth2 token. Check that smtp.auth is "
             "xoauth2 and that the token comes from `tui-mailsetup oauth2 token`.",
         )
-    if re.search(r"\b5\.7\.3\b", text):
+    if re.search(rf"\b{re.escape(token_refused)}\b", text):
         if app_only:
             return refused(
-                "Exchange Online refused the app-only token (535 5.7.3)",
+                f"Exchange Online refused the app-only token (535 {token_refused})",
                 "The token is valid but Exchange does not let this app send as "
                 f"{user}. Register the app's service principal in Exchange Online "
                 "(New-ServicePrincipal -AppId CLIENT_ID -ObjectId ENTERPRISE_APP_OBJECT_ID), give "
@@ -72,23 +79,23 @@ def bearer_refused(
                 "smtp.username the mailbox's address.",
             )
         return refused(
-            "Microsoft 365 refused the OAuth2 token (535 5.7.3 Authentication unsuccessful)",
+            f"Microsoft 365 refused the OAuth2 token (535 {token_refused} Authentication unsuccessful)",
             "Usual causes: the token expired or was revoked, smtp.username is not the mailbox "
             f"the token was issued for (sign in as {user}), the token lacks the SMTP.Send scope "
             f"(oauth2.scopes empty gives {' '.join(_microsoft().default_scopes(OAuth2Flow.DEVICE_CODE))}), or "
             f"SMTP AUTH is disabled for the mailbox. Fix: {_LOGIN_AGAIN}.",
         )
-    if ("5.7.8" in text and code == 535) or "badcredentials" in text:
+    if (bad_credentials in text and code == 535) or "badcredentials" in text:
         return refused(
-            "Google refused the OAuth2 token (535-5.7.8)",
+            f"Google refused the OAuth2 token (535-{bad_credentials})",
             f"The token has expired or was revoked, lacks the {gmail_scope} scope, or "
             f"was issued for another account than {user}. For a service account, the Admin "
             f"console must authorise its client ID for {gmail_scope} (domain-wide "
             f"delegation) and oauth2.user must be a mailbox in the domain. Otherwise: {_LOGIN_AGAIN}.",
         )
-    if "5.7.9" in text and code == 534:
+    if stronger_sign_in in text and code == 534:
         return refused(
-            "Google wants a stronger sign-in for this account (534-5.7.9)",
+            f"Google wants a stronger sign-in for this account (534-{stronger_sign_in})",
             "Google asks for an app password or OAuth2 here; with OAuth2 the token must be for "
             f"{user} with the {gmail_scope} scope. {_LOGIN_AGAIN}.",
         )

@@ -1,10 +1,12 @@
 """Provider-specific reply rules: Microsoft 365 (5.7.57, 5.7.139, 5.7.30), Amazon SES's SMTP
 interface and Gmail (5.7.8, 5.7.9). They come before the generic rules, which would read
-these replies as a plain authentication failure or refusal."""
+these replies as a plain authentication failure or refusal.
+
+The codes themselves, and which hosts are SES's, are provider facts: they live in the
+presets data (``[replies.*]``, ``[ses]``), read through :mod:`tui_mailsetup.presets`."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from tui_mailsetup.engine.diagnosis.common import Reply
@@ -24,11 +26,19 @@ def _microsoft() -> ProviderFacts:
     return provider_facts("microsoft")
 
 
+def code(provider: str, meaning: str) -> str:
+    """The provider's enhanced status code for ``meaning`` (the presets data, read on first use)."""
+    from tui_mailsetup.presets import reply_code
+
+    return reply_code(provider, meaning)
+
+
 def microsoft_not_authenticated(stage: Stage, evidence: str, settings: MailSettings) -> Diagnosis:
     """Microsoft's 530 5.7.57: a message was offered without a successful AUTH."""
     return Diagnosis(
         stage=stage,
-        cause="Microsoft 365 accepts mail on this port only after authentication (5.7.57)",
+        cause="Microsoft 365 accepts mail on this port only after authentication "
+        f"({code('microsoft', 'not_authenticated')})",
         evidence=evidence,
         explanation=(
             "smtp.office365.com is a submission service: every message needs AUTH first. Set "
@@ -44,14 +54,14 @@ def microsoft_not_authenticated(stage: Stage, evidence: str, settings: MailSetti
 
 def microsoft_auth_required(reply: Reply) -> Diagnosis | None:
     """Microsoft 5.7.57 (530): mail offered without a successful AUTH."""
-    if "5.7.57" not in reply.text:
+    if code("microsoft", "not_authenticated") not in reply.text:
         return None
     return microsoft_not_authenticated(reply.stage, reply.evidence, reply.settings)
 
 
 def microsoft_smtp_auth_disabled(reply: Reply) -> Diagnosis | None:
     """Microsoft 5.7.139: SMTP AUTH switched off for the tenant or mailbox."""
-    if "5.7.139" not in reply.text:
+    if code("microsoft", "smtp_auth_disabled") not in reply.text:
         return None
     return Diagnosis(
         stage=reply.stage,
@@ -69,7 +79,7 @@ def microsoft_smtp_auth_disabled(reply: Reply) -> Diagnosis | None:
 
 def microsoft_basic_auth_refused(reply: Reply) -> Diagnosis | None:
     """Microsoft 5.7.30: basic authentication (a password) is not accepted."""
-    if "5.7.30" not in reply.text:
+    if code("microsoft", "basic_auth_refused") not in reply.text:
         return None
     return Diagnosis(
         stage=reply.stage,
@@ -89,13 +99,15 @@ def microsoft_basic_auth_refused(reply: Reply) -> Diagnosis | None:
     )
 
 
+def _is_ses_smtp_host(host: str) -> bool:
+    from tui_mailsetup.presets import is_ses_smtp_host
+
+    return is_ses_smtp_host(host)
+
+
 def ses_smtp_credentials(reply: Reply) -> Diagnosis | None:
     """535 from Amazon SES's SMTP interface: IAM keys used where SMTP credentials belong."""
-    if not (
-        reply.stage == Stage.AUTH
-        and reply.code == 535
-        and re.match(r"email-smtp(-fips)?\.[a-z0-9-]+\.amazonaws\.com$", reply.smtp.host)
-    ):
+    if not (reply.stage == Stage.AUTH and reply.code == 535 and _is_ses_smtp_host(reply.smtp.host)):
         return None
     return Diagnosis(
         stage=reply.stage,
@@ -116,8 +128,11 @@ def gmail_app_password(reply: Reply) -> Diagnosis | None:
     """Gmail 535-5.7.8 (BadCredentials) or 534-5.7.9: the account password, not an app password."""
     text = reply.text
     if reply.stage != Stage.AUTH or not (
-        ("5.7.8" in text and ("google" in text or "gmail" in text or "badcredentials" in text))
-        or (reply.code == 534 and "5.7.9" in text)
+        (
+            code("google", "bad_credentials") in text
+            and ("google" in text or "gmail" in text or "badcredentials" in text)
+        )
+        or (reply.code == 534 and code("google", "stronger_sign_in") in text)
     ):
         return None
     return Diagnosis(
