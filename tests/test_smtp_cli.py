@@ -185,7 +185,7 @@ async def test_transcript_streams_before_the_conversation_ends(tmp_path: Path) -
 def test_colour_only_on_a_terminal_without_no_color(monkeypatch: Any) -> None:
     import io
 
-    from tui_mailsetup.cli.smtp_cmds import use_color
+    from tui_mailsetup.cli.output import use_colour as use_color
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,42 @@ from tui_mailsetup.settings import (
     secrets_dir_source,
 )
 
-SOURCE_DEFAULT = "default"
-SOURCE_FILE = "file"
-SOURCE_SECRETS_DIR = "secrets-dir"
-SOURCE_ENV = "env"
-SOURCE_CLI = "cli"
+
+class ValueSource(StrEnum):
+    """Where a value came from: the one vocabulary of ``show``, ``show --json`` ("sources")
+    and the TUI's field labels. The values are the JSON strings of the contract."""
+
+    DEFAULT = "default"
+    FILE = "file"
+    SECRETS_DIR = "secrets-dir"
+    ENV = "env"
+    CLI = "cli"
+    # Secrets only (secrets.py): where a secret the settings do not hold is found.
+    PASSWORD_COMMAND = "password_command"
+    CREDENTIALS_FILE = "credentials-file"
+    KEYRING = "keyring"
+    UNSET = "unset"
+    """A secret no source supplies."""
+
+    @property
+    def phrase(self) -> str:
+        """In a sentence: "from the environment", "from the system keyring"."""
+        return _SOURCE_PHRASES[self]
+
+
+_SOURCE_PHRASES = {
+    ValueSource.DEFAULT: "the default",
+    ValueSource.FILE: "the configuration file",
+    ValueSource.SECRETS_DIR: "the secrets directory",
+    ValueSource.ENV: "the environment",
+    ValueSource.CLI: "the command line",
+    ValueSource.PASSWORD_COMMAND: "password_command",
+    ValueSource.CREDENTIALS_FILE: "the credentials file",
+    ValueSource.KEYRING: "the system keyring",
+    ValueSource.UNSET: "nowhere",
+}
+
+
 SECTION_NAMES = tuple(
     name
     for name, info in MailSettings.model_fields.items()
@@ -111,7 +143,8 @@ class InvalidValueError(DataError):
 class LoadedConfig:
     settings: MailSettings
     sources: dict[str, str]
-    """For every key, the layer its value came from: default, file, secrets-dir, env or cli."""
+    """For every key, the layer its value came from (a :class:`ValueSource`): default, file,
+    secrets-dir, env or cli."""
     path: Path
     exists: bool
     warnings: list[Finding] = field(default_factory=list)
@@ -289,14 +322,14 @@ def load_config(
     """The effective settings: overrides > environment > secrets directories > file > defaults."""
     config_path = paths.resolve_config_path(path, system=system)
     file_source = TomlFileSource(MailSettings, config_path)
-    layers: list[tuple[str, dict[str, Any]]] = [
-        (SOURCE_FILE, file_source()),
-        (SOURCE_SECRETS_DIR, secrets_dir_source()()),
-        (SOURCE_ENV, environment_source()()),
-        (SOURCE_CLI, _nest(overrides or {})),
+    layers: list[tuple[ValueSource, dict[str, Any]]] = [
+        (ValueSource.FILE, file_source()),
+        (ValueSource.SECRETS_DIR, secrets_dir_source()()),
+        (ValueSource.ENV, environment_source()()),
+        (ValueSource.CLI, _nest(overrides or {})),
     ]
     merged: dict[str, Any] = {}
-    sources = dict.fromkeys(field_keys(), SOURCE_DEFAULT)
+    sources: dict[str, str] = dict.fromkeys(field_keys(), ValueSource.DEFAULT)
     for name, layer in layers:
         _deep_merge(merged, layer)
         for key in _flatten(layer):
@@ -325,8 +358,6 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     """``--override smtp.port=2525`` pairs as dotted keys; errors.UsageError (a ValueError,
     64) naming the bad one. Secrets are refused: a command line shows in ``ps`` and in the
     shell's history. Messages name the key, never the value (it may be a secret)."""
-    import difflib
-
     keys = field_keys()
     overrides: dict[str, str] = {}
     for pair in pairs:
@@ -343,13 +374,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
                 f"{env_var_name(key)}"
             )
         if key not in keys:
-            close = difflib.get_close_matches(key, keys, n=1)
+            close = similar_keys(key, n=1)
             raise UsageError(
-                f"--override {shown!r}: unknown key"
-                + (f"; did you mean {close[0]}?" if close else "")
+                f"--override {shown!r}: unknown key" + (f"; did you mean {close}?" if close else "")
             )
         overrides[key] = value
     return overrides
+
+
+def similar_keys(key: str, *, n: int = 3) -> str:
+    """The ``n`` setting keys closest to a misspelt ``key``, as "smtp.port or smtp.host",
+    or "" (the one "did you mean" of the command line)."""
+    import difflib
+
+    return " or ".join(difflib.get_close_matches(key, field_keys(), n=n))
 
 
 def env_var_name(key: str) -> str:
@@ -362,14 +400,14 @@ def _problems(
     problems = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
-        source = sources.get(key, SOURCE_FILE)
+        source = sources.get(key, ValueSource.FILE)
         line = None
-        if source == SOURCE_FILE:
+        if source == ValueSource.FILE:
             line = locate_key(text, key)
             origin = f"{path}:{line}" if line else str(path)
-        elif source == SOURCE_ENV:
+        elif source == ValueSource.ENV:
             origin = f"environment variable {env_var_name(key)}"
-        elif source == SOURCE_SECRETS_DIR:
+        elif source == ValueSource.SECRETS_DIR:
             origin = f"secrets directory file {env_var_name(key).lower()}"
         else:
             origin = "command line"
@@ -480,7 +518,7 @@ def _raise_for(exc: ValidationError, path: Path, text: str, values: Mapping[str,
         for named in values:
             if key == named or key.startswith(named + ".") or named.startswith(key + "."):
                 raise InvalidValueError(named, describe_error(error, named)) from exc
-    sources = dict.fromkeys(field_keys(), SOURCE_FILE)
+    sources = dict.fromkeys(field_keys(), ValueSource.FILE)
     raise ConfigError(path, _problems(exc, sources, path, text)) from exc
 
 

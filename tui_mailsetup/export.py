@@ -31,6 +31,7 @@ from pathlib import Path
 from tui_mailsetup import __version__, files
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import FingerprintFormatError, host_to_ascii, normalize_fingerprint
+from tui_mailsetup.sanitize import LINE_BREAKERS
 from tui_mailsetup.settings import Driver, Encryption, MailgunRegion, MailSettings, to_plain
 
 FORMATS: tuple[str, ...] = ("msmtp", "postfix", "postfix-sasl", "env", "django", "json")
@@ -46,10 +47,6 @@ ALIASES: Mapping[str, str] = {
 ALWAYS_PRIVATE: frozenset[str] = frozenset({"postfix-sasl"})
 PASSWORD_PLACEHOLDER = "<password>"
 POSTFIX_SASL_MAP = "${default_database_type}:${config_directory}/sasl_passwd"
-
-# Anything below U+0020, DEL and the C1 range, plus the Unicode line and
-# paragraph separators: each could end a line in one reader or another.
-_LINE_BREAKERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ExportError(Exception):
@@ -127,7 +124,7 @@ def write_export(path: Path, text: str, *, mode: int) -> None:
 def _clean(key: str, value: str) -> str:
     """Refuse a value that could break out of its line (the settings model already forbids
     control characters; this guards the exporters against any other caller)."""
-    if match := _LINE_BREAKERS.search(value):
+    if match := LINE_BREAKERS.search(value):
         raise ExportError(
             f"{key} contains the control character U+{ord(match.group()):04X}, "
             "which cannot be exported safely",
@@ -170,7 +167,7 @@ def _header(options: ExportOptions, what: str, comment: str = "#") -> list[str]:
 
 
 def _comment_safe(text: str) -> str:
-    return _LINE_BREAKERS.sub("?", text)
+    return LINE_BREAKERS.sub("?", text)
 
 
 def _driver_note(settings: MailSettings) -> list[str]:

@@ -16,7 +16,8 @@ from email.message import EmailMessage
 from tui_mailsetup import __version__
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import AddressError, check_address, host_to_ascii
-from tui_mailsetup.settings import SENDER_NAME_MAX, MailSettings
+from tui_mailsetup.settings import SENDER_NAME_MAX as SENDER_NAME_MAX  # the limit, re-exported
+from tui_mailsetup.settings import MailSettings, sender_name_problem
 
 
 class MessageError(ValueError):
@@ -77,10 +78,8 @@ def build_test_message(
         raise MessageError(
             "no recipient: give --to ADDRESS or set sender.address", exit_code=ExitCode.CONFIG
         )
-    if len(sender.name) > SENDER_NAME_MAX:
-        raise MessageError(
-            f"sender.name is {len(sender.name)} characters; at most {SENDER_NAME_MAX} are allowed"
-        )
+    if problem := sender_name_problem(sender.name):
+        raise MessageError(f"sender.name {problem}")
     sent = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     name = sender.name.strip()
     message = EmailMessage()

@@ -341,9 +341,10 @@ def check_host_value(host: str) -> None:
     parse_host(host)
 
 
-def check_nameserver(entry: str) -> None:
-    """A resolver address: an IP address with an optional port (``127.0.0.1:5353``,
-    ``[::1]:53``); ValueError otherwise."""
+def parse_nameserver(entry: str) -> tuple[str, int]:
+    """A resolver address, ``127.0.0.1:5353``, ``[::1]:53``, ``::1`` or ``192.0.2.53``, as
+    (address, port), port 53 when none is given; ValueError when it is not an IP address
+    with an optional port."""
     host, port = entry, ""
     if entry.startswith("["):
         host, _, rest = entry[1:].partition("]")
@@ -355,3 +356,9 @@ def check_nameserver(entry: str) -> None:
             f"{entry!r} is not a resolver address: an IP address with an optional port, "
             "e.g. 127.0.0.1:5353 or [::1]:53"
         )
+    return host, int(port or 53)
+
+
+def check_nameserver(entry: str) -> None:
+    """:func:`parse_nameserver`, for its ValueError only (the settings' rule)."""
+    parse_nameserver(entry)

@@ -52,7 +52,7 @@ DriverFactory = Callable[[MailSettings, "str | None"], "MailDriver"]
 MessageBuilder = Callable[[MailSettings, list[str]], EmailMessage]
 EventSink = Callable[[Event], None]
 
-MESSAGE_STAGES = frozenset({Stage.MAIL, Stage.RCPT, Stage.DATA, Stage.QUIT, Stage.SEND})
+MESSAGE_STAGES = frozenset(Stage.between(Stage.MAIL, Stage.SEND))
 """Stages that need a message (and so a sender and a recipient)."""
 
 TYPED_SECRET = "typed"

@@ -41,12 +41,13 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from tui_mailsetup.names import is_ip_literal, is_loopback
+
 Mode = Literal["plain", "starttls", "tls"]
 CertKind = Literal["valid", "expired", "wrong-name", "self-signed"]
 Mechanism = Literal["PLAIN", "LOGIN", "CRAM-MD5"]
 
 ALL_MECHANISMS: tuple[Mechanism, ...] = ("PLAIN", "LOGIN", "CRAM-MD5")
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 # aiosmtpd logs to "mail.log": a deprecation warning on every successful AUTH
 # (its own Session.login_data) and a traceback whenever a client abandons a
@@ -183,14 +184,15 @@ class Sandbox:
         data_size_limit: int | None = 10 * 1024 * 1024,
         server_hostname: str = "sandbox.tui-mailsetup.invalid",
     ) -> None:
-        if host not in LOOPBACK:
+        if not is_loopback(host):
             raise ValueError("the sandbox only listens on the loopback interface")
         self.mode: Mode = mode
         self.auth = auth
         self.mechanisms = mechanisms
         self.username = username if username is not None else f"demo-{secrets.token_hex(3)}"
         self.password = password if password is not None else secrets.token_urlsafe(12)
-        self.host = "127.0.0.1" if host == "localhost" else host
+        # A loopback name (localhost) listens on 127.0.0.1; an address on itself.
+        self.host = host.strip().strip("[]") if is_ip_literal(host) else "127.0.0.1"
         self.cert_kind: CertKind = cert
         self.auth_require_tls = auth_require_tls
         # By default a STARTTLS sandbox behaves like a submission port: no

@@ -9,11 +9,30 @@ from __future__ import annotations
 
 import re
 
-# Lone surrogates are what undecodable bytes become under "surrogateescape"
-# (aiosmtplib decodes replies that way); they are escaped like controls.
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
-)
+# The one vocabulary of dangerous characters, as regular-expression class bodies.
+# C0 controls, DEL and C1 controls: in an SMTP command or a header they could split a
+# command or smuggle a header.
+C0_C1 = r"\x00-\x1f\x7f-\x9f"
+# Line and paragraph separators: Python's email package and other readers break lines there.
+LINE_SEPARATORS = r"\u2028\u2029"
+# Bidirectional overrides and isolates, and the byte-order mark: text that reads other than
+# it is.
+INVISIBLE = r"\u202a-\u202e\u2066-\u2069\ufeff"
+# Lone surrogates: bytes that are not UTF-8, decoded with "surrogateescape" (aiosmtplib
+# decodes replies that way; so does Python for command-line arguments and the environment).
+SURROGATES = r"\ud800-\udfff"
+
+CONTROL_CHARACTERS = re.compile(f"[{C0_C1}{LINE_SEPARATORS}{INVISIBLE}]")
+"""Forbidden in any value the settings hold (secrets included)."""
+NOT_UTF8 = re.compile(f"[{SURROGATES}]")
+"""Bytes that were not UTF-8 text."""
+LINE_BREAKERS = re.compile(f"[{C0_C1}{LINE_SEPARATORS}]")
+"""Whatever could end a line in one reader or another (what an exported file refuses)."""
+JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{LINE_SEPARATORS}{INVISIBLE}{SURROGATES}]")
+"""What JSON leaves raw that a terminal showing the document would interpret (JSON itself
+escapes U+0000-U+001F)."""
+# Everything but tab and line feed, which untrusted_text escapes by name.
+_ESCAPED = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{LINE_SEPARATORS}{INVISIBLE}{SURROGATES}]")
 DEFAULT_LIMIT = 2000
 
 
@@ -33,7 +52,7 @@ def untrusted_text(data: bytes | str, *, limit: int = DEFAULT_LIMIT) -> str:
     cut = len(text) - limit
     if cut > 0:
         text = text[:limit]
-    text = _CONTROL.sub(_escape, text).replace("\t", "\\t").replace("\n", "\\n")
+    text = _ESCAPED.sub(_escape, text).replace("\t", "\\t").replace("\n", "\\n")
     if cut > 0:
         text += f" …[{cut} more characters]"
     return text

@@ -8,6 +8,7 @@ the system keyring where a usable one exists.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -18,16 +19,15 @@ import tomlkit
 import tomlkit.exceptions
 
 from tui_mailsetup import files, paths
-from tui_mailsetup.config_file import LoadedConfig
+from tui_mailsetup.config_file import LoadedConfig, ValueSource
 from tui_mailsetup.errors import ConfigurationError
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.sanitize import C0_C1, NOT_UTF8, SURROGATES, untrusted_text
 from tui_mailsetup.settings import MailSettings, get_value
 
-SOURCE_PASSWORD_COMMAND = "password_command"
-SOURCE_CREDENTIALS_FILE = "credentials-file"
-SOURCE_KEYRING = "keyring"
 KEYRING_SERVICE = "tui-mailsetup"
+# A stored secret goes into SMTP commands and HTTP headers: UTF-8 text without controls.
+_SECRET_UNSAFE = re.compile(f"[{C0_C1}{SURROGATES}]")
 PASSWORD_COMMAND_TIMEOUT = 15.0
 
 
@@ -110,13 +110,12 @@ def store_secret(config_path: Path, key: str, value: str) -> Path:
 def secret_problem(value: str) -> str | None:
     """Why ``value`` cannot be a secret (it goes into SMTP commands and HTTP headers:
     UTF-8 text without control characters), or None. Never quotes the value."""
-    for char in value:
-        code = ord(char)
-        if 0xD800 <= code <= 0xDFFF:
-            return "is not valid UTF-8 text"
-        if code < 0x20 or 0x7F <= code <= 0x9F:
-            return f"contains the control character U+{code:04X}"
-    return None
+    match = _SECRET_UNSAFE.search(value)
+    if match is None:
+        return None
+    if NOT_UTF8.match(match.group()):
+        return "is not valid UTF-8 text"
+    return f"contains the control character U+{ord(match.group()):04X}"
 
 
 def _check_value(key: str, value: str) -> None:
@@ -252,11 +251,11 @@ def secret_sources(loaded: LoadedConfig) -> dict[str, str | None]:
         if get_value(loaded.settings, key) is not None:
             found[key] = loaded.sources.get(key)
         elif key == "smtp.password" and loaded.settings.smtp.password_command.strip():
-            found[key] = SOURCE_PASSWORD_COMMAND
+            found[key] = ValueSource.PASSWORD_COMMAND
         elif key in stored:
-            found[key] = SOURCE_CREDENTIALS_FILE
+            found[key] = ValueSource.CREDENTIALS_FILE
         elif _keyring_get(key) is not None:
-            found[key] = SOURCE_KEYRING
+            found[key] = ValueSource.KEYRING
         else:
             found[key] = None
     return found
@@ -292,11 +291,12 @@ def _resolve(loaded: LoadedConfig, key: str) -> ResolvedSecret:
         return ResolvedSecret(direct.get_secret_value(), loaded.sources.get(key))
     if key == "smtp.password" and loaded.settings.smtp.password_command.strip():
         return ResolvedSecret(
-            run_password_command(loaded.settings.smtp.password_command), SOURCE_PASSWORD_COMMAND
+            run_password_command(loaded.settings.smtp.password_command),
+            ValueSource.PASSWORD_COMMAND,
         )
     stored = read_credentials(loaded.path)
     if key in stored:
-        return ResolvedSecret(stored[key], SOURCE_CREDENTIALS_FILE)
+        return ResolvedSecret(stored[key], ValueSource.CREDENTIALS_FILE)
     if (value := _keyring_get(key)) is not None:
-        return ResolvedSecret(value, SOURCE_KEYRING)
+        return ResolvedSecret(value, ValueSource.KEYRING)
     return ResolvedSecret(None, None)

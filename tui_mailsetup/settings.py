@@ -10,7 +10,6 @@ say where every value came from.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -26,23 +25,18 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from tui_mailsetup.sanitize import CONTROL_CHARACTERS, NOT_UTF8
+
 ENV_PREFIX = "MAILSETUP_"
 ENV_NESTED_DELIMITER = "__"
 
-# C0 controls, DEL and C1 controls: any of them in a value that ends up in an
-# SMTP command or a header could split a command or smuggle a header. Line and
-# paragraph separators, which Python's email package treats as line breaks,
-# and the bidirectional overrides, which make text read other than it is.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
-# Lone surrogates: bytes that are not UTF-8 (a command-line argument or an environment
-# variable decoded with surrogateescape). They could not even be written to the file.
-_NOT_UTF8 = re.compile(r"[\ud800-\udfff]")
 
-
+# Control characters, line separators and bidirectional overrides are refused in every
+# value; so are bytes that are not UTF-8 (they could not even be written to the file).
 def _no_control_characters(value: str) -> str:
-    if _NOT_UTF8.search(value):
+    if NOT_UTF8.search(value):
         raise ValueError("contains bytes that are not UTF-8 text")
-    if match := _CONTROL.search(value):
+    if match := CONTROL_CHARACTERS.search(value):
         raise ValueError(
             f"contains the control character U+{ord(match.group()):04X}; "
             "remove it (values are never repaired silently)"
@@ -54,9 +48,9 @@ def _safe_secret(value: SecretStr | None) -> SecretStr | None:
     # The message never quotes the secret.
     if value is not None:
         text = value.get_secret_value()
-        if _NOT_UTF8.search(text):
+        if NOT_UTF8.search(text):
             raise ValueError("the secret contains bytes that are not UTF-8 text")
-        if match := _CONTROL.search(text):
+        if match := CONTROL_CHARACTERS.search(text):
             raise ValueError(
                 f"the secret contains the control character U+{ord(match.group()):04X}"
             )
@@ -129,11 +123,16 @@ def _nameserver_rule(value: str) -> None:
 SENDER_NAME_MAX = 64
 
 
-def _sender_name_rule(value: str) -> None:
+def sender_name_problem(value: str) -> str | None:
+    """Why ``value`` is too long for a sender name ("is 70 characters; …"), or None."""
     if len(value) > SENDER_NAME_MAX:
-        raise ValueError(
-            f"The sender name is {len(value)} characters; at most {SENDER_NAME_MAX} are allowed"
-        )
+        return f"is {len(value)} characters; at most {SENDER_NAME_MAX} are allowed"
+    return None
+
+
+def _sender_name_rule(value: str) -> None:
+    if problem := sender_name_problem(value):
+        raise ValueError(f"The sender name {problem}")
 
 
 def _encoded_word_rule(value: str) -> None:
@@ -509,6 +508,15 @@ def to_plain(settings: MailSettings, *, include_secrets: bool = False) -> dict[s
 
 def is_secret_key(key: str) -> bool:
     return key in MailSettings.SECRET_KEYS
+
+
+SECRET_KEY_FOR_DRIVER: dict[Driver, str] = {
+    Driver.SMTP: "smtp.password",
+    Driver.MAILGUN: "mailgun.api_key",
+    Driver.SES: "ses.secret_access_key",
+}
+"""The secret each driver needs (one of MailSettings.SECRET_KEYS); Sendmail's local mail
+system holds its own."""
 
 
 def default_ehlo_name() -> str:

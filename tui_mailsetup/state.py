@@ -20,7 +20,7 @@ from tui_mailsetup import files, paths
 from tui_mailsetup.engine.events import Outcome, Stage
 
 STATE_VERSION = 1
-_PAST_RCPT = frozenset({Stage.DATA, Stage.QUIT, Stage.SEND})
+_PAST_RCPT = frozenset(Stage.between(Stage.DATA, Stage.SEND))
 """Stages an ok outcome ends at once a message was accepted (SEND: a non-SMTP driver)."""
 
 

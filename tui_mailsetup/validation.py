@@ -26,12 +26,11 @@ from tui_mailsetup.names import (
     is_ip_literal,
     is_loopback,
 )
+from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, STARTTLS_PORTS
 from tui_mailsetup.presets import match_preset, reply_code
 from tui_mailsetup.settings import SENDER_NAME_MAX, Driver, Encryption, MailSettings, field_keys
 
 __all__ = ["SENDER_NAME_MAX", "evaluate", "recipient_findings", "validate"]
-IMPLICIT_TLS_PORTS = frozenset({465, 2465})
-STARTTLS_PORTS = frozenset({25, 587, 2525, 2587})
 _SES_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d+$")
 _KEY_ORDER = {key: index for index, key in enumerate(field_keys())}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import getpass
 import json
 import sys
@@ -13,14 +12,16 @@ from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
 from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
 from tui_mailsetup.config_file import (
-    SOURCE_ENV,
     ConfigError,
     InvalidValueError,
     LoadedConfig,
+    ValueSource,
     env_var_name,
     plain_value,
+    similar_keys,
     write_values,
 )
+from tui_mailsetup.engine.events import Stage
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
@@ -113,18 +114,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 # check never sends a message: it may go as far as RCPT, never DATA.
-CHECK_STAGES = (
-    "resolve",
-    "connect",
-    "tls",
-    "greeting",
-    "ehlo",
-    "starttls",
-    "ehlo-again",
-    "auth",
-    "mail",
-    "rcpt",
-)
+CHECK_STAGES = tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
 
 
 def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
@@ -168,7 +158,7 @@ def run_show(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     sources = dict(loaded.sources)
-    sources.update({k: v or "unset" for k, v in secret_sources(loaded).items()})
+    sources.update({k: v or ValueSource.UNSET for k, v in secret_sources(loaded).items()})
     data = to_plain(loaded.settings)
     if args.include_secrets:
         for key in MailSettings.SECRET_KEYS:
@@ -178,7 +168,7 @@ def run_show(args: argparse.Namespace) -> int:
     else:
         for key in MailSettings.SECRET_KEYS:
             section, name = key.split(".")
-            data[section][name] = None if sources[key] == "unset" else "**********"
+            data[section][name] = None if sources[key] == ValueSource.UNSET else "**********"
     state = _state_summary(loaded)
     driver_notes = _driver_notes(loaded, sources)
     if args.json:
@@ -202,7 +192,7 @@ def run_show(args: argparse.Namespace) -> int:
         value = data[section][name] if section else data[name]
         shown = "(unset)" if value is None else json.dumps(plain_value(value), ensure_ascii=False)
         origin = sources[key]
-        if origin == SOURCE_ENV:
+        if origin == ValueSource.ENV:
             origin = f"env {env_var_name(key)}"
         rows.append((key, shown, origin))
     key_width = max(len(r[0]) for r in rows)
@@ -222,7 +212,7 @@ def _driver_notes(loaded: LoadedConfig, sources: dict[str, str]) -> dict[str, st
         return {}
     from tui_mailsetup.drivers.ses import credential_hint
 
-    present = sources.get("ses.secret_access_key", "unset") != "unset"
+    present = sources.get("ses.secret_access_key", ValueSource.UNSET) != ValueSource.UNSET
     hint = credential_hint(loaded.settings, secret_present=present)
     return {"ses_credentials": hint.problem or hint.text}
 
@@ -261,12 +251,8 @@ def run_set(args: argparse.Namespace) -> int:
             f"tui-mailsetup set-secret {key}"
         )
     if key not in keys:
-        close = difflib.get_close_matches(key, keys, n=3)
-        hint = (
-            f" Did you mean {' or '.join(close)}?"
-            if close
-            else " `tui-mailsetup set --help` lists the keys."
-        )
+        close = similar_keys(key)
+        hint = f" Did you mean {close}?" if close else " `tui-mailsetup set --help` lists the keys."
         raise UsageError(f"unknown key '{untrusted_text(key, limit=80)}'.{hint}")
     value: Any = args.value
     if key == "dns.nameservers":
@@ -289,7 +275,7 @@ def run_set(args: argparse.Namespace) -> int:
         # Written; what else is wrong (the environment, --override) does not undo that.
         print(f"note: the effective configuration does not load:\n{untrusted_text(str(exc))}")
         return ExitCode.OK
-    if after.sources.get(key) == SOURCE_ENV:
+    if after.sources.get(key) == ValueSource.ENV:
         print(f"note: the environment variable {env_var_name(key)} overrides this value")
     from tui_mailsetup.validation import validate
 
@@ -412,7 +398,6 @@ def _findings_diagnosis(findings: list[Any]) -> dict[str, Any]:
 
 def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list[Any]) -> int:
     from tui_mailsetup.cli import smtp_cmds
-    from tui_mailsetup.engine.events import Stage
 
     stop_after = Stage(args.quit_after)
     # The findings were shown above: the runner validates again (one verdict) quietly.

@@ -310,10 +310,11 @@ def run_test(args: argparse.Namespace) -> int:
             print(f"OK: delivered to the relay {result.relay}{where}: {result.reply}")
         print(f"    in {result.elapsed:.2f} s")
         return ExitCode.OK
-    from tui_mailsetup.cli.smtp_cmds import HumanPrinter, use_color
+    from tui_mailsetup.cli.output import use_colour
+    from tui_mailsetup.cli.smtp_cmds import HumanPrinter
 
     print(f"** {result.status}" + (f" (queue ID {result.queue_id})" if result.queue_id else ""))
-    printer = HumanPrinter(sys.stdout, color=use_color(sys.stdout))
+    printer = HumanPrinter(sys.stdout, color=use_colour(sys.stdout))
     printer.event(Outcome(False, result.stage, result.elapsed, result.diagnosis))
     return int(result.exit_code)
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.findings import Finding, Severity
-from tui_mailsetup.sanitize import untrusted_lines
+from tui_mailsetup.sanitize import JSON_UNSAFE, untrusted_lines
 
 if TYPE_CHECKING:
     from tui_mailsetup.errors import MailSetupError
@@ -31,28 +30,31 @@ _CODES = {
 
 
 def use_colour(stream: TextIO | None = None) -> bool:
+    """Colour only on a terminal, never with NO_COLOR set (to anything but the empty string,
+    as no-color.org says) nor with TERM=dumb: the one rule for every command."""
     stream = stream or sys.stdout
-    if "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+    if os.environ.get("NO_COLOR", "") != "" or os.environ.get("TERM") == "dumb":
         return False
-    return hasattr(stream, "isatty") and stream.isatty()
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def sgr(text: str, codes: str) -> str:
+    """``text`` wrapped in the SGR escape ``codes`` ("31", "1;31") and a reset."""
+    return f"\x1b[{codes}m{text}\x1b[0m"
 
 
 def paint(text: str, colour: str, *, stream: TextIO | None = None) -> str:
     """``text`` in ``colour`` when the stream is a colour terminal; unchanged otherwise."""
     if not use_colour(stream):
         return text
-    return f"\x1b[{_CODES[colour]}m{text}\x1b[0m"
-
-
-# JSON escapes only U+0000-U+001F; C1 controls, line separators, bidirectional
-# overrides and lone surrogates would reach a terminal that shows the document raw.
-_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+    return sgr(text, _CODES[colour])
 
 
 def json_text(document: Any, *, indent: int | None = 2) -> str:
     """``document`` as JSON text that is safe on a terminal and still valid JSON."""
     text = json.dumps(document, indent=indent, ensure_ascii=False, default=str)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def print_json(document: Any) -> None:

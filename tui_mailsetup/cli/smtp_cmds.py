@@ -14,10 +14,10 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui_mailsetup.cli.output import sgr, use_colour
 from tui_mailsetup.engine.events import (
     Direction,
     Event,
@@ -104,7 +104,7 @@ def run_ladder(
     from tui_mailsetup.state import load_state
 
     stream = out if out is not None else sys.stdout
-    printer = HumanPrinter(stream, color=use_color(stream)) if human else None
+    printer = HumanPrinter(stream, color=use_colour(stream)) if human else None
     settings = loaded.settings
     if printer is not None:
         state = load_state(loaded.path)
@@ -163,24 +163,14 @@ def outcome_document(outcome: Outcome, events: list[Event] | None = None) -> dic
 # --------------------------------------------------------------------------- human output
 
 
-def use_color(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR", "") != "":
-        return False
-    if os.environ.get("TERM") == "dumb":
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-_RESET = "\x1b[0m"
 _STYLES = {
-    "sent": "\x1b[36m",
+    "sent": "36",
     "received": "",
-    "note": "\x1b[33m",
-    "ok": "\x1b[32m",
-    "fail": "\x1b[1;31m",
-    "dim": "\x1b[2m",
-    "bold": "\x1b[1m",
+    "note": "33",
+    "ok": "32",
+    "fail": "1;31",
+    "dim": "2",
+    "bold": "1",
 }
 
 
@@ -193,7 +183,7 @@ class HumanPrinter:
 
     def _style(self, style: str, text: str) -> str:
         code = _STYLES.get(style, "")
-        return f"{code}{text}{_RESET}" if self.color and code else text
+        return sgr(text, code) if self.color and code else text
 
     def _print(self, text: str) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from tui_mailsetup.settings import Driver, MailSettings
+from tui_mailsetup.settings import SECRET_KEY_FOR_DRIVER, Driver, MailSettings
 
 if TYPE_CHECKING:
     from tui_mailsetup.config_file import LoadedConfig
@@ -22,13 +22,13 @@ _DRIVER_CLASSES: dict[Driver, tuple[str, str]] = {
     Driver.MAILGUN: ("tui_mailsetup.drivers.mailgun", "MailgunDriver"),
     Driver.SES: ("tui_mailsetup.drivers.ses", "SesDriver"),
 }
-
-# The secret each driver needs; Sendmail's local mail system holds its own.
-SECRET_KEY_FOR_DRIVER: dict[Driver, str] = {
-    Driver.SMTP: "smtp.password",
-    Driver.MAILGUN: "mailgun.api_key",
-    Driver.SES: "ses.secret_access_key",
-}
+__all__ = [
+    "SECRET_KEY_FOR_DRIVER",
+    "create_driver",
+    "driver_from_config",
+    "resolve_driver_secret",
+    "secret_key_for",
+]
 
 
 def secret_key_for(settings: MailSettings) -> str | None:

@@ -39,6 +39,7 @@ from tui_mailsetup.engine.fetch import FetchFailed, https_get, load_httpx, verif
 from tui_mailsetup.engine.probe import NOT_PROBED, ProbeResult, Verdict, probe
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
+from tui_mailsetup.ports import USUAL_PORT
 from tui_mailsetup.presets import (
     Preset,
     preset_for_mail_domain,
@@ -58,9 +59,8 @@ CONFIDENCE = {
     "ispdb-mx": 75,
     "guess": 30,
 }
-GUESS_PORTS: tuple[tuple[int, Encryption], ...] = (
-    (465, Encryption.TLS),
-    (587, Encryption.STARTTLS),
+GUESS_PORTS: tuple[tuple[int, Encryption], ...] = tuple(
+    (USUAL_PORT[encryption], encryption) for encryption in (Encryption.TLS, Encryption.STARTTLS)
 )
 FETCH_LIMIT = 5.0
 """Seconds an autoconfig or ISPDB fetch may take (a black-holed web server costs no more)."""

@@ -366,6 +366,8 @@ async def _relay_by_address(
     """check_host() for each address of smtp.host."""
     import ipaddress
 
+    from tui_mailsetup.names import is_loopback
+
     try:
         addresses = [str(ipaddress.ip_address(relay_host))]
     except ValueError:
@@ -377,7 +379,7 @@ async def _relay_by_address(
             return failed_lookup("SPF", f"{relay_host} A/AAAA (the relay)", exc)
     if not addresses:
         return None  # the relay does not resolve: the SMTP checks say so
-    if all(ipaddress.ip_address(a).is_loopback for a in addresses):
+    if all(is_loopback(a) for a in addresses):
         return None  # a local relay hands mail on; its own smarthost is what SPF sees
     results = await asyncio.gather(
         *(spf.check_host(a, domain, lookup=lookup, sender=sender) for a in addresses)

@@ -26,7 +26,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from tui_mailsetup.names import is_ip_literal
+from tui_mailsetup.names import is_ip_literal, parse_nameserver
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -40,18 +40,6 @@ class LookupFailed(Exception):
         """Short: "timeout", "SERVFAIL", "REFUSED", "no answer from the name servers"."""
 
 
-def parse_nameserver(entry: str) -> tuple[str, int]:
-    """``127.0.0.1:5353``, ``[::1]:53``, ``::1`` or ``192.0.2.53`` → (address, port)."""
-    entry = entry.strip()
-    if entry.startswith("["):
-        address, _, rest = entry[1:].partition("]")
-        return address, int(rest.removeprefix(":") or 53)
-    if entry.count(":") == 1:
-        address, _, port = entry.partition(":")
-        return address, int(port)
-    return entry, 53
-
-
 def make_resolver(
     nameservers: Sequence[str] = (), *, lifetime: float = DEFAULT_TIMEOUT
 ) -> dns.asyncresolver.Resolver:
@@ -60,7 +48,7 @@ def make_resolver(
         resolver = dns.asyncresolver.Resolver(configure=False)
         resolver.nameservers = [
             dns.nameserver.Do53Nameserver(address, port)
-            for address, port in (parse_nameserver(entry) for entry in nameservers)
+            for address, port in (parse_nameserver(entry.strip()) for entry in nameservers)
         ]
     else:
         resolver = dns.asyncresolver.Resolver()

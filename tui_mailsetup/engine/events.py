@@ -43,7 +43,19 @@ class Stage(StrEnum):
     def label(self) -> str:
         return _LABELS[self]
 
+    @property
+    def order(self) -> int:
+        """Where the stage stands on the ladder: the order of definition (SEND, the one
+        stage of drivers that are not SMTP, after all of SMTP's)."""
+        return _ORDER[self]
 
+    @classmethod
+    def between(cls, first: Stage, last: Stage) -> tuple[Stage, ...]:
+        """The stages from ``first`` to ``last``, both included, in ladder order."""
+        return tuple(stage for stage in cls if first.order <= stage.order <= last.order)
+
+
+_ORDER = {stage: index for index, stage in enumerate(Stage)}
 _LABELS = {
     Stage.CONFIG: "Configuration",
     Stage.RESOLVE: "Resolve",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tui_mailsetup import files, paths
-from tui_mailsetup.config_file import LoadedConfig
+from tui_mailsetup.config_file import LoadedConfig, ValueSource
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.oauth2.errors import LoginRequired, OAuth2Error
 from tui_mailsetup.oauth2.providers import configuration_problems, endpoints
@@ -19,7 +19,7 @@ from tui_mailsetup.oauth2.store import (
     refresh_lock,
     save_tokens,
 )
-from tui_mailsetup.secrets import SOURCE_CREDENTIALS_FILE, resolve_secret
+from tui_mailsetup.secrets import resolve_secret
 from tui_mailsetup.settings import OAuth2Flow
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def _renew(loaded: LoadedConfig, tokens: TokenSet | None, source: str | None) ->
         fresh = flows.refresh(oauth2, _client_secret(loaded), ends, tokens)
     else:
         fresh = flows.obtain_unattended(oauth2, _client_secret(loaded), ends, account_for(loaded))
-    if source in (None, SOURCE_CREDENTIALS_FILE):
+    if source in (None, ValueSource.CREDENTIALS_FILE):
         save_tokens(loaded, fresh)
     return fresh.access_token
 
