@@ -9,6 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from tui_mailsetup.names import is_loopback
 from tui_mailsetup.settings import Encryption
 
 
@@ -102,7 +103,7 @@ def match_preset(host: str) -> Preset | None:
     wanted = host.strip().lower().rstrip(".").strip("[]")
     if not wanted:
         return None
-    if wanted in {"127.0.0.1", "::1", "localhost.localdomain"}:
+    if is_loopback(wanted):  # any loopback name or address is the local relay
         wanted = "localhost"
     return next((p for p in load_presets() if p.host == wanted), None)
 

@@ -36,6 +36,7 @@ from tui_mailsetup.engine.events import (
     TranscriptLine,
 )
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.names import is_loopback
 from tui_mailsetup.sanitize import untrusted_text
 
 BODY_LINES_SHOWN = 8
@@ -73,15 +74,6 @@ class TransportError(Exception):
     def __init__(self, diagnosis: Diagnosis) -> None:
         super().__init__(diagnosis.cause)
         self.diagnosis = diagnosis
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, what: str) -> Diagnosis | None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, USUAL_PORT
 from tui_mailsetup.settings import (
     AuthMechanism,
     Driver,
@@ -47,8 +48,6 @@ ENCRYPTION_LABELS: dict[Encryption, str] = {
 # The port each encryption mode is usually spoken on, and the ports that are
 # "usual" for some mode: only those are replaced when the mode changes, so a
 # deliberate custom port is never overwritten.
-SUGGESTED_PORT: dict[str, int] = {"tls": 465, "starttls": 587, "none": 25}
-USUAL_PORTS = frozenset({25, 465, 587, 2465, 2525})
 
 
 @dataclass(frozen=True)
@@ -308,15 +307,18 @@ def suggested_port(encryption: str, port: Any) -> int | None:
         current = int(str(port).strip())
     except ValueError:
         current = None
-    target = SUGGESTED_PORT.get(encryption)
-    if target is None:
+    try:
+        mode = Encryption(encryption)
+    except ValueError:
         return None
-    if current is not None and current not in USUAL_PORTS:
+    # A port outside the usual ones was chosen on purpose; one that already fits stays.
+    # (`none` starts in plain text like STARTTLS, so the STARTTLS ports fit it too.)
+    if current is not None and current not in IMPLICIT_TLS_PORTS | STARTTLS_PORTS:
         return None
-    usual_for_mode = {"tls": {465, 2465}, "starttls": {587, 25, 2525}, "none": {25, 587, 2525}}
-    if current is not None and current in usual_for_mode.get(encryption, set()):
+    fitting = IMPLICIT_TLS_PORTS if mode is Encryption.TLS else STARTTLS_PORTS
+    if current is not None and current in fitting:
         return None
-    return target
+    return USUAL_PORT[mode]
 
 
 def visible_fields(section: Section, driver: Driver) -> Iterable[FieldSpec]:

@@ -8,15 +8,19 @@ from functools import cached_property
 
 from tui_mailsetup.engine.events import Diagnosis, Stage
 from tui_mailsetup.fixes import Fix
+from tui_mailsetup.ports import USUAL_PORT
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.settings import MailSettings, SmtpSettings
+from tui_mailsetup.settings import Encryption, MailSettings, SmtpSettings
 
 FIX_TLS = Fix("use implicit TLS (encryption = tls)", {"smtp.encryption": "tls"})
 FIX_STARTTLS = Fix("use STARTTLS (encryption = starttls)", {"smtp.encryption": "starttls"})
 FIX_SUBMISSION = Fix(
     "use the submission port 587 with STARTTLS", {"smtp.port": 587, "smtp.encryption": "starttls"}
 )
-FIX_465 = Fix("use implicit TLS on port 465", {"smtp.port": 465, "smtp.encryption": "tls"})
+FIX_465 = Fix(
+    f"use implicit TLS on port {USUAL_PORT[Encryption.TLS]}",
+    {"smtp.port": USUAL_PORT[Encryption.TLS], "smtp.encryption": Encryption.TLS.value},
+)
 
 
 def evidence_of(code: int, message: str) -> str:

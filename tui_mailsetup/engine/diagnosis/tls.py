@@ -8,6 +8,7 @@ from tui_mailsetup.engine.diagnosis.common import FIX_465
 from tui_mailsetup.engine.events import Diagnosis, Stage, TlsDetails
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.fixes import Fix
+from tui_mailsetup.ports import IMPLICIT_TLS_PORTS
 from tui_mailsetup.sanitize import untrusted_text
 
 
@@ -22,7 +23,7 @@ def starttls_not_offered(port: int, evidence: str) -> Diagnosis:
             "465), or something between here and the server strips STARTTLS from its reply "
             "(a downgrade attack, or an antivirus/firewall that inspects SMTP)."
         ),
-        fix=FIX_465 if port != 465 else None,
+        fix=FIX_465 if port not in IMPLICIT_TLS_PORTS else None,
         exit_code=ExitCode.PROTOCOL,
     )
 

@@ -48,21 +48,6 @@ QUIT_GRACE = 3.0
 """Seconds QUIT may take once the message was accepted (outside the overall deadline)."""
 GREETING_GRACE = 1.5
 """Seconds without a greeting before probing whether the port expects implicit TLS."""
-_ORDER = [
-    Stage.CONFIG,
-    Stage.RESOLVE,
-    Stage.CONNECT,
-    Stage.TLS,
-    Stage.GREETING,
-    Stage.EHLO,
-    Stage.STARTTLS,
-    Stage.EHLO_AGAIN,
-    Stage.AUTH,
-    Stage.MAIL,
-    Stage.RCPT,
-    Stage.DATA,
-    Stage.QUIT,
-]
 
 
 def _encryption_stage(stop_after: Stage | None, encryption: Encryption) -> Stage | None:
@@ -82,7 +67,8 @@ def _encryption_stage(stop_after: Stage | None, encryption: Encryption) -> Stage
 
 
 def stage_index(stage: Stage) -> int:
-    return _ORDER.index(stage) if stage in _ORDER else len(_ORDER)
+    """Where ``stage`` stands on the ladder (the order lives on the Stage enum)."""
+    return stage.order
 
 
 class Session:

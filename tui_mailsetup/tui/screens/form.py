@@ -52,15 +52,14 @@ if TYPE_CHECKING:
     from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 
-SOURCE_WORDS = {
-    "env": "the environment",
-    "secrets-dir": "the secrets directory",
-    "password_command": "password_command",
-    "credentials-file": "the credentials file",
-    "keyring": "the system keyring",
-    "cli": "the command line",
-    "file": "the configuration file",
-}
+def source_words(source: str) -> str:
+    """Where a value came from, in a sentence ("the environment")."""
+    from tui_mailsetup.config_file import ValueSource
+
+    try:
+        return ValueSource(source).phrase
+    except ValueError:
+        return source
 
 
 class TestFinished(Message):
@@ -461,7 +460,7 @@ class FormScreen(Screen[None]):
         else:
             known = self.state.known_secrets.get(key)
             source = (
-                f"from {SOURCE_WORDS.get(known, known)}; type to replace it"
+                f"from {source_words(known)}; type to replace it"
                 if known
                 else (
                     "not set: type it below, or set password_command"

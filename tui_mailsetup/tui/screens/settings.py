@@ -17,7 +17,7 @@ from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.settings import Driver
 from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, SECTIONS
-from tui_mailsetup.tui.screens.form import SOURCE_WORDS, FormScreen
+from tui_mailsetup.tui.screens.form import FormScreen, source_words
 from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
 
 TAB_TITLES = {"review": "Test"}
@@ -218,7 +218,7 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
             elif secret_key == "smtp.password" and settings.smtp.password_command.strip():
                 login.append(f"; {label} from password_command")
             elif source := state.known_secrets.get(secret_key):
-                login.append(f"; {label} from {SOURCE_WORDS.get(source, source)}")
+                login.append(f"; {label} from {source_words(source)}")
             else:
                 login.append(f"; {label} not set", style="bold red")
                 problem = credentials_problem(app.config_path)
