@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -49,16 +50,50 @@ async def test_starttls_stripping_sends_no_auth_bytes() -> None:
     outcome = outcome_of(events)
     assert outcome.stage == Stage.STARTTLS and outcome.exit_code == ExitCode.PROTOCOL
     assert outcome.diagnosis is not None and "does not offer STARTTLS" in outcome.diagnosis.cause
-    assert (
-        outcome.diagnosis.fix is not None
-        and outcome.diagnosis.fix.changes["smtp.encryption"] == "tls"
-    )
+    if not _listening(465):
+        # Port 465 was tried (a handshake, no SMTP) and did not answer: no fix that
+        # was not seen to work is offered.
+        assert outcome.diagnosis.fix is None
+        assert "did not answer a TLS handshake" in outcome.diagnosis.explanation
     # Nothing at all was sent after EHLO: no AUTH, no credentials, not even QUIT.
     assert server.first.commands == [b"EHLO " + server.first.commands[0][5:]]
     received = server.all_received()
     assert b"AUTH" not in received
     for form in B64_FORMS:
         assert form not in received
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def test_starttls_missing_offers_465_only_when_465_answers_tls(tmp_path: Path) -> None:
+    ca = LocalCA(tmp_path)
+    try:
+        tls_465 = await asyncio.start_server(
+            lambda reader, writer: writer.close(), "127.0.0.1", 465, ssl=ca.server_context()
+        )
+    except OSError as exc:  # not root, or something else has the port
+        pytest.skip(f"cannot listen on 127.0.0.1:465 ({exc.strerror})")
+
+    async def script(conn: Conn) -> None:
+        await greet_and_ehlo(conn, "AUTH PLAIN LOGIN")
+        await conn.drain_rest()
+
+    try:
+        async with ScriptedServer(script) as server:
+            settings = settings_for(server.port, encryption="starttls", username="alice")
+            events = await collect(settings, PASSWORD, message=None)
+    finally:
+        tls_465.close()
+        await tls_465.wait_closed()
+    diagnosis = outcome_of(events).diagnosis
+    assert diagnosis is not None and diagnosis.fix is not None
+    assert diagnosis.fix.changes == {"smtp.port": 465, "smtp.encryption": "tls"}
+    assert "a TLS handshake on port 465 succeeded" in diagnosis.explanation
+    assert b"AUTH" not in server.all_received()
 
 
 async def test_plaintext_injected_after_starttls_reply_is_ignored(tmp_path: Path) -> None:

@@ -12,18 +12,32 @@ from tui_mailsetup.ports import IMPLICIT_TLS_PORTS
 from tui_mailsetup.sanitize import untrusted_text
 
 
-def starttls_not_offered(port: int, evidence: str) -> Diagnosis:
+def starttls_not_offered(port: int, evidence: str, tls_port_answer: str | None = None) -> Diagnosis:
+    """``tls_port_answer``: what a TLS handshake on the implicit-TLS port found, when one was
+    tried and it answered. The port change is offered only then: a fix that was not seen to
+    work is not offered as one."""
+    explanation = (
+        "encryption = starttls requires an encrypted connection, so the test stopped right "
+        "after EHLO and nothing else was sent. Either the server needs implicit TLS (port "
+        "465), or something between here and the server strips STARTTLS from its reply "
+        "(a downgrade attack, or an antivirus/firewall that inspects SMTP)."
+    )
+    fix = None
+    if port not in IMPLICIT_TLS_PORTS:
+        if tls_port_answer:
+            explanation += f" Tried from here: {tls_port_answer}."
+            fix = FIX_465
+        else:
+            explanation += (
+                " Port 465 of this server did not answer a TLS handshake from here either, so "
+                "no port change is offered: ask the provider which port and encryption to use."
+            )
     return Diagnosis(
         stage=Stage.STARTTLS,
         cause="The server does not offer STARTTLS",
         evidence=evidence,
-        explanation=(
-            "encryption = starttls requires an encrypted connection, so the test stopped right "
-            "after EHLO and nothing else was sent. Either the server needs implicit TLS (port "
-            "465), or something between here and the server strips STARTTLS from its reply "
-            "(a downgrade attack, or an antivirus/firewall that inspects SMTP)."
-        ),
-        fix=FIX_465 if port not in IMPLICIT_TLS_PORTS else None,
+        explanation=explanation,
+        fix=fix,
         exit_code=ExitCode.PROTOCOL,
     )
 

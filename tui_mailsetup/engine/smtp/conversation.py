@@ -40,8 +40,12 @@ from tui_mailsetup.names import (
     parse_host,
     validate_ehlo_name,
 )
+from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, USUAL_PORT
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
+
+PROBE_OTHER_PORT = 2.0
+"""Seconds a side probe of another port (465, when STARTTLS is missing) may take."""
 
 
 class Conversation(Session):
@@ -247,10 +251,24 @@ class Conversation(Session):
         first = response.message.split("\n", 1)[0]
         self.finish(Stage.GREETING, started, untrusted_text(f"{response.code} {first}", limit=120))
 
-    def _probe_peer(self) -> Peer:
-        """What a side connection (:mod:`.probes`) needs: the address that connected."""
+    def _probe_peer(self, port: int | None = None) -> Peer:
+        """What a side connection (:mod:`.probes`) needs: the address that connected, or the
+        same address on another ``port`` (then given at most PROBE_OTHER_PORT seconds: a
+        firewall that drops it must not eat the run's deadline)."""
         assert self.peer is not None
-        return Peer(self.family, self.peer, self.host, self.smtp.port, self.remaining, self.note)
+        if port is None:
+            return Peer(
+                self.family, self.peer, self.host, self.smtp.port, self.remaining, self.note
+            )
+        address = (self.peer[0], port, *self.peer[2:])
+        return Peer(
+            self.family,
+            address,
+            self.host,
+            port,
+            lambda: min(PROBE_OTHER_PORT, self.remaining()),
+            self.note,
+        )
 
     async def _ehlo(self, stage: Stage) -> None:
         started = self.begin(stage)
@@ -317,9 +335,13 @@ class Conversation(Session):
         if "starttls" not in self.capabilities:
             self.begin(Stage.STARTTLS)
             offered = " ".join(k.upper() for k in self.capabilities) or "nothing"
+            # Offer the implicit-TLS port only if it answers: a handshake, no SMTP sent.
+            tls_port_answer = None
+            if self.smtp.port not in IMPLICIT_TLS_PORTS:
+                tls_port_answer = await probe_tls(self._probe_peer(USUAL_PORT[Encryption.TLS]))
             self.fail(
                 diag.starttls_not_offered(
-                    self.smtp.port, untrusted_text(f"EHLO offered: {offered}")
+                    self.smtp.port, untrusted_text(f"EHLO offered: {offered}"), tls_port_answer
                 )
             )
         started = self.begin(Stage.STARTTLS)
