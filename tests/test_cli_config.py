@@ -282,3 +282,28 @@ def test_a_damaged_state_file_never_breaks_show(isolated_home: Path, content: st
     result = run_cli("show", "--json", home=isolated_home)
     assert result.returncode == 0, result.stderr
     assert isinstance(result.json()["state"], dict)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("smtp.port", "abc", "must be a whole number"),
+        ("smtp.port", "70000", "must be at most 65535"),
+        ("smtp.timeout", "-1", "must be more than 0 "),
+        ("smtp.verify", "maybe", "must be true or false"),
+        ("smtp.encryption", "ssl3", "must be one of 'none', 'starttls' or 'tls'"),
+        ("detect.timeout", "soon", "must be a number"),
+    ],
+)
+def test_refused_values_are_explained_in_the_products_words(
+    isolated_home: Path, key: str, value: str, said: str
+) -> None:
+    """The same words reach `set`, a file's path:line and the TUI's finding (one describe_error)."""
+    from tui_mailsetup.validation import evaluate
+
+    result = run_cli("set", key, value, home=isolated_home)
+    assert result.returncode == 65
+    assert said in result.stderr and "Input should" not in result.stderr
+    section, _, field = key.partition(".")
+    findings = [f for f in evaluate({section: {field: value}})[1] if f.field == key]
+    assert findings and said in findings[0].message

@@ -415,9 +415,45 @@ def _problems(
     return problems
 
 
+def _number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _in_our_words(error: Mapping[str, Any]) -> str | None:
+    """The product's wording for pydantic's common error types (None: keep its message,
+    which for our own field rules is already ours)."""
+    kind = str(error["type"])
+    context = error.get("ctx") or {}
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return "must be a whole number, e.g. 587"
+    if kind in {"float_parsing", "float_type"}:
+        return "must be a number, e.g. 30"
+    if kind in {"bool_parsing", "bool_type"}:
+        return "must be true or false (yes/no, on/off and 1/0 are understood too)"
+    if kind == "greater_than":
+        return f"must be more than {_number(context.get('gt'))}"
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(context.get('ge'))}"
+    if kind == "less_than":
+        return f"must be less than {_number(context.get('lt'))}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(context.get('le'))}"
+    if kind in {"enum", "literal_error"} and "expected" in context:
+        return f"must be one of {context['expected']}"
+    if kind in {"string_type", "list_type", "dict_type", "model_type", "model_attributes_type"}:
+        wanted = {"string_type": "text", "list_type": 'a list, e.g. ["a", "b"]'}.get(
+            kind, "a section of settings"
+        )
+        return f"must be {wanted}"
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters"
+    return None
+
+
 def describe_error(error: Mapping[str, Any], key: str) -> str:
-    """A pydantic error as a person reads it; the bad value is quoted unless it is a secret."""
-    message = str(error["msg"]).removeprefix("Value error, ")
+    """A pydantic error as a person reads it, in the product's words; the bad value is
+    quoted unless it is a secret."""
+    message = _in_our_words(error) or str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return "unknown key (check the spelling; `tui-mailsetup show` lists every key)"
     quoted = isinstance(error.get("input"), str) and f"'{error['input']}'" in message
