@@ -73,3 +73,14 @@ def test_suggested_port_only_replaces_usual_ports(
     encryption: str, port: str, suggested: int | None
 ) -> None:
     assert suggested_port(encryption, port) == suggested
+
+
+def test_a_passed_verdict_shows_the_outcomes_warnings() -> None:
+    """The CLI prints them and puts them in JSON; the TUI's verdict must say them too."""
+    from tui_mailsetup.engine.events import Outcome, Stage
+    from tui_mailsetup.tui.widgets.diagnostics import verdict_text
+
+    warning = "the server accepted the message but never answered QUIT: do not send it again"
+    outcome = Outcome(True, Stage.DATA, 0.4, recipients=("a@example.com",), warnings=(warning,))
+    shown = verdict_text(outcome).plain
+    assert "PASSED" in shown and warning in shown

@@ -121,6 +121,8 @@ def verdict_text(outcome: Outcome, *, fix_key: str = "F2", with_fix: bool = True
             text.append(f"; test email accepted for {to}")
         if outcome.message_id:
             text.append(f"\n  Message-ID {outcome.message_id}")
+        for warning in outcome.warnings:  # e.g. QUIT unanswered after the 250: do not resend
+            text.append(f"\n  ! {warning}", style="bold yellow")
         return text
     diagnosis = outcome.diagnosis
     text.append("✘ FAILED", style="bold red")
