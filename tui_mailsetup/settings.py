@@ -9,7 +9,6 @@ say where every value came from.
 
 from __future__ import annotations
 
-import functools
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -86,9 +85,7 @@ def _lower(value: object) -> object:
 
 
 class SmtpSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     host: SafeStr = ""
     """Server name or IP address of the SMTP relay."""
@@ -119,9 +116,7 @@ class SmtpSettings(BaseModel):
 
 
 class SenderSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: SafeStr = ""
     """Display name in From (at most 64 characters)."""
@@ -130,18 +125,14 @@ class SenderSettings(BaseModel):
 
 
 class SendmailSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     path: SafeStr = "/usr/sbin/sendmail"
     """Path to a sendmail-compatible binary."""
 
 
 class MailgunSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     domain: SafeStr = ""
     """Sending domain configured in Mailgun."""
@@ -154,9 +145,7 @@ class MailgunSettings(BaseModel):
 
 
 class SesSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     region: SafeStr = "us-east-1"
     """AWS region of the SES account."""
@@ -174,18 +163,14 @@ class SesSettings(BaseModel):
 
 
 class DnsSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     nameservers: list[SafeStr] = Field(default_factory=list)
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
 
 
 class DetectSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     ispdb: bool = True
     """Ask Thunderbird's public ISPDB about the domain (the domain name is sent to it; detect says so)."""
@@ -287,41 +272,12 @@ def field_keys(model: type[BaseModel] = MailSettings, prefix: str = "") -> list[
 
 def field_doc(key: str) -> str:
     """The docstring under a field, for help texts (``f1`` in the TUI, ``--help``)."""
-    return _field_docs().get(key, "")
-
-
-@functools.cache
-def _field_docs() -> dict[str, str]:
     # Read from this module's source on first use rather than with pydantic's
-    # use_attribute_docstrings, which parses the source at import time and so
-    # slows every headless command for the sake of the TUI's help key.
-    import ast
-    import inspect
-    import itertools
-    import sys
+    # use_attribute_docstrings, which parses the source while the classes are
+    # built and so slows every headless command for the sake of the TUI's help key.
+    from tui_mailsetup.settings_source import declared
 
-    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    docs: dict[str, str] = {}
-
-    def walk(model: type[BaseModel], prefix: str) -> None:
-        body = classes[model.__name__].body
-        for statement, following in itertools.pairwise(body):
-            if (
-                isinstance(statement, ast.AnnAssign)
-                and isinstance(statement.target, ast.Name)
-                and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                docs[prefix + statement.target.id] = inspect.cleandoc(following.value.value)
-        for name, info in model.model_fields.items():
-            annotation = info.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                walk(annotation, f"{prefix}{name}.")
-
-    walk(MailSettings, "")
-    return docs
+    return declared().doc(key)
 
 
 def get_value(settings: BaseModel, key: str) -> Any:

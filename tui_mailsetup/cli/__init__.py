@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from tui_mailsetup import __version__
@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 
 class UsageErrorParser(argparse.ArgumentParser):
     """argparse exits 2 on a usage error; sysexits says 64."""
+
+    epilog_factory: Callable[[], str] | None = None
+    """Makes the epilog when the help is printed: a text that costs imports (a list of keys)."""
+
+    def format_help(self) -> str:
+        if self.epilog_factory is not None:
+            self.epilog = self.epilog_factory()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)

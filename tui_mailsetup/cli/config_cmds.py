@@ -7,38 +7,18 @@ import difflib
 import getpass
 import json
 import sys
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup.cli import load_from_args
 from tui_mailsetup.cli.output import error, paint, print_findings, print_json
-from tui_mailsetup.config_file import (
-    SOURCE_ENV,
-    ConfigError,
-    LoadedConfig,
-    describe_error,
-    env_var_name,
-    plain_value,
-    write_values,
-)
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
-from tui_mailsetup.paths import resolve_config_path
-from tui_mailsetup.secrets import (
-    SecretError,
-    credentials_problem,
-    delete_secret,
-    resolve_secret,
-    secret_sources,
-    store_secret,
-)
-from tui_mailsetup.settings import (
-    MailSettings,
-    field_keys,
-    is_secret_key,
-    to_plain,
-)
+from tui_mailsetup.settings_source import declared, settable_keys
+
+# The settings model, pydantic and the files are imported by the commands that use
+# them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -63,8 +43,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="Set one key (e.g. `smtp.port 465`) in the configuration file. The value is "
         "validated first; the file keeps its comments and is written atomically, the previous "
         "version kept as <file>.bak.",
-        epilog="keys: " + ", ".join(k for k in field_keys() if not is_secret_key(k)),
     )
+    set_.epilog_factory = lambda: "keys: " + ", ".join(settable_keys())
     set_.add_argument("key", help="dotted key, e.g. smtp.port")
     set_.add_argument("value", help='the value; lists (dns.nameservers) as "a,b" or JSON')
     set_.set_defaults(handler=run_set)
@@ -75,8 +55,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="store a secret (smtp.password, …) in the owner-only credentials file",
         description="Read a secret from standard input (or a no-echo prompt on a terminal) and store it "
         "in the credentials file beside the configuration (mode 0600, directory 0700).",
-        epilog="keys: " + ", ".join(MailSettings.SECRET_KEYS),
     )
+    secret.epilog_factory = lambda: "keys: " + ", ".join(declared().secret_keys)
     secret.add_argument("key", help="smtp.password, mailgun.api_key or ses.secret_access_key")
     secret.add_argument("--delete", action="store_true", help="remove the secret instead")
     secret.set_defaults(handler=run_set_secret)
@@ -123,6 +103,8 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
 
     Every command that needs the configuration loads it through here.
     """
+    from tui_mailsetup.config_file import ConfigError
+
     try:
         return load_from_args(args)
     except ValueError as exc:
@@ -138,6 +120,8 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
 
 def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
     """What loading noticed: a secret in the main file, an unusable credentials file."""
+    from tui_mailsetup.secrets import credentials_problem
+
     findings = list(loaded.warnings)
     if problem := credentials_problem(loaded.path):
         findings.append(
@@ -150,6 +134,10 @@ def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from tui_mailsetup.config_file import SOURCE_ENV, env_var_name, plain_value
+    from tui_mailsetup.secrets import SecretError, resolve_secret, secret_sources
+    from tui_mailsetup.settings import MailSettings, field_keys, to_plain
+
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -237,6 +225,19 @@ def _parse_list(raw: str) -> list[str]:
 
 
 def run_set(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from tui_mailsetup.config_file import (
+        SOURCE_ENV,
+        ConfigError,
+        describe_error,
+        env_var_name,
+        plain_value,
+        write_values,
+    )
+    from tui_mailsetup.secrets import secret_sources
+    from tui_mailsetup.settings import field_keys, is_secret_key
+
     key: str = args.key
     keys = field_keys()
     if is_secret_key(key):
@@ -298,6 +299,10 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_set_secret(args: argparse.Namespace) -> int:
+    from tui_mailsetup.paths import resolve_config_path
+    from tui_mailsetup.secrets import SecretError, delete_secret, store_secret
+    from tui_mailsetup.settings import MailSettings, is_secret_key
+
     key: str = args.key
     if not is_secret_key(key):
         error(f"{key!r} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}")
@@ -348,6 +353,7 @@ def _read_secret(key: str) -> str | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from tui_mailsetup.secrets import secret_sources
     from tui_mailsetup.validation import validate
 
     loaded = load_or_report(args)

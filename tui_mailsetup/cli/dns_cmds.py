@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
 from tui_mailsetup.cli.output import error, paint, print_json
-from tui_mailsetup.config_file import ConfigError, write_values
-from tui_mailsetup.engine.detect import Detection, DetectOptions, detect
-from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
-from tui_mailsetup.engine.probe import Verdict
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.names import host_to_ascii
-from tui_mailsetup.paths import resolve_config_path
-from tui_mailsetup.presets import match_preset
+
+# dnspython, the engine and the settings model are imported by the command that
+# runs: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
+if TYPE_CHECKING:
+    from tui_mailsetup.engine.detect import Detection
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -68,6 +66,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tui_mailsetup.config_file import ConfigError, write_values
+    from tui_mailsetup.engine.detect import DetectOptions, detect
+    from tui_mailsetup.engine.dns import make_resolver
+    from tui_mailsetup.paths import resolve_config_path
+
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -123,15 +128,17 @@ def run_detect(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-_VERDICT = {
-    Verdict.VERIFIED: ("verified", "green"),
-    Verdict.UNVERIFIED: ("unverified", "yellow"),
-    Verdict.FAILED: ("failed", "red"),
-    Verdict.NOT_PROBED: ("not probed", "dim"),
+_VERDICT = {  # keyed by the engine.probe.Verdict values (a StrEnum finds itself by its value)
+    "verified": ("verified", "green"),
+    "unverified": ("unverified", "yellow"),
+    "failed": ("failed", "red"),
+    "not-probed": ("not probed", "dim"),
 }
 
 
 def _print_detection(detection: Detection) -> None:
+    from tui_mailsetup.engine.probe import Verdict
+
     best = detection.best
     print(f"Submission servers for {detection.domain}:")
     for candidate in detection.candidates:
@@ -182,6 +189,11 @@ _MARK = {
 
 
 def run_dns(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
+    from tui_mailsetup.presets import match_preset
+
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded

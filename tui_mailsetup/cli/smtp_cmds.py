@@ -11,7 +11,6 @@ Nothing here imports Textual: this is the headless path provisioning tools use.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
@@ -21,7 +20,6 @@ from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tui_mailsetup.drivers import driver_from_config
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -138,6 +136,9 @@ def run_ladder(
     remembered beside the configuration (state.py). Never raises for a
     delivery, secret or message problem: those are Outcomes with a Diagnosis.
     """
+    import asyncio
+
+    from tui_mailsetup.drivers import driver_from_config
     from tui_mailsetup.message import MessageError, build_test_message
     from tui_mailsetup.secrets import SecretError
     from tui_mailsetup.state import load_state, record_outcome
