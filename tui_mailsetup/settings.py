@@ -165,7 +165,10 @@ class SesSettings(BaseModel):
 class DnsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    nameservers: list[SafeStr] = Field(default_factory=list)
+    # A plain default, not default_factory=list: pydantic copies a mutable default for each
+    # instance, and asking the signature of the builtin `list` compiles tokenize's regexes
+    # (most of the model's build time at every start).
+    nameservers: list[SafeStr] = []
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
 
 
