@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.engine.events import (
@@ -137,6 +136,7 @@ def run_ladder(
     delivery, secret or message problem: those are Outcomes with a Diagnosis.
     """
     import asyncio
+    from email.message import EmailMessage
 
     from tui_mailsetup.drivers import driver_from_config
     from tui_mailsetup.message import MessageError, build_test_message
