@@ -36,7 +36,12 @@ def declared() -> Declared:
     import ast
     import itertools
 
-    source = Path(__file__).with_name("settings.py").read_text(encoding="utf-8")
+    try:
+        source = Path(__file__).with_name("settings.py").read_text(encoding="utf-8")
+    except OSError:  # installed without sources (bytecode only): ask the model itself
+        from tui_mailsetup.settings import MailSettings, field_keys
+
+        return Declared(tuple(field_keys()), MailSettings.SECRET_KEYS, {})
     tree = ast.parse(source)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     keys: list[str] = []
