@@ -76,7 +76,7 @@ def child_env(workdir: Path, **extra: str) -> dict[str, str]:
 def write_config(directory: Path, smtp: dict[str, Any]) -> Path:
     config = directory / "config.toml"
     lines = ["[smtp]", *(f"{k} = {_toml(v)}" for k, v in smtp.items())]
-    lines += ["[sender]", 'name = "bench"', 'address = "bench@example.test"']
+    lines += ["[sender]", 'name = "bench"', 'address = "bench@example.com"']
     config.write_text("\n".join(lines) + "\n")
     return config
 

@@ -28,14 +28,7 @@ def run_cli(
     stdin: str | None = None,
     timeout: float = 60,
 ) -> Result:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("MAILSETUP_")
-        and key not in {"CREDENTIALS_DIRECTORY", "XDG_CONFIG_HOME"}
-    }
-    environment.update({"HOME": str(home), "NO_COLOR": "1", "PYTHONUTF8": "1"})
-    environment.update(env or {})
+    environment = cli_environment(home, env)
     completed = subprocess.run(
         [sys.executable, "-m", "tui_mailsetup", *args],
         input=stdin,
@@ -46,6 +39,19 @@ def run_cli(
         stdin=None if stdin is not None else subprocess.DEVNULL,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def cli_environment(home: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the CLI runs with: this one without MAILSETUP_* settings, its own HOME."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("MAILSETUP_")
+        and key not in {"CREDENTIALS_DIRECTORY", "XDG_CONFIG_HOME"}
+    }
+    environment.update({"HOME": str(home), "NO_COLOR": "1", "PYTHONUTF8": "1"})
+    environment.update(env or {})
+    return environment
 
 
 def config_path(home: Path) -> Path:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_servers import ScriptedHttp, scripted_http
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +21,18 @@ def isolated_home(
     for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
     for var in list(os.environ):
-        if var.startswith("MAILSETUP_") or var == "CREDENTIALS_DIRECTORY":
+        if var.startswith(("MAILSETUP_", "AWS_")) or var == "CREDENTIALS_DIRECTORY":
             monkeypatch.delenv(var, raising=False)
+    # An SES driver left without credentials would ask the EC2 metadata service, a
+    # link-local address: tests contact loopback only (tests that want an instance
+    # role point AWS_EC2_METADATA_SERVICE_ENDPOINT at their own server).
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("NO_COLOR", "1")
     yield home
+
+
+@pytest.fixture
+def api() -> Iterator[ScriptedHttp]:
+    """A scripted HTTP API on 127.0.0.1 (Mailgun- or SES-shaped, as the test sets ``reply``)."""
+    with scripted_http() as server:
+        yield server

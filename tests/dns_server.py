@@ -2,15 +2,19 @@
 
 It answers UDP queries from a zone given as {(name, type): [rdata text]}:
 a name absent from the zone gets NXDOMAIN, a present name without the type
-an empty NOERROR answer, and names in ``silent`` get no answer at all.
+an empty NOERROR answer, names in ``silent`` get no answer at all and names in
+``servfail`` a SERVFAIL ("*" in either means every name). :func:`dead_nameserver`
+is an address where nothing listens.
 """
 
 from __future__ import annotations
 
+import socket
 import socketserver
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import dns.message
 import dns.rcode
@@ -18,6 +22,7 @@ import dns.rdatatype
 import dns.rrset
 
 Zone = Mapping[tuple[str, str], Sequence[str]]
+S = TypeVar("S", bound=socketserver.BaseServer)
 
 
 def _normalise(zone: Zone) -> dict[tuple[str, str], list[str]]:
@@ -37,9 +42,13 @@ class _Handler(socketserver.BaseRequestHandler):
         name = question.name.to_text().lower()
         rdtype = dns.rdatatype.to_text(question.rdtype)
         self.server.queries.append((name, rdtype))
-        if name.rstrip(".") in self.server.silent:
+        if name.rstrip(".") in self.server.silent or "*" in self.server.silent:
             return
         response = dns.message.make_response(query)
+        if name.rstrip(".") in self.server.servfail or "*" in self.server.servfail:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            sock.sendto(response.to_wire(), self.client_address)
+            return
         response.flags |= dns.flags.AA
         records = self.server.zone.get((name, rdtype))
         if records:
@@ -53,17 +62,26 @@ class _Server(socketserver.ThreadingUDPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, zone: Zone, silent: set[str]) -> None:
+    def __init__(self, zone: Zone, silent: set[str], servfail: set[str] = frozenset()) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.zone = _normalise(zone)
         self.silent = {s.lower().rstrip(".") for s in silent}
+        self.servfail = {s.lower().rstrip(".") for s in servfail}
         self.queries: list[tuple[str, str]] = []
 
 
 @contextmanager
-def dns_server(zone: Zone, *, silent: Sequence[str] = ()) -> Iterator[_Server]:
+def dns_server(
+    zone: Zone, *, silent: Sequence[str] = (), servfail: Sequence[str] = ()
+) -> Iterator[_Server]:
     """Serve ``zone``; ``server.server_address[1]`` is the port, ``server.queries`` what was asked."""
-    server = _Server(zone, set(silent))
+    with serving(_Server(zone, set(silent), set(servfail))) as server:
+        yield server
+
+
+@contextmanager
+def serving(server: S) -> Iterator[S]:
+    """Run a socketserver in a daemon thread for the duration of the block."""
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -77,3 +95,11 @@ def dns_server(zone: Zone, *, silent: Sequence[str] = ()) -> Iterator[_Server]:
 
 def nameserver_entry(server: _Server) -> str:
     return f"127.0.0.1:{server.server_address[1]}"
+
+
+def dead_nameserver() -> str:
+    """A "127.0.0.1:PORT" entry where nothing listens (the port was bound, then freed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"127.0.0.1:{port}"

@@ -70,6 +70,14 @@ class Conn:
 Script = Callable[[Conn], Awaitable[None]]
 
 
+async def greet_and_ehlo(conn: Conn, *extensions: str) -> None:
+    """A well-behaved start: the 220 greeting, then EHLO answered with ``extensions``."""
+    await conn.reply("220 hostile.test ESMTP")
+    await conn.expect("EHLO")
+    lines = ["hostile.test", *extensions]
+    await conn.reply(*[f"250-{line}" for line in lines[:-1]], f"250 {lines[-1]}")
+
+
 class ScriptedServer:
     """Runs ``script`` for every connection.
 

@@ -274,7 +274,7 @@ async def test_domain_autoconfig_is_fetched_over_verified_https_and_probed(tmp_p
     assert best.kind == "autoconfig" and "Acme Mail" in best.source
     assert best.verified and best.probe.verdict is Verdict.VERIFIED
     assert best.username == "jo"
-    assert web.requests == [
+    assert [(r.path, r.host_header) for r in web.requests] == [
         (
             "/mail/config-v1.1.xml?emailaddress=jo@acme.example",
             f"autoconfig.acme.example:{web.port}",
@@ -321,7 +321,7 @@ async def test_autoconfig_redirects_are_followed_to_https_only(tmp_path: Path) -
             )
     assert [(c.host, c.kind) for c in result.candidates] == [("smtp.redir.example", "autoconfig")]
     assert any("only https://" in p for p in result.problems), result.problems
-    assert not any(path == "/plain.xml" for path, _ in web.requests)
+    assert not any(r.path == "/plain.xml" for r in web.requests)
 
 
 async def test_ispdb_is_asked_says_so_and_can_be_switched_off(tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ async def test_ispdb_is_asked_says_so_and_can_be_switched_off(tmp_path: Path) ->
     assert asked.best.verified
     assert asked.ispdb_sent == ["isp.example"]
     assert asked.to_json()["ispdb"] == {"url": options.ispdb_url, "sent": ["isp.example"]}
-    assert [path for path, _ in web.requests] == ["/v1.1/isp.example"]  # once: the first run only
+    assert [r.path for r in web.requests] == ["/v1.1/isp.example"]  # once: the first run only
     assert private.ispdb_sent == [] and private.best is None
 
 

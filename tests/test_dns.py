@@ -11,7 +11,6 @@ from dns_server import dns_server, nameserver_entry
 from tui_mailsetup.engine.detect import detect
 from tui_mailsetup.engine.dns import check_domain, make_resolver
 from tui_mailsetup.findings import Severity
-from tui_mailsetup.presets import get_preset
 from tui_mailsetup.settings import Encryption
 
 ACME = {
@@ -79,53 +78,11 @@ async def test_a_silent_nameserver_is_a_reported_problem_not_a_hang() -> None:
     assert any("_submissions._tcp.quiet.example" in p for p in result.problems)
 
 
-async def test_domain_checks_all_pass_for_a_well_configured_domain() -> None:
-    with dns_server(ACME) as server:
-        report = await check_domain(
-            "acme.example",
-            resolver=make_resolver([nameserver_entry(server)]),
-            relay=get_preset("microsoft-365"),
-        )
-    by_name = {c.name: c for c in report.checks}
-    assert set(by_name) == {"MX", "SPF", "DKIM", "DMARC", "MTA-STS"}
-    assert all(c.severity is Severity.INFO for c in report.checks), [
-        c.message for c in report.checks
-    ]
-    assert "selector1" in by_name["DKIM"].message
-    assert by_name["DMARC"].message == "DMARC policy quarantine"
-
-
-async def test_spf_that_does_not_include_the_relay_is_a_warning_with_the_fix() -> None:
-    with dns_server(ACME) as server:
-        report = await check_domain(
-            "acme.example",
-            resolver=make_resolver([nameserver_entry(server)]),
-            relay=get_preset("sendgrid"),
-        )
-    spf = next(c for c in report.checks if c.name == "SPF")
-    assert spf.severity is Severity.WARNING
-    assert "include:sendgrid.net" in spf.advice
-
-
-async def test_spf_include_is_followed_one_level() -> None:
-    zone = {
-        ("nested.example", "TXT"): ['"v=spf1 include:_spf.nested.example ~all"'],
-        ("_spf.nested.example", "TXT"): ['"v=spf1 include:sendgrid.net ~all"'],
-    }
-    with dns_server(zone) as server:
-        report = await check_domain(
-            "nested.example",
-            resolver=make_resolver([nameserver_entry(server)]),
-            relay=get_preset("sendgrid"),
-        )
-    assert next(c for c in report.checks if c.name == "SPF").ok
-
-
 @pytest.mark.parametrize(
     ("records", "severity", "text"),
     [
         (['"v=spf1 +all"'], Severity.ERROR, "+all"),
-        (['"v=spf1 mx ~all"', '"v=spf1 a ~all"'], Severity.ERROR, "Several SPF records"),
+        (['"v=spf1 mx ~all"', '"v=spf1 a ~all"'], Severity.ERROR, "publishes 2 SPF records"),
         ([], Severity.WARNING, "No SPF record"),
     ],
 )
@@ -181,14 +138,3 @@ def test_detect_command_nothing_found_exits_69_and_bad_input_65(isolated_home: P
     assert nothing.returncode == 69
     assert nothing.json()["ok"] is False and nothing.json()["diagnosis"]["cause"]
     assert bad.returncode == 65
-
-
-def test_dns_command_checks_the_sender_domain(isolated_home: Path) -> None:
-    with dns_server(ACME) as server:
-        run_cli("set", "dns.nameservers", nameserver_entry(server), home=isolated_home)
-        run_cli("set", "sender.address", "billing@acme.example", home=isolated_home)
-        run_cli("set", "smtp.host", "smtp.office365.com", home=isolated_home)
-        result = run_cli("dns", home=isolated_home)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "DNS for acme.example" in result.stdout
-    assert "DMARC policy quarantine" in result.stdout

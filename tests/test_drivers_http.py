@@ -6,7 +6,7 @@ import base64
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,12 +22,6 @@ from tui_mailsetup.message import build_test_message
 from tui_mailsetup.settings import MailSettings
 
 API_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
-
-
-@pytest.fixture
-def api() -> Iterator[ScriptedHttp]:
-    with scripted_http() as server:
-        yield server
 
 
 async def collect(events: AsyncIterator[Event]) -> list[Event]:

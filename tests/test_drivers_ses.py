@@ -726,6 +726,13 @@ def test_check_from_the_command_line(moto: MotoServer, aws_env: Path) -> None:
     assert f"identity: {SENDER} verified for sending" in result.stdout
     assert "no message was sent" in result.stdout
     assert moto.sent() == 0
+    as_json = run_cli("check", "--no-dns", "--json", home=aws_env, env=env)
+    assert as_json.returncode == 0, as_json.stdout + as_json.stderr
+    details = as_json.json()["driver_details"]  # what check learned, for scripts
+    assert details["region"] == "eu-west-1"
+    assert details["account"]["max_24_hour_send"] == 200.0
+    assert details["identity"]["identity"] == SENDER and details["identity"]["verified"] is True
+    assert moto.sent() == 0
     _write_config(aws_env, moto.url, region="us-east-1")
     moved = run_cli("check", "--json", home=aws_env, env=env)
     assert moved.returncode == 78, moved.stdout + moved.stderr

@@ -16,19 +16,9 @@ from pathlib import Path
 
 import pytest
 
-HEADLESS_COMMANDS = [
-    ["--help"],
-    ["show"],
-    ["show", "--json"],
-    ["set", "smtp.port", "2525"],
-    ["check", "--offline"],
-    ["send-test", "--help"],
-    ["detect", "--help"],
-    ["dns", "--help"],
-    ["export", "--format", "json"],
-    ["export", "--format", "msmtp"],
-    ["demo", "--help"],
-]
+from tui_mailsetup.cli import COMMAND_MODULES
+
+HEADLESS_COMMANDS = list(COMMAND_MODULES)  # every command, those added later included
 
 _PROBE = """
 import json, sys
@@ -83,6 +73,8 @@ _COMMANDS = [
 HELP_AND_USAGE = [
     (["--help"], 0),
     *(([command, "--help"], 0) for command in _COMMANDS),
+    (["oauth2", "login", "--help"], 0),
+    (["mta", "status", "--help"], 0),
     (["no-such-command"], 64),
     (["show", "--no-such-option"], 64),
     (["set", "smtp.port"], 64),

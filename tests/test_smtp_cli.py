@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from smtp_servers import Conn, ScriptedServer
 
 from tui_mailsetup.sandbox import Sandbox
@@ -25,7 +26,7 @@ def _toml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def _write_config(directory: Path, smtp: dict[str, Any], sender: str = "me@example.test") -> Path:
+def _write_config(directory: Path, smtp: dict[str, Any], sender: str = "me@example.com") -> Path:
     config = directory / "config.toml"
     lines = ["[smtp]", *(f"{k} = {_toml_value(v)}" for k, v in smtp.items())]
     lines += ["[sender]", 'name = "CLI Test"', f"address = {json.dumps(sender)}"]
@@ -58,11 +59,11 @@ def test_send_test_human_transcript(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         out = result.stdout
         assert "-> STARTTLS" in out and "~> EHLO" in out and "<~ 235" in out
-        assert "OK: the server accepted the test message for me@example.test" in out
+        assert "OK: the server accepted the test message for me@example.com" in out
         assert PASSWORD not in out + result.stderr
         assert "\x1b" not in out  # NO_COLOR (set by conftest), and not a TTY anyway
         [message] = box.messages
-        assert message.rcpt_tos == ("me@example.test",)  # default recipient: the sender
+        assert message.rcpt_tos == ("me@example.com",)  # default recipient: the sender
         state = json.loads((tmp_path / "state.json").read_text())
         assert state["last_test"]["ok"] is True
 
@@ -73,7 +74,7 @@ def test_send_test_json_success_and_to(tmp_path: Path) -> None:
         result = _run(
             config,
             "--to",
-            "ops@example.test",
+            "ops@example.com",
             "--json",
             env=_env(MAILSETUP_SMTP__PASSWORD=PASSWORD),
         )
@@ -84,7 +85,7 @@ def test_send_test_json_success_and_to(tmp_path: Path) -> None:
         assert document["diagnosis"] is None and document["exit_code"] == 0
         assert document["tls"]["verified"] is True
         assert PASSWORD not in result.stdout
-        assert box.messages[0].rcpt_tos == ("ops@example.test",)
+        assert box.messages[0].rcpt_tos == ("ops@example.com",)
 
 
 def test_send_test_json_failure_has_cause_and_fix(tmp_path: Path) -> None:
@@ -165,7 +166,7 @@ async def test_transcript_streams_before_the_conversation_ends(tmp_path: Path) -
         smtp = {"host": "127.0.0.1", "port": server.port, "encryption": "none", "timeout": 20}
         config = _write_config(tmp_path, smtp, sender="ops@acme.com")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tui_mailsetup", "--config", str(config), "check",
+            sys.executable, "-m", "tui_mailsetup", "--config", str(config), "check", "--no-dns",
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert process.stdout is not None
@@ -219,20 +220,23 @@ def test_send_test_unparseable_recipient_is_65_without_traceback(tmp_path: Path)
     assert "recipient" in result.stdout
 
 
-def test_send_test_long_sender_name_is_65(tmp_path: Path) -> None:
+def test_send_test_long_sender_name_in_the_file_is_78_with_path_and_line(tmp_path: Path) -> None:
+    # Issue 8: a value invalid on its own is refused where it enters; from the file that
+    # is a configuration error naming path:line (`set` refuses the same value with 65).
     config = _write_config(tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"})
     text = config.read_text().replace('name = "CLI Test"', f'name = "{"n" * 65}"')
     config.write_text(text)
     result = _run(config, "--json")
-    assert result.returncode == 65, result.stdout + result.stderr
-    assert "sender.name" in json.loads(result.stdout)["diagnosis"]["cause"]
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert f"{config}:" in result.stdout and "sender.name" in result.stdout
+    assert _check(config, "--offline").returncode == 78
 
 
 def test_send_test_empty_sender_is_78_with_or_without_to(tmp_path: Path) -> None:
     config = _write_config(
         tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"}, sender=""
     )
-    for args in ((), ("--to", "ops@example.test")):
+    for args in ((), ("--to", "ops@example.com")):
         result = _run(config, "--json", *args)
         assert result.returncode == 78, (args, result.stdout + result.stderr)
         document = json.loads(result.stdout)
@@ -242,7 +246,17 @@ def test_send_test_empty_sender_is_78_with_or_without_to(tmp_path: Path) -> None
 
 def _check(config: Path, *args: str, env: dict[str, str] | None = None) -> Any:
     return subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", "--config", str(config), "check", *args],
+        # --no-dns: the sender domain's DNS checks would ask the system resolver.
+        [
+            sys.executable,
+            "-m",
+            "tui_mailsetup",
+            "--config",
+            str(config),
+            "check",
+            "--no-dns",
+            *args,
+        ],
         capture_output=True,
         text=True,
         env=env or _env(),
@@ -298,3 +312,56 @@ def test_send_test_honours_overrides_for_one_run(tmp_path: Path) -> None:
             config, "--override", "smtp.prot=25", env=_env(MAILSETUP_SMTP__PASSWORD=PASSWORD)
         )
         assert bad.returncode == 64 and "smtp.port" in bad.stderr
+
+
+def test_send_test_refuses_the_sender_check_refuses(tmp_path: Path) -> None:
+    """One verdict: a sender that `check` refuses is never sent (it was repaired before)."""
+
+    async def script(conn: Conn) -> None:
+        await conn.drain_rest(2)
+
+    async def run() -> tuple[Any, Any, list[Any]]:
+        async with ScriptedServer(script) as server:
+            config = _write_config(
+                tmp_path,
+                {"host": "127.0.0.1", "port": server.port, "encryption": "none"},
+                sender="me@example.com (the comment)",
+            )
+            checked = await asyncio.to_thread(_check, config, "--offline", "--json")
+            sent = await asyncio.to_thread(_run, config, "--json")
+        return checked, sent, server.connections
+
+    checked, sent, connections = asyncio.run(run())
+    assert checked.returncode == 78 and sent.returncode == 78, sent.stdout + sent.stderr
+    document = json.loads(sent.stdout)
+    assert document["stage"] == "config"
+    cause = document["diagnosis"]["cause"]
+    assert "sender.address:" in cause  # after path:line, as every file error
+    assert json.loads(checked.stdout)["diagnosis"]["cause"] in cause
+    assert connections == []  # not even a connection
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "alice @example.com",
+        "alice@example.com (x)",
+        "a\u0085b@example.com",
+        "x" * 5000 + "@example.com",
+    ],
+    ids=["space", "comment", "nel", "5000-characters"],
+)
+def test_bad_recipient_is_65_and_never_repaired(tmp_path: Path, recipient: str) -> None:
+    # Port 9: nothing listens, and nothing is ever tried (the check comes first).
+    config = _write_config(tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"})
+    result = _run(config, "--to", recipient, "--json")
+    assert result.returncode == 65, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] is False and document["stage"] == "rcpt"
+    assert "not a valid address" in document["diagnosis"]["cause"]
+    human = _run(config, "--to", recipient)
+    assert human.returncode == 65
+    assert "\x85" not in human.stdout and "Traceback" not in human.stderr
+    assert "never repaired" in human.stdout
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["last_test"]["exit_code"] == 65

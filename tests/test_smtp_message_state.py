@@ -80,8 +80,11 @@ def test_sender_name_over_64_characters_is_refused() -> None:
 
     assert SENDER_NAME_MAX == validation.SENDER_NAME_MAX
     build_test_message(_settings(name="x" * 64), ["ops@acme.example"])
+    # The settings refuse such a name when it enters; the builder refuses it again.
+    too_long = _settings()
+    too_long.sender.__dict__["name"] = "x" * 65
     with pytest.raises(MessageError, match=r"sender\.name") as caught:
-        build_test_message(_settings(name="x" * 65), ["ops@acme.example"])
+        build_test_message(too_long, ["ops@acme.example"])
     assert caught.value.exit_code == ExitCode.DATAERR
 
 

@@ -527,10 +527,17 @@ async def test_check_dns_marks_each_record_and_advises(config_path: Path) -> Non
             await wait_for(pilot, lambda: "DNS for" in dns_panel(app).status_plain())
             await wait_for(pilot, lambda: not screen.checking_dns)
             assert screen.current_section() == "review"
-            assert dns_panel(app).status_plain() == "DNS for acme.example: 4 ✔  1 !  0 ✘"
+            assert dns_panel(app).status_plain() == "DNS for acme.example: 5 ✔  1 !  0 ✘"
             lines = dns_report(app).splitlines()
             marks = {line.split()[1]: line.split()[0] for line in lines if line[:1] in "✔!✘"}
-            assert marks == {"MX": "✔", "SPF": "✔", "DKIM": "!", "DMARC": "✔", "MTA-STS": "✔"}
+            assert marks == {
+                "MX": "✔",
+                "SPF": "✔",
+                "DKIM": "!",
+                "DMARC": "✔",
+                "MTA-STS": "✔",
+                "TLS-RPT": "✔",
+            }
             report = dns_report(app)
             assert "v=spf1 mx ~all" in report
             assert "v=DMARC1; p=quarantine; rua=mailto:dmarc@acme.example" in report

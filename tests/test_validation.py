@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.fixes import apply_fix
 from tui_mailsetup.settings import MailSettings, field_keys
-from tui_mailsetup.validation import evaluate, host_to_ascii, validate
+from tui_mailsetup.validation import evaluate, host_to_ascii, recipient_findings, validate
 
 HAS_PASSWORD = {
     "smtp.password": "credentials-file",
@@ -23,6 +23,15 @@ NO_PASSWORD = {"smtp.password": None, "mailgun.api_key": None, "ses.secret_acces
 
 
 def make(**sections: Any) -> MailSettings:
+    return MailSettings.model_validate(raw(**sections))
+
+
+def check(**sections: Any) -> list[Finding]:
+    """Every finding for values as typed, including those refused when they enter."""
+    return evaluate(raw(**sections))[1]
+
+
+def raw(**sections: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "smtp": {"host": "smtp.example.com", "port": 587, "encryption": "starttls"},
         "sender": {"name": "Acme", "address": "noreply@acme.example"},
@@ -32,7 +41,7 @@ def make(**sections: Any) -> MailSettings:
             data.setdefault(name, {}).update(values)
         else:
             data[name] = values
-    return MailSettings.model_validate(data)
+    return data
 
 
 def codes(findings: list[Finding], severity: Severity | None = None) -> set[str]:
@@ -110,12 +119,12 @@ def test_port_outside_range_is_an_error_naming_the_field(port: int) -> None:
     ],
 )
 def test_bad_hosts_are_errors(host: str, code: str) -> None:
-    assert code in codes(validate(make(smtp={"host": host})), Severity.ERROR)
+    assert code in codes(check(smtp={"host": host}), Severity.ERROR)
 
 
 def test_host_with_port_offers_to_split_it() -> None:
     finding = next(
-        f for f in validate(make(smtp={"host": "mail.example.com:2525"})) if f.code == "host-port"
+        f for f in check(smtp={"host": "mail.example.com:2525"}) if f.code == "host-port"
     )
     assert finding.fix is not None
     assert dict(finding.fix.changes) == {"smtp.host": "mail.example.com", "smtp.port": 2525}
@@ -166,17 +175,64 @@ def test_provider_conventions_are_recognised_from_the_host(host: str, code: str)
 
 
 def test_sender_name_over_64_characters_is_an_error() -> None:
-    assert "sender-name-long" in codes(validate(make(sender={"name": "x" * 65})), Severity.ERROR)
+    assert "sender-name-long" in codes(check(sender={"name": "x" * 65}), Severity.ERROR)
     assert "sender-name-long" not in codes(validate(make(sender={"name": "x" * 64})))
 
 
 @pytest.mark.parametrize(
-    "address", ["not-an-address", "a@b", "two@@example.com", "a b@example.com"]
+    "address",
+    [
+        "not-an-address",
+        "a@b.",
+        "two@@example.com",
+        "a b@example.com",
+        "alice @example.test",
+        "Alice <alice@example.com>",
+        "alice(comment)@example.com",
+        "x" * 65 + "@example.com",
+        "a@" + "b" * 250 + ".com",
+        "a@192.0.2.1",
+    ],
 )
 def test_bad_sender_addresses_are_errors(address: str) -> None:
-    assert "sender-address-invalid" in codes(
-        validate(make(sender={"address": address})), Severity.ERROR
-    )
+    assert "sender-address-invalid" in codes(check(sender={"address": address}), Severity.ERROR)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "alerts@corp.local",
+        "ops@example.test",
+        "a@b",
+        "root@localhost",
+        "ops@mail.internal",
+        "ops@nas.lan",
+        "ops@router.home.arpa",
+        "ops@ad.corp",
+        "ops@[192.0.2.1]",
+        "ops@[IPv6:2001:db8::1]",
+    ],
+)
+def test_internal_and_special_use_domains_are_warnings_not_errors(address: str) -> None:
+    findings = check(sender={"address": address})
+    assert not codes(findings, Severity.ERROR)
+    warning = next(f for f in findings if f.code == "internal-domain")
+    assert warning.severity is Severity.WARNING
+    assert "only works inside" in warning.message
+    assert recipient_findings(address) == [
+        f for f in recipient_findings(address) if f.severity is not Severity.ERROR
+    ]
+    assert "internal-domain" in codes(recipient_findings(address), Severity.WARNING)
+
+
+@pytest.mark.parametrize(
+    "recipient", ["alice @example.test", "alice@example.test (Alice)", "a\x85b@example.com"]
+)
+def test_recipients_are_checked_the_same_way_and_never_repaired(recipient: str) -> None:
+    findings = recipient_findings(recipient, "--to")
+    assert codes(findings, Severity.ERROR) == {"recipient-address-invalid"}
+    assert findings[0].field == "--to"
+    assert "\x85" not in findings[0].message  # neutralised before it reaches a terminal
 
 
 def test_idn_sender_address_is_accepted_offline() -> None:
@@ -202,8 +258,8 @@ def test_control_characters_are_rejected_never_repaired(key: str, value: str) ->
 
 
 def test_ehlo_name_must_be_a_host_name_or_address_literal() -> None:
-    assert "ehlo-invalid" in codes(validate(make(smtp={"ehlo_name": "not a name"})), Severity.ERROR)
-    assert "ehlo-invalid" in codes(validate(make(smtp={"ehlo_name": "192.0.2.1"})), Severity.ERROR)
+    assert "ehlo-invalid" in codes(check(smtp={"ehlo_name": "not a name"}), Severity.ERROR)
+    assert "ehlo-invalid" in codes(check(smtp={"ehlo_name": "192.0.2.1"}), Severity.ERROR)
     assert "ehlo-invalid" not in codes(validate(make(smtp={"ehlo_name": "[192.0.2.1]"})))
     assert "ehlo-invalid" not in codes(validate(make(smtp={"ehlo_name": "web1.acme.example"})))
 
@@ -214,9 +270,7 @@ def test_fingerprint_must_be_sha256_hex_with_or_without_colons() -> None:
     assert "fingerprint-invalid" not in codes(
         validate(make(smtp={"fingerprint": good.replace(":", "").lower()}))
     )
-    assert "fingerprint-invalid" in codes(
-        validate(make(smtp={"fingerprint": "AB:CD"})), Severity.ERROR
-    )
+    assert "fingerprint-invalid" in codes(check(smtp={"fingerprint": "AB:CD"}), Severity.ERROR)
 
 
 def test_sendmail_path_must_exist_and_be_executable(tmp_path: Path) -> None:
@@ -260,7 +314,7 @@ def test_smtp_checks_do_not_apply_to_other_drivers() -> None:
 def test_nameserver_entries_are_addresses_with_optional_ports() -> None:
     ok = make(dns={"nameservers": ["127.0.0.1:5353", "[::1]:53", "192.0.2.53"]})
     assert "nameserver-invalid" not in codes(validate(ok))
-    assert "nameserver-invalid" in codes(validate(make(dns={"nameservers": ["dns.example.com"]})))
+    assert "nameserver-invalid" in codes(check(dns={"nameservers": ["dns.example.com"]}))
 
 
 # --------------------------------------------------------------------------- properties
@@ -307,7 +361,7 @@ def test_every_key_has_help_text() -> None:
 def test_encoded_words_in_the_sender_name_are_refused_not_decoded() -> None:
     finding = next(
         f
-        for f in validate(make(sender={"name": "=?utf-8?q?Bank?="}))
+        for f in check(sender={"name": "=?utf-8?q?Bank?="})
         if f.code == "sender-name-encoded-word"
     )
     assert finding.severity is Severity.ERROR

@@ -1,8 +1,9 @@
 """Reading and writing the TOML configuration file, and layering the sources.
 
 A file that does not parse or validate is reported with its path, line and
-key (exit 78) and is never overwritten: every write first re-reads the file
-and refuses to touch one that fails to load.
+key (exit 78) and is never overwritten: every write holds the configuration's
+lock (files.locked), re-reads the file and refuses to touch one that fails to
+load, except to correct the very keys that are wrong.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from typing import Any
 
 import tomlkit
 import tomlkit.exceptions
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from tui_mailsetup import files, paths
+from tui_mailsetup.errors import ConfigurationError, DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity
+from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
@@ -38,6 +41,11 @@ SOURCE_FILE = "file"
 SOURCE_SECRETS_DIR = "secrets-dir"
 SOURCE_ENV = "env"
 SOURCE_CLI = "cli"
+SECTION_NAMES = tuple(
+    name
+    for name, info in MailSettings.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+)
 
 
 @dataclass(frozen=True)
@@ -49,14 +57,16 @@ class ConfigProblem:
     line: int | None = None
 
     def __str__(self) -> str:
-        return (
+        # Key names and messages can come from a hand-edited file: neutralised.
+        text = (
             f"{self.origin}: {self.key}: {self.message}"
             if self.key
             else f"{self.origin}: {self.message}"
         )
+        return untrusted_text(text)
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     """The configuration cannot be loaded. Exit 78; the file is left as it is."""
 
     exit_code = ExitCode.CONFIG
@@ -70,10 +80,31 @@ class ConfigError(Exception):
         return {
             "path": str(self.path),
             "problems": [
-                {"key": p.key, "message": p.message, "origin": p.origin, "line": p.line}
+                {
+                    "key": untrusted_text(p.key),
+                    "message": untrusted_text(p.message),
+                    "origin": untrusted_text(p.origin),
+                    "line": p.line,
+                }
                 for p in self.problems
             ],
         }
+
+    def details(self) -> dict[str, Any]:
+        return self.to_json()
+
+
+class InvalidValueError(DataError):
+    """A value given to be written is invalid on its own (65); nothing was written."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        super().__init__(
+            untrusted_text(f"invalid value for {key}: {message}. Nothing was changed.")
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {"key": self.key}
 
 
 @dataclass
@@ -103,13 +134,36 @@ def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
             path, [ConfigProblem("", f"cannot read: {exc.strerror}", str(path))]
         ) from exc
     try:
-        return text, tomlkit.parse(text)
+        document = tomlkit.parse(text)
+        document.unwrap()  # some errors (a key set twice in a table) show only here
     except tomlkit.exceptions.ParseError as exc:
         message = str(exc).split(" at line ")[0]
         origin = f"{path}:{exc.line}"
         raise ConfigError(
             path, [ConfigProblem("", f"{message} (column {exc.col})", origin, exc.line)]
         ) from exc
+    except (tomlkit.exceptions.TOMLKitError, ValueError, TypeError, KeyError) as exc:
+        line = _duplicate_key_line(text)
+        origin = f"{path}:{line}" if line else str(path)
+        raise ConfigError(path, [ConfigProblem("", str(exc), origin, line)]) from exc
+    return text, document
+
+
+def _duplicate_key_line(text: str) -> int | None:
+    """The line of the first key that is set a second time in the same table."""
+    seen: set[str] = set()
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _TABLE.match(line):
+            table = match.group(1).replace(" ", "").replace('"', "")
+            continue
+        if match := _KEY.match(line):
+            name = match.group(1).replace(" ", "").replace('"', "").replace("'", "")
+            dotted = f"{table}.{name}" if table else name
+            if dotted in seen:
+                return number
+            seen.add(dotted)
+    return None
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -166,6 +220,37 @@ def locate_key(text: str, key: str) -> int | None:
     return table_line
 
 
+def check_sections(path: Path, text: str, data: Mapping[str, Any]) -> None:
+    """A section that is not a table (``smtp = "hello"``) is an error whatever the
+    environment holds: merged with MAILSETUP_SMTP__* it would silently vanish."""
+    problems = []
+    for name in SECTION_NAMES:
+        if name in data and not isinstance(data[name], Mapping):
+            line = locate_key(text, name)
+            origin = f"{path}:{line}" if line else str(path)
+            kind = type(data[name]).__name__
+            problems.append(
+                ConfigProblem(
+                    name,
+                    f"must be a table ([{name}] with keys under it), not a {kind}",
+                    origin,
+                    line,
+                )
+            )
+    if problems:
+        raise ConfigError(path, problems)
+
+
+def _exists(path: Path) -> bool:
+    """Whether the file is there; ConfigError (78) when that cannot even be known."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise ConfigError(
+            path, [ConfigProblem("", f"cannot read: {exc.strerror or exc}", str(path))]
+        ) from exc
+
+
 class TomlFileSource(PydanticBaseSettingsSource):
     """The configuration file as a pydantic-settings source (secrets are never taken from it)."""
 
@@ -175,9 +260,10 @@ class TomlFileSource(PydanticBaseSettingsSource):
         self.text = ""
         self.data: dict[str, Any] = {}
         self.ignored_secrets: list[str] = []
-        if path.exists():
+        if _exists(path):
             self.text, document = read_document(path)
             self.data = document.unwrap()
+            check_sections(path, self.text, self.data)
             for key in MailSettings.SECRET_KEYS:
                 section, name = key.split(".")
                 if isinstance(self.data.get(section), dict) and name in self.data[section]:
@@ -236,7 +322,9 @@ def load_config(
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
-    """``--override smtp.port=2525`` pairs as dotted keys; ValueError naming the bad one."""
+    """``--override smtp.port=2525`` pairs as dotted keys; errors.UsageError (a ValueError,
+    64) naming the bad one. Secrets are refused: a command line shows in ``ps`` and in the
+    shell's history. Messages name the key, never the value (it may be a secret)."""
     import difflib
 
     keys = field_keys()
@@ -244,12 +332,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
+        shown = untrusted_text(key, limit=80)
         if not sep:
-            raise ValueError(f"--override {pair!r}: expected KEY=VALUE, e.g. smtp.port=2525")
+            raise UsageError(f"--override {shown!r}: expected KEY=VALUE, e.g. smtp.port=2525")
+        if is_secret_key(key):
+            raise UsageError(
+                f"--override {key}=…: secrets are not accepted on the command line, where "
+                f"`ps` and the shell history show them. Store it with "
+                f"`tui-mailsetup set-secret {key}` or pass it in the environment variable "
+                f"{env_var_name(key)}"
+            )
         if key not in keys:
             close = difflib.get_close_matches(key, keys, n=1)
-            raise ValueError(
-                f"--override {pair!r}: unknown key {key!r}"
+            raise UsageError(
+                f"--override {shown!r}: unknown key"
                 + (f"; did you mean {close[0]}?" if close else "")
             )
         overrides[key] = value
@@ -286,7 +382,13 @@ def describe_error(error: Mapping[str, Any], key: str) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return "unknown key (check the spelling; `tui-mailsetup show` lists every key)"
-    if not is_secret_key(key) and "input" in error and not isinstance(error["input"], dict):
+    quoted = isinstance(error.get("input"), str) and f"'{error['input']}'" in message
+    if (
+        not is_secret_key(key)
+        and not quoted
+        and "input" in error
+        and not isinstance(error["input"], dict)
+    ):
         shown = repr(error["input"])
         if len(shown) > 60:
             shown = shown[:57] + "..."
@@ -304,54 +406,82 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def _document_for_update(path: Path) -> tomlkit.TOMLDocument:
-    """The existing document, which must load cleanly: a broken file is never overwritten."""
-    if not path.exists():
+def _document_for_update(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
+    """The existing document (text and tomlkit), which must parse: a broken file is never
+    overwritten. A new file starts with a comment."""
+    files.check_writable_kind(path)  # before reading: a FIFO would block
+    target = files.write_target(path)
+    if not target.exists():
         document = tomlkit.document()
         document.add(
             tomlkit.comment("tui-mailsetup configuration; secrets live in credentials.toml")
         )
-        return document
-    text, document = read_document(path)
-    data = document.unwrap()
+        return "", document
+    text, document = read_document(target)
+    check_sections(path, text, document.unwrap())
+    return text, document
+
+
+def _without_secrets(data: dict[str, Any]) -> dict[str, Any]:
     for key in MailSettings.SECRET_KEYS:
         section, name = key.split(".")
         if isinstance(data.get(section), dict):
             data[section].pop(name, None)
-    try:
-        MailSettings.model_validate(data)
-    except ValidationError as exc:
-        sources = dict.fromkeys(_flatten(data), SOURCE_FILE)
-        raise ConfigError(path, _problems(exc, sources, path, text)) from exc
-    return document
+    return data
 
 
 def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
-    """Set dotted keys in the file, keeping its comments and order; returns the file's settings.
+    """Set dotted keys in the file, keeping its comments, order, mode and owner; returns the
+    file's settings. Holds the configuration's lock for the whole read-modify-write.
 
-    Raises ConfigError (the file does not load: untouched) or ValidationError
-    (a new value is invalid: nothing written).
+    Raises InvalidValueError (65: a new value is invalid on its own; nothing written),
+    ConfigError (78: the file does not load for another reason; untouched), UsageError
+    (a secret key) or errors.FileError (73/74: the file cannot be written).
     """
     for key in values:
         if is_secret_key(key):
-            raise ValueError(f"{key} is a secret: use set-secret, it never goes in the main file")
-    document = _document_for_update(path)
-    candidate = document.unwrap()
-    _deep_merge(candidate, _nest(values))
-    file_settings = MailSettings.model_validate(candidate)
-    # Store what the value means, not how it was typed: port 465, not "465"; "tls", not "SSL".
-    normalised = _flatten(file_settings.model_dump(mode="json"))
-    for key in values:
-        *parents, name = key.split(".")
-        container: Any = document
-        for part in parents:
-            if part not in container:
-                container.add(part, tomlkit.table())
-            container = container[part]
-        container[name] = plain_value(normalised[key])
-    files.ensure_dir(path.parent, private=True)
-    files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o644, backup=True)
+            raise UsageError(f"{key} is a secret: use set-secret, it never goes in the main file")
+    files.check_writable_kind(path)  # before the lock file is made beside it
+    with files.locked(path):
+        text, document = _document_for_update(path)
+        candidate = _without_secrets(document.unwrap())
+        _deep_merge(candidate, _nest(values))
+        try:
+            file_settings = MailSettings.model_validate(candidate)
+        except ValidationError as exc:
+            _raise_for(exc, path, text, values)
+            raise  # pragma: no cover (_raise_for always raises)
+        # Store what the value means, not how it was typed: port 465, not "465"; "tls", not "SSL".
+        normalised = _flatten(file_settings.model_dump(mode="json"))
+        for key in values:
+            *parents, name = key.split(".")
+            container: Any = document
+            for part in parents:
+                if part not in container:
+                    container.add(part, tomlkit.table())
+                container = container[part]
+            container[name] = plain_value(normalised[key])
+        files.ensure_dir(path.parent, private=True)
+        files.remove_stale_temporaries(path)
+        files.atomic_write(
+            path,
+            tomlkit.dumps(document).encode("utf-8"),
+            mode=0o644,
+            backup=True,
+            keep_mode=True,
+        )
     return file_settings
+
+
+def _raise_for(exc: ValidationError, path: Path, text: str, values: Mapping[str, Any]) -> None:
+    """A new value's own error is the caller's (65); any other is the file's (78)."""
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        for named in values:
+            if key == named or key.startswith(named + ".") or named.startswith(key + "."):
+                raise InvalidValueError(named, describe_error(error, named)) from exc
+    sources = dict.fromkeys(field_keys(), SOURCE_FILE)
+    raise ConfigError(path, _problems(exc, sources, path, text)) from exc
 
 
 def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None = None) -> None:
@@ -359,13 +489,14 @@ def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None
     or is already in the file. Secrets are never written here (see secrets.store_secret)."""
     current = settings.model_dump(mode="json")
     flat = _flatten(current)
-    if keys is None:
-        defaults = _flatten(MailSettings().model_dump(mode="json"))
-        in_file: set[str] = set()
-        if path.exists():
-            in_file = set(_flatten(read_document(path)[1].unwrap()))
-        keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
-    write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})
+    with files.locked(path):
+        if keys is None:
+            defaults = _flatten(MailSettings().model_dump(mode="json"))
+            in_file: set[str] = set()
+            if path.exists():
+                in_file = set(_flatten(read_document(path)[1].unwrap()))
+            keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
+        write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})
 
 
 def config_exists(path: str | os.PathLike[str] | None = None, *, system: bool = False) -> bool:

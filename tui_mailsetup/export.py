@@ -223,11 +223,12 @@ def _msmtp_value(key: str, value: str) -> str:
     return f'"{_clean(key, value)}"'
 
 
-def _msmtp_secret_command(options: ExportOptions, key: str) -> str:
+def _msmtp_secret_command(options: ExportOptions, key: str, *, oauth2_token: bool = False) -> str:
     argv = list(options.program)
     if options.config_path is not None:
         argv += ["--config", str(options.config_path)]
-    argv += ["get-secret", key]
+    # An OAuth2 access token is fetched (refreshed when near expiry) by `oauth2 token`.
+    argv += ["oauth2", "token"] if oauth2_token else ["get-secret", key]
     # msmtp runs passwordeval through /bin/sh; stdin is closed off because
     # msmtp's own stdin is the message.
     return shlex.join(argv) + " </dev/null"
@@ -273,7 +274,12 @@ def render_msmtp(settings: MailSettings, options: ExportOptions) -> str:
         lines.append(f"auth {mechanism}")
         lines.append(f"user {_msmtp_value('smtp.username', smtp.username)}")
         password = options.secret("smtp.password")
-        if options.include_secrets and password is not None:
+        if _oauth2_store(settings):
+            lines.append("# An OAuth2 access token, refreshed by tui-mailsetup when near expiry;")
+            lines.append("# if a new sign-in is needed: tui-mailsetup oauth2 login")
+            command = _msmtp_secret_command(options, "smtp.password", oauth2_token=True)
+            lines.append(f"passwordeval {_msmtp_value('passwordeval', command)}")
+        elif options.include_secrets and password is not None:
             lines.append(f"password {_msmtp_value('smtp.password', password)}")
         else:
             lines.append("# The password is asked of tui-mailsetup each time, never stored here.")
@@ -355,13 +361,16 @@ def render_postfix(settings: MailSettings, options: ExportOptions) -> str:
             lines.append("smtp_sasl_tls_security_options = noanonymous")
         if smtp.auth.value != "auto":
             lines.append(f"smtp_sasl_mechanism_filter = {smtp.auth.value}")
-        lines += [
-            "",
-            "# The password goes in sasl_passwd (mode 0600), then run postmap on it:",
-            "#   tui-mailsetup export --format postfix-sasl --include-secrets \\",
-            "#       --output /etc/postfix/sasl_passwd && postmap /etc/postfix/sasl_passwd",
-            f"# Its line: {_comment_safe(_sasl_line_or_note(settings))}",
-        ]
+        if smtp.auth.value == "xoauth2":
+            lines += _POSTFIX_XOAUTH2_NOTE
+        else:
+            lines += [
+                "",
+                "# The password goes in sasl_passwd (mode 0600), then run postmap on it:",
+                "#   tui-mailsetup export --format postfix-sasl --include-secrets \\",
+                "#       --output /etc/postfix/sasl_passwd && postmap /etc/postfix/sasl_passwd",
+                f"# Its line: {_comment_safe(_sasl_line_or_note(settings))}",
+            ]
     lines.append("")
     return "\n".join(lines)
 
@@ -612,3 +621,22 @@ _RENDERERS: Mapping[str, Callable[[MailSettings, ExportOptions], str]] = {
     "django": render_django,
     "json": render_json,
 }
+
+
+# --------------------------------------------------------------------------- OAuth2
+
+
+def _oauth2_store(settings: MailSettings) -> bool:
+    from tui_mailsetup.oauth2 import uses_token_store
+
+    return uses_token_store(settings)
+
+
+_POSTFIX_XOAUTH2_NOTE = [
+    "",
+    "# XOAUTH2: Postfix's SASL client (Cyrus SASL) has no XOAUTH2 of its own; it needs a",
+    "# SASL XOAUTH2 plug-in (such as cyrus-sasl-xoauth2) that also refreshes the token, and",
+    "# sasl_passwd cannot hold an access token that expires within the hour. The simpler",
+    "# route: tui-mailsetup export --format msmtp, and msmtp (msmtp-mta) as this machine's",
+    "# sendmail; msmtp asks `tui-mailsetup oauth2 token` for a fresh token on every message.",
+]

@@ -9,19 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import email.errors
 import email.utils
-import re
 import uuid
 from email.headerregistry import Address
 from email.message import EmailMessage
 
 from tui_mailsetup import __version__
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.names import host_to_ascii
-from tui_mailsetup.settings import MailSettings
-
-SENDER_NAME_MAX = 64
-"""PRODUCT.md's limit; validation.SENDER_NAME_MAX is the same (not imported: the
-headless send path does not load the validators)."""
+from tui_mailsetup.names import AddressError, check_address, host_to_ascii
+from tui_mailsetup.settings import SENDER_NAME_MAX, MailSettings
 
 
 class MessageError(ValueError):
@@ -40,24 +35,19 @@ class MessageError(ValueError):
 _HEADER_ERRORS = (ValueError, IndexError, TypeError, email.errors.MessageError)
 
 
-_UNSAFE_LOCAL = re.compile(r'[\s<>()\[\]\\,;:@"\x00-\x1f\x7f]')
-
-
 def _address(display_name: str, addr_spec: str, what: str) -> Address:
-    spec = addr_spec.strip()
+    # The one address check (names.check_address): strict, never repaired. The header
+    # parser alone would turn "alice @example.test" or a comment into another address.
     try:
-        return Address(display_name=display_name, addr_spec=spec)
+        mailbox = check_address(addr_spec)
+    except AddressError as exc:
+        raise MessageError(f"{what}: {exc}") from None
+    try:
+        return Address(
+            display_name=display_name, username=mailbox.unquoted_local, domain=mailbox.domain
+        )
     except _HEADER_ERRORS as exc:
-        error = exc
-    # The header parser refuses non-ASCII local parts (RFC 6532 allows them, with
-    # SMTPUTF8): accept those when they are otherwise a plain dot-atom.
-    local, at, domain = spec.rpartition("@")
-    if at and local and domain and not spec.isascii() and not _UNSAFE_LOCAL.search(local + domain):
-        try:
-            return Address(display_name=display_name, username=local, domain=domain)
-        except _HEADER_ERRORS as exc:
-            error = exc
-    raise MessageError(f"{what} {addr_spec!r} is not a valid email address: {error}")
+        raise MessageError(f"{what} cannot be put in a header: {exc}") from None
 
 
 def _msgid_domain(address: str) -> str:

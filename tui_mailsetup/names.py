@@ -1,4 +1,4 @@
-"""Names and identifiers that end up on the wire: host names, EHLO names, fingerprints.
+"""Names and identifiers that end up on the wire: host names, EHLO names, fingerprints, addresses.
 
 One implementation each, used by validation, the SMTP engine, the message
 builder and the exports, so that what ``check --offline`` accepts is exactly
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 _LDH_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -147,3 +148,210 @@ def normalize_fingerprint(value: str) -> str:
 def format_hex(hex_digits: str) -> str:
     upper = hex_digits.upper()
     return ":".join(upper[i : i + 2] for i in range(0, len(upper), 2))
+
+
+# --------------------------------------------------------------------------- addresses
+
+LOCAL_PART_MAX = 64
+"""RFC 5321 4.5.3.1.1: octets in a local part."""
+DOMAIN_MAX = 255
+"""RFC 5321 4.5.3.1.2: octets in a domain."""
+ADDRESS_MAX = 254
+"""RFC 5321 4.5.3.1.3: a path is at most 256 octets, angle brackets included."""
+
+INTERNAL_SUFFIXES = (
+    "home.arpa",
+    "local",
+    "localdomain",
+    "localhost",
+    "test",
+    "internal",
+    "intranet",
+    "lan",
+    "home",
+    "corp",
+    "private",
+)
+"""Domains that exist only inside a network (RFC 6761, RFC 6762, RFC 8375, ICANN's
+.internal, and names companies use in practice): mail there is a warning, not an error."""
+
+_ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]")
+_QTEXT = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+class AddressError(ValueError):
+    """An address that cannot be used as it is; the message names it (neutralised) and says why."""
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """An address that passed :func:`check_address`, exactly as given, and its parts."""
+
+    address: str
+    local: str
+    """The local part as written (a quoted string keeps its quotes)."""
+    domain: str
+    """The domain as written, or the address literal with its brackets."""
+    ascii_domain: str
+    """The domain as it goes on the wire (A-labels, lower case), or the literal."""
+    is_literal: bool
+    smtputf8: bool
+    """The local part is not ASCII: the server must offer SMTPUTF8."""
+
+    @property
+    def unquoted_local(self) -> str:
+        if self.local.startswith('"'):
+            return re.sub(r"\\(.)", r"\1", self.local[1:-1])
+        return self.local
+
+
+def _shown(text: str) -> str:
+    from tui_mailsetup.sanitize import untrusted_text
+
+    return "'" + untrusted_text(text, limit=80) + "'"
+
+
+def _unusable_char(char: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(char)[0] in {"C", "Z"}
+
+
+def _check_local_part(local: str) -> str | None:
+    """Why ``local`` is not an RFC 5321 (RFC 6531) local part, or None."""
+    if not local:
+        return "nothing before the @"
+    if len(local.encode("utf-8", "surrogatepass")) > LOCAL_PART_MAX:
+        return f"the part before the @ is longer than {LOCAL_PART_MAX} octets"
+    if local.startswith('"'):
+        if len(local) < 2 or not local.endswith('"'):
+            return "an unterminated quoted string before the @"
+        inner = local[1:-1]
+        position = 0
+        while position < len(inner):
+            char = inner[position]
+            if char == "\\":
+                if position + 1 >= len(inner) or not ("\x20" <= inner[position + 1] <= "\x7e"):
+                    return (
+                        "a backslash in the quoted string is not followed by a printable character"
+                    )
+                position += 2
+                continue
+            if not _QTEXT.fullmatch(char):
+                return f"the quoted string contains {_describe_char(char)}"
+            position += 1
+        return None
+    for atom in local.split("."):
+        if not atom:
+            return "the part before the @ has an empty dot-separated part (.. or a dot at an end)"
+        for char in atom:
+            if char.isascii():
+                if not _ATEXT.fullmatch(char):
+                    return f"the part before the @ contains {_describe_char(char)}" + (
+                        " (comments, spaces and display names are not part of an address)"
+                        if char in ' ()<>"'
+                        else ""
+                    )
+            elif _unusable_char(char):
+                return f"the part before the @ contains {_describe_char(char)}"
+    return None
+
+
+def _describe_char(char: str) -> str:
+    code = ord(char)
+    if char == " ":
+        return "a space"
+    if code < 0x20 or 0x7F <= code <= 0x9F or _unusable_char(char):
+        return f"the character U+{code:04X}"
+    return f"{char!r}"
+
+
+def check_address(address: str) -> Mailbox:
+    """The one address check (sender, every recipient): RFC 5321 syntax, strict, never repaired.
+
+    ``alice @example.test``, ``Alice <alice@example.test>``, comments, a trailing dot,
+    a local part over 64 octets or a domain over 255 are refused with AddressError.
+    Internal and special-use domains pass (see :func:`internal_domain_reason`).
+    """
+    if not isinstance(address, str) or not address:
+        raise AddressError("the address is empty")
+    shown = _shown(address)
+
+    def refuse(reason: str) -> AddressError:
+        return AddressError(f"{shown} is not a valid email address: {reason}")
+
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in address):
+        raise refuse("it contains bytes that are not UTF-8 text")
+    if len(address.encode("utf-8")) > ADDRESS_MAX:
+        raise refuse(f"it is longer than {ADDRESS_MAX} octets")
+    local, at, domain = address.rpartition("@")
+    if not at:
+        raise refuse("it has no @")
+    if reason := _check_local_part(local):
+        raise refuse(reason)
+    if not domain:
+        raise refuse("nothing after the @")
+    if domain.startswith("[") and domain.endswith("]"):
+        try:
+            literal = validate_ehlo_name(domain)
+        except ValueError as exc:
+            raise refuse(str(exc)) from None
+        return Mailbox(address, local, domain, literal, True, not local.isascii())
+    if any(_unusable_char(c) for c in domain):
+        bad = next(c for c in domain if _unusable_char(c))
+        raise refuse(f"the part after the @ contains {_describe_char(bad)}")
+    if domain.endswith("."):
+        raise refuse("the domain ends with a dot")
+    if _strict_ip(domain) or re.fullmatch(r"[0-9.]+", domain):
+        raise refuse(
+            "an IP address after the @ is written as an address literal, e.g. user@[192.0.2.1]"
+        )
+    if len(domain.encode("utf-8")) > DOMAIN_MAX:
+        raise refuse(f"the domain is longer than {DOMAIN_MAX} octets")
+    try:
+        ascii_domain, _ = parse_host(domain)
+    except ValueError as exc:
+        raise refuse(f"the domain {exc}") from None
+    return Mailbox(address, local, domain, ascii_domain, False, not local.isascii())
+
+
+def internal_domain_reason(mailbox: Mailbox) -> str | None:
+    """Why mail for ``mailbox`` can only work inside a network (an address literal, a
+    single-label or special-use domain), or None for a public domain."""
+    if mailbox.is_literal:
+        return "an address literal (an IP address instead of a domain)"
+    domain = mailbox.ascii_domain
+    if "." not in domain:
+        return f"a single-label domain ({domain})"
+    for suffix in INTERNAL_SUFFIXES:
+        if domain == suffix or domain.endswith("." + suffix):
+            return f"an internal or special-use domain (.{suffix})"
+    return None
+
+
+def check_host_value(host: str) -> None:
+    """A value for smtp.host that is wrong on its own (a URL, spaces, a port, a bad name);
+    ValueError with a message completing "smtp.host …". Empty is not checked here."""
+    if "://" in host:
+        raise ValueError("is a URL; the host is only the server's name")
+    if host != host.strip() or " " in host:
+        raise ValueError("contains spaces")
+    if host.count(":") == 1 and not host.startswith("["):
+        raise ValueError("includes a port; the port has its own key, smtp.port")
+    parse_host(host)
+
+
+def check_nameserver(entry: str) -> None:
+    """A resolver address: an IP address with an optional port (``127.0.0.1:5353``,
+    ``[::1]:53``); ValueError otherwise."""
+    host, port = entry, ""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    if not is_ip_literal(host) or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ValueError(
+            f"{entry!r} is not a resolver address: an IP address with an optional port, "
+            "e.g. 127.0.0.1:5353 or [::1]:53"
+        )

@@ -33,8 +33,14 @@ class Preset:
     """What the sender domain's SPF record must include for this provider."""
     username_format: str = ""
     """The login convention: "address" (the full address), "localpart" (before the @), or "" when it varies."""
-    oauth2_provider: str = ""
-    """The [oauth2] provider ("microsoft", "google") when SMTP AUTH takes an OAuth2 token (xoauth2)."""
+    oauth2: str = ""
+    """The OAuth2 provider that signs in for this host (a table under [oauth2] in the data)."""
+    oauth2_default: bool = False
+    """Choosing the preset selects auth = xoauth2 (the provider no longer takes passwords)."""
+    oauth2_tenant: str = ""
+    """The Microsoft tenant the preset implies (consumers for Outlook.com)."""
+    password_warning: str = ""
+    """Said when a password is used with this provider."""
 
     def username_for(self, address: str) -> str:
         """The login for ``address`` under this provider's convention; "" when unknown."""
@@ -49,6 +55,11 @@ class Preset:
         }
         if self.username:
             changes["smtp.username"] = self.username
+        if self.oauth2_default:
+            changes["smtp.auth"] = "xoauth2"
+            changes["oauth2.provider"] = self.oauth2
+            if self.oauth2_tenant:
+                changes["oauth2.tenant"] = self.oauth2_tenant
         return changes
 
 

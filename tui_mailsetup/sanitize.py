@@ -37,3 +37,9 @@ def untrusted_text(data: bytes | str, *, limit: int = DEFAULT_LIMIT) -> str:
     if cut > 0:
         text += f" …[{cut} more characters]"
     return text
+
+
+def untrusted_lines(text: str, *, limit: int = DEFAULT_LIMIT) -> str:
+    """Like :func:`untrusted_text`, but the line breaks of a multi-line message (our own
+    formatting) are kept; every line is neutralised."""
+    return "\n".join(untrusted_text(line, limit=limit) for line in text.split("\n"))

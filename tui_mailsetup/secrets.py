@@ -19,6 +19,8 @@ import tomlkit.exceptions
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig
+from tui_mailsetup.errors import ConfigurationError
+from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings, get_value
 
@@ -29,8 +31,9 @@ KEYRING_SERVICE = "tui-mailsetup"
 PASSWORD_COMMAND_TIMEOUT = 15.0
 
 
-class SecretError(Exception):
-    """A secret source exists but failed (its message never contains the secret)."""
+class SecretError(ConfigurationError):
+    """A secret source exists but failed, or the configuration may not be used with a secret
+    (78; its message never contains the secret)."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,12 @@ def _check_key(key: str) -> None:
 # --------------------------------------------------------------------------- credentials file
 
 
-def read_credentials(config_path: Path, *, check_permissions: bool = True) -> dict[str, str]:
-    """The credentials file's secrets as dotted keys; {} when there is none."""
+def read_credentials(
+    config_path: Path, *, check_permissions: bool = True, check_values: bool = True
+) -> dict[str, str]:
+    """The credentials file's secrets as dotted keys; {} when there is none. A stored
+    value that cannot be a secret is a SecretError unless ``check_values`` is off (a
+    rewrite, which may be replacing it)."""
     path = paths.credentials_path(config_path)
     if not path.exists():
         return {}
@@ -61,7 +68,7 @@ def read_credentials(config_path: Path, *, check_permissions: bool = True) -> di
             raise SecretError(str(exc)) from exc
     try:
         data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, ValueError) as exc:
         # The parse error text could quote a secret: say only where it is.
         line = getattr(exc, "line", None)
         where = f"{path}:{line}" if line else str(path)
@@ -71,7 +78,11 @@ def read_credentials(config_path: Path, *, check_permissions: bool = True) -> di
         if isinstance(values, dict):
             for name, value in values.items():
                 if isinstance(value, str):
-                    flat[f"{section}.{name}"] = value
+                    key = f"{section}.{name}"
+                    if check_values and (problem := secret_problem(value)):
+                        shown = untrusted_text(key, limit=80)
+                        raise SecretError(f"{path}: {shown}: the stored secret {problem}")
+                    flat[key] = value
     return flat
 
 
@@ -80,27 +91,50 @@ def store_secret(config_path: Path, key: str, value: str) -> Path:
     _check_key(key)
     if not value:
         raise SecretError(f"{key}: an empty secret is not stored (use delete_secret to remove one)")
+    _check_value(key, value)
     path = paths.credentials_path(config_path)
     files.ensure_dir(path.parent, private=True)
     try:
         files.check_private_dir(path.parent)
     except files.UnsafePermissionsError as exc:
         raise SecretError(str(exc)) from exc
-    # Rewriting replaces a file whose mode was too loose with a 0600 one.
-    current = read_credentials(config_path, check_permissions=False)
-    current[key] = value
-    _write_credentials(path, current)
+    files.check_writable_kind(path)
+    with files.locked(config_path):
+        # Rewriting replaces a file whose mode was too loose with a 0600 one.
+        current = read_credentials(config_path, check_permissions=False, check_values=False)
+        current[key] = value
+        _write_credentials(path, current)
     return path
+
+
+def secret_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a secret (it goes into SMTP commands and HTTP headers:
+    UTF-8 text without control characters), or None. Never quotes the value."""
+    for char in value:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            return "is not valid UTF-8 text"
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            return f"contains the control character U+{code:04X}"
+    return None
+
+
+def _check_value(key: str, value: str) -> None:
+    if problem := secret_problem(value):
+        raise SecretError(
+            f"{key}: the secret {problem}; nothing was stored", exit_code=ExitCode.DATAERR
+        )
 
 
 def delete_secret(config_path: Path, key: str) -> bool:
     _check_key(key)
     path = paths.credentials_path(config_path)
-    current = read_credentials(config_path, check_permissions=False)
-    if key not in current:
-        return False
-    del current[key]
-    _write_credentials(path, current)
+    with files.locked(config_path):
+        current = read_credentials(config_path, check_permissions=False, check_values=False)
+        if key not in current:
+            return False
+        del current[key]
+        _write_credentials(path, current)
     return True
 
 
@@ -113,6 +147,7 @@ def _write_credentials(path: Path, secrets: dict[str, str]) -> None:
             document.add(section, tomlkit.table())
         table: Any = document[section]
         table[name] = value
+    files.remove_stale_temporaries(path)
     files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o600)
 
 
@@ -180,10 +215,17 @@ def run_password_command(command: str, *, timeout: float = PASSWORD_COMMAND_TIME
         raise SecretError(
             f"smtp.password_command: {name} exited with status {result.returncode}{hint}"
         )
-    output = result.stdout.decode("utf-8", "replace")
+    try:
+        output = result.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretError(
+            f"smtp.password_command: {name} printed bytes that are not UTF-8 text"
+        ) from None
     secret = output.splitlines()[0] if output.strip() else ""
     if not secret:
         raise SecretError(f"smtp.password_command: {name} printed nothing")
+    if problem := secret_problem(secret):
+        raise SecretError(f"smtp.password_command: what {name} printed {problem}")
     return secret
 
 
@@ -220,9 +262,31 @@ def secret_sources(loaded: LoadedConfig) -> dict[str, str | None]:
     return found
 
 
+def check_config_trusted(loaded: LoadedConfig) -> None:
+    """SecretError (78) when someone else could have written the configuration, so that a
+    secret would go wherever they pointed it (see files.check_trusted_config)."""
+    try:
+        files.check_trusted_config(loaded.path)
+    except files.UnsafePermissionsError as exc:
+        raise SecretError(str(exc)) from exc
+    except OSError:
+        return  # unreadable paths fail later, with their own message
+
+
 def resolve_secret(loaded: LoadedConfig, key: str) -> ResolvedSecret:
-    """The secret's value and where it came from; value None when no source has it."""
+    """The secret's value and where it came from; value None when no source has it.
+
+    Raises SecretError when the configuration could have been written by another user
+    (a secret is never used with it) or a source fails.
+    """
     _check_key(key)
+    found = _resolve(loaded, key)
+    if found.value is not None:
+        check_config_trusted(loaded)
+    return found
+
+
+def _resolve(loaded: LoadedConfig, key: str) -> ResolvedSecret:
     direct = get_value(loaded.settings, key)
     if direct is not None:
         return ResolvedSecret(direct.get_secret_value(), loaded.sources.get(key))

@@ -10,11 +10,13 @@ say where every value came from.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -31,9 +33,14 @@ ENV_NESTED_DELIMITER = "__"
 # paragraph separators, which Python's email package treats as line breaks,
 # and the bidirectional overrides, which make text read other than it is.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+# Lone surrogates: bytes that are not UTF-8 (a command-line argument or an environment
+# variable decoded with surrogateescape). They could not even be written to the file.
+_NOT_UTF8 = re.compile(r"[\ud800-\udfff]")
 
 
 def _no_control_characters(value: str) -> str:
+    if _NOT_UTF8.search(value):
+        raise ValueError("contains bytes that are not UTF-8 text")
     if match := _CONTROL.search(value):
         raise ValueError(
             f"contains the control character U+{ord(match.group()):04X}; "
@@ -42,7 +49,98 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+def _safe_secret(value: SecretStr | None) -> SecretStr | None:
+    # The message never quotes the secret.
+    if value is not None:
+        text = value.get_secret_value()
+        if _NOT_UTF8.search(text):
+            raise ValueError("the secret contains bytes that are not UTF-8 text")
+        if match := _CONTROL.search(text):
+            raise ValueError(
+                f"the secret contains the control character U+{ord(match.group()):04X}"
+            )
+    return value
+
+
 SafeStr = Annotated[str, AfterValidator(_no_control_characters)]
+Secret = Annotated[SecretStr | None, AfterValidator(_safe_secret)]
+
+
+# Values invalid on their own are refused when they enter (set, the environment, the
+# file, the TUI's save), each with the finding code validation reports it under.
+# Empty values pass here: "not set" is validation's finding, not a syntax error.
+
+
+def _field_rule(code: str, check: Callable[[str], object], prefix: str = "") -> AfterValidator:
+    def validate(value: str) -> str:
+        if value:
+            try:
+                check(value)
+            except ValueError as exc:
+                message = f"{prefix}{exc}".replace("{", "{{").replace("}", "}}")
+                raise PydanticCustomError(code, message) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+def _host_rule(value: str) -> None:
+    from tui_mailsetup.names import check_host_value
+
+    check_host_value(value)
+
+
+def _ehlo_rule(value: str) -> None:
+    from tui_mailsetup.names import validate_ehlo_name
+
+    validate_ehlo_name(value)
+
+
+def _fingerprint_rule(value: str) -> None:
+    from tui_mailsetup.names import normalize_fingerprint
+
+    normalize_fingerprint(value)
+
+
+def _address_rule(value: str) -> None:
+    from tui_mailsetup.names import check_address
+
+    check_address(value)
+
+
+def _command_rule(value: str) -> None:
+    import shlex
+
+    try:
+        argv = shlex.split(value)
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into a command and its arguments: {exc}") from None
+    if not argv:
+        raise ValueError("has no command in it")
+
+
+def _nameserver_rule(value: str) -> None:
+    from tui_mailsetup.names import check_nameserver
+
+    check_nameserver(value)
+
+
+SENDER_NAME_MAX = 64
+
+
+def _sender_name_rule(value: str) -> None:
+    if len(value) > SENDER_NAME_MAX:
+        raise ValueError(
+            f"The sender name is {len(value)} characters; at most {SENDER_NAME_MAX} are allowed"
+        )
+
+
+def _encoded_word_rule(value: str) -> None:
+    if "=?" in value and "?=" in value:
+        raise ValueError(
+            "The sender name contains an RFC 2047 encoded word (=?…?=); write the name as "
+            "plain text, it is encoded when the message is built"
+        )
 
 
 class Driver(StrEnum):
@@ -87,7 +185,7 @@ def _lower(value: object) -> object:
 class SmtpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    host: SafeStr = ""
+    host: Annotated[SafeStr, _field_rule("host-invalid", _host_rule)] = ""
     """Server name or IP address of the SMTP relay."""
     port: int = Field(default=587, ge=1, le=65535)
     """TCP port: 587 or 2525 for STARTTLS, 465 for implicit TLS, 25 for a local relay."""
@@ -95,13 +193,15 @@ class SmtpSettings(BaseModel):
     """none, starttls or tls (implicit TLS, "SSL" in older products)."""
     username: SafeStr = ""
     """Login name; empty means no authentication."""
-    password: SecretStr | None = None
+    password: Secret = None
     """Secret: never stored in the configuration file (see set-secret)."""
     auth: Annotated[AuthMechanism, BeforeValidator(_lower)] = AuthMechanism.AUTO
     """Authentication mechanism: auto, plain, login, cram-md5 or xoauth2."""
-    password_command: SafeStr = ""
+    password_command: Annotated[SafeStr, _field_rule("password-command-invalid", _command_rule)] = (
+        ""
+    )
     """Command (no shell) whose output is the password or OAuth2 token, like msmtp's passwordeval."""
-    ehlo_name: SafeStr = ""
+    ehlo_name: Annotated[SafeStr, _field_rule("ehlo-invalid", _ehlo_rule)] = ""
     """Name announced in EHLO; empty means this machine's name."""
     timeout: float = Field(default=30, gt=0, le=3600)
     """Seconds allowed for the whole conversation."""
@@ -109,7 +209,7 @@ class SmtpSettings(BaseModel):
     """Verify the server's certificate."""
     ca_file: SafeStr = ""
     """Extra trusted CA bundle (PEM) for a private certificate authority."""
-    fingerprint: SafeStr = ""
+    fingerprint: Annotated[SafeStr, _field_rule("fingerprint-invalid", _fingerprint_rule)] = ""
     """Pinned SHA-256 fingerprint of the server certificate, for self-signed servers."""
     allow_plaintext_auth: bool = False
     """Allow sending credentials over an unencrypted connection (trusted local relay only)."""
@@ -118,9 +218,13 @@ class SmtpSettings(BaseModel):
 class SenderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    name: SafeStr = ""
+    name: Annotated[
+        SafeStr,
+        _field_rule("sender-name-long", _sender_name_rule),
+        _field_rule("sender-name-encoded-word", _encoded_word_rule),
+    ] = ""
     """Display name in From (at most 64 characters)."""
-    address: SafeStr = ""
+    address: Annotated[SafeStr, _field_rule("sender-address-invalid", _address_rule)] = ""
     """Sender address in From and MAIL FROM."""
 
 
@@ -140,7 +244,7 @@ class MailgunSettings(BaseModel):
     """us or eu: the region the domain was created in."""
     base_url: SafeStr = ""
     """API base URL; empty means the region's API."""
-    api_key: SecretStr | None = None
+    api_key: Secret = None
     """Secret: the Mailgun API key (see set-secret)."""
 
 
@@ -154,7 +258,7 @@ class SesSettings(BaseModel):
     access_key_id: SafeStr = ""
     """AWS access key ID, used with the secret ses.secret_access_key as explicit credentials.
     Empty: the standard AWS credential chain (environment, profile, SSO, container, instance role)."""
-    secret_access_key: SecretStr | None = None
+    secret_access_key: Secret = None
     """Secret: the AWS secret access key (see set-secret); only with ses.access_key_id."""
     profile: SafeStr = ""
     """Named profile in ~/.aws/config and ~/.aws/credentials (SSO and assumed roles included);
@@ -162,14 +266,66 @@ class SesSettings(BaseModel):
     AWS_ACCESS_KEY_ID in the environment, as in the AWS CLI's --profile."""
 
 
+class OAuth2Provider(StrEnum):
+    MICROSOFT = "microsoft"
+    GOOGLE = "google"
+    CUSTOM = "custom"
+
+
+class OAuth2Flow(StrEnum):
+    DEVICE_CODE = "device-code"
+    CLIENT_CREDENTIALS = "client-credentials"
+    SERVICE_ACCOUNT = "service-account"
+
+
+def _flow_alias(value: object) -> object:
+    # "device_code" and "client_credentials" are how the RFCs spell them.
+    return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
+
+
+class OAuth2Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    provider: Annotated[OAuth2Provider, BeforeValidator(_lower)] = OAuth2Provider.MICROSOFT
+    """Who issues the tokens for auth = xoauth2: microsoft, google or custom."""
+    flow: Annotated[OAuth2Flow, BeforeValidator(_flow_alias)] = OAuth2Flow.DEVICE_CODE
+    """device-code (a person signs in once, from any browser), client-credentials (Microsoft app-only) or service-account (Google domain-wide delegation)."""
+    tenant: SafeStr = ""
+    """Microsoft tenant (ID or domain); empty: organizations for device-code. Required for client-credentials."""
+    client_id: SafeStr = ""
+    """Application (client) ID of the app registration."""
+    scopes: list[SafeStr] = []  # not default_factory=list: see DnsSettings.nameservers
+    """Scopes to request; empty means the provider's defaults for the flow."""
+    token_url: SafeStr = ""
+    """Token endpoint; empty means the provider's. Set for sovereign clouds, other providers and tests."""
+    device_authorization_url: SafeStr = ""
+    """Device authorization endpoint (RFC 8628); empty means the provider's."""
+    certificate_file: SafeStr = ""
+    """PEM file with the app's certificate and private key (0600): Microsoft app-only without a client secret."""
+    service_account_file: SafeStr = ""
+    """Google service-account key file (JSON, keep it 0600), for flow = service-account."""
+    user: SafeStr = ""
+    """The mailbox the service account acts as (domain-wide delegation); empty: smtp.username."""
+    client_secret: Secret = None
+    """Secret: the app registration's client secret (see set-secret)."""
+    token: Secret = None
+    """Secret: the token store that oauth2 login writes (refresh token, cached access token, expiry)."""
+
+
 class DnsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    # A plain default, not default_factory=list: pydantic copies a mutable default for each
-    # instance, and asking the signature of the builtin `list` compiles tokenize's regexes
-    # (most of the model's build time at every start).
-    nameservers: list[SafeStr] = []
+    # Plain defaults, not default_factory=list: pydantic copies a mutable default for each
+    # instance, and asking the signature of the builtin `list` (as pydantic does for a
+    # default_factory) compiles tokenize's regexes: most of the model's build at every start.
+    nameservers: list[Annotated[SafeStr, _field_rule("nameserver-invalid", _nameserver_rule)]] = []
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
+    timeout: float = Field(default=5.0, gt=0, le=120)
+    """Seconds for a whole DNS check run: a dead resolver ends it within this, not a multiple."""
+    https_base_url: SafeStr = ""
+    """Where HTTPS fetches of the DNS checks (the MTA-STS policy) connect instead of the
+    domain's own server, e.g. "https://127.0.0.1:8443" for tests; the certificate is still
+    verified for the real name (mta-sts.<domain>). Empty: the domain's own server."""
 
 
 class DetectSettings(BaseModel):
@@ -212,12 +368,15 @@ class MailSettings(BaseSettings):
     ses: SesSettings = Field(default_factory=SesSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
+    oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
 
     # Keys whose values are secrets: never written to the main file, never printed.
     SECRET_KEYS: ClassVar[tuple[str, ...]] = (
         "smtp.password",
         "mailgun.api_key",
         "ses.secret_access_key",
+        "oauth2.client_secret",
+        "oauth2.token",
     )
 
     @classmethod

@@ -9,6 +9,7 @@ code). Nothing here imports Textual: only the TUI command does, lazily.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -57,7 +58,8 @@ def common_options() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         action="append",
         default=argparse.SUPPRESS,
-        help="override one setting for this run only (repeatable), e.g. --override smtp.port=2525",
+        help="override one setting for this run only (repeatable), e.g. --override smtp.port=2525; "
+        "secrets are refused (use set-secret or MAILSETUP_SMTP__PASSWORD)",
     )
     common.add_argument(
         "--json",
@@ -83,6 +85,8 @@ COMMAND_MODULES = {
     "export": "export_cmd",
     "get-secret": "export_cmd",
     "demo": "demo_cmd",
+    "oauth2": "oauth2_cmds",
+    "mta": "mta_cmds",
     "tui": "tui_cmd",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
@@ -112,7 +116,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="tui-mailsetup",
         description="Get this server's outbound email configured, tested and explained.",
         parents=[common],
-        epilog="Run without a command to open the TUI (the first-run wizard when no configuration exists).",
+        epilog="Run without a command to open the TUI (the first-run wizard when no configuration "
+        "exists). Exit codes (sysexits): 0 ok, 64 usage, 65 invalid value, 67 recipient refused, "
+        "69 unavailable, 73 a file cannot be created, 74 a write failed (disk full), 75 temporary, "
+        "76 protocol/TLS, 77 authentication, 78 configuration; errors never print a traceback, "
+        "and with --json they are one JSON document.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(
@@ -144,12 +152,19 @@ def _run_tui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every error is mapped to a message and an exit code here, once:
+    a MailSetupError carries its own (errors.py); an OSError that escaped becomes 73 or
+    74 naming the path; anything else is reported as an internal error (70), never as a
+    traceback."""
+    _tolerant_streams()
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(requested_command(arguments))
     args = parser.parse_args(arguments)
     for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):
         if not hasattr(args, name):
             setattr(args, name, default)
+    from tui_mailsetup.errors import MailSetupError, file_error
+
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:
@@ -157,3 +172,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return ExitCode.OK
+    except MailSetupError as exc:
+        return _report(exc, args)
+    except OSError as exc:
+        return _report(file_error(exc, exc.filename or "a file", "use"), args)
+    except Exception as exc:  # the last resort: a bug, reported without a traceback
+        return _report(
+            MailSetupError(
+                f"internal error ({type(exc).__name__}): {exc}. This is a bug in "
+                "tui-mailsetup; nothing was changed unless the output above says so"
+            ),
+            args,
+        )
+
+
+def _report(exc: Exception, args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import report_error
+    from tui_mailsetup.errors import MailSetupError
+
+    assert isinstance(exc, MailSetupError)
+    try:
+        return report_error(exc, as_json=bool(getattr(args, "json", False)))
+    except Exception:  # even printing failed (a closed stream): the exit code still says it
+        return int(exc.exit_code)
+
+
+def _tolerant_streams() -> None:
+    # A value that cannot be encoded (bytes that were not UTF-8, a C locale) is printed
+    # escaped rather than failing the command.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                reconfigure(errors="backslashreplace")

@@ -9,10 +9,13 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
-from tui_mailsetup.cli.output import error, paint, print_findings, print_json
+from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
+from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
+from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings_source import declared, settable_keys
 
 # The settings model, pydantic and the files are imported by the commands that use
@@ -40,9 +43,13 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "set",
         parents=[common],
         help="set one key in the configuration file",
-        description="Set one key (e.g. `smtp.port 465`) in the configuration file. The value is "
-        "validated first; the file keeps its comments and is written atomically, the previous "
-        "version kept as <file>.bak.",
+        description="Set one key (e.g. `smtp.port 465`) in the configuration file. A value that "
+        "is invalid on its own (an address, a sender name over 64 characters, an EHLO name, a "
+        "host, a port) is refused with exit 65 and the file is not touched; findings that depend "
+        "on other keys are printed after the write. The file keeps its comments, mode and owner, "
+        "a symlink is written through, the write is atomic and locked against concurrent "
+        "writers, and the previous version is kept as <file>.bak. Exit 73/74 when the file "
+        "cannot be written (read-only directory, full disk).",
     )
     set_.epilog_factory = lambda: "keys: " + ", ".join(settable_keys())
     set_.add_argument("key", help="dotted key, e.g. smtp.port")
@@ -54,7 +61,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="store a secret (smtp.password, …) in the owner-only credentials file",
         description="Read a secret from standard input (or a no-echo prompt on a terminal) and store it "
-        "in the credentials file beside the configuration (mode 0600, directory 0700).",
+        "in the credentials file beside the configuration (mode 0600, directory 0700, locked "
+        "against concurrent writers). Input that is not UTF-8 text, or spans several lines, "
+        "exits 65. Secrets are never accepted by --override (they would show in ps).",
     )
     secret.epilog_factory = lambda: "keys: " + ", ".join(declared().secret_keys)
     secret.add_argument("key", help="smtp.password, mailgun.api_key or ses.secret_access_key")
@@ -80,6 +89,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         + " (default: auth). mail and rcpt ask whether the sender and the recipient "
         "(the sender address) would be accepted; no message is ever sent: use send-test for that",
     )
+    from tui_mailsetup.cli.dns_cmds import add_check_options
+
+    add_check_options(check)
     check.set_defaults(handler=run_check)
 
 
@@ -107,26 +119,31 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
 
     try:
         return load_from_args(args)
+    except (UsageError, ConfigError) as exc:
+        return report_error(exc, as_json=bool(args.json))
     except ValueError as exc:
-        error(str(exc))
-        return ExitCode.USAGE
-    except ConfigError as exc:
-        if args.json:
-            print_json({"ok": False, "stage": "config", "elapsed": 0.0, "error": exc.to_json()})
-        else:
-            error(f"the configuration does not load; it was left as it is:\n{exc}")
-        return exc.exit_code
+        return report_error(UsageError(str(exc)), as_json=bool(args.json))
 
 
 def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
-    """What loading noticed: a secret in the main file, an unusable credentials file."""
-    from tui_mailsetup.secrets import credentials_problem
+    """What loading noticed: a secret in the main file, an unusable credentials file, a
+    configuration that others could have written while a secret is there to be used with it."""
+    from tui_mailsetup.secrets import credentials_problem, secret_sources
 
     findings = list(loaded.warnings)
     if problem := credentials_problem(loaded.path):
         findings.append(
             Finding(Severity.ERROR, "smtp.password", problem, code="credentials-file-unsafe")
         )
+    try:
+        files.check_trusted_config(loaded.path)
+    except files.UnsafePermissionsError as exc:
+        if any(secret_sources(loaded).values()):
+            findings.append(
+                Finding(Severity.ERROR, "smtp.password", str(exc), code="config-unsafe")
+            )
+    except OSError:
+        pass
     return findings
 
 
@@ -135,7 +152,7 @@ def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
 
 def run_show(args: argparse.Namespace) -> int:
     from tui_mailsetup.config_file import SOURCE_ENV, env_var_name, plain_value
-    from tui_mailsetup.secrets import SecretError, resolve_secret, secret_sources
+    from tui_mailsetup.secrets import resolve_secret, secret_sources
     from tui_mailsetup.settings import MailSettings, field_keys, to_plain
 
     loaded = load_or_report(args)
@@ -146,11 +163,7 @@ def run_show(args: argparse.Namespace) -> int:
     data = to_plain(loaded.settings)
     if args.include_secrets:
         for key in MailSettings.SECRET_KEYS:
-            try:
-                value = resolve_secret(loaded, key).value
-            except SecretError as exc:
-                error(str(exc))
-                return ExitCode.CONFIG
+            value = resolve_secret(loaded, key).value  # SecretError: 78, reported by main()
             section, name = key.split(".")
             data[section][name] = value
     else:
@@ -173,7 +186,7 @@ def run_show(args: argparse.Namespace) -> int:
         )
         return ExitCode.OK
     where = "" if loaded.exists else "  (does not exist yet: defaults and environment only)"
-    print(f"# {loaded.path}{where}")
+    print(f"# {untrusted_text(str(loaded.path))}{where}")
     rows = []
     for key in field_keys():
         section, _, name = key.rpartition(".")
@@ -188,7 +201,8 @@ def run_show(args: argparse.Namespace) -> int:
     for key, shown, origin in rows:
         print(f"{key:<{key_width}} = {shown:<{value_width}}  {paint(origin, 'dim')}")
     for key, value in {**state, **driver_notes}.items():
-        print(f"# {key.replace('_', ' ')}: {value}")
+        # The state file can be edited by hand: neutralised like any local text.
+        print(f"# {key.replace('_', ' ')}: {untrusted_text(value)}")
     print_findings(loaded_findings(loaded))
     return ExitCode.OK
 
@@ -217,7 +231,10 @@ def _state_summary(loaded: LoadedConfig) -> dict[str, str]:
 def _parse_list(raw: str) -> list[str]:
     raw = raw.strip()
     if raw.startswith("["):
-        value = json.loads(raw)
+        try:
+            value = json.loads(raw)
+        except RecursionError:
+            raise ValueError("the list is nested too deeply") from None
         if not isinstance(value, list):
             raise ValueError("expected a list")
         return [str(v) for v in value]
@@ -225,26 +242,27 @@ def _parse_list(raw: str) -> list[str]:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
+    """Refuse a value invalid on its own (65, the key named, the file untouched), write it
+    under the lock, then print the findings about it that depend on other keys."""
     from tui_mailsetup.config_file import (
         SOURCE_ENV,
         ConfigError,
-        describe_error,
+        InvalidValueError,
         env_var_name,
         plain_value,
         write_values,
     )
+    from tui_mailsetup.paths import resolve_config_path
     from tui_mailsetup.secrets import secret_sources
     from tui_mailsetup.settings import field_keys, is_secret_key
 
     key: str = args.key
     keys = field_keys()
     if is_secret_key(key):
-        error(
-            f"{key} is a secret and never goes in the configuration file; use: tui-mailsetup set-secret {key}"
+        raise UsageError(
+            f"{key} is a secret and never goes in the configuration file; use: "
+            f"tui-mailsetup set-secret {key}"
         )
-        return ExitCode.USAGE
     if key not in keys:
         close = difflib.get_close_matches(key, keys, n=3)
         hint = (
@@ -252,38 +270,28 @@ def run_set(args: argparse.Namespace) -> int:
             if close
             else " `tui-mailsetup set --help` lists the keys."
         )
-        error(f"unknown key {key!r}.{hint}")
-        return ExitCode.USAGE
+        raise UsageError(f"unknown key '{untrusted_text(key, limit=80)}'.{hint}")
     value: Any = args.value
     if key == "dns.nameservers":
         try:
             value = _parse_list(args.value)
         except ValueError as exc:
-            error(f"{key}: {exc}")
-            return ExitCode.DATAERR
-    loaded = load_or_report(args)
-    if isinstance(loaded, int):
-        return loaded
-    try:
-        file_settings = write_values(loaded.path, {key: value})
-    except ConfigError as exc:
-        error(f"the configuration does not load; nothing was changed:\n{exc}")
-        return exc.exit_code
-    except ValidationError as exc:
-        messages = "; ".join(
-            describe_error(e, ".".join(str(p) for p in e["loc"])) for e in exc.errors()
-        )
-        error(f"invalid value for {key}: {messages}. Nothing was changed.")
-        return ExitCode.DATAERR
+            raise InvalidValueError(key, str(exc)) from None
+    # Only the path: the file is read (and validated) under the lock by write_values;
+    # an invalid environment variable does not stop correcting the file.
+    config_path = resolve_config_path(args.config, system=args.system)
+    file_settings = write_values(config_path, {key: value})
     stored = file_settings.model_dump(mode="json")
     for part in key.split("."):
         stored = stored[part]
-    print(
-        f"{key} = {json.dumps(plain_value(stored), ensure_ascii=False)}  (written to {loaded.path})"
-    )
-    after = load_or_report(args)
-    if isinstance(after, int):
-        return after
+    shown = json.dumps(plain_value(stored), ensure_ascii=False)
+    print(untrusted_text(f"{key} = {shown}  (written to {config_path})"))
+    try:
+        after = load_from_args(args)
+    except (ValueError, ConfigError) as exc:
+        # Written; what else is wrong (the environment, --override) does not undo that.
+        print(f"note: the effective configuration does not load:\n{untrusted_text(str(exc))}")
+        return ExitCode.OK
     if after.sources.get(key) == SOURCE_ENV:
         print(f"note: the environment variable {env_var_name(key)} overrides this value")
     from tui_mailsetup.validation import validate
@@ -300,28 +308,27 @@ def run_set(args: argparse.Namespace) -> int:
 
 def run_set_secret(args: argparse.Namespace) -> int:
     from tui_mailsetup.paths import resolve_config_path
-    from tui_mailsetup.secrets import SecretError, delete_secret, store_secret
+    from tui_mailsetup.secrets import delete_secret, store_secret
     from tui_mailsetup.settings import MailSettings, is_secret_key
 
     key: str = args.key
     if not is_secret_key(key):
-        error(f"{key!r} is not a secret key; secrets are: {', '.join(MailSettings.SECRET_KEYS)}")
-        return ExitCode.USAGE
+        raise UsageError(
+            f"'{untrusted_text(key, limit=80)}' is not a secret key; secrets are: "
+            + ", ".join(MailSettings.SECRET_KEYS)
+        )
     # Only the path: a broken main file must not stop storing a secret, which lives elsewhere.
     config_path = resolve_config_path(args.config, system=args.system)
-    try:
-        if args.delete:
-            removed = delete_secret(config_path, key)
-            print(f"{key} {'removed' if removed else 'was not stored'}")
-            return ExitCode.OK
-        value = _read_secret(key)
-        if value is None:
-            return ExitCode.DATAERR
-        path = store_secret(config_path, key, value)
-    except SecretError as exc:
-        error(str(exc))
-        return ExitCode.CONFIG
-    print(f"{key} stored in {path} (mode 0600)")
+    # SecretError (78), DataError (65) and FileError (73/74) are reported by main().
+    if args.delete:
+        removed = delete_secret(config_path, key)
+        print(f"{key} {'removed' if removed else 'was not stored'}")
+        return ExitCode.OK
+    value = _read_secret(key)
+    if value is None:
+        return ExitCode.DATAERR
+    path = store_secret(config_path, key, value)
+    print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
     return ExitCode.OK
 
 
@@ -337,7 +344,16 @@ def _read_secret(key: str) -> str | None:
             return None
         value = first
     else:
-        value = sys.stdin.read()
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        if isinstance(data, bytes):
+            try:
+                value = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"{key}: standard input is not UTF-8 text; nothing was stored"
+                ) from None
+        else:
+            value = data
         # One trailing newline is what `echo` and here-documents add; anything else is kept.
         value = value.removesuffix("\n").removesuffix("\r")
     if not value:
@@ -407,11 +423,16 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
     from tui_mailsetup.engine.events import Stage
 
     stop_after = Stage(args.quit_after)
+    # The findings were shown above: the runner validates again (one verdict) quietly.
     outcome = smtp_cmds.run_ladder(
-        loaded, recipients=[], stop_after=stop_after, human=not args.json
+        loaded, recipients=[], stop_after=stop_after, human=not args.json, report_warnings=False
     )
+    from tui_mailsetup.cli.dns_cmds import check_dns_section
+
+    dns_section = check_dns_section(args, loaded.settings)
     if args.json:
         document = smtp_cmds.outcome_document(outcome)
         document["findings"] = [f.to_json() for f in findings]
+        document["dns"] = dns_section.to_json()
         print_json(document)
-    return int(outcome.exit_code)
+    return dns_section.exit_code(int(outcome.exit_code))

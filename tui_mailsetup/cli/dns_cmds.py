@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+import ipaddress
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
 from tui_mailsetup.cli.output import error, paint, print_json
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.findings import Severity
 from tui_mailsetup.names import host_to_ascii
+from tui_mailsetup.sanitize import untrusted_text
 
-# dnspython, the engine and the settings model are imported by the command that
+# dnspython, the engine, asyncio and the settings model are imported by the command that
 # runs: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
 if TYPE_CHECKING:
     from tui_mailsetup.engine.detect import Detection
+    from tui_mailsetup.engine.dns import DomainReport
+    from tui_mailsetup.settings import MailSettings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -49,11 +52,20 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     dns_parser = subparsers.add_parser(
         "dns",
         parents=[common],
-        help="check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records",
-        description="Check what receivers look up before they trust mail from the sender's domain.",
+        help="check the sender domain's MX, SPF, DKIM, DMARC, MTA-STS and TLS-RPT records",
+        description="Check what receivers look up before they trust mail from the sender's domain. "
+        "`dns spf DOMAIN --ip ADDRESS` evaluates SPF (RFC 7208 check_host) for one address. "
+        "Exit 65 when a record is in error, else 75 when a check could not be completed "
+        "(a failed lookup is never a missing record), else 0. `dns spf` exits 0 with any "
+        "result but permerror (65) and temperror (75).",
+        usage="%(prog)s [DOMAIN] [--dkim-selector S]...\n"
+        "       %(prog)s spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]",
     )
     dns_parser.add_argument(
-        "domain", nargs="?", help="domain to check (default: the sender address's)"
+        "target",
+        nargs="*",
+        metavar="DOMAIN",
+        help="domain to check (default: the sender address's); or: spf DOMAIN",
     )
     dns_parser.add_argument(
         "--dkim-selector",
@@ -61,6 +73,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default=[],
         metavar="SELECTOR",
         help="DKIM selector to look for (repeatable)",
+    )
+    dns_parser.add_argument("--ip", metavar="ADDRESS", help="dns spf: the client IP address")
+    dns_parser.add_argument("--helo", metavar="NAME", default="", help="dns spf: the HELO name")
+    dns_parser.add_argument(
+        "--sender", metavar="ADDRESS", default="", help="dns spf: the MAIL FROM address"
     )
     dns_parser.set_defaults(handler=run_dns)
 
@@ -182,49 +199,178 @@ def _print_detection(detection: Detection) -> None:
 
 
 _MARK = {
-    Severity.INFO: ("ok", "green"),
-    Severity.WARNING: ("warn", "yellow"),
-    Severity.ERROR: ("FAIL", "red"),
+    "ok": ("ok", "green"),
+    "warning": ("warn", "yellow"),
+    "error": ("FAIL", "red"),
+    "unknown": ("????", "yellow"),
 }
+
+
+def _domain_argument(value: str) -> str | int:
+    try:
+        return host_to_ascii(value.strip().rstrip("."))
+    except ValueError as exc:
+        error(f"{value!r} is not a domain: {exc}")
+        return ExitCode.DATAERR
 
 
 def run_dns(args: argparse.Namespace) -> int:
     import asyncio
 
-    from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
-    from tui_mailsetup.presets import match_preset
+    from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
 
+    targets: list[str] = list(args.target)
+    if targets and targets[0].lower() == "spf":
+        return run_dns_spf(args, targets[1:])
+    if len(targets) > 1:
+        error(f"one domain at a time (got {' '.join(targets)})")
+        return ExitCode.USAGE
+    if args.ip or args.helo or args.sender:
+        error("--ip, --helo and --sender belong to `dns spf DOMAIN --ip ADDRESS`")
+        return ExitCode.USAGE
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
-    domain = args.domain or sender_domain(loaded.settings)
+    domain: str | int = targets[0] if targets else sender_domain(loaded.settings)
     if not domain:
         error("no domain given and no sender.address configured")
         return ExitCode.USAGE
-    try:
-        domain = host_to_ascii(domain)
-    except ValueError as exc:
-        error(f"{domain!r} {exc}")
-        return ExitCode.DATAERR
-    selectors = tuple(args.dkim_selector) or None
-    resolver = make_resolver(loaded.settings.dns.nameservers)
+    domain = _domain_argument(str(domain))
+    if isinstance(domain, int):
+        return domain
     report = asyncio.run(
-        check_domain(
-            domain,
-            resolver=resolver,
-            relay=match_preset(loaded.settings.smtp.host),
-            **({"dkim_selectors": selectors} if selectors else {}),
-        )
+        check_sender_domain(loaded.settings, tuple(args.dkim_selector), domain=domain)
     )
     if args.json:
         print_json(report.to_json())
     else:
-        print(f"DNS for {domain}:")
-        for check in report.checks:
-            label, colour = _MARK[check.severity]
-            print(f"  {paint(f'{label:<4}', colour)} {check.name:<8} {check.message}")
-            for record in check.records:
-                print(f"           {paint(record, 'dim')}")
-            if check.advice and not check.ok:
-                print(f"           fix: {check.advice}")
-    return ExitCode.OK if report.ok else ExitCode.DATAERR
+        print_report(report)
+    return int(report.exit_code)
+
+
+def print_report(report: DomainReport) -> None:
+    """The human report: one line per check, its records dimmed, the fix when not ok."""
+    print(f"DNS for {report.domain}:")
+    for check in report.checks:
+        label, colour = _MARK[check.status]
+        print(f"  {paint(f'{label:<4}', colour)} {check.name:<8} {check.message}")
+        for record in check.records:
+            print(f"           {paint(record, 'dim')}")
+        if check.advice and not check.ok:
+            print(f"           fix: {check.advice}")
+    if report.has_errors:
+        print(paint("A record is in error: receivers are likely to reject or junk mail.", "red"))
+    elif report.incomplete:
+        print(paint("Some checks could not be completed (lookups failed): see unknown.", "yellow"))
+
+
+def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
+    """`dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]`: RFC 7208 check_host()."""
+    import asyncio
+
+    from tui_mailsetup.engine.dns import spf_lookup
+    from tui_mailsetup.engine.dns_client import DnsClient
+    from tui_mailsetup.engine.spf import check_host
+
+    if len(rest) != 1 or not args.ip:
+        error("usage: tui-mailsetup dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]")
+        return ExitCode.USAGE
+    domain = _domain_argument(rest[0])
+    if isinstance(domain, int):
+        return domain
+    try:
+        ipaddress.ip_address(args.ip)
+    except ValueError:
+        error(f"--ip {args.ip!r} is not an IPv4 or IPv6 address")
+        return ExitCode.DATAERR
+    sender = args.sender.strip()
+    if sender and ("@" not in sender or any(c.isspace() for c in sender)):
+        error(f"--sender {sender!r} is not an address")
+        return ExitCode.DATAERR
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    settings = loaded.settings
+    client = DnsClient(settings.dns.nameservers, timeout=settings.dns.timeout)
+    result = asyncio.run(
+        check_host(
+            args.ip, domain, lookup=spf_lookup(client), sender=sender, helo=args.helo.strip()
+        )
+    )
+    document = result.to_json()
+    document["ip"] = args.ip
+    document = {k: untrusted_text(v) if isinstance(v, str) else v for k, v in document.items()}
+    if args.json:
+        print_json(document)
+    else:
+        colour = {"pass": "green", "fail": "red", "permerror": "red", "softfail": "yellow"}
+        print(
+            f"SPF {paint(result.result, colour.get(result.result, 'yellow'))} for {args.ip} at {domain}"
+        )
+        print(f"  why:     {document['explanation']}")
+        if result.record:
+            print(f"  record:  {document['record']}")
+        print(f"  lookups: {result.lookups} DNS-querying terms, {result.void_lookups} void")
+    return int(
+        {"permerror": ExitCode.DATAERR, "temperror": ExitCode.TEMPFAIL}.get(
+            result.result, ExitCode.OK
+        )
+    )
+
+
+# --------------------------------------------------------------------------- check's DNS section
+
+
+@dataclass
+class DnsSection:
+    """The sender-domain checks as `check` runs them (after the SMTP ladder)."""
+
+    report: DomainReport | None
+    """None when skipped (--no-dns, or no sender domain)."""
+    skipped: str = ""
+    strict: bool = False
+
+    def to_json(self) -> dict[str, Any] | None:
+        if self.report is None:
+            return {"skipped": self.skipped} if self.skipped else None
+        return self.report.to_json()
+
+    def exit_code(self, ladder: int) -> int:
+        """The ladder's code, unless --strict and a record is in error (then 65)."""
+        if ladder == ExitCode.OK and self.strict and self.report and self.report.has_errors:
+            return int(ExitCode.DATAERR)
+        return ladder
+
+
+def check_dns_section(args: argparse.Namespace, settings: MailSettings) -> DnsSection:
+    """Run (or skip) the DNS checks for `check`; prints the human report unless --json."""
+    import asyncio
+
+    from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
+
+    strict = bool(getattr(args, "strict", False))
+    if getattr(args, "no_dns", False):
+        return DnsSection(None, "--no-dns", strict)
+    domain = sender_domain(settings)
+    try:
+        domain = host_to_ascii(domain) if domain else ""
+    except ValueError:
+        domain = ""
+    if not domain:
+        if not args.json:
+            print(paint("DNS: no sender domain to check (set sender.address)", "dim"))
+        return DnsSection(None, "no sender domain", strict)
+    report = asyncio.run(check_sender_domain(settings, domain=domain))
+    if not args.json:
+        print_report(report)
+    return DnsSection(report, "", strict)
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    """`check`'s options for the DNS section."""
+    parser.add_argument("--no-dns", action="store_true", help="skip the sender domain's DNS checks")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a DNS record in error fails the check (exit 65)",
+    )

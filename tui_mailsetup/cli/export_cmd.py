@@ -166,9 +166,12 @@ def run_export(args: argparse.Namespace) -> int:
     mode = output_mode(fmt, include_secrets=args.include_secrets)
     try:
         write_export(path, text, mode=mode)
-    except OSError as exc:
-        _error(f"cannot write {path}: {exc.strerror or exc}")
-        return ExitCode.CONFIG if isinstance(exc, PermissionError) else ExitCode.DATAERR
+    except OSError as exc:  # 73 (cannot create) or 74 (write failed), naming the path
+        from tui_mailsetup.errors import file_error
+
+        failure = file_error(exc, path)
+        _error(str(failure))
+        return int(failure.exit_code)
     if args.json:
         import json
 

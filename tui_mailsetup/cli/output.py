@@ -1,13 +1,22 @@
-"""Shared output helpers for the command line: colour only on a TTY, never with NO_COLOR."""
+"""Shared output helpers for the command line: colour only on a TTY, never with NO_COLOR.
+
+Everything printed here is neutralised first (sanitize.py): messages can quote
+values from files, the environment and the command line.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.findings import Finding, Severity
+from tui_mailsetup.sanitize import untrusted_lines
+
+if TYPE_CHECKING:
+    from tui_mailsetup.errors import MailSetupError
 
 _CODES = {
     "red": "31",
@@ -35,8 +44,19 @@ def paint(text: str, colour: str, *, stream: TextIO | None = None) -> str:
     return f"\x1b[{_CODES[colour]}m{text}\x1b[0m"
 
 
+# JSON escapes only U+0000-U+001F; C1 controls, line separators, bidirectional
+# overrides and lone surrogates would reach a terminal that shows the document raw.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+
+
+def json_text(document: Any, *, indent: int | None = 2) -> str:
+    """``document`` as JSON text that is safe on a terminal and still valid JSON."""
+    text = json.dumps(document, indent=indent, ensure_ascii=False, default=str)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def print_json(document: Any) -> None:
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    print(json_text(document))
 
 
 _SEVERITY_COLOUR = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -48,11 +68,27 @@ def print_findings(findings: list[Finding], *, stream: TextIO | None = None) -> 
         label = paint(
             f"{finding.severity.value:<7}", _SEVERITY_COLOUR[finding.severity], stream=stream
         )
-        print(f"{label} {finding.field}: {finding.message}", file=stream)
+        print(f"{label} {untrusted_lines(f'{finding.field}: {finding.message}')}", file=stream)
         if finding.fix:
             for command in finding.fix.as_commands():
-                print(f"        fix ({finding.fix.label}): {command}", file=stream)
+                line = untrusted_lines(f"fix ({finding.fix.label}): {command}")
+                print(f"        {line}", file=stream)
 
 
 def error(message: str) -> None:
-    print(f"tui-mailsetup: {paint('error', 'red', stream=sys.stderr)}: {message}", file=sys.stderr)
+    text = untrusted_lines(message)
+    print(f"tui-mailsetup: {paint('error', 'red', stream=sys.stderr)}: {text}", file=sys.stderr)
+
+
+def report_error(exc: MailSetupError, *, as_json: bool) -> int:
+    """The one place an error becomes output: a message on stderr (or the one JSON error
+    document on stdout with ``--json``) and the exit code it carries."""
+    from tui_mailsetup.config_file import ConfigError
+
+    if as_json:
+        print_json(exc.json_document())
+    elif isinstance(exc, ConfigError):
+        error(f"the configuration does not load; it was left as it is:\n{exc}")
+    else:
+        error(str(exc))
+    return int(exc.exit_code)

@@ -15,12 +15,9 @@ import datetime as dt
 import json
 import os
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.engine.events import (
-    Diagnosis,
     Direction,
     Event,
     Outcome,
@@ -32,13 +29,10 @@ from tui_mailsetup.engine.events import (
     TranscriptLine,
     event_to_json,
 )
-from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.sanitize import untrusted_text
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep the fast path's imports small
     from tui_mailsetup.config_file import LoadedConfig
-
-
-_MESSAGE_STAGES = frozenset({Stage.MAIL, Stage.RCPT, Stage.DATA, Stage.QUIT, Stage.SEND})
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -49,42 +43,33 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description=(
             "Send the test message with the current configuration and show the whole "
             "conversation, credentials redacted, with a diagnosis and fix if it fails. "
-            "Exit codes follow sysexits (0 ok, 67 recipient refused, 69 unavailable, "
-            "75 temporary, 76 protocol/TLS, 77 authentication, 78 configuration)."
+            "The configuration is validated first, as check does; a recipient is checked "
+            "like the sender address and refused, never repaired. A message the server "
+            "accepted is a success even when QUIT goes unanswered (with a warning). "
+            "Exit codes follow sysexits (0 ok, 65 invalid recipient, 67 recipient refused, "
+            "69 unavailable, 75 temporary, 76 protocol/TLS, 77 authentication, "
+            "78 configuration)."
         ),
     )
     parser.add_argument(
         "--to",
         metavar="ADDR",
         action="append",
-        help="recipient (repeatable; default: the sender address, a test to yourself)",
+        help="recipient, checked as typed (repeatable; default: the sender address, a test "
+        "to yourself)",
     )
     parser.set_defaults(handler=send_test)
 
 
 def send_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli import load_from_args
-    from tui_mailsetup.config_file import ConfigError
 
     as_json = bool(getattr(args, "json", False))
-    try:
-        loaded = load_from_args(args)
-    except ValueError as exc:
-        print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except ConfigError as exc:
-        return _config_failure(str(exc), as_json, extra={"config": exc.to_json()})
-    recipients = [r.strip() for r in (args.to or []) if r.strip()]
-    if not recipients:
-        sender = loaded.settings.sender.address.strip()
-        if not sender:
-            # Without a sender nothing can be sent (MAIL FROM): configuration, as in the engine.
-            return _config_failure(
-                "sender.address is empty: set it with tui-mailsetup set sender.address ADDRESS "
-                "(it is also the default recipient)",
-                as_json,
-            )
-        recipients = [sender]
+    # A configuration that does not load (78) or a malformed --override (64) is raised
+    # to main(), which reports every command's errors in one shape.
+    loaded = load_from_args(args)
+    # Every --to goes to the runner as typed: it is checked, never trimmed or repaired.
+    recipients = list(args.to or [])
     events: list[Event] = []
     outcome = run_ladder(
         loaded, recipients=recipients, stop_after=None, human=not as_json, collect=events
@@ -94,29 +79,7 @@ def send_test(args: argparse.Namespace) -> int:
     return int(outcome.exit_code)
 
 
-def _config_failure(
-    message: str,
-    as_json: bool,
-    *,
-    code: ExitCode = ExitCode.CONFIG,
-    extra: dict[str, Any] | None = None,
-) -> int:
-    if as_json:
-        document = {
-            "ok": False,
-            "stage": Stage.CONFIG.value,
-            "elapsed": 0.0,
-            "diagnosis": {"cause": message, "fix": None, "exit_code": int(code)},
-            "exit_code": int(code),
-            **(extra or {}),
-        }
-        print(json.dumps(document, ensure_ascii=False), flush=True)
-    else:
-        print(f"tui-mailsetup: {message}", file=sys.stderr, flush=True)
-    return int(code)
-
-
-# --------------------------------------------------------------------------- the runner
+# --------------------------------------------------------------------------- the runner, printed
 
 
 def run_ladder(
@@ -127,121 +90,49 @@ def run_ladder(
     human: bool,
     out: TextIO | None = None,
     collect: list[Event] | None = None,
+    report_warnings: bool = True,
 ) -> Outcome:
-    """Climb the diagnostics ladder (all of it, or up to ``stop_after``) and return the Outcome.
+    """The one runner (:func:`tui_mailsetup.runner.run_test`), printed as it happens.
 
     With ``human`` the transcript streams to ``out`` (stdout) as it happens.
-    ``collect`` receives every event (for --json documents). The outcome is
-    remembered beside the configuration (state.py). Never raises for a
-    delivery, secret or message problem: those are Outcomes with a Diagnosis.
+    ``collect`` receives every event (for --json documents). The runner
+    records the outcome beside the configuration (state.py). Never raises for
+    a configuration, secret, message or delivery problem: those are Outcomes.
     """
     import asyncio
-    from email.message import EmailMessage
 
-    from tui_mailsetup.drivers import driver_from_config
-    from tui_mailsetup.message import MessageError, build_test_message
-    from tui_mailsetup.secrets import SecretError
-    from tui_mailsetup.state import load_state, record_outcome
+    from tui_mailsetup.runner import default_recipients, run_test
+    from tui_mailsetup.state import load_state
 
-    if not recipients and stop_after in _MESSAGE_STAGES:
-        # `check --quit-after mail|rcpt|data|quit` needs a recipient: a test to yourself.
-        sender = loaded.settings.sender.address.strip()
-        recipients = [sender] if sender else []
     stream = out if out is not None else sys.stdout
     printer = HumanPrinter(stream, color=use_color(stream)) if human else None
     settings = loaded.settings
-    kind = "send-test" if stop_after is None else "check"
-    started = time.monotonic()
-
-    def early(diagnosis: Diagnosis) -> Outcome:
-        # These texts come from files, commands and --to, not from the engine:
-        # neutralised here as the engine neutralises its own.
-        from dataclasses import replace
-
-        from tui_mailsetup.sanitize import untrusted_text
-
-        clean = replace(
-            diagnosis,
-            cause=untrusted_text(diagnosis.cause),
-            evidence=untrusted_text(diagnosis.evidence),
-            explanation=untrusted_text(diagnosis.explanation),
-        )
-        return Outcome(False, clean.stage, time.monotonic() - started, clean, "", tuple(recipients))
-
-    outcome: Outcome | None = None
-    try:
-        driver = driver_from_config(loaded)
-    except SecretError as exc:
-        outcome = early(
-            Diagnosis(
-                Stage.AUTH,
-                "The password could not be obtained",
-                evidence=str(exc),
-                explanation="Check smtp.password_command, the credentials file or the keyring.",
-                exit_code=ExitCode.CONFIG,
+    if printer is not None:
+        state = load_state(loaded.path)
+        if state.rate_limited() and state.rate_limited_until is not None:
+            until = dt.datetime.fromtimestamp(state.rate_limited_until, dt.UTC)
+            printer.warn(
+                f"the server rate-limited the last test until {until:%H:%M:%S} UTC; trying anyway"
             )
-        )
-    if outcome is None:
-        try:
-            message = build_test_message(settings, recipients)
-        except MessageError as exc:
-            if stop_after is not None and stop_after not in _MESSAGE_STAGES:
-                # `check` stops before MAIL: the message is never used, so a
-                # missing sender address is validation's finding, not a failure here.
-                message = EmailMessage()
-            else:
-                stage = Stage.CONFIG if exc.exit_code == ExitCode.CONFIG else Stage.MAIL
-                outcome = early(Diagnosis(stage, str(exc), exit_code=exc.exit_code))
-    if outcome is None:
-        if printer is not None:
-            state = load_state(loaded.path)
-            if state.rate_limited() and state.rate_limited_until is not None:
-                until = dt.datetime.fromtimestamp(state.rate_limited_until, dt.UTC)
-                printer.warn(
-                    f"the server rate-limited the last test until {until:%H:%M:%S} UTC; "
-                    "trying anyway"
-                )
-            printer.header(settings, recipients, stop_after)
+        shown = recipients or default_recipients(settings, stop_after)
+        printer.header(settings, [untrusted_text(r) for r in shown], stop_after)
 
-        def on_event(event: Event) -> None:
-            if collect is not None:
-                collect.append(event)
-            if printer is not None:
-                printer.event(event)
-
-        outcome = asyncio.run(
-            _consume(driver.send(message, recipients, stop_after=stop_after), on_event)
-        )
-    else:
-        # Failed before the driver ran: the outcome was not streamed yet.
+    def on_event(event: Event) -> None:
         if collect is not None:
-            collect.append(outcome)
+            collect.append(event)
         if printer is not None:
-            printer.event(outcome)
-    record_outcome(
-        loaded.path,
-        outcome,
-        kind=kind,
-        host=settings.smtp.host if settings.driver.value == "smtp" else "",
-        port=settings.smtp.port if settings.driver.value == "smtp" else None,
-    )
-    return outcome
+            printer.event(event)
 
-
-async def _consume(events: AsyncIterator[Event], on_event: Callable[[Event], None]) -> Outcome:
-    outcome: Outcome | None = None
-    async for event in events:
-        on_event(event)
-        if isinstance(event, Outcome):
-            outcome = event
-    if outcome is None:  # a driver broke its contract; say so rather than crash
-        outcome = Outcome(
-            False,
-            Stage.SEND,
-            0.0,
-            Diagnosis(Stage.SEND, "The driver ended without a result", exit_code=ExitCode.TEMPFAIL),
+    return asyncio.run(
+        run_test(
+            loaded,
+            recipients,
+            stop_after=stop_after,
+            on_event=on_event,
+            kind="send-test" if stop_after is None else "check",
+            report_warnings=report_warnings,
         )
-    return outcome
+    )
 
 
 def outcome_document(outcome: Outcome, events: list[Event] | None = None) -> dict[str, Any]:
@@ -378,6 +269,8 @@ class HumanPrinter:
             else:
                 text = f"OK: every stage up to {outcome.stage.label} passed; no message was sent"
             self._print(self._style("ok", text) + f" in {outcome.elapsed:.2f} s")
+            for warning in outcome.warnings:
+                self.warn(warning)
             return
         diagnosis = outcome.diagnosis
         if diagnosis is None:

@@ -44,12 +44,28 @@ def create_driver(settings: MailSettings, secret: str | None) -> MailDriver:
     return driver
 
 
+def resolve_driver_secret(loaded: LoadedConfig) -> str | None:
+    """The secret a send with ``loaded`` needs, obtained now, or None when it needs none.
+
+    Raises secrets.SecretError; an OAuth2 failure (oauth2.errors.OAuth2Error) is one
+    that also carries its cause, fix and exit code (77: sign in again).
+    """
+    key = secret_key_for(loaded.settings)
+    if key is None:
+        return None
+    # Only now, and only when needed: password_command may prompt or be slow.
+    from tui_mailsetup.oauth2 import uses_token_store
+
+    if uses_token_store(loaded.settings):
+        # auth = xoauth2 without password_command: `oauth2 login`'s token store.
+        from tui_mailsetup.oauth2.access import access_token
+
+        return access_token(loaded)
+    from tui_mailsetup.secrets import resolve_secret
+
+    return resolve_secret(loaded, key).value
+
+
 def driver_from_config(loaded: LoadedConfig) -> MailDriver:
     """The configured driver with its secret resolved. Raises secrets.SecretError."""
-    secret = None
-    if key := secret_key_for(loaded.settings):
-        # Only now, and only when needed: password_command may prompt or be slow.
-        from tui_mailsetup.secrets import resolve_secret
-
-        secret = resolve_secret(loaded, key).value
-    return create_driver(loaded.settings, secret)
+    return create_driver(loaded.settings, resolve_driver_secret(loaded))

@@ -14,12 +14,16 @@ import errno
 import re
 import ssl
 import time
+from typing import TYPE_CHECKING
 
 from tui_mailsetup.engine.events import Diagnosis, Stage, TlsDetails
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.settings import MailSettings
+from tui_mailsetup.settings import MailSettings, OAuth2Flow
+
+if TYPE_CHECKING:
+    from tui_mailsetup.oauth2.providers import ProviderFacts
 
 RATE_LIMIT_CODES = frozenset({421, 450, 451, 452})
 DEFAULT_BACKOFF = 300.0
@@ -549,6 +553,8 @@ def from_reply(
     text = message.lower()
     smtp = settings.smtp
 
+    if "5.7.57" in text:
+        return microsoft_not_authenticated(stage, evidence, settings)
     if "5.7.139" in text:
         return Diagnosis(
             stage=stage,
@@ -568,11 +574,15 @@ def from_reply(
             cause="Microsoft 365 does not accept basic authentication here",
             evidence=evidence,
             explanation=(
-                "Basic authentication (username and password) is disabled for this tenant; use an "
-                "OAuth2 token (auth = xoauth2, token from smtp.password_command) or a relay "
-                "connector."
+                "Basic authentication (username and password) is disabled for this tenant (and "
+                f"for every tenant from the end of {_microsoft().basic_auth_cutoff}); sign in with OAuth2: set "
+                "auth = xoauth2 and oauth2.client_id, then run `tui-mailsetup oauth2 login` "
+                "(or use a relay connector)."
             ),
-            fix=Fix("authenticate with an OAuth2 token (auth = xoauth2)", {"smtp.auth": "xoauth2"}),
+            fix=Fix(
+                "authenticate with OAuth2 (auth = xoauth2), then run tui-mailsetup oauth2 login",
+                {"smtp.auth": "xoauth2", "oauth2.provider": "microsoft"},
+            ),
             exit_code=ExitCode.NOPERM,
         )
 
@@ -808,3 +818,194 @@ def from_reply(
         exit_code=ExitCode.TEMPFAIL if 400 <= code < 500 else ExitCode.UNAVAILABLE,
         retry_after=explicit_retry_after(message, now=now) if 400 <= code < 500 else None,
     )
+
+
+# --------------------------------------------------------------------------- protocol breaches
+
+
+def tls_dropped(stage: Stage, detail: str) -> Diagnosis:
+    """The server hung up in the middle of the TLS handshake: a TLS failure, not a timeout."""
+    return Diagnosis(
+        stage=stage,
+        cause="The TLS handshake failed: the server closed the connection during it",
+        evidence=untrusted_text(detail) if detail else "connection closed during the handshake",
+        explanation=(
+            "A server that drops the connection instead of completing the handshake usually "
+            "supports only TLS versions this client refuses (TLS 1.0 or 1.1; at least 1.2 is "
+            "required) or no cipher in common. Upgrade the server's TLS configuration; "
+            "encryption is never switched off to get around it."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def unexpected_greeting(code: int, message: str) -> Diagnosis:
+    """A greeting that is neither 220 nor a refusal (4xx/5xx): not SMTP as expected."""
+    return Diagnosis(
+        stage=Stage.GREETING,
+        cause=f"The server's greeting is {code}, not 220: a protocol error",
+        evidence=evidence_of(code, message),
+        explanation=(
+            "An SMTP server opens with 220 (or 421/554 when it refuses the session). Another "
+            "code means something other than a mail server answers on this port, or its "
+            "replies are out of step with the conversation."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def out_of_step(stage: Stage, stray: str) -> Diagnosis:
+    """The server sent a reply nothing asked for: every later reply would be misread."""
+    return Diagnosis(
+        stage=stage,
+        cause=(
+            "The server's replies are out of step with the commands: it sent a reply "
+            f"before {stage.label} was sent"
+        ),
+        evidence=f"unsolicited: {untrusted_text(stray, limit=300)}",
+        explanation=(
+            "Each SMTP command gets exactly one reply. An extra reply (here one that arrived "
+            "with or before the previous one) would be read as the answer to the next command, "
+            "so the test stopped instead of misreading the server. A broken server, or "
+            "something between this machine and the server injecting text, does this."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def auth_exchange_endless(mechanism: str, evidence: str) -> Diagnosis:
+    """334 after the client's last AUTH response: cancelled with ``*`` (RFC 4954 4)."""
+    return Diagnosis(
+        stage=Stage.AUTH,
+        cause=(
+            f"The server did not end the AUTH {mechanism} exchange: it kept asking (334) "
+            "after the last response, so the exchange was cancelled with *"
+        ),
+        evidence=evidence,
+        explanation=(
+            "A server answers the client's final AUTH response with 235 (accepted) or an "
+            "error; another 334 challenge is a protocol error, not a rejected password. The "
+            "client cancelled the exchange as RFC 4954 prescribes (a line with *) before "
+            "quitting. Check the server's SASL configuration or choose another mechanism."
+        ),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+# --------------------------------------------------------------------------- OAuth2 (XOAUTH2, OAUTHBEARER)
+
+_LOGIN_AGAIN = "run `tui-mailsetup oauth2 login` (a new sign-in), then test again"
+
+
+def _microsoft() -> ProviderFacts:
+    # The provider facts live in the presets data; read only when an OAuth2 rule fires.
+    from tui_mailsetup.oauth2.providers import provider_facts
+
+    return provider_facts("microsoft")
+
+
+def microsoft_not_authenticated(stage: Stage, evidence: str, settings: MailSettings) -> Diagnosis:
+    """Microsoft's 530 5.7.57: a message was offered without a successful AUTH."""
+    return Diagnosis(
+        stage=stage,
+        cause="Microsoft 365 accepts mail on this port only after authentication (5.7.57)",
+        evidence=evidence,
+        explanation=(
+            "smtp.office365.com is a submission service: every message needs AUTH first. Set "
+            "smtp.username to the mailbox and sign in with OAuth2 (auth = xoauth2, "
+            "`tui-mailsetup oauth2 login`); to send without authentication use a connector and "
+            "the tenant's MX endpoint (…mail.protection.outlook.com, port 25) instead."
+            if not settings.smtp.username
+            else "The AUTH step did not succeed or was skipped; run `tui-mailsetup check` to see it."
+        ),
+        exit_code=ExitCode.NOPERM,
+    )
+
+
+def bearer_refused(
+    code: int,
+    message: str,
+    settings: MailSettings,
+    *,
+    mechanism: str,
+    server_error: dict[str, str] | None = None,
+) -> Diagnosis:
+    """An OAuth2 access token refused at AUTH (XOAUTH2/OAUTHBEARER), with the provider's fix."""
+    stage = Stage.AUTH
+    evidence = evidence_of(code, message)
+    if server_error:
+        evidence += " / decoded: " + ", ".join(f"{k}={v}" for k, v in server_error.items())
+    text = message.lower()
+    user = untrusted_text(settings.smtp.username)
+    app_only = settings.oauth2.flow.value == "client-credentials"
+    status = (server_error or {}).get("status", "")
+    from tui_mailsetup.oauth2.providers import provider_facts
+
+    gmail_scope = " ".join(provider_facts("google").default_scopes(OAuth2Flow.SERVICE_ACCOUNT))
+
+    def refused(cause: str, explanation: str, fix: Fix | None = None) -> Diagnosis:
+        return Diagnosis(
+            stage=stage,
+            cause=cause,
+            evidence=evidence,
+            explanation=explanation,
+            fix=fix,
+            exit_code=ExitCode.NOPERM,
+        )
+
+    if "5.7.139" in text:
+        return refused(
+            "Microsoft 365 has SMTP AUTH disabled for this mailbox or tenant (535 5.7.139)",
+            "OAuth2 still needs SMTP AUTH switched on: Microsoft 365 admin center → Active users → "
+            f"{user} → Mail → Manage email apps → Authenticated SMTP, or Set-CASMailbox -Identity "
+            f"{user} -SmtpClientAuthenticationDisabled $false (security defaults also block it).",
+        )
+    if "5.7.30" in text:
+        return refused(
+            "Microsoft 365 refused the login as basic authentication (550 5.7.30)",
+            "The server did not take the credentials as an OAuth2 token. Check that smtp.auth is "
+            "xoauth2 and that the token comes from `tui-mailsetup oauth2 token`.",
+        )
+    if re.search(r"\b5\.7\.3\b", text):
+        if app_only:
+            return refused(
+                "Exchange Online refused the app-only token (535 5.7.3)",
+                "The token is valid but Exchange does not let this app send as "
+                f"{user}. Register the app's service principal in Exchange Online "
+                "(New-ServicePrincipal -AppId CLIENT_ID -ObjectId ENTERPRISE_APP_OBJECT_ID), give "
+                f"it the mailbox (Add-MailboxPermission -Identity {user} -User SERVICE_PRINCIPAL_ID "
+                "-AccessRights FullAccess), grant SMTP.SendAsApp with admin consent, and make "
+                "smtp.username the mailbox's address.",
+            )
+        return refused(
+            "Microsoft 365 refused the OAuth2 token (535 5.7.3 Authentication unsuccessful)",
+            "Usual causes: the token expired or was revoked, smtp.username is not the mailbox "
+            f"the token was issued for (sign in as {user}), the token lacks the SMTP.Send scope "
+            f"(oauth2.scopes empty gives {' '.join(_microsoft().default_scopes(OAuth2Flow.DEVICE_CODE))}), or "
+            f"SMTP AUTH is disabled for the mailbox. Fix: {_LOGIN_AGAIN}.",
+        )
+    if ("5.7.8" in text and code == 535) or "badcredentials" in text:
+        return refused(
+            "Google refused the OAuth2 token (535-5.7.8)",
+            f"The token has expired or was revoked, lacks the {gmail_scope} scope, or "
+            f"was issued for another account than {user}. For a service account, the Admin "
+            f"console must authorise its client ID for {gmail_scope} (domain-wide "
+            f"delegation) and oauth2.user must be a mailbox in the domain. Otherwise: {_LOGIN_AGAIN}.",
+        )
+    if "5.7.9" in text and code == 534:
+        return refused(
+            "Google wants a stronger sign-in for this account (534-5.7.9)",
+            "Google asks for an app password or OAuth2 here; with OAuth2 the token must be for "
+            f"{user} with the {gmail_scope} scope. {_LOGIN_AGAIN}.",
+        )
+    if code == 535 or status in {"400", "401"}:
+        scope = (server_error or {}).get("scope", "")
+        return refused(
+            "The server refused the OAuth2 access token"
+            + (f" (status {status})" if status else f" ({code})"),
+            "The token has expired or was revoked, or it lacks the scope the server wants"
+            + (f" ({untrusted_text(scope)})" if scope else "")
+            + f", or it was issued for another account than {user}. "
+            + ("Check the app's permissions." if app_only else f"Fix: {_LOGIN_AGAIN}."),
+        )
+    return from_reply(stage, code, message, settings, mechanism=mechanism)

@@ -9,6 +9,7 @@ secret (raw or base64) ever appears in them.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -160,6 +161,10 @@ class Outcome:
     diagnosis: Diagnosis | None = None
     message_id: str = ""
     recipients: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Things that went wrong without changing the verdict (QUIT unanswered after 250)."""
+    driver_details: Mapping[str, Any] = field(default_factory=dict)
+    """Facts a driver's check learned (the SES account and sender identity), JSON-ready."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -176,6 +181,8 @@ class Outcome:
             "recipients": list(self.recipients),
             "diagnosis": self.diagnosis.to_json() if self.diagnosis else None,
             "exit_code": int(self.exit_code),
+            "warnings": list(self.warnings),
+            **({"driver_details": dict(self.driver_details)} if self.driver_details else {}),
         }
 
 

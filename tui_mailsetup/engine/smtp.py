@@ -76,6 +76,8 @@ from tui_mailsetup.names import (
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import AuthMechanism, Encryption, MailSettings
 
+QUIT_GRACE = 3.0
+"""Seconds QUIT may take once the message was accepted (outside the overall deadline)."""
 GREETING_GRACE = 1.5
 """Seconds without a greeting before probing whether the port expects implicit TLS."""
 PROBE_READ_LIMIT = 2.0
@@ -88,6 +90,8 @@ HAPPY_EYEBALLS_DELAY = 0.25
 """Seconds before the next address is tried while the previous attempt is still pending."""
 AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
 """auto's order: CRAM-MD5 never reveals the password, even to the server."""
+BEARER_MECHANISMS = frozenset({"XOAUTH2", "OAUTHBEARER"})
+"""Mechanisms whose secret is an OAuth2 access token."""
 
 _ORDER = [
     Stage.CONFIG,
@@ -147,14 +151,20 @@ class Redactor:
     - encoded forms (base64 of the password, of the whole PLAIN/XOAUTH2 blob,
       the LOGIN and CRAM-MD5 answers, and the base64 "cores" that appear
       inside any longer blob) are redacted everywhere, always;
-    - the raw password, and the escaped form :func:`untrusted_text` gives it
-      (a tab shows as ``\\t``, a C1 or bidi control as ``\\x85``/``\\u202e``),
-      is redacted everywhere when it has at least ``SHORT`` characters;
+    - the raw password, the escaped form :func:`untrusted_text` gives it (a tab
+      shows as ``\\t``, a C1 or bidi control as ``\\x85``/``\\u202e``) and the
+      forms it takes when a server echoes it in Latin-1 or Windows-1252 (as
+      raw bytes, as U+FFFD or as escaped surrogates), are redacted everywhere
+      when the password has at least ``SHORT`` characters;
     - a shorter raw password (1 to 3 characters, where blanking every match
       would wreck the transcript: "2" is in every reply code) is redacted only
       in server text during AUTH (``scrub(..., auth=True)``), where a server
-      echoing the password would put it, and never inside a reply code
-      (``535 5.7.8``) at the start of a line or of a `` / ``-joined segment.
+      echoing the password would put it;
+    - a raw form is never replaced inside a protocol token: a reply code with
+      its enhanced status (``535 5.7.8``) or a command verb (``QUIT``) at the
+      start of a line or of a `` / ``-joined segment, nor inside a placeholder
+      left by an earlier pass. So a password equal to ``250``, ``2.0.0`` or
+      ``QUIT`` is removed where a server echoes it, and the codes stay intact.
 
     The AUTH lines the client sends are placeholders anyway (TranscriptProtocol).
     """
@@ -162,10 +172,17 @@ class Redactor:
     PLACEHOLDER = "********"
     SHORT = 4
     """Raw secrets shorter than this are only redacted in AUTH-stage server text."""
-    _REPLY_CODE = re.compile(r"(?:^|(?<= / ))\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?")
+    _PROTECTED = re.compile(
+        r"(?:^|(?<= / ))(?:\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?"
+        r"|(?:EHLO|HELO|STARTTLS|AUTH|MAIL FROM|RCPT TO|DATA|QUIT|RSET|NOOP)\b)"
+        r"|\*{8}",
+        re.IGNORECASE,
+    )
+    _ECHO_ENCODINGS = ("latin-1", "cp1252")
 
     def __init__(self) -> None:
-        self._secrets: list[str] = []
+        self._encoded: list[str] = []
+        self._raw: list[str] = []
         self._short: list[str] = []
 
     @staticmethod
@@ -173,27 +190,46 @@ class Redactor:
         escaped = untrusted_text(text, limit=len(text) + 1)
         return [text] if escaped == text else [text, escaped]
 
-    def _remember(self, target: list[str], text: str) -> None:
-        for form in self._forms(text):
+    @staticmethod
+    def _echo_forms(password: str) -> list[str]:
+        """The password as text after a server echoed it in a legacy 8-bit encoding."""
+        forms: list[str] = []
+        for encoding in Redactor._ECHO_ENCODINGS:
+            try:
+                data = password.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            if data == password.encode("utf-8"):
+                continue  # ASCII: the same bytes, nothing new to look for
+            decoded = data.decode("utf-8", "surrogateescape")  # as aiosmtplib decodes replies
+            forms += [
+                decoded,
+                untrusted_text(data, limit=len(data) + 1),  # the transcript's path
+                server_text(decoded, limit=4 * len(data) + 1),  # the diagnosis's path
+                untrusted_text(decoded, limit=4 * len(data) + 1),
+            ]
+        return forms
+
+    @staticmethod
+    def _remember(target: list[str], forms: list[str]) -> None:
+        for form in forms:
             if form and form not in target:
                 target.append(form)
         # Longest first, so a secret that contains another is removed whole.
         target.sort(key=len, reverse=True)
 
     def add(self, value: str | bytes | None) -> None:
-        """An encoded form (or any long secret): redacted everywhere."""
+        """An encoded form (base64 blob, challenge answer): redacted everywhere."""
         if not value:
             return
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-        if len(text) < self.SHORT:
-            self._remember(self._short, text)
-        else:
-            self._remember(self._secrets, text)
+        self._remember(self._encoded, self._forms(text))
 
     def add_password(self, password: str) -> None:
         raw = password.encode("utf-8")
-        self.add(password)
-        self._remember(self._secrets, base64.b64encode(raw).decode("ascii"))
+        forms = self._forms(password) + self._echo_forms(password)
+        self._remember(self._short if len(password) < self.SHORT else self._raw, forms)
+        self._remember(self._encoded, [base64.b64encode(raw).decode("ascii")])
         # Inside a longer base64 blob the password's encoding depends on its
         # offset mod 3; the groups made only of password bytes are the same
         # whatever surrounds them, so redact those cores as well.
@@ -203,33 +239,49 @@ class Redactor:
             end = ((offset + len(raw)) // 3) * 4  # a last partial group mixes in following ones
             core = encoded[start:end]
             if len(core) >= 4:
-                self._remember(self._secrets, core)
+                self._remember(self._encoded, [core])
 
     def scrub(self, text: str, *, auth: bool = False) -> str:
-        for secret in self._secrets:
+        for secret in self._encoded:
             if secret in text:
-                text = text.replace(secret, self.PLACEHOLDER)
-        if auth and self._short:
-            text = self._scrub_short(text)
+                text = self._replace(text, secret, protect=False)
+        for secret in self._raw + (self._short if auth else []):
+            if secret in text:
+                text = self._replace(text, secret, protect=True)
         return text
 
-    def _scrub_short(self, text: str) -> str:
+    def _replace(self, text: str, secret: str, *, protect: bool) -> str:
+        """Every occurrence of ``secret`` becomes the placeholder, except one lying wholly
+        inside a protected token (a reply code, a verb, an earlier placeholder)."""
+        spans = [m.span() for m in self._PROTECTED.finditer(text)] if protect else []
+        if not protect:
+            spans = [m.span() for m in re.finditer(re.escape(self.PLACEHOLDER), text)]
         parts: list[str] = []
-        position = 0
-        for match in self._REPLY_CODE.finditer(text):
-            parts.append(self._replace_short(text[position : match.start()]))
-            parts.append(match.group())
-            position = match.end()
-        parts.append(self._replace_short(text[position:]))
+        position = search = 0
+        while (found := text.find(secret, search)) != -1:
+            end = found + len(secret)
+            if any(a <= found and end <= b for a, b in spans):
+                search = found + 1
+                continue
+            parts += [text[position:found], self.PLACEHOLDER]
+            position = search = end
+        parts.append(text[position:])
         return "".join(parts)
-
-    def _replace_short(self, text: str) -> str:
-        for secret in self._short:
-            text = text.replace(secret, self.PLACEHOLDER)
-        return text
 
 
 # --------------------------------------------------------------------------- the protocol
+
+
+class RepliesOutOfStep(Exception):
+    """The server sent a reply nobody asked for: it sits unread when the next command goes."""
+
+    def __init__(self, stray: bytes) -> None:
+        super().__init__(stray.decode("utf-8", "replace"))
+        self.stray = stray
+
+
+class HandshakeDropped(Exception):
+    """The connection ended during the STARTTLS handshake (after the server's 220)."""
 
 
 class TranscriptProtocol(SMTPProtocol):
@@ -259,6 +311,10 @@ class TranscriptProtocol(SMTPProtocol):
     # -- sent ---------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        if self._buffer:
+            # A reply arrived with (or after) the previous one and nothing has read it:
+            # the answer to this command would be misread. Nothing is sent.
+            raise RepliesOutOfStep(bytes(self._buffer[:300]))
         super().write(data)
         self._flush_suppressed(reset=False)
         if self.expect_body and data != b"DATA\r\n":
@@ -388,6 +444,11 @@ class TranscriptProtocol(SMTPProtocol):
         self._starttls_state = 1
         try:
             response = await super().start_tls(tls_context, server_hostname, timeout)
+        except (SMTPServerDisconnected, ConnectionError, EOFError) as exc:
+            if self._starttls_state == 2:
+                # The 220 came, then the server hung up inside the handshake.
+                raise HandshakeDropped(_reason(exc)) from exc
+            raise
         finally:
             self._starttls_state = 0
         self.encrypted = True
@@ -484,7 +545,8 @@ class Conversation:
                 event.direction, clean(event.text, auth=in_auth), event.encrypted, event.at
             )
         if isinstance(event, StageFinished):
-            return StageFinished(event.stage, event.ok, event.elapsed, clean(event.detail))
+            detail = clean(event.detail, auth=event.stage == Stage.AUTH)
+            return StageFinished(event.stage, event.ok, event.elapsed, detail)
         if isinstance(event, Outcome) and event.diagnosis is not None:
             d = event.diagnosis
             in_auth = d.stage == Stage.AUTH
@@ -498,7 +560,13 @@ class Conversation:
                 retry_after=d.retry_after,
             )
             return Outcome(
-                event.ok, event.stage, event.elapsed, diagnosis, event.message_id, event.recipients
+                event.ok,
+                event.stage,
+                event.elapsed,
+                diagnosis,
+                event.message_id,
+                event.recipients,
+                tuple(clean(w) for w in event.warnings),
             )
         return event
 
@@ -534,7 +602,8 @@ class Conversation:
         try:
             try:
                 async with asyncio.timeout_at(self._deadline):
-                    outcome = await self._ladder()
+                    await self._ladder()
+                outcome = await self._final_quit()
             except _Stop:
                 await self._quit_quietly()
                 outcome = self._outcome(ok=True, stage=self.last_finished or Stage.RESOLVE)
@@ -542,6 +611,14 @@ class Conversation:
                 outcome = await self._failed(failure.diagnosis)
             except TimeoutError:
                 outcome = await self._failed(self._timeout_diagnosis())
+            except RepliesOutOfStep as exc:
+                outcome = await self._failed(
+                    diag.out_of_step(self.stage, server_text(str(exc))), polite=False
+                )
+            except HandshakeDropped as exc:
+                outcome = await self._failed(
+                    diag.tls_dropped(Stage.STARTTLS, str(exc)), polite=False
+                )
             except (SMTPServerDisconnected, ConnectionError, EOFError) as exc:
                 outcome = await self._failed(diag.dropped(self.stage, _reason(exc)), polite=False)
             except SMTPResponseException as exc:
@@ -570,7 +647,14 @@ class Conversation:
         self.emit(outcome)
         self.queue.put_nowait(None)
 
-    def _outcome(self, *, ok: bool, stage: Stage, diagnosis: Diagnosis | None = None) -> Outcome:
+    def _outcome(
+        self,
+        *,
+        ok: bool,
+        stage: Stage,
+        diagnosis: Diagnosis | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> Outcome:
         message_id = ""
         if self.message is not None and ok and stage == Stage.QUIT:
             message_id = str(self.message.get("Message-ID", ""))
@@ -581,7 +665,46 @@ class Conversation:
             diagnosis=diagnosis,
             message_id=message_id,
             recipients=tuple(self.recipients),
+            warnings=warnings,
         )
+
+    async def _final_quit(self) -> Outcome:
+        """QUIT after the server accepted the message (250 after DATA).
+
+        Outside the conversation's deadline and with its own short one: the
+        message is the server's now, so nothing that happens to QUIT (no
+        answer, a drop, a garbled reply) turns the run into a failure that a
+        retrying script would answer with a duplicate. It becomes a warning.
+        """
+        protocol = self.protocol
+        assert protocol is not None
+        self.stage = Stage.QUIT
+        self.emit(StageStarted(Stage.QUIT))
+        started = time.monotonic()
+        grace = min(QUIT_GRACE, max(0.5, self._deadline - _now()))
+        problem = ""
+        try:
+            async with asyncio.timeout(grace):
+                response = await protocol.execute_command(b"QUIT")
+        except TimeoutError:
+            problem = f"no answer within {grace:g} s"
+        except Exception as exc:
+            problem = server_text(_reason(exc), limit=200)
+        else:
+            if response.code != 221:
+                problem = (
+                    f"answered {server_text(f'{response.code} {response.message}', limit=200)}"
+                )
+        if not problem:
+            self.finish(Stage.QUIT, started, str(response.code))
+            return self._outcome(ok=True, stage=Stage.QUIT)
+        self.emit(StageFinished(Stage.QUIT, False, time.monotonic() - started, problem))
+        warning = (
+            f"the server accepted the message (250 after DATA) but QUIT went unanswered "
+            f"({problem}); the message was sent, do not send it again"
+        )
+        self.note(warning)
+        return self._outcome(ok=True, stage=Stage.QUIT, warnings=(warning,))
 
     async def _failed(self, diagnosis: Diagnosis, *, polite: bool = True) -> Outcome:
         self.emit(
@@ -681,7 +804,7 @@ class Conversation:
                 self.begin(Stage.CONFIG)
                 self.fail(diag.bad_fingerprint(pinned, str(exc)))
 
-    async def _ladder(self) -> Outcome:
+    async def _ladder(self) -> None:
         self._check_config()
         if self.smtp.encryption != Encryption.NONE and self._context_future is None:
             # Loading the system trust store takes tens of milliseconds: do it
@@ -708,15 +831,9 @@ class Conversation:
             # A ladder without a message ends after AUTH (what `check` does).
             raise _Stop
         await self._send()
-        started = self.begin(Stage.QUIT)
-        assert self.protocol is not None
-        try:
-            response = await self.protocol.execute_command(b"QUIT")
-            self.finish(Stage.QUIT, started, str(response.code))
-        except (SMTPServerDisconnected, SMTPTimeoutError, ConnectionError) as exc:
-            # The message was accepted already; a sloppy QUIT does not undo that.
-            self.emit(StageFinished(Stage.QUIT, False, time.monotonic() - started, _reason(exc)))
-        return self._outcome(ok=True, stage=Stage.QUIT)
+        if self.stop_after is not None and stage_index(Stage.QUIT) > stage_index(self.stop_after):
+            raise _Stop
+        # QUIT is run()'s (_final_quit): after 250 the message is accepted whatever QUIT does.
 
     async def _resolve(self) -> None:
         started = self.begin(Stage.RESOLVE)
@@ -729,11 +846,25 @@ class Conversation:
             self._fqdn = _in_daemon_thread(socket.getfqdn)
         loop = asyncio.get_running_loop()
         try:
-            infos = [
-                info
-                for name in self.given_addresses or [self.host]
-                for info in await loop.getaddrinfo(name, self.smtp.port, type=socket.SOCK_STREAM)
-            ]
+            if self.given_addresses:  # detect's probes: addresses from its own resolver
+                infos = [
+                    info
+                    for name in self.given_addresses
+                    for info in await loop.getaddrinfo(
+                        name, self.smtp.port, type=socket.SOCK_STREAM
+                    )
+                ]
+            elif self.settings.dns.nameservers:  # one resolver for every command
+                from tui_mailsetup.engine.dns_client import resolve_host
+
+                infos = await resolve_host(
+                    self.host,
+                    self.smtp.port,
+                    self.settings.dns.nameservers,
+                    dns_timeout=self.settings.dns.timeout,
+                )
+            else:
+                infos = await loop.getaddrinfo(self.host, self.smtp.port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             self.fail(diag.resolve_failed(self.host, exc))
         self._addresses = [(info[0], info[4]) for info in infos]
@@ -923,6 +1054,9 @@ class Conversation:
             if not read.done():
                 read.cancel()
         if response.code != 220:
+            if response.code < 400:
+                # 250, 354, …: not an SMTP greeting at all, or replies out of step.
+                self.fail(diag.unexpected_greeting(response.code, response.message))
             self.fail(self._reply_diagnosis(response.code, response.message))
         first = response.message.split("\n", 1)[0]
         self.finish(Stage.GREETING, started, untrusted_text(f"{response.code} {first}", limit=120))
@@ -1128,6 +1262,8 @@ class Conversation:
                 self.fail(diag.mechanism_unavailable("CRAM-MD5, PLAIN or LOGIN", offered))
         else:
             mechanism = self.smtp.auth.value.upper()
+            if mechanism == "XOAUTH2" and mechanism not in offered and "OAUTHBEARER" in offered:
+                mechanism = "OAUTHBEARER"  # RFC 7628, the standard form of the same bearer token
             if mechanism not in offered:
                 self.fail(diag.mechanism_unavailable(mechanism, offered))
         self._mechanism_used = mechanism
@@ -1138,10 +1274,37 @@ class Conversation:
             response = await self._authenticate(protocol, mechanism, username, password)
         finally:
             protocol.auth_label = None
+        if response.code == 334:
+            await self._cancel_auth(protocol, mechanism)
         if response.code != 235:
+            if mechanism in BEARER_MECHANISMS:
+                self.fail(
+                    diag.bearer_refused(
+                        response.code,
+                        response.message,
+                        self.settings,
+                        mechanism=mechanism,
+                        server_error=self._bearer_error,
+                    )
+                )
             self.fail(self._reply_diagnosis(response.code, response.message))
         self.authenticated = True
         self.finish(Stage.AUTH, started, label)
+
+    async def _cancel_auth(self, protocol: TranscriptProtocol, mechanism: str) -> NoReturn:
+        """Another 334 after the client's last response: cancel with ``*`` (RFC 4954 section 4).
+
+        The exchange must end before anything else is sent (QUIT in the middle of
+        it would be read as an AUTH response); the server answers ``*`` with 501.
+        """
+        evidence = "334 after the last AUTH response"
+        try:
+            async with asyncio.timeout(min(2.0, self.remaining())):
+                cancelled = await protocol.execute_command(b"*")
+            evidence += f"; * answered with {server_text(f'{cancelled.code} {cancelled.message}')}"
+        except (TimeoutError, SMTPResponseException, SMTPServerDisconnected, ConnectionError):
+            evidence += "; * got no answer"
+        self.fail(diag.auth_exchange_endless(mechanism, evidence))
 
     async def _authenticate(
         self, protocol: TranscriptProtocol, mechanism: str, username: str, password: str
@@ -1168,13 +1331,32 @@ class Conversation:
                 return SMTPResponse(501, "malformed CRAM-MD5 challenge from the server")
             self.redactor.add(answer)
             return await protocol.execute_command(answer)
-        # XOAUTH2: the token came from password_command.
-        blob = auth_xoauth2_encode(username, password)
+        return await self._authenticate_bearer(protocol, mechanism, username, password)
+
+    _bearer_error: dict[str, str] | None = None
+
+    async def _authenticate_bearer(
+        self, protocol: TranscriptProtocol, mechanism: str, username: str, token: str
+    ) -> SMTPResponse:
+        """XOAUTH2 or OAUTHBEARER (RFC 7628) with an OAuth2 access token.
+
+        A refused token comes back as a 334 challenge carrying base64 JSON
+        (status, schemes, scope); the client answers it (an empty line for
+        XOAUTH2, ^A for OAUTHBEARER) and the server then sends the final reply.
+        The decoded status and scope go into the transcript; the token never does.
+        """
+        if mechanism == "OAUTHBEARER":
+            blob = oauthbearer_encode(username, self.host or self.smtp.host, self.smtp.port, token)
+            abort = base64.b64encode(b"\x01")
+        else:
+            blob = auth_xoauth2_encode(username, token)
+            abort = b""
         self.redactor.add(blob)
-        response = await protocol.execute_command(b"AUTH", b"XOAUTH2", blob)
+        response = await protocol.execute_command(b"AUTH", mechanism.encode("ascii"), blob)
         if response.code == 334:
-            # The server's error detail comes as a challenge; an empty line ends the exchange.
-            response = await protocol.execute_command(b"")
+            self._bearer_error = decode_bearer_error(response.message)
+            self.note(describe_bearer_error(mechanism, self._bearer_error))
+            response = await protocol.execute_command(abort)
         return response
 
     async def _send(self) -> None:
@@ -1364,3 +1546,37 @@ async def run_smtp(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+# --------------------------------------------------------------------------- OAuth2 bearer SASL
+
+
+def oauthbearer_encode(username: str, host: str, port: int, token: str) -> bytes:
+    """The RFC 7628 initial client response: GS2 header, then host, port and the bearer token."""
+    authzid = username.replace("=", "=3D").replace(",", "=2C")
+    message = f"n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01"
+    return base64.b64encode(message.encode("utf-8"))
+
+
+def decode_bearer_error(challenge: str) -> dict[str, str]:
+    """The JSON a server sends in the 334 error challenge (status, schemes, scope), as strings."""
+    import json
+
+    try:
+        decoded = base64.b64decode(challenge.strip(), validate=True)
+        data = json.loads(decoded.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return {"raw": untrusted_text(challenge, limit=200)}
+    if not isinstance(data, dict):
+        return {"raw": untrusted_text(str(data), limit=200)}
+    return {
+        untrusted_text(str(key), limit=40): untrusted_text(str(value), limit=300)
+        for key, value in data.items()
+    }
+
+
+def describe_bearer_error(mechanism: str, error: dict[str, str]) -> str:
+    if "raw" in error:
+        return f"{mechanism} refused; the server's error detail is not JSON: {error['raw']}"
+    parts = [f"{key}={value}" for key, value in error.items()]
+    return f"{mechanism} refused, the server's error detail (decoded): {', '.join(parts)}"

@@ -17,9 +17,12 @@ from what the ssl module already parsed, which keeps the common path fast.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import ssl
+import threading
 from typing import Any
 
 from tui_mailsetup.engine.events import TlsDetails
@@ -41,8 +44,68 @@ def fingerprint_of(der: bytes) -> str:
     return format_hex(hashlib.sha256(der).hexdigest())
 
 
+_built: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_KEEP = 4
+"""Contexts kept (each holds a copy of the system trust store)."""
+_building = threading.Lock()
+
+
+def _context_key(smtp: SmtpSettings) -> tuple[Any, ...] | None:
+    """What a context depends on, the CA file's identity included; None: do not keep it."""
+    ca_file = smtp.ca_file.strip()
+    stamp: tuple[int, int, int] | None = None
+    if ca_file:
+        from tui_mailsetup.settings import expand_path
+
+        try:
+            info = os.stat(expand_path(ca_file))
+        except OSError:
+            return None  # it fails to load: build (and fail) every time
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    return (ca_file, stamp, bool(smtp.fingerprint.strip()), smtp.verify, _system_store_stamp())
+
+
+def _system_store_stamp() -> tuple[int, int] | None:
+    """The system bundle's identity: a CA installed while the TUI runs is seen at the next test."""
+    cafile = ssl.get_default_verify_paths().cafile
+    try:
+        info = os.stat(cafile) if cafile else None
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size) if info else None
+
+
 def build_context(smtp: SmtpSettings) -> ssl.SSLContext:
-    """The client context the settings ask for (see the module docstring)."""
+    """The client context the settings ask for (see the module docstring).
+
+    Loading the system trust store takes tens of milliseconds, so a context is
+    kept for the process (keyed by what it depends on, the CA file's mtime and
+    size included) and a build that is under way is waited for, not repeated:
+    :func:`prewarm` can start it while other work happens.
+    """
+    key = _context_key(smtp)
+    with _building:
+        if key is not None and (context := _built.get(key)) is not None:
+            return context
+        context = _new_context(smtp)
+        if key is not None:
+            _built[key] = context
+            while len(_built) > _KEEP:  # the oldest go: a TUI session uses one or two
+                del _built[next(iter(_built))]
+        return context
+
+
+def prewarm(smtp: SmtpSettings) -> None:
+    """Start building the context in a daemon thread (failures are left for the real build)."""
+
+    def build() -> None:
+        with contextlib.suppress(Exception):
+            build_context(smtp)
+
+    threading.Thread(target=build, name="tui-mailsetup-tls-prewarm", daemon=True).start()
+
+
+def _new_context(smtp: SmtpSettings) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if smtp.ca_file.strip():

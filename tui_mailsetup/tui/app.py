@@ -219,6 +219,9 @@ class MailSetupApp(App[int]):
                     f"Show the {section_id} section",
                     lambda s=section_id: form.show_section(s),
                 )
+        from tui_mailsetup.tui.screens.machine import machine_command
+
+        yield machine_command(self)
         yield SystemCommand("Help", "Keys and help for the focused field (f1)", self._help)
         yield SystemCommand("Quit", "Quit (ctrl+q)", self.action_request_quit)
         yield from super().get_system_commands(screen)

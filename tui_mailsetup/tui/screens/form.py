@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -26,7 +25,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER, secret_key_for
-from tui_mailsetup.engine.events import Outcome
+from tui_mailsetup.engine.events import Event, Outcome
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.settings import Driver, MailSettings, field_doc, get_value
@@ -145,6 +144,9 @@ class FormScreen(Screen[None]):
                 children.append(presets)
         if section.id == "credentials":
             children.append(Static("", id="secret-note", classes="section-intro"))
+            from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
+
+            children.append(SignInRow())
         for spec in section.fields:
             row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
             row.display = spec.applies_to(self.state.driver)
@@ -681,49 +683,49 @@ class FormScreen(Screen[None]):
         pane = self.pane
         assert pane is not None
         pane.start(f"test email to {', '.join(recipients)} via {describe_target(settings)}")
+        from tui_mailsetup.runner import run_test
+
+        def on_event(event: Event) -> None:
+            pane.add_event(event)
+            if isinstance(event, Outcome):
+                self.post_message(TestFinished(event))
+
         try:
-            secret = await self._secret_for(settings)
-            driver = self.mail_app.driver_factory(settings, secret)
-            message = self.mail_app.message_builder(settings, recipients)
-            count = 0
-            async for event in driver.send(message, recipients):
-                pane.add_event(event)
-                if isinstance(event, Outcome):
-                    self.post_message(TestFinished(event))
-                count += 1
-                if count % 64 == 0:
-                    # A driver that yields faster than the screen draws must not starve the keyboard.
-                    await asyncio.sleep(0)
+            # The one runner: every failure, before a connection too, ends as an Outcome
+            # in the pane, with the diagnosis the command line prints.
+            await run_test(
+                self.mail_app.loaded,
+                recipients,
+                settings=settings,
+                secret=self._held_secret(settings),
+                on_event=on_event,
+                driver_factory=self.mail_app.driver_factory,
+                message_builder=self.mail_app.message_builder,
+                kind="tui",
+                record=False,  # the app records it (TestFinished), and says if it cannot
+            )
         except asyncio.CancelledError:
             pane.cancelled()
             self._send_ended()
             raise
         except Exception as exc:
-            # The engine reports delivery failures as an Outcome; this is anything else
-            # (no driver for this kind, a secret that cannot be read, an invalid message).
-            pane.crashed(exc)
+            pane.crashed(exc)  # a bug: the runner turns every expected failure into an Outcome
         self._send_ended()
 
     def _send_ended(self) -> None:
         self.sending = False
         self.refresh_bindings()
 
-    async def _secret_for(self, settings: MailSettings) -> str | None:
+    def _held_secret(self, settings: MailSettings) -> str | None:
+        """The secret typed in the form, or given directly (environment); else the runner
+        resolves it (password_command, credentials file, keyring)."""
         key = secret_key_for(settings)
         if key is None:
             return None
         if typed := self.state.secrets.get(key):
             return typed
-        loaded = self.mail_app.loaded
-        direct = get_value(loaded.settings, key)
-        if direct is not None:
-            return str(direct.get_secret_value())
-        from tui_mailsetup.secrets import resolve_secret
-
-        resolved = await asyncio.to_thread(
-            resolve_secret, dataclasses.replace(loaded, settings=settings), key
-        )
-        return resolved.value
+        direct = get_value(self.mail_app.loaded.settings, key)
+        return None if direct is None else str(direct.get_secret_value())
 
     def action_cancel_send(self) -> None:
         """Escape: stop a running test send, and a running DNS check."""
@@ -822,9 +824,8 @@ class FormScreen(Screen[None]):
         if settings is None:
             panel.no_sender()
             return
-        from tui_mailsetup.engine.dns import check_domain, make_resolver, sender_domain
+        from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
         from tui_mailsetup.names import host_to_ascii
-        from tui_mailsetup.presets import match_preset
 
         domain = sender_domain(settings)
         try:
@@ -836,11 +837,7 @@ class FormScreen(Screen[None]):
             return
         panel.checking(domain)
         try:
-            report = await check_domain(
-                domain,
-                resolver=make_resolver(settings.dns.nameservers),
-                relay=match_preset(settings.smtp.host),
-            )
+            report = await check_sender_domain(settings, domain=domain)
         except asyncio.CancelledError:
             panel.cancelled(domain)
             raise

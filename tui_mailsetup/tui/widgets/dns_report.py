@@ -26,6 +26,8 @@ MARK = {
     Severity.WARNING: ("!", "bold yellow"),
     Severity.ERROR: ("✘", "bold red"),
 }
+UNKNOWN = ("?", "bold magenta")
+"""A check that could not be completed (a lookup failed): not the same as a missing record."""
 NAME_WIDTH = 7
 """len("MTA-STS"): the messages line up."""
 
@@ -33,8 +35,10 @@ NAME_WIDTH = 7
 def report_summary(report: DomainReport) -> Text:
     """One line: the domain and how many checks passed, warned and failed."""
     counts = {severity: 0 for severity in Severity}
+    unknown = sum(1 for check in report.checks if check.unknown)
     for check in report.checks:
-        counts[check.severity] += 1
+        if not check.unknown:
+            counts[check.severity] += 1
     text = Text("DNS for ")
     text.append(report.domain, style="bold")
     text.append(": ")
@@ -43,6 +47,8 @@ def report_summary(report: DomainReport) -> Text:
         (f"{counts[Severity.WARNING]} !", "bold yellow" if counts[Severity.WARNING] else "dim"),
         (f"{counts[Severity.ERROR]} ✘", "bold red" if counts[Severity.ERROR] else "dim"),
     ]
+    if unknown:
+        parts.append((f"{unknown} ? unknown", UNKNOWN[1]))
     for index, (part, style) in enumerate(parts):
         if index:
             text.append("  ")
@@ -60,7 +66,7 @@ def report_table(report: DomainReport) -> Table:
     table.add_column(no_wrap=True, min_width=NAME_WIDTH)
     table.add_column(ratio=1, overflow="fold")
     for check in report.checks:
-        mark, style = MARK[check.severity]
+        mark, style = UNKNOWN if check.unknown else MARK[check.severity]
         table.add_row(Text(mark, style=style), Text(check.name, style="bold"), Text(check.message))
         for record in check.records:
             table.add_row("", "", Text(record, style="dim"))

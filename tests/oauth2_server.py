@@ -1,0 +1,510 @@
+"""A local OAuth2 authorisation server and an SMTP server that accepts only its tokens.
+
+``AuthServer`` listens on 127.0.0.1 over HTTPS (a trustme certificate) and
+implements what the flows need, as RFC 6749, RFC 8628 and RFC 7523 and the
+providers document them: the device authorization endpoint, a verification
+page where a person approves or denies a user code, and the token endpoint for
+the device-code, refresh-token (rotating), client-credentials and JWT-bearer
+grants, with their error responses (authorization_pending, slow_down,
+expired_token, access_denied, invalid_grant, invalid_client with Microsoft's
+AADSTS7000215 text, unauthorized_client).
+
+``BearerSmtp`` is an aiosmtpd server (STARTTLS, same CA) offering XOAUTH2
+and/or OAUTHBEARER only, accepting a token only when the AuthServer issued it,
+it has not expired and it was issued for the login name; a refused token gets
+the 334 error continuation (base64 JSON with status, schemes and scope).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import ssl
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.smtp_servers import LocalCA
+from tui_mailsetup.sandbox import _Controller
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+SMTP_SCOPE = "https://outlook.office.com/SMTP.Send"
+
+
+@dataclass
+class DeviceCode:
+    device_code: str
+    user_code: str
+    client_id: str
+    scope: str
+    expires_at: float
+    state: str = "pending"  # pending | approved | denied
+    account: str = ""
+    last_poll: float = 0.0
+
+
+@dataclass
+class Issued:
+    subject: str
+    scope: str
+    expires_at: float
+    client_id: str
+
+
+@dataclass
+class AuthServer:
+    """See the module docstring. ``start()`` it; ``url`` is its base URL."""
+
+    ca: LocalCA
+    client_id: str = "test-client-id"
+    client_secret: str = "test-client-secret"
+    access_lifetime: float = 3600.0
+    device_lifetime: float = 600.0
+    interval: float = 0.2
+    slow_down_once: bool = False
+    app_subject: str = ""
+    """The mailbox app-only tokens may send as (Exchange's mailbox permission)."""
+    service_accounts: dict[str, Any] = field(default_factory=dict)
+    """client_email → public key, for the JWT-bearer grant."""
+    delegated_users: set[str] = field(default_factory=set)
+    app_certificates: dict[str, Any] = field(default_factory=dict)
+    """x5t thumbprint → public key, for client assertions (Microsoft app-only certificates)."""
+    devices: dict[str, DeviceCode] = field(default_factory=dict)
+    access_tokens: dict[str, Issued] = field(default_factory=dict)
+    refresh_tokens: dict[str, Issued] = field(default_factory=dict)
+    grants: list[str] = field(default_factory=list)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- life cycle -------------------------------------------------------
+
+    def start(self) -> AuthServer:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                status, body = outer.handle(self.path, form)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.leaf.configure_cert(context)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/tenant/oauth2/v2.0/token"
+
+    @property
+    def device_url(self) -> str:
+        return f"{self.url}/tenant/oauth2/v2.0/devicecode"
+
+    # -- what a person and an administrator do ------------------------------
+
+    def approve(self, user_code: str, account: str, *, deny: bool = False) -> int:
+        """The person at the browser: open the verification page, type the code, consent."""
+        import http.client
+
+        connection = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=ssl.create_default_context(cafile=str(self.ca.ca_path))
+        )
+        body = urllib.parse.urlencode(
+            {"user_code": user_code, "account": account, "action": "deny" if deny else "approve"}
+        )
+        connection.request(
+            "POST", "/activate", body, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status
+
+    def revoke_refresh_tokens(self) -> None:
+        with self._lock:
+            self.refresh_tokens.clear()
+
+    def expire_access_tokens(self) -> None:
+        with self._lock:
+            for issued in self.access_tokens.values():
+                issued.expires_at = 0.0
+
+    def valid(self, token: str, subject: str) -> Issued | None:
+        with self._lock:
+            issued = self.access_tokens.get(token)
+        if issued is None or issued.expires_at <= time.time() or issued.subject != subject:
+            return None
+        return issued
+
+    # -- the endpoints --------------------------------------------------------
+
+    def handle(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            if path.endswith("/devicecode"):
+                return self._device_authorization(form)
+            if path == "/activate":
+                return self._activate(form)
+            if path.endswith("/token"):
+                self.grants.append(form.get("grant_type", ""))
+                return self._token(form)
+        return 404, {"error": "not_found"}
+
+    def _device_authorization(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("client_id") != self.client_id:
+            return 400, {
+                "error": "unauthorized_client",
+                "error_description": "AADSTS700016: Application with identifier was not found "
+                "in the directory.",
+            }
+        code = DeviceCode(
+            device_code=secrets.token_urlsafe(24),
+            user_code=f"{secrets.randbelow(10**4):04d}-{secrets.randbelow(10**4):04d}",
+            client_id=form["client_id"],
+            scope=form.get("scope", ""),
+            expires_at=time.time() + self.device_lifetime,
+        )
+        self.devices[code.device_code] = code
+        return 200, {
+            "device_code": code.device_code,
+            "user_code": code.user_code,
+            "verification_uri": f"{self.url}/activate",
+            "expires_in": int(self.device_lifetime),
+            "interval": self.interval,
+            "message": f"To sign in, enter the code {code.user_code}.",
+        }
+
+    def _activate(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        code = next(
+            (d for d in self.devices.values() if d.user_code == form.get("user_code")), None
+        )
+        if code is None or code.expires_at <= time.time():
+            return 400, {"error": "the code is wrong or has expired"}
+        code.state = "denied" if form.get("action") == "deny" else "approved"
+        code.account = form.get("account", "")
+        return 200, {"ok": True}
+
+    def _issue(self, subject: str, scope: str, client_id: str, *, refresh: bool) -> dict[str, Any]:
+        access = "at-" + secrets.token_urlsafe(24)
+        issued = Issued(subject, scope, time.time() + self.access_lifetime, client_id)
+        self.access_tokens[access] = issued
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "access_token": access,
+            "expires_in": int(self.access_lifetime),
+            "scope": scope,
+        }
+        if refresh:
+            token = "rt-" + secrets.token_urlsafe(24)
+            self.refresh_tokens[token] = Issued(subject, scope, time.time() + 90 * 86400, client_id)
+            body["refresh_token"] = token
+        return body
+
+    def _token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        grant = form.get("grant_type", "")
+        if grant == DEVICE_GRANT:
+            code = self.devices.get(form.get("device_code", ""))
+            if code is None or form.get("client_id") != code.client_id:
+                return 400, {"error": "invalid_grant"}
+            now = time.time()
+            too_fast = now - code.last_poll < self.interval * 0.8
+            code.last_poll = now
+            if code.expires_at <= now:
+                return 400, {"error": "expired_token"}
+            if code.state == "denied":
+                return 400, {"error": "access_denied"}
+            if self.slow_down_once or too_fast:
+                self.slow_down_once = False
+                return 400, {"error": "slow_down"}
+            if code.state == "pending":
+                return 400, {
+                    "error": "authorization_pending",
+                    "error_description": "AADSTS70016: OAuth 2.0 device flow error. "
+                    "Authorization is pending.",
+                }
+            del self.devices[code.device_code]
+            scope = " ".join(s for s in code.scope.split() if s != "offline_access")
+            return 200, self._issue(
+                code.account, scope, code.client_id, refresh="offline_access" in code.scope
+            )
+        if grant == "refresh_token":
+            issued = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if issued is None:
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "AADSTS70008: The provided authorization code or "
+                    "refresh token has expired due to inactivity.",
+                }
+            # Rotation: the old refresh token is gone, a new one comes with the access token.
+            return 200, self._issue(issued.subject, issued.scope, issued.client_id, refresh=True)
+        if grant == "client_credentials":
+            if "client_assertion" in form:
+                return self._client_assertion(form)
+            if form.get("client_id") != self.client_id:
+                return 400, {
+                    "error": "unauthorized_client",
+                    "error_description": "AADSTS700016: Application not found in the directory.",
+                }
+            if form.get("client_secret") != self.client_secret:
+                return 401, {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided. Ensure "
+                    "the secret being sent in the request is the client secret value.",
+                }
+            return 200, self._issue(
+                self.app_subject, form.get("scope", ""), self.client_id, refresh=False
+            )
+        if grant == JWT_GRANT:
+            return self._jwt_bearer(form.get("assertion", ""))
+        return 400, {"error": "unsupported_grant_type"}
+
+    @staticmethod
+    def _verified_claims(assertion: str, keys: dict[str, Any], key_of: str) -> dict[str, Any]:
+        """The claims of an RS256 JWT signed by the key that ``key_of`` (x5t or iss) names."""
+        header_b64, payload_b64, signature_b64 = assertion.split(".")
+        header = json.loads(_unb64(header_b64))
+        claims: dict[str, Any] = json.loads(_unb64(payload_b64))
+        public_key = keys[header[key_of] if key_of in header else claims[key_of]]
+        public_key.verify(
+            _unb64(signature_b64),
+            f"{header_b64}.{payload_b64}".encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+        return claims
+
+    def _client_assertion(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """Microsoft app-only with a certificate: a JWT the app signed, found by its x5t."""
+        try:
+            claims = self._verified_claims(form["client_assertion"], self.app_certificates, "x5t")
+        except Exception:
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS700027: The certificate with identifier used to "
+                "sign the client assertion is not registered on application.",
+            }
+        if (
+            form.get("client_assertion_type")
+            != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            or claims.get("iss") != self.client_id
+            or claims.get("sub") != self.client_id
+            or claims.get("aud") != self.token_url
+            or claims.get("exp", 0) < time.time()
+        ):
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000274: bad assertion",
+            }
+        return 200, self._issue(
+            self.app_subject, form.get("scope", ""), self.client_id, refresh=False
+        )
+
+    def register_app_certificate(self, directory: Path, *, rsa_key: bool = True) -> Path:
+        """The app's certificate and key in one PEM file (0600), registered with this server."""
+        import hashlib
+
+        import trustme
+
+        key_type = trustme.KeyType.RSA if rsa_key else trustme.KeyType.ECDSA
+        leaf = self.ca.ca.issue_cert("app.contoso.test", key_type=key_type)
+        pem = leaf.cert_chain_pems[0].bytes()
+        der = ssl.PEM_cert_to_DER_cert(pem.decode())
+        thumbprint = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode().rstrip("=")
+        key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+        self.app_certificates[thumbprint] = key.public_key()
+        path = directory / "app-cert.pem"
+        path.write_bytes(pem + leaf.private_key_pem.bytes())
+        path.chmod(0o600)
+        return path
+
+    def _jwt_bearer(self, assertion: str) -> tuple[int, dict[str, Any]]:
+        try:
+            claims = self._verified_claims(assertion, self.service_accounts, "iss")
+        except Exception:
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        # google-auth always names Google's token endpoint as the audience, wherever it posts.
+        audiences = {self.token_url, "https://oauth2.googleapis.com/token"}
+        if claims.get("aud") not in audiences or claims.get("exp", 0) < time.time():
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT audience."}
+        subject = claims.get("sub", "")
+        if subject not in self.delegated_users:
+            return 401, {
+                "error": "unauthorized_client",
+                "error_description": "Client is unauthorized to retrieve access tokens using "
+                "this method, or client not authorized for any of the scopes requested.",
+            }
+        return 200, self._issue(subject, claims.get("scope", ""), claims["iss"], refresh=False)
+
+    # -- Google service accounts --------------------------------------------
+
+    def service_account_key(self, directory: Path, email: str) -> Path:
+        """A service-account key file (JSON) whose public key this server knows."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.service_accounts[email] = key.public_key()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        path = directory / "service-account.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": "test",
+                    "private_key_id": "k1",
+                    "private_key": pem,
+                    "client_email": email,
+                    "client_id": "1234567890",
+                    "token_uri": self.token_url,
+                }
+            )
+        )
+        path.chmod(0o600)
+        return path
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    login: str
+
+
+class _BearerHandler:
+    def __init__(self, box: BearerSmtp) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        login = session.auth_data.login.decode() if session.auth_data else ""
+        self.box.messages.append(
+            Received(
+                envelope.mail_from or "", list(envelope.rcpt_tos), envelope.content or b"", login
+            )
+        )
+        return "250 2.0.0 OK"
+
+    async def _check(self, server: SMTP, user: str, token: str) -> AuthResult:
+        self.box.attempts.append(user)
+        if self.box.auth.valid(token, user) is not None:
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        detail = {"status": "401", "schemes": "bearer", "scope": SMTP_SCOPE}
+        answer = await server.challenge_auth(json.dumps(detail).encode())
+        self.box.continuation_answers.append(answer if isinstance(answer, bytes) else None)
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
+        )
+
+    async def _initial_response(self, server: SMTP, args: list[str]) -> bytes | None:
+        if len(args) >= 2:
+            return base64.b64decode(args[1])
+        # No initial response (msmtp): ask for it with an empty challenge.
+        answer = await server.challenge_auth(b"")
+        return answer if isinstance(answer, bytes) else None
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        blob = await self._initial_response(server, args)
+        if blob is None:
+            return AuthResult(success=False, handled=False)
+        fields = blob.decode().split("\x01")
+        values = dict(f.split("=", 1) for f in fields if "=" in f)
+        token = values.get("auth", "").removeprefix("Bearer ")
+        return await self._check(server, values.get("user", ""), token)
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        blob = await self._initial_response(server, args)
+        if blob is None:
+            return AuthResult(success=False, handled=False)
+        gs2, *fields = blob.decode().split("\x01")
+        user = gs2.split(",")[1].removeprefix("a=")
+        values = dict(f.split("=", 1) for f in fields if "=" in f)
+        token = values.get("auth", "").removeprefix("Bearer ")
+        return await self._check(server, user, token)
+
+
+def _no_password(*_: Any) -> AuthResult:
+    return AuthResult(success=False, handled=False)
+
+
+class BearerSmtp:
+    """aiosmtpd with STARTTLS offering only XOAUTH2 and/or OAUTHBEARER (see the module docstring)."""
+
+    def __init__(
+        self, auth: AuthServer, ca: LocalCA, mechanisms: tuple[str, ...] = ("XOAUTH2",)
+    ) -> None:
+        self.auth = auth
+        self.ca = ca
+        self.mechanisms = mechanisms
+        self.messages: list[Received] = []
+        self.attempts: list[str] = []
+        self.continuation_answers: list[bytes | None] = []
+        self.port = 0
+        self._controller: _Controller | None = None
+
+    def start(self) -> BearerSmtp:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.leaf.configure_cert(context)
+        excluded = ["LOGIN", "PLAIN"] + [
+            m for m in ("XOAUTH2", "OAUTHBEARER") if m not in self.mechanisms
+        ]
+        controller = _Controller(
+            _BearerHandler(self),
+            hostname="127.0.0.1",
+            port=0,
+            tls_context=context,
+            require_starttls=True,
+            auth_require_tls=True,
+            authenticator=_no_password,
+            auth_exclude_mechanism=excluded,
+        )
+        controller.start()
+        self._controller = controller
+        self.port = int(controller.port)
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()

@@ -1,0 +1,128 @@
+"""The Credentials step's "Sign in with Microsoft": the device code shown, approved as a
+person would, the tokens stored; escape cancels. Against tests/oauth2_server.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Static
+
+from tests.oauth2_server import AuthServer
+from tests.smtp_servers import LocalCA
+from tests.tui_support import SENDER, open_section, wait_for, write_config
+from tui_mailsetup.secrets import read_credentials
+from tui_mailsetup.tui.app import MailSetupApp
+from tui_mailsetup.tui.widgets.oauth2_signin import ClientIdScreen, SignInRow, SignInScreen
+
+MAILBOX = "alice@contoso.test"
+
+
+@pytest.fixture
+def auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuthServer]:
+    ca = LocalCA(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_path))
+    server = AuthServer(ca).start()
+    yield server
+    server.stop()
+
+
+def oauth_config(path: Path, auth: AuthServer, *, client_id: bool = True) -> Path:
+    return write_config(
+        path,
+        {
+            "smtp.host": "smtp.office365.com",
+            "smtp.username": MAILBOX,
+            "smtp.auth": "xoauth2",
+            **({"oauth2.client_id": auth.client_id} if client_id else {}),
+            "oauth2.token_url": auth.token_url,
+            "oauth2.device_authorization_url": auth.device_url,
+            **SENDER,
+        },
+    )
+
+
+async def open_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
+    """Credentials step → "Sign in with …" → wait until the dialog shows the code."""
+    await open_section(pilot, "credentials")
+    row = app.screen.query_one(SignInRow)
+    await wait_for(pilot, lambda: bool(row.display))
+    row.query_one("#signin-button", Button).press()
+    await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
+    code_widget = app.screen.query_one("#signin-code", Static)
+    await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
+    return row
+
+
+async def test_sign_in_with_microsoft_shows_the_code_and_stores_the_tokens(
+    tmp_path: Path, auth: AuthServer
+) -> None:
+    config = oauth_config(tmp_path / "cfg" / "config.toml", auth)
+    app = MailSetupApp(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        row = await open_sign_in(pilot, app)
+        assert str(row.query_one("#signin-button", Button).label) == "Sign in with Microsoft"
+        dialog = app.screen
+        shown = str(dialog.query_one("#signin-code", Static).render())
+        where = str(dialog.query_one("#signin-where", Static).render())
+        assert f"{auth.url}/activate" in where
+        countdown = str(dialog.query_one("#signin-countdown", Static).render())
+        assert re.search(r"expires in \d+:\d\d", countdown)
+        match = re.search(r"\d{4}-\d{4}", shown)
+        assert match
+        assert auth.approve(match.group(), MAILBOX) == 200
+        await wait_for(pilot, lambda: not isinstance(app.screen, SignInScreen))
+        state = row.query_one("#signin-state", Static)
+        await wait_for(pilot, lambda: f"Signed in as {MAILBOX}" in str(state.render()))
+    stored = read_credentials(config)
+    assert "oauth2.token" in stored
+    assert "at-" not in config.read_text()
+
+
+async def test_escape_cancels_the_sign_in(tmp_path: Path, auth: AuthServer) -> None:
+    config = oauth_config(tmp_path / "cfg" / "config.toml", auth)
+    app = MailSetupApp(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_sign_in(pilot, app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SignInScreen))
+        await pilot.pause(0.5)
+    assert "oauth2.token" not in read_credentials(config)
+
+
+async def test_no_sign_in_for_a_password_provider(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "cfg" / "config.toml",
+        {"smtp.host": "smtp.sendgrid.net", "smtp.username": "apikey", **SENDER},
+    )
+    app = MailSetupApp(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "credentials")
+        await pilot.pause(0.6)
+        assert not app.screen.query_one(SignInRow).display
+
+
+async def test_sign_in_asks_for_the_client_id_and_saves_it(
+    tmp_path: Path, auth: AuthServer
+) -> None:
+    config = oauth_config(tmp_path / "cfg" / "config.toml", auth, client_id=False)
+    app = MailSetupApp(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "credentials")
+        row = app.screen.query_one(SignInRow)
+        await wait_for(pilot, lambda: bool(row.display))
+        row.query_one("#signin-button", Button).press()
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientIdScreen))
+        await pilot.press(*auth.client_id, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
+        code_widget = app.screen.query_one("#signin-code", Static)
+        await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
+        match = re.search(r"\d{4}-\d{4}", str(code_widget.render()))
+        assert match
+        assert auth.approve(match.group(), MAILBOX) == 200
+        await wait_for(pilot, lambda: not isinstance(app.screen, SignInScreen))
+    assert f'client_id = "{auth.client_id}"' in config.read_text()
+    assert "oauth2.token" in read_credentials(config)

@@ -1,0 +1,264 @@
+"""DMARC per RFC 7489: the policy that applies to a domain, its tags, its report addresses.
+
+The policy record is looked up at ``_dmarc.<domain>``, then, when there is none,
+at the organisational domain found with the Public Suffix List (the
+``publicsuffixlist`` package bundles it: no network at run time). Advice never
+weakens a policy that applies today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tui_mailsetup.engine.checks import RecordCheck, failed_lookup
+from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
+from tui_mailsetup.findings import Severity
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+POLICIES = ("none", "quarantine", "reject")
+
+
+_PSL_LOCK = threading.Lock()
+
+
+@functools.cache
+def _psl_unlocked() -> PublicSuffixList:
+    from publicsuffixlist import PublicSuffixList
+
+    # Rules are kept in Unicode (encoding every IDN rule up front triples the load time);
+    # organizational_domain() decodes A-labels before it asks.
+    return PublicSuffixList(accept_encoded_idn=False)
+
+
+def _psl() -> PublicSuffixList:
+    with _PSL_LOCK:
+        return _psl_unlocked()
+
+
+def organizational_domain(domain: str) -> str:
+    """RFC 7489 §3.2: the public suffix plus one label (``mail.acme.co.uk`` → ``acme.co.uk``)."""
+    domain = domain.lower().rstrip(".")
+    if "xn--" in domain:
+        import idna
+
+        try:
+            found = _psl().privatesuffix(idna.decode(domain))
+            return idna.encode(found).decode("ascii") if found else domain
+        except idna.IDNAError:
+            pass
+    return _psl().privatesuffix(domain) or domain
+
+
+def is_dmarc_record(text: str) -> bool:
+    return bool(re.match(r"^v\s*=\s*DMARC1\s*(;|$)", text, re.IGNORECASE))
+
+
+@dataclass
+class DmarcRecord:
+    tags: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def policy(self) -> str:
+        return self.tags.get("p", "").lower()
+
+    @property
+    def subdomain_policy(self) -> str:
+        return self.tags.get("sp", "").lower() or self.policy
+
+    def report_addresses(self) -> list[str]:
+        addresses: list[str] = []
+        for tag in ("rua", "ruf"):
+            for uri in _split_uris(self.tags.get(tag, "")):
+                if uri.lower().startswith("mailto:"):
+                    addresses.append(uri[7:].partition("!")[0])
+        return addresses
+
+
+def _split_uris(value: str) -> list[str]:
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+_URI = re.compile(
+    r"^(mailto:[^@\s!,;]+@[A-Za-z0-9.\-]+\.[A-Za-z0-9\-]+|https?://\S+)(![0-9]+[kmgt]?)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_dmarc(text: str) -> DmarcRecord:
+    """Tags of a DMARC record, with what is wrong in them (RFC 7489 §6.3)."""
+    record = DmarcRecord()
+    parts = [p.strip() for p in text.split(";")]
+    for index, part in enumerate(parts):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if not sep:
+            record.errors.append(f"{part!r} is not a tag=value pair")
+            continue
+        if index == 0 and name != "v":
+            record.errors.append("the record must start with v=DMARC1")
+        if name in record.tags:
+            record.errors.append(f"the tag {name} appears twice")
+        record.tags[name] = value
+    tags = record.tags
+    if "p" not in tags:
+        record.errors.append("p= (the policy) is missing: it must follow v=DMARC1")
+    elif tags["p"].lower() not in POLICIES:
+        record.errors.append(f"p={tags['p']} is not none, quarantine or reject")
+    if "sp" in tags and tags["sp"].lower() not in POLICIES:
+        record.errors.append(f"sp={tags['sp']} is not none, quarantine or reject")
+    for tag in ("adkim", "aspf"):
+        if tag in tags and tags[tag].lower() not in ("r", "s"):
+            record.errors.append(f"{tag}={tags[tag]} is not r (relaxed) or s (strict)")
+    if "pct" in tags:
+        if not re.fullmatch(r"\d{1,3}", tags["pct"]) or int(tags["pct"]) > 100:
+            record.errors.append(f"pct={tags['pct']} is not a whole number from 0 to 100")
+        elif int(tags["pct"]) < 100:
+            record.warnings.append(
+                f"pct={tags['pct']}: the policy applies to only {tags['pct']}% of failing mail"
+            )
+    if "fo" in tags and not all(o.strip() in ("0", "1", "d", "s") for o in tags["fo"].split(":")):
+        record.errors.append(f"fo={tags['fo']} is not a colon-separated list of 0, 1, d, s")
+    if "rf" in tags and tags["rf"].lower() != "afrf":
+        record.errors.append(f"rf={tags['rf']} is not afrf")
+    if "ri" in tags and not re.fullmatch(r"\d{1,10}", tags["ri"]):
+        record.errors.append(f"ri={tags['ri']} is not a number of seconds")
+    for tag in ("rua", "ruf"):
+        for uri in _split_uris(tags.get(tag, "")):
+            if not _URI.fullmatch(uri):
+                record.errors.append(f"{tag}: {uri!r} is not a mailto: or https: address")
+    known = {
+        "v",
+        "p",
+        "sp",
+        "adkim",
+        "aspf",
+        "pct",
+        "fo",
+        "rf",
+        "ri",
+        "rua",
+        "ruf",
+        "np",
+        "psd",
+        "t",
+    }
+    record.warnings.extend(
+        f"unknown tag {name}= (ignored by receivers)" for name in tags if name not in known
+    )
+    return record
+
+
+async def _lookup_policy(client: DnsClient, domain: str) -> list[str]:
+    return [r for r in await client.records(f"_dmarc.{domain}", "TXT") if is_dmarc_record(r)]
+
+
+async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
+    name = f"_dmarc.{domain}"
+    query = f"{name} TXT"
+    try:
+        records = await _lookup_policy(client, domain)
+    except LookupFailed as exc:
+        return failed_lookup("DMARC", query, exc)
+    applies_from = domain
+    # The Public Suffix List is loaded (in a thread) only when a question needs it.
+    organizational = domain if records else await asyncio.to_thread(organizational_domain, domain)
+    if not records and organizational != domain:
+        query = f"{query}, then _dmarc.{organizational} TXT (organisational domain)"
+        try:
+            records = await _lookup_policy(client, organizational)
+        except LookupFailed as exc:
+            return failed_lookup("DMARC", query, exc)
+        applies_from = organizational
+    if not records:
+        return RecordCheck(
+            "DMARC",
+            query,
+            Severity.WARNING,
+            "No DMARC record: Gmail and Yahoo require one from bulk senders, and receivers cannot tell what to do with forged mail",
+            advice=f'Publish a TXT record at {name}: "v=DMARC1; p=none; rua=mailto:dmarc@{organizational}"',
+        )
+    if len(records) > 1:
+        return RecordCheck(
+            "DMARC",
+            query,
+            Severity.ERROR,
+            f"Several DMARC records at _dmarc.{applies_from}: receivers ignore them all (RFC 7489 §6.6.3)",
+            tuple(records),
+            advice="Keep exactly one.",
+        )
+    record = parse_dmarc(records[0])
+    if record.errors:
+        return RecordCheck(
+            "DMARC",
+            query,
+            Severity.ERROR,
+            f"The DMARC record{'' if applies_from == domain else f' of the organisational domain {applies_from}'} "
+            "is invalid: " + "; ".join(record.errors),
+            tuple(records),
+            advice="Correct the record; receivers may ignore a record with invalid tags.",
+        )
+    inherited = applies_from != domain
+    policy = record.subdomain_policy if inherited else record.policy
+    problems = list(record.warnings)
+    try:
+        problems += await _unauthorised_destinations(client, applies_from, record)
+    except LookupFailed as exc:
+        return failed_lookup("DMARC", f"{query} (report authorisation)", exc)
+    if inherited:
+        message = (
+            f"DMARC policy {policy}, from the organisational domain {applies_from} "
+            f"({'sp' if 'sp' in record.tags else 'p'}={policy}); {domain} has no record of its own"
+        )
+        advice = (
+            f"Nothing to publish: {applies_from}'s policy covers {domain}. A record at {name} "
+            f"would replace it; if you publish one, keep p={policy} or stronger."
+        )
+    else:
+        message = f"DMARC policy {policy}"
+        advice = ""
+    if problems:
+        return RecordCheck(
+            "DMARC",
+            query,
+            Severity.WARNING,
+            f"{message}; " + "; ".join(problems),
+            tuple(records),
+            advice=advice
+            or "Have each report address's domain publish the authorisation record, or use an address in this domain.",
+        )
+    return RecordCheck("DMARC", query, Severity.INFO, message, tuple(records), advice=advice)
+
+
+async def _unauthorised_destinations(
+    client: DnsClient, policy_domain: str, record: DmarcRecord
+) -> list[str]:
+    """RFC 7489 §7.1: a report address at another organisational domain must be authorised."""
+    destinations = {a.rpartition("@")[2].lower().rstrip(".") for a in record.report_addresses()}
+    # The policy domain itself and its subdomains share its organisational domain.
+    others = {d for d in destinations if d != policy_domain and not d.endswith("." + policy_domain)}
+    if others:
+        own = await asyncio.to_thread(organizational_domain, policy_domain)
+        others = {d for d in others if organizational_domain(d) != own}
+    external = sorted(others)
+
+    async def authorised(destination: str) -> bool:
+        name = f"{policy_domain}._report._dmarc.{destination}"
+        return any(is_dmarc_record(r) for r in await client.records(name, "TXT"))
+
+    results = await asyncio.gather(*(authorised(d) for d in external))
+    return [
+        f"reports to {d} are not sent: {policy_domain}._report._dmarc.{d} authorises nothing"
+        for d, ok in zip(external, results, strict=True)
+        if not ok
+    ]

@@ -1,0 +1,285 @@
+"""MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) of a domain.
+
+The ``_mta-sts`` TXT record is checked for its syntax and ``id``; the policy is
+fetched from ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` with
+certificate verification (the system trust store, plus ``SSL_CERT_FILE``), the
+name resolved through the run's own resolver, no redirects followed; its
+``version``, ``mode`` and ``max_age`` are checked and every MX must match one
+of its ``mx`` patterns. httpx is imported only here, when a policy is fetched.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass, field
+
+from tui_mailsetup.engine.checks import RecordCheck, failed_lookup
+from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
+from tui_mailsetup.findings import Severity
+
+POLICY_PATH = "/.well-known/mta-sts.txt"
+MAX_POLICY_BYTES = 64 * 1024
+MAX_AGE_LIMIT = 31557600
+_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+
+def _tags(text: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for part in text.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            tags[name.strip().lower()] = value.strip()
+    return tags
+
+
+@dataclass
+class Policy:
+    version: str = ""
+    mode: str = ""
+    max_age: str = ""
+    mx: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def parse_policy(text: str) -> Policy:
+    policy = Policy()
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            policy.errors.append(f"{line[:60]!r} is not a key: value line")
+            continue
+        key, value = key.strip().lower(), value.strip()
+        if key == "mx":
+            policy.mx.append(value.lower().rstrip("."))
+        elif key in ("version", "mode", "max_age"):
+            setattr(policy, key, value)
+    if policy.version != "STSv1":
+        policy.errors.append(f"version is {policy.version or 'missing'}, not STSv1")
+    if policy.mode not in ("enforce", "testing", "none"):
+        policy.errors.append(f"mode is {policy.mode or 'missing'}, not enforce, testing or none")
+    if not re.fullmatch(r"\d{1,10}", policy.max_age) or int(policy.max_age) > MAX_AGE_LIMIT:
+        policy.errors.append(
+            f"max_age is {policy.max_age or 'missing'}, not a number of seconds up to {MAX_AGE_LIMIT}"
+        )
+    if policy.mode in ("enforce", "testing") and not policy.mx:
+        policy.errors.append("no mx: line, so no mail exchanger is allowed")
+    return policy
+
+
+def mx_matches(host: str, pattern: str) -> bool:
+    """RFC 8461 §4.1: exact, or ``*.example.net`` for exactly one more label."""
+    host = host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        label, _, rest = host.partition(".")
+        return bool(label) and rest == pattern[2:]
+    return host == pattern
+
+
+def trust_context() -> ssl.SSLContext:
+    """The system trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), TLS 1.2 or later."""
+    import os
+
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    extra = os.environ.get("SSL_CERT_FILE", "")
+    if extra and os.path.isfile(extra):
+        context.load_verify_locations(cafile=extra)
+    return context
+
+
+class FetchFailed(Exception):
+    def __init__(self, message: str, *, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.unknown = unknown
+
+
+async def fetch_policy(domain: str, client: DnsClient, base_url: str = "") -> str:
+    """The policy text. ``base_url`` (``dns.https_base_url``) replaces the address connected
+    to, for tests; the certificate is still verified for ``mta-sts.<domain>``."""
+    try:
+        import httpx
+    except ImportError as exc:  # pragma: no cover - httpx is a runtime dependency
+        raise FetchFailed("httpx is not installed (pip install httpx)", unknown=True) from exc
+    host = f"mta-sts.{domain}"
+    if base_url:
+        url = base_url.rstrip("/") + POLICY_PATH
+    else:
+        try:
+            addresses = await client.records(host, "A") or [
+                f"[{a}]" for a in await client.records(host, "AAAA")
+            ]
+        except LookupFailed as exc:
+            raise FetchFailed(f"{host} could not be resolved: {exc}", unknown=True) from exc
+        if not addresses:
+            raise FetchFailed(f"{host} does not resolve, so the policy cannot be fetched")
+        url = f"https://{addresses[0]}{POLICY_PATH}"
+    timeout = max(0.1, client.remaining())
+    try:
+        async with httpx.AsyncClient(
+            verify=trust_context(), trust_env=False, follow_redirects=False, timeout=timeout
+        ) as http:
+            response = await http.get(
+                url, headers={"Host": host}, extensions={"sni_hostname": host}
+            )
+    except httpx.TimeoutException as exc:
+        raise FetchFailed(f"fetching https://{host}{POLICY_PATH} timed out", unknown=True) from exc
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate" in reason.lower():
+            raise FetchFailed(
+                f"the certificate of https://{host} is not valid for {host}: {reason}"
+            ) from exc
+        raise FetchFailed(f"https://{host}{POLICY_PATH} could not be fetched: {reason}") from exc
+    if response.status_code != 200:
+        raise FetchFailed(
+            f"https://{host}{POLICY_PATH} answered HTTP {response.status_code}, not 200"
+            + (" (redirects are not followed, RFC 8461 §3.3)" if response.is_redirect else "")
+        )
+    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "text/plain":
+        raise FetchFailed(f"the policy is served as {media_type or 'no type'}, not text/plain")
+    return response.content[:MAX_POLICY_BYTES].decode("utf-8", errors="replace")
+
+
+async def check_mta_sts(
+    domain: str, client: DnsClient, mx_hosts: list[str] | None, base_url: str = ""
+) -> RecordCheck:
+    """``mx_hosts``: the domain's MX names (None when their lookup failed)."""
+    name = f"_mta-sts.{domain}"
+    query = f"{name} TXT"
+    try:
+        records = [r for r in await client.records(name, "TXT") if r.startswith("v=STSv1")]
+    except LookupFailed as exc:
+        return failed_lookup("MTA-STS", query, exc)
+    if not records:
+        # MTA-STS protects mail coming in to the domain; its absence does not hurt sending.
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.INFO,
+            "No MTA-STS policy (optional: it protects mail coming in to this domain from downgrade attacks)",
+        )
+    if len(records) > 1:
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.ERROR,
+            "Several MTA-STS records: senders treat that as no policy (RFC 8461 §3.1)",
+            tuple(records),
+            advice="Keep exactly one.",
+        )
+    tags = _tags(records[0])
+    if not _ID.fullmatch(tags.get("id", "")):
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.ERROR,
+            "The MTA-STS record has no valid id= (1 to 32 letters and digits), so senders ignore it",
+            tuple(records),
+            advice=f'Publish "v=STSv1; id=YYYYMMDDNN" at {name} and change the id with each policy change.',
+        )
+    query += f", https://mta-sts.{domain}{POLICY_PATH}"
+    try:
+        text = await fetch_policy(domain, client, base_url)
+    except FetchFailed as exc:
+        if exc.unknown:
+            return RecordCheck(
+                "MTA-STS",
+                query,
+                Severity.WARNING,
+                f"Unknown: the policy could not be fetched ({exc})",
+                tuple(records),
+                unknown=True,
+            )
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.ERROR,
+            f"MTA-STS is announced but the policy is unusable: {exc}",
+            tuple(records),
+            advice=f"Serve the policy as text/plain at https://mta-sts.{domain}{POLICY_PATH} "
+            "with a certificate valid for that name, or remove the TXT record.",
+        )
+    policy = parse_policy(text)
+    shown = (*records, *[line for line in text.splitlines() if line.strip()][:12])
+    if policy.errors:
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.ERROR,
+            "The MTA-STS policy is invalid: " + "; ".join(policy.errors),
+            shown,
+        )
+    if mx_hosts is None:
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.WARNING,
+            f"Unknown: MTA-STS policy mode {policy.mode}, but the MX lookup failed, so the mx patterns could not be matched",
+            shown,
+            unknown=True,
+        )
+    unmatched = [h for h in mx_hosts if not any(mx_matches(h, p) for p in policy.mx)]
+    if unmatched and policy.mode != "none":
+        return RecordCheck(
+            "MTA-STS",
+            query,
+            Severity.ERROR if policy.mode == "enforce" else Severity.WARNING,
+            f"MTA-STS policy mode {policy.mode}: the MX {', '.join(unmatched)} matches no mx pattern "
+            f"({', '.join(policy.mx)}), so senders {'refuse to deliver to it' if policy.mode == 'enforce' else 'report failures for it'}",
+            shown,
+            advice="Add an mx: line for each mail exchanger to the policy, and change the TXT id.",
+        )
+    return RecordCheck(
+        "MTA-STS",
+        query,
+        Severity.INFO,
+        f"MTA-STS policy mode {policy.mode}, max_age {policy.max_age} s, every MX matches",
+        shown,
+    )
+
+
+async def check_tls_rpt(domain: str, client: DnsClient) -> RecordCheck:
+    name = f"_smtp._tls.{domain}"
+    query = f"{name} TXT"
+    try:
+        records = [
+            r for r in await client.records(name, "TXT") if r.lower().startswith("v=tlsrptv1")
+        ]
+    except LookupFailed as exc:
+        return failed_lookup("TLS-RPT", query, exc)
+    if not records:
+        return RecordCheck(
+            "TLS-RPT",
+            query,
+            Severity.INFO,
+            "No TLS-RPT record (optional: senders report TLS failures to the address it names)",
+        )
+    if len(records) > 1:
+        return RecordCheck(
+            "TLS-RPT",
+            query,
+            Severity.ERROR,
+            "Several TLS-RPT records: senders ignore them all (RFC 8460 §3)",
+            tuple(records),
+        )
+    tags = _tags(records[0])
+    uris = [u.strip() for u in tags.get("rua", "").split(",") if u.strip()]
+    bad = [
+        u for u in uris if not re.fullmatch(r"(?i)(mailto:[^@\s]+@[A-Za-z0-9.\-]+|https://\S+)", u)
+    ]
+    if not uris or bad:
+        return RecordCheck(
+            "TLS-RPT",
+            query,
+            Severity.ERROR,
+            "The TLS-RPT record needs rua= with mailto: or https: addresses"
+            + (f"; not valid: {', '.join(bad)}" if bad else ""),
+            tuple(records),
+        )
+    return RecordCheck(
+        "TLS-RPT", query, Severity.INFO, f"TLS reports go to {', '.join(uris)}", tuple(records)
+    )

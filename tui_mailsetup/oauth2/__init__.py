@@ -1,0 +1,29 @@
+"""OAuth2 for XOAUTH2/OAUTHBEARER: flows, the token store, provider facts.
+
+Importing this package is cheap: the OAuth2 libraries (authlib, requests,
+google-auth; the ``tui-mailsetup[oauth2]`` extra) are imported only by
+:mod:`tui_mailsetup.oauth2.flows`, when a token has to be fetched from a token
+endpoint. A cached access token that is still valid is served without them.
+"""
+
+from __future__ import annotations
+
+from tui_mailsetup.settings import AuthMechanism, Driver, MailSettings
+
+EXTRA = "oauth2"
+INSTALL_HINT = "pip install 'tui-mailsetup[oauth2]'"
+
+
+def uses_token_store(settings: MailSettings) -> bool:
+    """True when an SMTP send gets its XOAUTH2 token from ``oauth2 login``'s store.
+
+    ``smtp.password_command`` (or a token given as smtp.password) still wins,
+    as before this package existed.
+    """
+    smtp = settings.smtp
+    return (
+        settings.driver is Driver.SMTP
+        and smtp.auth is AuthMechanism.XOAUTH2
+        and not smtp.password_command.strip()
+        and smtp.password is None
+    )

@@ -1,0 +1,299 @@
+""" "Sign in with Microsoft/Google" on the Credentials step, and the dialog that runs the flow.
+
+:class:`SignInRow` shows itself when the host belongs to an OAuth2 provider (or
+auth is xoauth2). Its button opens :class:`SignInScreen`, which runs the
+configured flow in a thread (``oauth2.access.login``): for the device code it
+shows the address and the code as plain text, selectable in an SSH terminal
+(and ``c``/``u`` copy them with OSC 52), a countdown until the code expires;
+escape cancels. The tokens go to the credentials file, as ``oauth2 login`` does.
+The OAuth2 libraries load only when the flow starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from tui_mailsetup.presets import match_preset
+from tui_mailsetup.settings import AuthMechanism, MailSettings
+
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
+    from tui_mailsetup.oauth2.flows import DevicePrompt
+    from tui_mailsetup.oauth2.store import TokenSet
+
+PROVIDER_NAMES = {"microsoft": "Microsoft", "google": "Google", "custom": "OAuth2"}
+
+
+def signin_provider(settings: MailSettings | None) -> str | None:
+    """The provider to sign in with for these settings, or None when OAuth2 does not apply."""
+    if settings is None or settings.driver.value != "smtp":
+        return None
+    if settings.smtp.auth is AuthMechanism.XOAUTH2:
+        return settings.oauth2.provider.value
+    preset = match_preset(settings.smtp.host)
+    return preset.oauth2 if preset is not None and preset.oauth2 else None
+
+
+class SignInScreen(ModalScreen["TokenSet | None"]):
+    """Runs the configured OAuth2 flow; dismisses with the tokens, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    SignInScreen { align: center middle; }
+    #signin-box { width: 76; max-width: 100%; height: auto; border: round $accent;
+                  padding: 0 1; background: $surface; }
+    #signin-code { text-style: bold; color: $accent; padding: 1 0; }
+    #signin-countdown { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("c", "copy_code", "Copy code"),
+        Binding("u", "copy_url", "Copy URL"),
+    ]
+
+    def __init__(self, loaded: LoadedConfig, provider: str) -> None:
+        super().__init__(id="signin-screen")
+        self._loaded = loaded
+        self._name = PROVIDER_NAMES.get(provider, provider)
+        self._cancel = threading.Event()
+        self._prompt: DevicePrompt | None = None
+        self.tokens: TokenSet | None = None
+        self.error: str = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="signin-box"):
+            yield Static(Text(f"Sign in with {self._name}", style="bold"), id="signin-title")
+            yield Static("Contacting the sign-in service…", id="signin-where")
+            yield Static("", id="signin-code")
+            yield Static("", id="signin-countdown")
+            yield Static(Text("escape cancels"), id="signin-keys")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+        self._run()
+
+    @work(thread=True, exit_on_error=False, name="oauth2-signin")
+    def _run(self) -> None:
+        from tui_mailsetup.oauth2.access import login
+        from tui_mailsetup.secrets import SecretError
+
+        try:
+            tokens = login(
+                self._loaded,
+                lambda prompt: self.app.call_from_thread(self._show_prompt, prompt),
+                cancel=self._cancel,
+            )
+        except SecretError as exc:
+            if not self._cancel.is_set():
+                self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._done, tokens)
+
+    def _show_prompt(self, prompt: DevicePrompt) -> None:
+        self._prompt = prompt
+        where = Text("Open this address in a browser on any device (u copies it):\n")
+        where.append(prompt.verification_uri, style="underline")
+        self.query_one("#signin-where", Static).update(where)
+        self.query_one("#signin-code", Static).update(
+            Text(f"and enter the code:  {prompt.user_code}   (c copies it)")
+        )
+        self._tick()
+
+    def _tick(self) -> None:
+        if self._prompt is None or self.tokens is not None or self.error:
+            return
+        left = max(0, round(self._prompt.expires_at - time.time()))
+        self.query_one("#signin-countdown", Static).update(
+            Text(f"Waiting for the sign-in… the code expires in {left // 60}:{left % 60:02d}")
+        )
+
+    def _done(self, tokens: TokenSet) -> None:
+        self.tokens = tokens
+        who = tokens.account or "the app"
+        self.app.notify(f"Signed in with {self._name} as {who}", title="OAuth2")
+        self.dismiss(tokens)
+
+    def _failed(self, message: str) -> None:
+        self.error = message
+        self.query_one("#signin-countdown", Static).update(Text(message, style="bold red"))
+        self.query_one("#signin-keys", Static).update(Text("escape closes"))
+
+    def action_cancel(self) -> None:
+        self._cancel.set()
+        self.dismiss(None)
+
+    def action_copy_code(self) -> None:
+        if self._prompt is not None:
+            self.app.copy_to_clipboard(self._prompt.user_code)
+            self.app.notify("Code copied (terminals that allow OSC 52)")
+
+    def action_copy_url(self) -> None:
+        if self._prompt is not None:
+            self.app.copy_to_clipboard(self._prompt.verification_uri)
+            self.app.notify("Address copied (terminals that allow OSC 52)")
+
+
+class ClientIdScreen(ModalScreen["str | None"]):
+    """Asks for the app registration's client ID, the one thing a sign-in cannot guess."""
+
+    DEFAULT_CSS = """
+    ClientIdScreen { align: center middle; }
+    #client-id-box { width: 76; max-width: 100%; height: auto; border: round $accent;
+                     padding: 0 1; background: $surface; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(id="client-id-screen")
+        self._name = PROVIDER_NAMES.get(provider, provider)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="client-id-box"):
+            yield Static(
+                Text(
+                    f"Sign in with {self._name} needs the Application (client) ID of your app "
+                    "registration (saved as oauth2.client_id):"
+                )
+            )
+            yield Input(placeholder="00000000-0000-0000-0000-000000000000", id="client-id")
+            yield Static(Text("enter continues, escape cancels"))
+
+    @on(Input.Submitted, "#client-id")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if value:
+            self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SignInRow(Horizontal):
+    """The Credentials step's "Sign in with …" button and who is signed in."""
+
+    DEFAULT_CSS = """
+    SignInRow { height: auto; margin: 0 0 1 0; }
+    SignInRow Button { margin-right: 2; }
+    SignInRow #signin-state { padding: 1 0 0 0; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="oauth2-signin")
+        self.display = False
+        self._provider: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Button("Sign in", id="signin-button")
+        yield Static("", id="signin-state")
+
+    def on_mount(self) -> None:
+        # The form revalidates on every keystroke; following its settings here keeps
+        # the form's code untouched (the host or auth may change at any time).
+        self.set_interval(0.5, self.sync)
+        self.sync()
+        self._show_state()
+
+    def _settings(self) -> MailSettings | None:
+        settings: Any = getattr(self.screen, "settings", None)
+        return settings if isinstance(settings, MailSettings) else None
+
+    def sync(self) -> None:
+        provider = signin_provider(self._settings())
+        if provider != self._provider:
+            self._provider = provider
+            self.display = provider is not None
+            if provider is not None:
+                name = PROVIDER_NAMES.get(provider, provider)
+                self.query_one("#signin-button", Button).label = f"Sign in with {name}"
+
+    def _loaded(self) -> LoadedConfig | None:
+        loaded: Any = getattr(self.app, "loaded", None)
+        settings = self._settings()
+        if loaded is None or settings is None:
+            return None
+        result: LoadedConfig = dataclasses.replace(loaded, settings=settings)
+        return result
+
+    def _show_state(self) -> None:
+        from tui_mailsetup.oauth2.store import load_tokens
+        from tui_mailsetup.secrets import SecretError
+
+        loaded = self._loaded()
+        text = ""
+        if loaded is not None:
+            try:
+                tokens, _ = load_tokens(loaded)
+            except SecretError:
+                tokens = None
+            if tokens is not None:
+                text = f"Signed in as {tokens.account or 'the app'}"
+        self.query_one("#signin-state", Static).update(Text(text))
+
+    @on(Button.Pressed, "#signin-button")
+    def _sign_in(self, event: Button.Pressed) -> None:
+        event.stop()
+        from tui_mailsetup.oauth2.providers import configuration_problems
+
+        loaded = self._loaded()
+        if loaded is None or self._provider is None:
+            self.app.notify("Fix the form's errors first.", severity="error")
+            return
+        settings = loaded.settings
+        if settings.smtp.auth is not AuthMechanism.XOAUTH2:
+            self.app.notify(
+                "Set Authentication to xoauth2 first (the password is not used with OAuth2).",
+                severity="warning",
+            )
+            return
+        problems = configuration_problems(settings.oauth2, username=settings.smtp.username)
+        if problems and problems[0][0] == "oauth2.client_id":
+            self.app.push_screen(ClientIdScreen(self._provider), self._client_id_given)
+            return
+        if problems:
+            key, message = problems[0]
+            self.app.notify(
+                f"{key}: {message}", title="Sign-in needs", severity="error", timeout=10
+            )
+            return
+
+        def finished(tokens: TokenSet | None) -> None:
+            if tokens is not None:
+                self._show_state()
+
+        self.app.push_screen(SignInScreen(loaded, self._provider), finished)
+
+    def _client_id_given(self, client_id: str | None) -> None:
+        """Save it as `tui-mailsetup set oauth2.client_id` would, show it in the form, go on."""
+        from pydantic import ValidationError
+
+        from tui_mailsetup.config_file import ConfigError, write_values
+
+        loaded = self._loaded()
+        if client_id is None or loaded is None:
+            return
+        try:
+            write_values(loaded.path, {"oauth2.client_id": client_id})
+        except (ConfigError, ValidationError, OSError, ValueError) as exc:
+            self.app.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+        # The form keeps keys without a field of their own in its base values.
+        set_field = getattr(self.screen, "set_field", None)
+        if callable(set_field):
+            set_field("oauth2.client_id", client_id)
+        revalidate = getattr(self.screen, "revalidate", None)
+        if callable(revalidate):
+            revalidate()
+        reload = getattr(self.app, "reload", None)
+        if callable(reload):
+            reload()
+        self.query_one("#signin-button", Button).press()
