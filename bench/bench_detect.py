@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from dns_server import dns_server, nameserver_entry  # noqa: E402
 
 from tui_mailsetup.engine.detect import DetectOptions, detect  # noqa: E402
-from tui_mailsetup.engine.dns import make_resolver  # noqa: E402
+from tui_mailsetup.engine.dns_client import make_resolver  # noqa: E402
 from tui_mailsetup.engine.probe import Verdict, probe  # noqa: E402
 from tui_mailsetup.settings import Encryption  # noqa: E402
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from http_servers import ScriptedHttp, scripted_http
+
+if TYPE_CHECKING:
+    from http_servers import HttpsServer, ScriptedHttp
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +36,19 @@ def isolated_home(
 
 
 @pytest.fixture
-def api() -> Iterator[ScriptedHttp]:
-    """A scripted HTTP API on 127.0.0.1 (Mailgun- or SES-shaped, as the test sets ``reply``)."""
+def http_api() -> Iterator[ScriptedHttp]:
+    """A scripted HTTP server on 127.0.0.1 playing the API under test (tests/http_servers.py)."""
+    from http_servers import scripted_http
+
     with scripted_http() as server:
         yield server
+
+
+@pytest.fixture
+def https_sites(tmp_path: Path) -> Iterator[Callable[..., HttpsServer]]:
+    """``https_sites(pages, names)``: HTTPS sites with a trustme CA (``server.ca_path``),
+    served until the test ends (tests/http_servers.py's :func:`https_server`)."""
+    from http_servers import https_server
+
+    with contextlib.ExitStack() as stack:
+        yield lambda pages, names: stack.enter_context(https_server(pages, names, tmp_path))

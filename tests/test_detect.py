@@ -6,25 +6,22 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import dns.message
-import dns.rcode
 import pytest
 from cli_helpers import config_path, run_cli
 from dns_server import dns_server, nameserver_entry
-from https_server import bundle, document, https_server
+from http_servers import bundle, document, https_server
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from smtp_servers import Conn, ScriptedServer
 
 from tui_mailsetup.engine.autoconfig import AutoconfigError, parse_config
 from tui_mailsetup.engine.detect import DetectOptions, detect
-from tui_mailsetup.engine.dns import make_resolver
+from tui_mailsetup.engine.dns_client import make_resolver
 from tui_mailsetup.engine.probe import Verdict, probe
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.presets import get_preset, preset_for_mail_domain, preset_for_mx
@@ -144,43 +141,13 @@ async def test_srv_same_priority_prefers_implicit_tls_then_the_heavier_weight() 
 # --------------------------------------------------------------------------- dead DNS vs nothing
 
 
-@contextmanager
-def servfail_resolver() -> Iterator[str]:
-    """A name server that answers every query with SERVFAIL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, peer = sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            response = dns.message.make_response(dns.message.from_wire(data))
-            response.set_rcode(dns.rcode.SERVFAIL)
-            sock.sendto(response.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        sock.close()
-
-
 @pytest.mark.parametrize("kind", ["silent", "servfail"])
 async def test_dead_resolver_is_unknown_not_nothing_found(kind: str) -> None:
     with contextlib.ExitStack() as stack:
         if kind == "silent":
             entry, _ = stack.enter_context(dead_resolver())
         else:
-            entry = stack.enter_context(servfail_resolver())
+            entry = nameserver_entry(stack.enter_context(dns_server({}, servfail=["*"])))
         result = await detect(
             "ops@dead.example",
             resolver=make_resolver([entry], lifetime=0.5),
@@ -576,8 +543,8 @@ def test_mailbox_presets_match_the_ispdb_facts(
 
 
 def test_oauth2_providers_and_mx_suffixes() -> None:
-    assert get_preset("microsoft-365").oauth2_provider == "microsoft"  # type: ignore[union-attr]
-    assert get_preset("outlook-com").oauth2_provider == "microsoft"  # type: ignore[union-attr]
+    assert get_preset("microsoft-365").oauth2 == "microsoft"  # type: ignore[union-attr]
+    assert get_preset("outlook-com").oauth2 == "microsoft"  # type: ignore[union-attr]
     assert preset_for_mx("mx-aol.mail.gm0.yahoodns.net").id == "aol"  # type: ignore[union-attr]
     assert preset_for_mx("mta6.am0.yahoodns.net").id == "yahoo"  # type: ignore[union-attr]
     assert preset_for_mx("hotmail-com.olc.protection.outlook.com").id == "outlook-com"  # type: ignore[union-attr]

@@ -9,7 +9,8 @@ from cli_helpers import config_path, run_cli
 from dns_server import dns_server, nameserver_entry
 
 from tui_mailsetup.engine.detect import detect
-from tui_mailsetup.engine.dns import check_domain, make_resolver
+from tui_mailsetup.engine.dns import check_domain
+from tui_mailsetup.engine.dns_client import make_resolver
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.settings import Encryption
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from dns_server import dead_nameserver, dns_server, nameserver_entry
-from https_server import Page, https_server
+from http_servers import Page, https_server
 
 from tui_mailsetup.engine.checks import DomainReport, RecordCheck
 from tui_mailsetup.engine.dns import check_domain
@@ -51,10 +51,10 @@ def by_name(report: DomainReport) -> dict[str, RecordCheck]:
 
 
 @pytest.fixture
-def policy_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    with https_server(POLICY_PAGE, ["mta-sts.acme.example"], tmp_path) as server:
-        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_path))
-        yield server
+def policy_server(https_sites: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    server = https_sites(POLICY_PAGE, ["mta-sts.acme.example"])
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_path))
+    return server
 
 
 async def test_a_well_configured_domain_passes_every_check(policy_server: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cli_helpers import run_cli
 from dns_server import dead_nameserver, dns_server, nameserver_entry
-from https_server import Page, https_server
+from http_servers import Page
 
 from tui_mailsetup.sandbox import Sandbox
 
@@ -40,10 +40,9 @@ def configure(home: Path, *pairs: tuple[str, str]) -> None:
 
 
 @pytest.fixture
-def sites(tmp_path: Path) -> Any:
+def sites(https_sites: Any) -> Any:
     pages = {("mta-sts.acme.example", "/.well-known/mta-sts.txt"): Page(POLICY)}
-    with https_server(pages, ["mta-sts.acme.example"], tmp_path) as server:
-        yield server
+    return https_sites(pages, ["mta-sts.acme.example"])
 
 
 def test_dns_on_a_healthy_domain_exits_0(isolated_home: Path, sites: Any) -> None:

@@ -68,7 +68,7 @@ class Rig:
 def rig(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    api: ScriptedHttp,
+    http_api: ScriptedHttp,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Rig]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -103,26 +103,26 @@ def rig(
         yield Rig(driver, config, runs, runs, binary.unlink)
         return
     if driver == "mailgun":
-        api.reply = (200, {}, b'{"id": "<1@mg>", "message": "Queued"}')
+        http_api.reply = (200, {}, b'{"id": "<1@mg>", "message": "Queued"}')
         write_values(
             config,
             {
                 "driver": "mailgun",
                 "mailgun.domain": "mg.acme.com",
-                "mailgun.base_url": api.url,
+                "mailgun.base_url": http_api.url,
                 **SENDER,
             },
         )
         store_secret(config, "mailgun.api_key", "key-" + SECRET)
         key = "mailgun.api_key"
     else:
-        api.answer = _ses_api
+        http_api.answer = _ses_api
         write_values(
             config,
             {
                 "driver": "ses",
                 "ses.region": "eu-west-1",
-                "ses.endpoint_url": api.url,
+                "ses.endpoint_url": http_api.url,
                 "ses.access_key_id": "AKIDEXAMPLE",
                 **SENDER,
             },
@@ -131,13 +131,13 @@ def rig(
         key = "ses.secret_access_key"
 
     def deliveries() -> int:
-        return sum(1 for seen in api.seen if seen.method == "POST")
+        return sum(1 for seen in http_api.seen if seen.method == "POST")
 
     yield Rig(
         driver,
         config,
         deliveries,
-        lambda: len(api.seen),
+        lambda: len(http_api.seen),
         lambda: delete_secret(config, key) and None,
     )
 
@@ -221,7 +221,7 @@ async def test_check_never_delivers(rig: Rig) -> None:
 
 
 async def test_ses_credentials_from_the_aws_environment_agree(
-    api: ScriptedHttp,
+    http_api: ScriptedHttp,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -230,11 +230,11 @@ async def test_ses_credentials_from_the_aws_environment_agree(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    api.reply = (200, {}, b'{"MessageId": "0102-abc"}')
+    http_api.reply = (200, {}, b'{"MessageId": "0102-abc"}')
     config = tmp_path / "conf" / "config.toml"
     write_values(
         config,
-        {"driver": "ses", "ses.region": "eu-west-1", "ses.endpoint_url": api.url, **SENDER},
+        {"driver": "ses", "ses.region": "eu-west-1", "ses.endpoint_url": http_api.url, **SENDER},
     )
     loaded = load_config(config)
     findings = validate(loaded.settings, secret_sources=secret_sources(loaded))
@@ -242,7 +242,7 @@ async def test_ses_credentials_from_the_aws_environment_agree(
     events: list[Event] = []
     outcome = await run_test(loaded, [RECIPIENT], on_event=events.append)
     assert outcome.ok, outcome.diagnosis
-    assert [seen.method for seen in api.seen] == ["POST"]
+    assert [seen.method for seen in http_api.seen] == ["POST"]
 
 
 def test_check_offline_accepts_ses_credentials_from_the_aws_environment(tmp_path: Path) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -13,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli
 from http_servers import ScriptedHttp, forward_proxy, scripted_http
 from smtp_servers import LocalCA, outcome_of, transcript
 
@@ -52,19 +50,24 @@ def message_for(settings: MailSettings, to: str = "bob@example.com") -> EmailMes
     return build_test_message(settings, [to])
 
 
-async def test_mailgun_posts_the_mime_message(api: ScriptedHttp) -> None:
-    api.reply = (
+async def mailgun_send(settings: MailSettings, to: str = "bob@example.com") -> list[Event]:
+    """The events of one test send to ``to`` with the API key."""
+    return await collect(MailgunDriver(settings, API_KEY).send(message_for(settings, to), [to]))
+
+
+async def test_mailgun_posts_the_mime_message(http_api: ScriptedHttp) -> None:
+    http_api.reply = (
         200,
         {"Content-Type": "application/json"},
         b'{"id": "<1@mg>", "message": "Queued"}',
     )
-    settings = mailgun_settings(api.url + "/v3/")
+    settings = mailgun_settings(http_api.url + "/v3/")
     message = message_for(settings)
     events = await collect(MailgunDriver(settings, API_KEY).send(message, ["bob@example.com"]))
     outcome = outcome_of(events)
     assert outcome.ok, outcome
     assert outcome.message_id == message["Message-ID"]
-    [seen] = api.seen
+    [seen] = http_api.seen
     assert (seen.method, seen.path) == ("POST", "/v3/mg.acme.example/messages.mime")
     assert (
         seen.headers["Authorization"]
@@ -89,37 +92,33 @@ async def test_mailgun_posts_the_mime_message(api: ScriptedHttp) -> None:
 @pytest.mark.parametrize(
     ("status", "code"), [(401, 77), (404, 78), (429, 75), (400, 65), (502, 75)]
 )
-async def test_mailgun_errors(api: ScriptedHttp, status: int, code: int) -> None:
-    api.reply = (status, {"Content-Type": "application/json"}, b'{"message": "\\u001b[31mnope"}')
-    settings = mailgun_settings(api.url)
-    outcome = outcome_of(
-        await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
-        )
+async def test_mailgun_errors(http_api: ScriptedHttp, status: int, code: int) -> None:
+    http_api.reply = (
+        status,
+        {"Content-Type": "application/json"},
+        b'{"message": "\\u001b[31mnope"}',
     )
+    settings = mailgun_settings(http_api.url)
+    outcome = outcome_of(await mailgun_send(settings, "b@example.com"))
     assert not outcome.ok
     assert int(outcome.exit_code) == code
     assert outcome.diagnosis is not None and "\x1b" not in outcome.diagnosis.evidence
 
 
-async def test_mailgun_check_sends_nothing(api: ScriptedHttp) -> None:
-    api.reply = (200, {}, b'{"domain": {"state": "active"}}')
-    settings = mailgun_settings(api.url)
+async def test_mailgun_check_sends_nothing(http_api: ScriptedHttp) -> None:
+    http_api.reply = (200, {}, b'{"domain": {"state": "active"}}')
+    settings = mailgun_settings(http_api.url)
     driver = MailgunDriver(settings, API_KEY)
     outcome = outcome_of(
         await collect(driver.send(message_for(settings), ["b@example.com"], stop_after=Stage.AUTH))
     )
     assert outcome.ok
-    assert [(s.method, s.path) for s in api.seen] == [("GET", "/v3/domains/mg.acme.example")]
+    assert [(s.method, s.path) for s in http_api.seen] == [("GET", "/v3/domains/mg.acme.example")]
 
 
 async def test_mailgun_refuses_plain_http_to_another_machine_and_missing_key() -> None:
     settings = mailgun_settings("http://api.mailgun.example")
-    outcome = outcome_of(
-        await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
-        )
-    )
+    outcome = outcome_of(await mailgun_send(settings, "b@example.com"))
     assert int(outcome.exit_code) == 78
     assert outcome.diagnosis is not None and "unencrypted" in outcome.diagnosis.cause
     no_key = outcome_of(
@@ -140,68 +139,53 @@ async def test_connection_refused_is_unavailable() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = mailgun_settings(f"http://127.0.0.1:{port}")
-    outcome = outcome_of(
-        await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
-        )
-    )
+    outcome = outcome_of(await mailgun_send(settings, "b@example.com"))
     assert int(outcome.exit_code) == 69
 
 
 def test_send_test_command_with_mailgun(
-    api: ScriptedHttp, tmp_path: Path, isolated_home: Path
+    http_api: ScriptedHttp, tmp_path: Path, isolated_home: Path
 ) -> None:
     from tui_mailsetup.config_file import write_values
     from tui_mailsetup.secrets import store_secret
 
-    api.reply = (200, {}, b'{"id": "<1@mg>"}')
+    http_api.reply = (200, {}, b'{"id": "<1@mg>"}')
     config = tmp_path / "conf" / "config.toml"
     write_values(
         config,
         {
             "driver": "mailgun",
             "mailgun.domain": "mg.acme.example",
-            "mailgun.base_url": api.url,
+            "mailgun.base_url": http_api.url,
             "sender.address": "a@example.com",
         },
     )
     store_secret(config, "mailgun.api_key", API_KEY)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSETUP_")}
-    env["HOME"] = str(isolated_home)
-    ran = subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", "--config", str(config), "send-test"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    ran = run_cli("--config", str(config), "send-test", home=isolated_home)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert API_KEY not in ran.stdout + ran.stderr
-    assert api.seen[0].path == "/v3/mg.acme.example/messages.mime"
+    assert http_api.seen[0].path == "/v3/mg.acme.example/messages.mime"
 
 
 # --------------------------------------------------------------------------- proxies
 
 
 async def test_mailgun_goes_through_the_proxy_in_the_environment(
-    api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
+    http_api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api.reply = (200, {}, b'{"id": "<1@mg>"}')
+    http_api.reply = (200, {}, b'{"id": "<1@mg>"}')
     # A proxy for a loopback target is used only when the proxy is on this machine
     # too, and only when NO_PROXY does not exclude the target: it is cleared here.
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     with forward_proxy() as proxy:
         monkeypatch.setenv("HTTP_PROXY", f"http://user:proxy-pass@127.0.0.1:{proxy.port}")
-        settings = mailgun_settings(api.url)
-        events = await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
-        )
+        settings = mailgun_settings(http_api.url)
+        events = await mailgun_send(settings)
     outcome = outcome_of(events)
     assert outcome.ok, outcome
-    assert proxy.carried == [("POST", f"{api.url}/v3/mg.acme.example/messages.mime")]
-    assert api.seen[0].path == "/v3/mg.acme.example/messages.mime"
+    assert proxy.carried == [("POST", f"{http_api.url}/v3/mg.acme.example/messages.mime")]
+    assert http_api.seen[0].path == "/v3/mg.acme.example/messages.mime"
     text = text_of(events)
     assert f"via the proxy http://127.0.0.1:{proxy.port} (HTTP_PROXY)" in text
     assert "proxy-pass" not in text and API_KEY not in text
@@ -218,9 +202,7 @@ async def test_https_goes_through_a_connect_tunnel(
         api.reply = (200, {}, b'{"id": "<1@mg>"}')
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         settings = mailgun_settings(api.url)
-        events = await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
-        )
+        events = await mailgun_send(settings)
     outcome = outcome_of(events)
     assert outcome.ok, outcome
     # The proxy saw only where to connect; the request and the key went through TLS.
@@ -230,16 +212,14 @@ async def test_https_goes_through_a_connect_tunnel(
 
 
 async def test_no_proxy_and_remote_proxies_are_respected(
-    api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
+    http_api: ScriptedHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api.reply = (200, {}, b'{"id": "<1@mg>"}')
-    settings = mailgun_settings(api.url)
+    http_api.reply = (200, {}, b'{"id": "<1@mg>"}')
+    settings = mailgun_settings(http_api.url)
     with forward_proxy() as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
-        events = await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
-        )
+        events = await mailgun_send(settings)
         assert outcome_of(events).ok
         assert proxy.carried == []
         assert "no proxy for 127.0.0.1 (NO_PROXY)" in text_of(events)
@@ -247,9 +227,7 @@ async def test_no_proxy_and_remote_proxies_are_respected(
     # could not reach it, and would see the API key): nothing is contacted there.
     monkeypatch.delenv("NO_PROXY")
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
-    events = await collect(
-        MailgunDriver(settings, API_KEY).send(message_for(settings), ["bob@example.com"])
-    )
+    events = await mailgun_send(settings)
     assert outcome_of(events).ok
     assert "HTTP_PROXY ignored: 127.0.0.1 is this machine" in text_of(events)
 
@@ -264,11 +242,7 @@ async def test_an_unreachable_proxy_is_diagnosed(monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
     settings = mailgun_settings("https://127.0.0.1:1")
-    outcome = outcome_of(
-        await collect(
-            MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
-        )
-    )
+    outcome = outcome_of(await mailgun_send(settings, "b@example.com"))
     assert int(outcome.exit_code) == 69
     assert outcome.diagnosis is not None and "proxy" in outcome.diagnosis.cause.lower()
 
@@ -290,11 +264,7 @@ async def test_a_server_that_does_not_answer_times_out(monkeypatch: pytest.Monke
                 "smtp": {"timeout": 0.5},
             }
         )
-        outcome = outcome_of(
-            await collect(
-                MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
-            )
-        )
+        outcome = outcome_of(await mailgun_send(settings, "b@example.com"))
     assert int(outcome.exit_code) == 75
     assert outcome.diagnosis is not None and "did not answer in time" in outcome.diagnosis.cause
 
@@ -305,11 +275,7 @@ async def test_an_untrusted_certificate_is_a_protocol_error(
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     with scripted_http(LocalCA(tmp_path).server_context()) as api:
         settings = mailgun_settings(api.url)
-        outcome = outcome_of(
-            await collect(
-                MailgunDriver(settings, API_KEY).send(message_for(settings), ["b@example.com"])
-            )
-        )
+        outcome = outcome_of(await mailgun_send(settings, "b@example.com"))
         assert api.seen == []  # nothing was sent to a server that could not be trusted
     assert int(outcome.exit_code) == 76
     assert outcome.diagnosis is not None

@@ -24,7 +24,8 @@ from http_servers import ScriptedHttp, Seen, scripted_http
 from smtp_servers import outcome_of, transcript
 
 from tui_mailsetup.drivers.base import ChecksAccount
-from tui_mailsetup.drivers.ses import SesDriver, credential_hint, looks_like_smtp_password
+from tui_mailsetup.drivers.ses import SesDriver
+from tui_mailsetup.drivers.ses_credentials import credential_hint, looks_like_smtp_password
 from tui_mailsetup.engine.events import Event, Stage, StageFinished
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.message import build_test_message
@@ -291,10 +292,9 @@ async def test_missing_permission(moto: MotoServer, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def ses_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedHttp]:
+def ses_api(monkeypatch: pytest.MonkeyPatch, http_api: ScriptedHttp) -> ScriptedHttp:
     env_credentials(monkeypatch, "AKIAENVIRONMENT0001", ENV_SECRET)
-    with scripted_http() as server:
-        yield server
+    return http_api
 
 
 async def test_sandbox_recipient(ses_api: ScriptedHttp) -> None:

@@ -103,7 +103,9 @@ async def test_every_early_failure_is_streamed_as_an_outcome(tmp_path: Path) -> 
     config = _config(
         tmp_path,
         **{"smtp.host": "127.0.0.1", "smtp.port": 9, "smtp.encryption": "none"},
-        **{"sender.address": "not an address"},
+        # A sender address that is not an address is refused where it enters (the file,
+        # 78); a missing one is validation's error, found by the runner before any I/O.
+        **{"sender.address": ""},
     )
     events: list[Event] = []
     outcome = await run_test(load_config(config), None, on_event=events.append)

@@ -48,13 +48,7 @@ class Preset:
 
     def settings_changes(self) -> dict[str, Any]:
         """What choosing this preset sets."""
-        changes: dict[str, Any] = {
-            "smtp.host": self.host,
-            "smtp.port": self.port,
-            "smtp.encryption": self.encryption.value,
-        }
-        if self.username:
-            changes["smtp.username"] = self.username
+        changes = server_settings(self.host, self.port, self.encryption, self.username)
         if self.oauth2_default:
             changes["smtp.auth"] = "xoauth2"
             changes["oauth2.provider"] = self.oauth2
@@ -137,3 +131,17 @@ def username_from_format(username_format: str, address: str) -> str:
         "localpart": local,
         "%EMAILLOCALPART%": local,
     }.get(username_format.strip(), "")
+
+
+def server_settings(
+    host: str, port: int, encryption: Encryption, username: str = ""
+) -> dict[str, Any]:
+    """The settings that choosing a server sets (a preset, or what detection found)."""
+    changes: dict[str, Any] = {
+        "smtp.host": host,
+        "smtp.port": port,
+        "smtp.encryption": encryption.value,
+    }
+    if username:
+        changes["smtp.username"] = username
+    return changes

@@ -87,8 +87,9 @@ def run_detect(args: argparse.Namespace) -> int:
 
     from tui_mailsetup.config_file import ConfigError, write_values
     from tui_mailsetup.engine.detect import DetectOptions, detect
-    from tui_mailsetup.engine.dns import make_resolver
+    from tui_mailsetup.engine.dns_client import make_resolver
     from tui_mailsetup.paths import resolve_config_path
+    from tui_mailsetup.presets import server_settings
 
     loaded = load_or_report(args)
     if isinstance(loaded, int):
@@ -128,13 +129,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if best is None:
         return detection.exit_code
     if args.save:
-        values: dict[str, Any] = {
-            "smtp.host": best.host,
-            "smtp.port": best.port,
-            "smtp.encryption": best.encryption.value,
-        }
-        if best.username:
-            values["smtp.username"] = best.username
+        values = server_settings(best.host, best.port, best.encryption, best.username)
         try:
             write_values(resolve_config_path(args.config, system=args.system), values)
         except ConfigError as exc:

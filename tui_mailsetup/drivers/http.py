@@ -175,11 +175,8 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         import httpx
     except ImportError as exc:  # a runtime dependency: only a broken installation lacks it
         raise TransportError(
-            Diagnosis(
-                Stage.SEND,
-                "httpx is not installed (a dependency of tui-mailsetup): pip install httpx",
-                evidence=untrusted_text(str(exc)),
-                exit_code=ExitCode.CONFIG,
+            _cannot_send(
+                "httpx is not installed (a dependency of tui-mailsetup): pip install httpx", exc
             )
         ) from exc
     try:
@@ -216,23 +213,15 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         raise TransportError(transport_diagnosis(TimeoutError(str(exc)), request.url)) from exc
     except httpx.ProxyError as exc:
         raise TransportError(
-            Diagnosis(
-                Stage.SEND,
-                f"The proxy {_shown_proxy(proxy.url or '')} refused or failed the request",
-                evidence=untrusted_text(str(exc)),
-                explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
-                exit_code=ExitCode.UNAVAILABLE,
+            _proxy_failed(
+                f"The proxy {_shown_proxy(proxy.url or '')} refused or failed the request", exc
             )
         ) from exc
     except httpx.ConnectError as exc:
         if proxy.url:  # the connection that failed is the one to the proxy
             raise TransportError(
-                Diagnosis(
-                    Stage.SEND,
-                    f"Could not connect to the proxy {_shown_proxy(proxy.url)}",
-                    evidence=untrusted_text(str(root_cause(exc))),
-                    explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
-                    exit_code=ExitCode.UNAVAILABLE,
+                _proxy_failed(
+                    f"Could not connect to the proxy {_shown_proxy(proxy.url)}", root_cause(exc)
                 )
             ) from exc
         raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
@@ -240,13 +229,25 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
     except (ImportError, ValueError) as exc:  # a socks:// proxy without socksio, a bad proxy URL
         raise TransportError(
-            Diagnosis(
-                Stage.SEND,
-                "The proxy in the environment cannot be used",
-                evidence=untrusted_text(str(exc)),
-                exit_code=ExitCode.CONFIG,
-            )
+            _cannot_send("The proxy in the environment cannot be used", exc)
         ) from exc
+
+
+def _cannot_send(cause: str, error: BaseException) -> Diagnosis:
+    """Nothing was sent: this installation or environment cannot make the request."""
+    return Diagnosis(
+        Stage.SEND, cause, evidence=untrusted_text(str(error)), exit_code=ExitCode.CONFIG
+    )
+
+
+def _proxy_failed(cause: str, error: BaseException) -> Diagnosis:
+    return Diagnosis(
+        Stage.SEND,
+        cause,
+        evidence=untrusted_text(str(error)),
+        explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
+        exit_code=ExitCode.UNAVAILABLE,
+    )
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -273,46 +274,41 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
+_TRANSPORT: tuple[
+    tuple[type[BaseException] | tuple[type[BaseException], ...], str, ExitCode], ...
+] = (
+    # The most specific first: a certificate error is an SSLError too.
+    (ssl.SSLCertVerificationError, "The certificate of {host} was rejected", ExitCode.PROTOCOL),
+    (ssl.SSLError, "TLS with {host} failed", ExitCode.PROTOCOL),
+    (socket.gaierror, "The name {host} does not resolve", ExitCode.UNAVAILABLE),
+    ((TimeoutError, socket.timeout), "{host} did not answer in time", ExitCode.TEMPFAIL),
+    (ConnectionRefusedError, "{host} refused the connection", ExitCode.UNAVAILABLE),
+)
+"""What a request that got no HTTP answer means, by the error underneath."""
+
+
 def transport_diagnosis(reason: object, url: str) -> Diagnosis:
     host = urlsplit(url).hostname or url
-    evidence = untrusted_text(str(reason))
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return Diagnosis(
-            Stage.SEND,
-            f"The certificate of {host} was rejected",
-            evidence=evidence,
-            exit_code=ExitCode.PROTOCOL,
-        )
-    if isinstance(reason, ssl.SSLError):
-        return Diagnosis(
-            Stage.SEND, f"TLS with {host} failed", evidence=evidence, exit_code=ExitCode.PROTOCOL
-        )
-    if isinstance(reason, socket.gaierror):
-        return Diagnosis(
-            Stage.SEND,
-            f"The name {host} does not resolve",
-            evidence=evidence,
-            exit_code=ExitCode.UNAVAILABLE,
-        )
-    if isinstance(reason, TimeoutError | socket.timeout):
-        return Diagnosis(
-            Stage.SEND,
-            f"{host} did not answer in time",
-            evidence=evidence,
-            exit_code=ExitCode.TEMPFAIL,
-        )
-    if isinstance(reason, ConnectionRefusedError):
-        return Diagnosis(
-            Stage.SEND,
-            f"{host} refused the connection",
-            evidence=evidence,
-            exit_code=ExitCode.UNAVAILABLE,
-        )
+    cause, exit_code = "The request to {host} failed", ExitCode.UNAVAILABLE
+    for kind, text, code in _TRANSPORT:
+        if isinstance(reason, kind):
+            cause, exit_code = text, code
+            break
     return Diagnosis(
         Stage.SEND,
-        f"The request to {host} failed",
+        cause.format(host=host),
+        evidence=untrusted_text(str(reason)),
+        exit_code=exit_code,
+    )
+
+
+def server_error(service: str, status: int, evidence: str) -> Diagnosis:
+    """An HTTP 5xx (or no status at all) from a mail API: temporary."""
+    return Diagnosis(
+        Stage.SEND,
+        f"{service} had a server error (HTTP {status}); try again later",
         evidence=evidence,
-        exit_code=ExitCode.UNAVAILABLE,
+        exit_code=ExitCode.TEMPFAIL,
     )
 
 
@@ -351,8 +347,8 @@ async def run_request(
         response = await _perform(request, seconds, proxy)
     except TransportError as exc:
         elapsed = time.monotonic() - started
-        yield StageFinished(Stage.SEND, False, elapsed, exc.diagnosis.cause)
-        yield Outcome(False, Stage.SEND, elapsed, exc.diagnosis, "", tuple(recipients))
+        for event in send_finished(False, elapsed, exc.diagnosis.cause, exc.diagnosis, recipients):
+            yield event
         return
     yield TranscriptLine(
         Direction.RECEIVED, f"HTTP {response.status} {untrusted_text(response.reason)}", True
@@ -361,8 +357,26 @@ async def run_request(
         yield TranscriptLine(Direction.RECEIVED, line, True)
     ok, detail, diagnosis = interpret(response)
     elapsed = time.monotonic() - started
-    yield StageFinished(Stage.SEND, ok, elapsed, detail)
-    yield Outcome(ok, Stage.SEND, elapsed, diagnosis, message_id if ok else "", tuple(recipients))
+    for event in send_finished(ok, elapsed, detail, diagnosis, recipients, message_id):
+        yield event
+
+
+def send_finished(
+    ok: bool,
+    elapsed: float,
+    detail: str,
+    diagnosis: Diagnosis | None,
+    recipients: list[str],
+    message_id: str = "",
+    *,
+    stage: Stage = Stage.SEND,
+) -> tuple[StageFinished, Outcome]:
+    """How an API driver's single SEND stage ends: the stage's result, then the Outcome
+    (at ``stage``, where it failed; the message ID only when the message was accepted)."""
+    return (
+        StageFinished(Stage.SEND, ok, elapsed, detail),
+        Outcome(ok, stage, elapsed, diagnosis, message_id if ok else "", tuple(recipients)),
+    )
 
 
 def status_diagnosis(
@@ -414,19 +428,14 @@ def status_diagnosis(
             evidence=evidence,
             exit_code=ExitCode.DATAERR,
         )
-    return Diagnosis(
-        Stage.SEND,
-        f"{service} had a server error (HTTP {status}); try again later",
-        evidence=evidence,
-        exit_code=ExitCode.TEMPFAIL,
-    )
+    return server_error(service, status, evidence)
 
 
 async def refuse(diagnosis: Diagnosis, recipients: list[str]) -> AsyncIterator[Event]:
     """The events of a send stopped before any request: the settings cannot work."""
     yield StageStarted(Stage.SEND)
-    yield StageFinished(Stage.SEND, False, 0.0, diagnosis.cause)
-    yield Outcome(False, Stage.SEND, 0.0, diagnosis, "", tuple(recipients))
+    for event in send_finished(False, 0.0, diagnosis.cause, diagnosis, recipients):
+        yield event
 
 
 def multipart(fields: list[tuple[str, str | tuple[str, str, bytes]]]) -> tuple[bytes, str]:

@@ -121,24 +121,19 @@ class MailgunDriver:
         if response.status == 200:
             queued = _json_field(response, "id")
             return True, f"queued as {queued}" if queued else "queued", None
-        return (
-            False,
-            f"HTTP {response.status}",
-            status_diagnosis(
-                response, "Mailgun", auth_hint=AUTH_HINT, evidence=_json_field(response, "message")
-            ),
-        )
+        return _refused(response)
 
     def _interpret_check(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
         if response.status == 200:
             return True, "the API key and the domain are valid", None
-        return (
-            False,
-            f"HTTP {response.status}",
-            status_diagnosis(
-                response, "Mailgun", auth_hint=AUTH_HINT, evidence=_json_field(response, "message")
-            ),
-        )
+        return _refused(response)
+
+
+def _refused(response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
+    """Mailgun's error answer: the status, and what it usually means."""
+    evidence = _json_field(response, "message")
+    diagnosis = status_diagnosis(response, "Mailgun", auth_hint=AUTH_HINT, evidence=evidence)
+    return False, f"HTTP {response.status}", diagnosis
 
 
 def _json_field(response: HttpResponse, name: str) -> str:

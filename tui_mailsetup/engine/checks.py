@@ -6,10 +6,11 @@ a missing record, it is "unknown" with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_mailsetup.engine.dns_client import LookupFailed
+from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.sanitize import untrusted_text
@@ -68,6 +69,17 @@ def failed_lookup(name: str, query: str, exc: LookupFailed) -> RecordCheck:
         advice="Check dns.nameservers, the network, or try again later.",
         unknown=True,
     )
+
+
+async def txt_records(
+    client: DnsClient, check: str, name: str, query: str, keep: Callable[[str], bool]
+) -> list[str] | RecordCheck:
+    """The TXT records at ``name`` that ``keep`` accepts; or, when the lookup failed,
+    the ``check``'s unknown result for ``query`` (a failed lookup is never "no record")."""
+    try:
+        return [r for r in await client.records(name, "TXT") if keep(r)]
+    except LookupFailed as exc:
+        return failed_lookup(check, query, exc)
 
 
 @dataclass

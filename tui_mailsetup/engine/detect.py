@@ -34,14 +34,8 @@ from urllib.parse import quote, urlsplit
 import dns.asyncresolver
 
 from tui_mailsetup.engine.autoconfig import AutoconfigError, OutgoingServer, parse_config
-from tui_mailsetup.engine.dns import LookupFailed, query_text
-from tui_mailsetup.engine.fetch import (
-    FetchFailed,
-    https_get,
-    load_httpx,
-    resolve_addresses,
-    verified_context,
-)
+from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
+from tui_mailsetup.engine.fetch import FetchFailed, https_get, load_httpx, verified_context
 from tui_mailsetup.engine.probe import NOT_PROBED, ProbeResult, Verdict, probe
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
@@ -286,11 +280,12 @@ class _Run:
         self.domain = result.domain
         self.address = address
         self.resolver = resolver
+        # Every lookup of the run shares its deadline; identical lookups are asked once.
+        self.dns = DnsClient(resolver=resolver, timeout=max(0.0, deadline - time.monotonic()))
         self.options = options
         self.deadline = deadline
         self.found: dict[tuple[str, int, Encryption], Candidate] = {}
         self.probes: dict[tuple[str, int, Encryption], asyncio.Task[ProbeResult]] = {}
-        self.addresses: dict[str, asyncio.Task[list[str]]] = {}
         self._context: asyncio.Future[ssl.SSLContext] | None = None
         self._httpx: asyncio.Future[None] | None = None
 
@@ -327,17 +322,10 @@ class _Run:
         if self.options.probe and len(self.probes) < self.options.max_probes:
             self.probes[candidate.key] = asyncio.ensure_future(self._probe(candidate))
 
-    async def _addresses_of(self, host: str) -> list[str]:
-        task = self.addresses.get(host.lower())
-        if task is None:
-            task = asyncio.ensure_future(resolve_addresses(self.resolver, host))
-            self.addresses[host.lower()] = task
-        return await asyncio.shield(task)
-
     async def _probe(self, candidate: Candidate) -> ProbeResult:
         started = time.monotonic()
         try:
-            addresses = await self._addresses_of(candidate.host)
+            addresses = await self.dns.addresses(candidate.host)
         except LookupFailed as exc:
             return ProbeResult(
                 Verdict.FAILED,
@@ -366,7 +354,7 @@ class _Run:
 
     async def lookup(self, name: str, rdtype: str) -> list[str]:
         try:
-            return await query_text(self.resolver, name, rdtype)
+            return [untrusted_text(r) for r in await self.dns.records(name, rdtype)]
         except LookupFailed as exc:
             self.result.dns_failed = True
             self.problem(f"DNS lookup failed: {exc}")
@@ -442,7 +430,7 @@ class _Run:
         try:
             # The name first: on a dead resolver or for a domain without the
             # name, neither httpx nor the trust store is ever loaded.
-            if not await self._addresses_of(host):
+            if not await self.dns.addresses(host):
                 return []
         except LookupFailed as exc:
             self.result.dns_failed = True
@@ -464,10 +452,9 @@ class _Run:
         try:
             fetched = await https_get(
                 url,
-                resolver=self.resolver,
+                resolve=self.dns.addresses,
                 context=context,
                 limit=min(FETCH_LIMIT, self.remaining()),
-                resolve=self._addresses_of,
             )
         except FetchFailed as exc:
             if exc.dns_failed:
@@ -576,14 +563,11 @@ async def detect(
                     Verdict.FAILED, "", options.timeout, "no answer within detect.timeout"
                 )
     finally:
-        leftovers: list[asyncio.Future[Any]] = [
-            *sources,
-            *run.probes.values(),
-            *run.addresses.values(),
-        ]
+        leftovers: list[asyncio.Future[Any]] = [*sources, *run.probes.values()]
         for leftover in leftovers:
             if not leftover.done():
                 leftover.cancel()
+        run.dns.cancel()
     ranked = sorted(run.found.values(), key=Candidate.rank)
     result.candidates = [c for c in ranked if c.eligible]
     result.rejected = [c for c in ranked if not c.eligible]

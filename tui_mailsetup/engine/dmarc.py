@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tui_mailsetup.engine.checks import RecordCheck, failed_lookup
+from tui_mailsetup.engine.checks import RecordCheck, failed_lookup, txt_records
 from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
 from tui_mailsetup.findings import Severity
 
@@ -159,26 +159,22 @@ def parse_dmarc(text: str) -> DmarcRecord:
     return record
 
 
-async def _lookup_policy(client: DnsClient, domain: str) -> list[str]:
-    return [r for r in await client.records(f"_dmarc.{domain}", "TXT") if is_dmarc_record(r)]
-
-
 async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_dmarc.{domain}"
     query = f"{name} TXT"
-    try:
-        records = await _lookup_policy(client, domain)
-    except LookupFailed as exc:
-        return failed_lookup("DMARC", query, exc)
+    records = await txt_records(client, "DMARC", name, query, is_dmarc_record)
+    if isinstance(records, RecordCheck):
+        return records
     applies_from = domain
     # The Public Suffix List is loaded (in a thread) only when a question needs it.
     organizational = domain if records else await asyncio.to_thread(organizational_domain, domain)
     if not records and organizational != domain:
         query = f"{query}, then _dmarc.{organizational} TXT (organisational domain)"
-        try:
-            records = await _lookup_policy(client, organizational)
-        except LookupFailed as exc:
-            return failed_lookup("DMARC", query, exc)
+        records = await txt_records(
+            client, "DMARC", f"_dmarc.{organizational}", query, is_dmarc_record
+        )
+        if isinstance(records, RecordCheck):
+            return records
         applies_from = organizational
     if not records:
         return RecordCheck(

@@ -12,42 +12,37 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
 
 from tui_mailsetup.engine import spf
-from tui_mailsetup.engine.checks import DomainReport, RecordCheck, failed_lookup
+from tui_mailsetup.engine.checks import DomainReport, RecordCheck, failed_lookup, txt_records
 from tui_mailsetup.engine.dmarc import check_dmarc
 from tui_mailsetup.engine.dns_client import (
     DEFAULT_TIMEOUT,
     DnsClient,
     LookupFailed,
     make_resolver,
-    parse_nameserver,
 )
 from tui_mailsetup.engine.mta_sts import check_mta_sts, check_tls_rpt
 from tui_mailsetup.findings import Severity
 from tui_mailsetup.presets import Preset, get_preset, match_preset
-from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Driver, MailSettings
 
+# make_resolver and LookupFailed live in .dns_client; the names stay importable
+# from here for the TUI's form screen.
 __all__ = [
-    "DEFAULT_LIFETIME",
     "DomainReport",
     "LookupFailed",
     "RecordCheck",
     "check_domain",
     "check_sender_domain",
     "make_resolver",
-    "parse_nameserver",
-    "query_text",
     "sender_domain",
 ]
-
-DEFAULT_LIFETIME = DEFAULT_TIMEOUT
 COMMON_DKIM_SELECTORS = (
     "default",
     "google",
@@ -67,26 +62,6 @@ COMMON_DKIM_SELECTORS = (
     "zmail",
     "fm1",
 )
-
-
-async def query_text(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str) -> list[str]:
-    """Records of one type as text; [] when the name or the type does not exist."""
-    try:
-        answer = await resolver.resolve(name, rdtype, raise_on_no_answer=False)
-    except dns.resolver.NXDOMAIN:
-        return []
-    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-        raise LookupFailed(f"{name} {rdtype}: {exc.__class__.__name__}: {exc}") from exc
-    except dns.exception.DNSException as exc:
-        raise LookupFailed(f"{name} {rdtype}: {exc}") from exc
-    records: list[str] = []
-    for rdata in answer:
-        if rdtype == "TXT":
-            strings: Iterable[bytes] = rdata.strings
-            records.append(untrusted_text(b"".join(strings)))
-        else:
-            records.append(untrusted_text(rdata.to_text()))
-    return records
 
 
 # --------------------------------------------------------------------------- domain checks
@@ -268,10 +243,9 @@ async def _check_spf(
     lookup = spf_lookup(client)
     include = relay.spf_include if relay else ""
     suggestion = f"v=spf1 include:{include} ~all" if include else "v=spf1 mx ~all"
-    try:
-        records = [r for r in await client.records(domain, "TXT") if spf.is_spf_record(r)]
-    except LookupFailed as exc:
-        return failed_lookup("SPF", query, exc)
+    records = await txt_records(client, "SPF", domain, query, spf.is_spf_record)
+    if isinstance(records, RecordCheck):
+        return records
     if not records:
         return RecordCheck(
             "SPF",

@@ -1,10 +1,13 @@
 """One resolver for every command: ``dns.nameservers`` (or the system's), one time budget.
 
-:class:`DnsClient` is what the sender-domain checks use: every lookup of a run
-shares one deadline (``dns.timeout``), so a dead resolver ends the whole run
-within one timeout however many lookups there are, and identical lookups are
-asked once. A failed lookup (timeout, SERVFAIL, refused) raises
-:class:`LookupFailed` with the reason; it is never "no such record".
+The one home of name resolution: the resolver (:func:`make_resolver`), the
+nameserver syntax, :class:`LookupFailed`, and :class:`DnsClient`, which the
+sender-domain checks, detection, probes, the MTA-STS fetch and the SMTP
+engine's resolve step all use. Every lookup of a run shares one deadline, so
+a dead resolver ends the whole run within one timeout however many lookups
+there are, and identical lookups are asked once. A failed lookup (timeout,
+SERVFAIL, refused) raises :class:`LookupFailed` with the reason; it is never
+"no such record".
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import dns.exception
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
+
+from tui_mailsetup.names import is_ip_literal
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -113,6 +118,12 @@ class DnsClient:
             self._cache[key] = future
         return await asyncio.shield(future)
 
+    def cancel(self) -> None:
+        """Stop the lookups still under way (the run that asked for them is over)."""
+        for future in self._cache.values():
+            if not future.done():
+                future.cancel()
+
     async def records(self, name: str, rdtype: str) -> list[str]:
         """The records as text; [] when the name or the type does not exist."""
         return list((await self.query(name, rdtype)).records)
@@ -126,13 +137,19 @@ class DnsClient:
             )
         try:
             answer = await self.resolver.resolve(
-                name, rdtype, raise_on_no_answer=False, lifetime=remaining
+                name,
+                rdtype,
+                raise_on_no_answer=False,
+                # The run's budget, and no more than the resolver's own lifetime.
+                lifetime=min(remaining, self.resolver.lifetime),
             )
         except dns.resolver.NXDOMAIN:
             return Records((), nxdomain=True)
         except dns.exception.DNSException as exc:
             reason = failure_reason(exc)
-            raise LookupFailed(f"{what}: {reason}", reason) from exc
+            # The class name ("LifetimeTimeout") tells a silent server from a slow one.
+            kind = f" ({type(exc).__name__})" if isinstance(exc, dns.exception.Timeout) else ""
+            raise LookupFailed(f"{what}: {reason}{kind}", reason) from exc
         except OSError as exc:
             raise LookupFailed(f"{what}: {exc}", str(exc)) from exc
         texts: list[str] = []
@@ -143,6 +160,40 @@ class DnsClient:
             elif rdata.rdtype == dns.rdatatype.from_text(rdtype):
                 texts.append(rdata.to_text())
         return Records(tuple(texts))
+
+    async def addresses(self, host: str) -> list[str]:
+        """IPv4 and IPv6 addresses of ``host`` (A and AAAA asked together).
+
+        [] when the name has no address (NXDOMAIN, no A/AAAA); LookupFailed when
+        neither lookup got an answer (timeout, SERVFAIL, refused). An address
+        literal is its own answer and ``localhost`` is this machine (RFC 6761
+        §6.3): neither is sent to a name server.
+        """
+        name = host.strip().rstrip(".").lower()
+        if is_ip_literal(name):
+            return [name.strip("[]")]
+        if name == "localhost" or name.endswith(".localhost"):
+            return ["127.0.0.1", "::1"]
+        results = await asyncio.gather(
+            self.query(name, "A"), self.query(name, "AAAA"), return_exceptions=True
+        )
+        addresses: list[str] = []
+        failures: list[LookupFailed] = []
+        for result in results:
+            if isinstance(result, LookupFailed):
+                failures.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                addresses.extend(result.records)
+        if not addresses and failures:
+            raise LookupFailed("; ".join(map(str, failures)), failures[0].reason)
+        return addresses
+
+
+async def resolve_addresses(resolver: dns.asyncresolver.Resolver, host: str) -> list[str]:
+    """:meth:`DnsClient.addresses` of ``host`` through ``resolver``, within its lifetime."""
+    return await DnsClient(resolver=resolver, timeout=resolver.lifetime).addresses(host)
 
 
 AddrInfo = tuple[
@@ -162,34 +213,13 @@ async def resolve_host(
     Raises socket.gaierror as getaddrinfo does, so callers handle both alike.
     """
     try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        family = socket.AF_INET6 if literal.version == 6 else socket.AF_INET
-        return [(family, socket.SOCK_STREAM, 6, "", (str(literal), port))]
-    name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        # RFC 6761 §6.3: loopback, whatever the name servers say.
-        return [
-            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
-            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
-        ]
-    client = DnsClient(nameservers, timeout=dns_timeout)
-    results = await asyncio.gather(
-        client.query(host, "A"), client.query(host, "AAAA"), return_exceptions=True
-    )
-    infos: list[AddrInfo] = []
-    failures: list[str] = []
-    for family, result in zip((socket.AF_INET, socket.AF_INET6), results, strict=True):
-        if isinstance(result, LookupFailed):
-            failures.append(str(result))
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            infos.extend((family, socket.SOCK_STREAM, 6, "", (a, port)) for a in result.records)
-    if not infos:
-        if failures:
-            raise socket.gaierror(socket.EAI_AGAIN, "; ".join(failures))
+        addresses = await DnsClient(nameservers, timeout=dns_timeout).addresses(host)
+    except LookupFailed as exc:
+        raise socket.gaierror(socket.EAI_AGAIN, str(exc)) from exc
+    if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, f"{host} does not resolve")
+    infos: list[AddrInfo] = []
+    for address in addresses:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        infos.append((family, socket.SOCK_STREAM, 6, "", (address, port)))
     return infos

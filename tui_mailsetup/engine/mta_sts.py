@@ -1,21 +1,22 @@
 """MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) of a domain.
 
 The ``_mta-sts`` TXT record is checked for its syntax and ``id``; the policy is
-fetched from ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` with
-certificate verification (the system trust store, plus ``SSL_CERT_FILE``), the
-name resolved through the run's own resolver, no redirects followed; its
-``version``, ``mode`` and ``max_age`` are checked and every MX must match one
-of its ``mx`` patterns. httpx is imported only here, when a policy is fetched.
+fetched from ``https://mta-sts.<domain>/.well-known/mta-sts.txt`` by
+:mod:`.fetch` with certificate verification (the system trust store, or
+``SSL_CERT_FILE``), the name resolved through the run's own resolver, no
+redirects followed; its ``version``, ``mode`` and ``max_age`` are checked and
+every MX must match one of its ``mx`` patterns.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-import ssl
 from dataclasses import dataclass, field
 
-from tui_mailsetup.engine.checks import RecordCheck, failed_lookup
-from tui_mailsetup.engine.dns_client import DnsClient, LookupFailed
+from tui_mailsetup.engine.checks import RecordCheck, txt_records
+from tui_mailsetup.engine.dns_client import DnsClient
+from tui_mailsetup.engine.fetch import FetchFailed, https_get, verified_context
 from tui_mailsetup.findings import Severity
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
@@ -78,70 +79,59 @@ def mx_matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
-def trust_context() -> ssl.SSLContext:
-    """The system trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), TLS 1.2 or later."""
-    import os
+class PolicyUnusable(Exception):
+    """The policy could not be had: ``unknown`` when that says nothing about the domain
+    (the name server or the web server did not answer in time)."""
 
-    context = ssl.create_default_context()
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    extra = os.environ.get("SSL_CERT_FILE", "")
-    if extra and os.path.isfile(extra):
-        context.load_verify_locations(cafile=extra)
-    return context
-
-
-class FetchFailed(Exception):
     def __init__(self, message: str, *, unknown: bool = False) -> None:
         super().__init__(message)
         self.unknown = unknown
 
 
 async def fetch_policy(domain: str, client: DnsClient, base_url: str = "") -> str:
-    """The policy text. ``base_url`` (``dns.https_base_url``) replaces the address connected
+    """The policy text, fetched by :func:`~tui_mailsetup.engine.fetch.https_get` with no
+    redirect followed. ``base_url`` (``dns.https_base_url``) replaces the address connected
     to, for tests; the certificate is still verified for ``mta-sts.<domain>``."""
-    try:
-        import httpx
-    except ImportError as exc:  # pragma: no cover - httpx is a runtime dependency
-        raise FetchFailed("httpx is not installed (pip install httpx)", unknown=True) from exc
     host = f"mta-sts.{domain}"
-    if base_url:
-        url = base_url.rstrip("/") + POLICY_PATH
-    else:
-        try:
-            addresses = await client.records(host, "A") or [
-                f"[{a}]" for a in await client.records(host, "AAAA")
-            ]
-        except LookupFailed as exc:
-            raise FetchFailed(f"{host} could not be resolved: {exc}", unknown=True) from exc
-        if not addresses:
-            raise FetchFailed(f"{host} does not resolve, so the policy cannot be fetched")
-        url = f"https://{addresses[0]}{POLICY_PATH}"
-    timeout = max(0.1, client.remaining())
+    url = f"https://{host}{POLICY_PATH}"
     try:
-        async with httpx.AsyncClient(
-            verify=trust_context(), trust_env=False, follow_redirects=False, timeout=timeout
-        ) as http:
-            response = await http.get(
-                url, headers={"Host": host}, extensions={"sni_hostname": host}
-            )
-    except httpx.TimeoutException as exc:
-        raise FetchFailed(f"fetching https://{host}{POLICY_PATH} timed out", unknown=True) from exc
-    except httpx.HTTPError as exc:
-        reason = str(exc) or type(exc).__name__
-        if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate" in reason.lower():
-            raise FetchFailed(
-                f"the certificate of https://{host} is not valid for {host}: {reason}"
-            ) from exc
-        raise FetchFailed(f"https://{host}{POLICY_PATH} could not be fetched: {reason}") from exc
-    if response.status_code != 200:
-        raise FetchFailed(
-            f"https://{host}{POLICY_PATH} answered HTTP {response.status_code}, not 200"
-            + (" (redirects are not followed, RFC 8461 §3.3)" if response.is_redirect else "")
+        context = await asyncio.to_thread(verified_context)
+        fetched = await https_get(
+            url,
+            resolve=client.addresses,
+            context=context,
+            limit=max(0.1, client.remaining()),
+            follow_redirects=False,
+            max_body=MAX_POLICY_BYTES,
+            truncate=True,
+            connect_to=base_url,
         )
-    media_type = response.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "text/plain":
-        raise FetchFailed(f"the policy is served as {media_type or 'no type'}, not text/plain")
-    return response.content[:MAX_POLICY_BYTES].decode("utf-8", errors="replace")
+    except FetchFailed as exc:
+        if exc.timed_out:
+            raise PolicyUnusable(f"fetching {url} timed out", unknown=True) from exc
+        if exc.dns_failed:
+            raise PolicyUnusable(f"{host} could not be resolved: {exc}", unknown=True) from exc
+        if exc.unresolved:
+            raise PolicyUnusable(
+                f"{host} does not resolve, so the policy cannot be fetched"
+            ) from exc
+        if exc.certificate:
+            raise PolicyUnusable(
+                f"the certificate of https://{host} is not valid for {host}: {exc}"
+            ) from exc
+        raise PolicyUnusable(f"{url} could not be fetched: {exc}") from exc
+    except TimeoutError as exc:
+        raise PolicyUnusable(f"fetching {url} timed out", unknown=True) from exc
+    if fetched.status != 200:
+        raise PolicyUnusable(
+            f"{url} answered HTTP {fetched.status}, not 200"
+            + (" (redirects are not followed, RFC 8461 §3.3)" if fetched.is_redirect else "")
+        )
+    if fetched.content_type != "text/plain":
+        raise PolicyUnusable(
+            f"the policy is served as {fetched.content_type or 'no type'}, not text/plain"
+        )
+    return fetched.body.decode("utf-8", errors="replace")
 
 
 async def check_mta_sts(
@@ -150,10 +140,9 @@ async def check_mta_sts(
     """``mx_hosts``: the domain's MX names (None when their lookup failed)."""
     name = f"_mta-sts.{domain}"
     query = f"{name} TXT"
-    try:
-        records = [r for r in await client.records(name, "TXT") if r.startswith("v=STSv1")]
-    except LookupFailed as exc:
-        return failed_lookup("MTA-STS", query, exc)
+    records = await txt_records(client, "MTA-STS", name, query, lambda r: r.startswith("v=STSv1"))
+    if isinstance(records, RecordCheck):
+        return records
     if not records:
         # MTA-STS protects mail coming in to the domain; its absence does not hurt sending.
         return RecordCheck(
@@ -184,7 +173,7 @@ async def check_mta_sts(
     query += f", https://mta-sts.{domain}{POLICY_PATH}"
     try:
         text = await fetch_policy(domain, client, base_url)
-    except FetchFailed as exc:
+    except PolicyUnusable as exc:
         if exc.unknown:
             return RecordCheck(
                 "MTA-STS",
@@ -245,12 +234,11 @@ async def check_mta_sts(
 async def check_tls_rpt(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_smtp._tls.{domain}"
     query = f"{name} TXT"
-    try:
-        records = [
-            r for r in await client.records(name, "TXT") if r.lower().startswith("v=tlsrptv1")
-        ]
-    except LookupFailed as exc:
-        return failed_lookup("TLS-RPT", query, exc)
+    records = await txt_records(
+        client, "TLS-RPT", name, query, lambda r: r.lower().startswith("v=tlsrptv1")
+    )
+    if isinstance(records, RecordCheck):
+        return records
     if not records:
         return RecordCheck(
             "TLS-RPT",

@@ -17,9 +17,8 @@ from typing import Any
 
 import dns.asyncresolver
 
-from tui_mailsetup.engine.dns import LookupFailed
+from tui_mailsetup.engine.dns_client import LookupFailed, resolve_addresses
 from tui_mailsetup.engine.events import Outcome, Stage, TlsDetails
-from tui_mailsetup.engine.fetch import resolve_addresses
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.settings import Encryption, MailSettings
 
