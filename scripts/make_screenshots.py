@@ -24,6 +24,7 @@ from tui_mailsetup.config_file import write_values
 from tui_mailsetup.sandbox import Sandbox
 from tui_mailsetup.secrets import store_secret
 from tui_mailsetup.tui.app import MailSetupApp
+from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
 from tui_mailsetup.tui.screens.form import FormScreen
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 
@@ -90,20 +91,41 @@ async def main(out: Path) -> None:
         write_values(config, {**values, **SENDER})
         store_secret(config, "smtp.password", box.password)
 
-        # 2. A returning user's settings, the credentials tab with value sources.
+        # 2. A returning user's first screen: what sends, who logs in, the last test.
+        async def home(pilot: Pilot[Any]) -> None:
+            await pilot.pause()
+
+        await shoot(MailSetupApp(config), home, out / "home.svg")
+
+        # 3. The credentials tab with where each value comes from.
         async def credentials(pilot: Pilot[Any]) -> None:
             await section(pilot, "credentials")
 
         await shoot(MailSetupApp(config), credentials, out / "settings-credentials.svg")
 
-        # 3. A test send that passes: the ladder, the transcript, the verdict.
+        # 4. A test send that passes: the ladder, the transcript, the verdict.
         await shoot(MailSetupApp(config), send, out / "test-passed.svg")
 
-        # 4. A test send that fails: the diagnosis and its fix.
+        # 5. A test send that fails: the diagnosis and its fix.
         store_secret(config, "smtp.password", "not the password")
         await shoot(MailSetupApp(config), send, out / "test-failed.svg")
 
-    # 5. Implicit TLS server configured as STARTTLS: the fix is one key away.
+    # 6. A certificate from a private CA: F2 shows it and offers the CA file first.
+    async with Sandbox(mode="starttls") as box:
+        config = private_dir() / "config.toml"
+        values = {f"smtp.{k}": v for k, v in box.smtp_settings().items() if k != "ca_file"}
+        write_values(config, {**values, **SENDER})
+        store_secret(config, "smtp.password", box.password)
+
+        async def pin(pilot: Pilot[Any]) -> None:
+            await send(pilot)
+            await pilot.press("f2")
+            while not isinstance(pilot.app.screen, PinConfirmScreen):
+                await pilot.pause(0.05)
+
+        await shoot(MailSetupApp(config), pin, out / "pin-confirmation.svg")
+
+    # 7. Implicit TLS server configured as STARTTLS: the fix is one key away.
     async with Sandbox(mode="tls") as box:
         config = private_dir() / "config.toml"
         values = {f"smtp.{k}": v for k, v in box.smtp_settings().items()}

@@ -1,7 +1,7 @@
 """The part of aiosmtplib the engine stands on, pinned by behaviour and signature.
 
-``engine/smtp.py`` drives aiosmtplib's protocol class directly instead of its
-``SMTP`` client (see that module's docstring), so a release that renames a
+``engine/smtp/`` drives aiosmtplib's protocol class directly instead of its
+``SMTP`` client (see that package's docstring), so a release that renames a
 parameter, turns a coroutine into a function or changes what an encoder
 returns would break the engine without any type error. pyproject pins the
 version range; this test says *what* in that range is relied on, so that

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,30 @@ async def test_mailgun_errors(http_api: ScriptedHttp, status: int, code: int) ->
     assert not outcome.ok
     assert int(outcome.exit_code) == code
     assert outcome.diagnosis is not None and "\x1b" not in outcome.diagnosis.evidence
+
+
+@pytest.mark.parametrize("form", ["delay-seconds", "HTTP-date"])
+async def test_mailgun_429_remembers_the_retry_after_header(
+    http_api: ScriptedHttp, form: str
+) -> None:
+    wait = 7200
+    until = int(time.time()) + wait
+    header = str(wait) if form == "delay-seconds" else formatdate(until, usegmt=True)
+    http_api.reply = (429, {"Content-Type": "application/json", "Retry-After": header}, b"{}")
+    before = time.time()
+    outcome = outcome_of(await mailgun_send(mailgun_settings(http_api.url)))
+    assert int(outcome.exit_code) == 75
+    assert outcome.diagnosis is not None and outcome.diagnosis.retry_after is not None
+    # the time the server named (an HTTP-date has whole seconds), not "no time given"
+    assert before + wait - 2 <= outcome.diagnosis.retry_after <= time.time() + wait + 1
+
+
+async def test_mailgun_redirect_shows_where_it_pointed(http_api: ScriptedHttp) -> None:
+    http_api.reply = (301, {"Location": "https://elsewhere.example/v3"}, b"")
+    outcome = outcome_of(await mailgun_send(mailgun_settings(http_api.url)))
+    assert int(outcome.exit_code) == 78
+    assert outcome.diagnosis is not None
+    assert outcome.diagnosis.evidence == "Location: https://elsewhere.example/v3"
 
 
 async def test_mailgun_check_sends_nothing(http_api: ScriptedHttp) -> None:

@@ -36,6 +36,8 @@ from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 
 SIZES = [(80, 24), (120, 40)]
+SMALL_TO_LARGE = [(80, 24), (60, 20), (120, 40)]
+"""The issue's sizes for the screens a person must be able to read anywhere."""
 USER = "alice@acme.example"
 PASSWORD = "correct horse battery"
 SERVER = {
@@ -244,3 +246,111 @@ def test_no_color_is_readable(snap_compare: Compare, workdir: Path) -> None:
     assert snap_compare(
         app, run_before=settle("pagedown", "tab", "ctrl+u", *"abc"), terminal_size=(80, 24)
     )
+
+
+FINGERPRINT = ":".join(f"{n:02X}" for n in range(32))
+
+
+def long_failure() -> list[Event]:
+    """A certificate failure with a long explanation: the verdict must scroll, the fix stay."""
+    from tui_mailsetup.engine.events import (
+        Diagnosis,
+        Outcome,
+        Stage,
+        StageFinished,
+        StageStarted,
+        TlsDetails,
+    )
+    from tui_mailsetup.exitcodes import ExitCode
+    from tui_mailsetup.fixes import Fix
+
+    tls = TlsDetails(
+        "TLSv1.3",
+        "TLS_AES_256_GCM_SHA384",
+        subject="CN=mail.acme.example",
+        issuer="CN=Acme Internal CA,O=Acme",
+        sans=("DNS:mail.acme.example",),
+        not_before="2030-01-01T00:00:00Z",
+        not_after="2031-01-01T00:00:00Z",
+        fingerprint_sha256=FINGERPRINT,
+        verified=False,
+        verify_message="unable to get local issuer certificate",
+        chain=("CN=mail.acme.example", "CN=Acme Internal CA,O=Acme"),
+    )
+    explanation = (
+        "This machine does not trust who signed the certificate. For a private authority "
+        "set smtp.ca_file to its CA certificate (PEM); for a self-signed server, pin the "
+        f"certificate's fingerprint (SHA-256 {FINGERPRINT}) after checking it with the "
+        "server's administrator. Switching verification off is never the answer: anyone "
+        "between this machine and the server could then read the password."
+    )
+    fix = Fix(
+        "pin the fingerprint of the certificate the server shows now",
+        {"smtp.fingerprint": FINGERPRINT},
+    )
+    diagnosis = Diagnosis(
+        Stage.STARTTLS,
+        "The server's certificate is issued by an unknown authority",
+        evidence="unable to get local issuer certificate (verify code 20)",
+        explanation=explanation,
+        fix=fix,
+        exit_code=ExitCode.PROTOCOL,
+    )
+    events: list[Event] = []
+    for stage in (Stage.RESOLVE, Stage.CONNECT, Stage.GREETING, Stage.EHLO):
+        events += [StageStarted(stage), StageFinished(stage, True, 0.012)]
+    events += [StageStarted(Stage.STARTTLS), tls, StageFinished(Stage.STARTTLS, False, 0.05)]
+    events.append(Outcome(False, Stage.STARTTLS, 0.25, diagnosis))
+    return events
+
+
+def _failure_app() -> MailSetupApp:
+    write_config(CONFIG, {**SERVER, **SENDER}, PASSWORD)
+    return MailSetupApp(CONFIG, driver_factory=scripted_factory(ScriptedDriver(long_failure())))
+
+
+@pytest.mark.parametrize("size", SMALL_TO_LARGE, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_home(
+    snap_compare: Compare, workdir: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    write_config(CONFIG, {**SERVER, **SENDER}, PASSWORD)
+    app = MailSetupApp(CONFIG)
+    assert snap_compare(app, run_before=settle(), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SMALL_TO_LARGE, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_long_failure_verdict(snap_compare: Compare, workdir: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(_failure_app(), run_before=_send_and_wait(), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SMALL_TO_LARGE, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_pin_confirmation(snap_compare: Compare, workdir: Path, size: tuple[int, int]) -> None:
+    send = _send_and_wait()
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
+
+        await send(pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PinConfirmScreen))
+        await pilot.pause()
+
+    assert snap_compare(_failure_app(), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SMALL_TO_LARGE, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_export_dialog(snap_compare: Compare, workdir: Path, size: tuple[int, int]) -> None:
+    write_config(CONFIG, {**SERVER, **SENDER}, PASSWORD)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        from tui_mailsetup.tui.screens.dialogs import ExportScreen
+
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, FormScreen)
+        screen.action_export()
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ExportScreen))
+        no_blink(pilot)
+        await pilot.pause()
+
+    assert snap_compare(MailSetupApp(CONFIG), run_before=run_before, terminal_size=size)

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -222,3 +223,78 @@ async def record_send(box: Sandbox, settings: MailSettings, password: str | None
     recipients = [settings.sender.address]
     message = build_test_message(settings, recipients)
     return [event async for event in SmtpDriver(settings, password).send(message, recipients)]
+
+
+# ---------------------------------------------------------------------- key bursts
+
+
+def burst(app: App[Any], keys: Sequence[str]) -> None:
+    """Post keys the way a terminal delivers a burst: all at once, no waiting between them.
+
+    ``Pilot.press`` waits for the app after every key, which hides races; this does not.
+    """
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for key in keys:
+        if len(key) == 1:
+            event = events.Key(_character_to_key(key) if not key.isalnum() else key, key)
+        else:
+            event = events.Key(key, None)
+        app.post_message(event)
+
+
+# ---------------------------------------------------------------------- a real terminal
+
+
+class Tmux:
+    """The TUI in a real terminal: tmux on its own socket (``-L``), killed at the end."""
+
+    def __init__(self, name: str, home: Path, *, width: int = 80, height: int = 24) -> None:
+        self.socket = f"tui-mailsetup-{name}-{os.getpid()}"
+        self.width, self.height = width, height
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILSETUP_", "TMUX"))}
+        self.env.update({"HOME": str(home), "TERM": "xterm-256color"})
+        self.exit_file = home / f"{name}-exit-status"
+
+    def run(self, *args: str) -> str:
+        import subprocess
+
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env
+        ).stdout
+
+    def start(self, *argv: str, env: dict[str, str] | None = None) -> None:
+        import shlex
+        import subprocess
+        import sys
+
+        command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "tui_mailsetup", *argv))
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        script = f"{prefix} {command}; echo $? > {shlex.quote(str(self.exit_file))}"
+        size = ["-x", str(self.width), "-y", str(self.height)]
+        subprocess.run(
+            ["tmux", "-L", self.socket, "new-session", "-d", *size, "sh", "-c", script],
+            check=True,
+            env=self.env,
+        )
+
+    def screen(self, *, colours: bool = False) -> str:
+        return self.run("capture-pane", "-p", *(["-e"] if colours else []))
+
+    def keys(self, *keys: str) -> None:
+        """One ``send-keys``: tmux writes them to the terminal as one burst."""
+        self.run("send-keys", *keys)
+
+    def wait_for(self, condition: Callable[[], bool], limit: float = 60.0) -> None:
+        import time
+
+        deadline = time.monotonic() + limit
+        while not condition():
+            if time.monotonic() > deadline:
+                status = self.exit_file.read_text() if self.exit_file.exists() else "running"
+                raise AssertionError(f"not reached (exit status: {status})\n{self.screen()}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.run("kill-server")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -58,10 +59,16 @@ class Preset:
 
 
 @cache
-def load_presets() -> tuple[Preset, ...]:
-    raw = tomllib.loads(
+def presets_data() -> dict[str, Any]:
+    """The presets data file, parsed once: presets, SES, OAuth2 and reply-code facts."""
+    return tomllib.loads(
         resources.files("tui_mailsetup").joinpath("data/presets.toml").read_text(encoding="utf-8")
     )
+
+
+@cache
+def load_presets() -> tuple[Preset, ...]:
+    raw = presets_data()
     presets = [
         Preset(**{**entry, "encryption": Encryption(entry["encryption"])})
         for entry in raw["preset"]
@@ -145,3 +152,14 @@ def server_settings(
     if username:
         changes["smtp.username"] = username
     return changes
+
+
+def reply_code(provider: str, meaning: str) -> str:
+    """The enhanced status code ``provider``'s SMTP service answers with for ``meaning``
+    (a ``[replies.<provider>]`` table): ``reply_code("google", "bad_credentials")`` → "5.7.8"."""
+    return str(presets_data()["replies"][provider][meaning])
+
+
+def is_ses_smtp_host(host: str) -> bool:
+    """Whether ``host`` is one of Amazon SES's SMTP endpoints (any region, FIPS too)."""
+    return re.match(presets_data()["ses"]["host_pattern"], host) is not None

@@ -26,7 +26,7 @@ from tui_mailsetup.names import (
     is_ip_literal,
     is_loopback,
 )
-from tui_mailsetup.presets import match_preset
+from tui_mailsetup.presets import match_preset, reply_code
 from tui_mailsetup.settings import SENDER_NAME_MAX, Driver, Encryption, MailSettings, field_keys
 
 __all__ = ["SENDER_NAME_MAX", "evaluate", "recipient_findings", "validate"]
@@ -408,7 +408,7 @@ def _check_credentials(
             _info(
                 "smtp.password",
                 "Google needs an app password (2-Step Verification > App passwords); the account "
-                "password is refused with 535-5.7.8",
+                f"password is refused with 535-{reply_code('google', 'bad_credentials')}",
                 "google-app-password",
             )
         )

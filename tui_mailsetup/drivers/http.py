@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tui_mailsetup.engine.diagnosis.rate_limits import retry_after_header
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -59,6 +60,11 @@ class HttpResponse:
     reason: str
     headers: Mapping[str, str]
     body: bytes
+
+    def header(self, name: str) -> str:
+        """A response header's value ("" when absent); names match in any case, as in HTTP."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), "")
 
 
 class TransportError(Exception):
@@ -394,8 +400,7 @@ def status_diagnosis(
             exit_code=ExitCode.NOPERM,
         )
     if status == 429:
-        retry = response.headers.get("Retry-After", "")
-        retry_after = time.time() + float(retry) if retry.isdigit() else None
+        retry_after = retry_after_header(response.header("Retry-After"))
         return Diagnosis(
             Stage.SEND,
             f"{service} is rate limiting this account (HTTP 429)",
@@ -404,7 +409,7 @@ def status_diagnosis(
             retry_after=retry_after,
         )
     if 300 <= status < 400:
-        location = untrusted_text(response.headers.get("Location", ""))
+        location = untrusted_text(response.header("Location"))
         return Diagnosis(
             Stage.SEND,
             f"{service} answered with a redirect (HTTP {status}), which is not followed",

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
+from tui_mailsetup.presets import presets_data
 from tui_mailsetup.settings import OAuth2Flow, OAuth2Settings
 
 
@@ -29,12 +27,8 @@ class ProviderFacts:
         return list(dict(self.scopes).get(flow.value, ()))
 
 
-@cache
 def _raw() -> dict[str, Any]:
-    text = (
-        resources.files("tui_mailsetup").joinpath("data/presets.toml").read_text(encoding="utf-8")
-    )
-    data: dict[str, Any] = tomllib.loads(text).get("oauth2", {})
+    data: dict[str, Any] = presets_data().get("oauth2", {})
     return data
 
 

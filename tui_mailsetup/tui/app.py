@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tui_mailsetup.config_file import ConfigError, LoadedConfig, load_config
@@ -52,6 +56,8 @@ class MailSetupApp(App[int]):
     TITLE = "tui-mailsetup"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        # What people press first to leave a terminal program: the same as ctrl+q.
+        Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -75,19 +81,45 @@ class MailSetupApp(App[int]):
         self.driver_factory: DriverFactory = driver_factory or default_driver_factory
         self.message_builder: MessageBuilder = message_builder or default_message_builder
         self.exporter: Exporter | None = default_exporter() if exporter is _DEFAULT else exporter
-        self.first_run = (not self.loaded.exists) if first_run is None else first_run
+        self.first_run = needs_wizard(self.loaded) if first_run is None else first_run
         self.last_outcome: Outcome | None = None
+        from tui_mailsetup.tui.keys import KeyRouter
+
+        self.keys = KeyRouter(self)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and pastes go one at a time, each to the widget focused when it was typed.
+        if self.keys.takes(event):
+            await self.keys.receive(event)  # type: ignore[arg-type]
+            return
+        await super().on_event(event)
+
+    async def _shutdown(self) -> None:
+        # Closing while the sections are still being built (a test that quits at once)
+        # would tear widgets down in the middle of their mount.
+        form = self.form_screen
+        building = getattr(form, "_prebuilt", None)
+        if building is not None and not building.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(building), 5)
+        await super()._shutdown()
+
+    async def _on_key(self, event: events.Key) -> None:
+        # A key still bubbling up while the app closes finds no screen: nothing to do.
+        if self.screen_stack:
+            await super()._on_key(event)
 
     def on_mount(self) -> None:
         # Only the screen shown is imported (tabs and the inbox cost a first-run nothing).
         if self.first_run:
             from tui_mailsetup.tui.screens.wizard import WizardScreen
 
-            self.push_screen(WizardScreen())
+            # Keys typed before the first screen is up wait for it.
+            self.keys.hold(self.push_screen(WizardScreen()))
         else:
             from tui_mailsetup.tui.screens.settings import SettingsScreen
 
-            self.push_screen(SettingsScreen())
+            self.keys.hold(self.push_screen(SettingsScreen()))
 
     # ------------------------------------------------------------------ shared services
 
@@ -162,6 +194,25 @@ class MailSetupApp(App[int]):
             return None
         return Text(f"Rate limited until {until}", style="bold yellow")
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """On a form, a message goes on its status line (plain text, never markup)."""
+        from tui_mailsetup.tui.screens.form import FormScreen
+
+        screen = self.screen if self.screen_stack else None
+        if isinstance(screen, FormScreen) and screen.query("#status-line"):
+            seconds = timeout if timeout is not None else (8.0 if severity == "error" else 5.0)
+            screen.show_status(message, title=title, severity=severity, timeout=seconds)
+            return
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # ------------------------------------------------------------------ quitting
 
     @property
@@ -187,7 +238,7 @@ class MailSetupApp(App[int]):
             if choice == "discard" or (choice == "save" and form.save()):
                 self.exit(0)
 
-        self.push_screen(ConfirmQuitScreen(), decided)
+        self.push_screen(ConfirmQuitScreen(form.describe_changes()), decided)
 
     # ------------------------------------------------------------------ command palette
 
@@ -230,3 +281,15 @@ class MailSetupApp(App[int]):
         form = self.form_screen
         if form is not None:
             form.action_help()
+
+
+def needs_wizard(loaded: LoadedConfig) -> bool:
+    """No file, or one without a usable server section (only ``[dns]``, say): the wizard."""
+    if not loaded.exists:
+        return True
+    settings = loaded.settings
+    if settings.driver is Driver.SMTP:
+        return not settings.smtp.host.strip()
+    if settings.driver is Driver.MAILGUN:
+        return not settings.mailgun.domain.strip()
+    return False

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
+from tui_mailsetup.engine.events import TlsDetails
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.settings import MailSettings
 from tui_mailsetup.tui.hooks import Exporter
@@ -58,7 +59,14 @@ class HelpScreen(ModalScreen[None]):
         if finding is not None:
             body.append("\n\n")
             body.append_text(finding_text(finding))
-        body.append(f"\n\nCommand line: tui-mailsetup set {key} VALUE", style="dim")
+        if key in MailSettings.SECRET_KEYS:
+            # Secrets never go on a command line (or into config.toml).
+            body.append(
+                f"\n\nCommand line: tui-mailsetup set-secret {key}  (reads it from standard input)",
+                style="dim",
+            )
+        else:
+            body.append(f"\n\nCommand line: tui-mailsetup set {key} VALUE", style="dim")
         return cls(f"Help: {label}", body)
 
     @classmethod
@@ -73,9 +81,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
-            with VerticalScroll():
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", compact=True)
+            with VerticalScroll(classes="dialog-body"):
                 yield Static(self._body, id="help-body")
-            yield Button("Close", id="close", compact=True)
         yield Footer()
 
     @on(Button.Pressed, "#close")
@@ -84,7 +93,9 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmQuitScreen(ModalScreen[str]):
-    """Asked by ctrl+q when there are unsaved changes: "save", "discard" or "cancel"."""
+    """Asked by ctrl+q when there are unsaved changes: "save", "discard" or "cancel".
+
+    It lists what changed (secrets by name only), so "discard" is a decision."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "choose('save')", "Save and quit"),
@@ -92,15 +103,29 @@ class ConfirmQuitScreen(ModalScreen[str]):
         Binding("escape,c", "choose('cancel')", "Cancel"),
     ]
 
+    def __init__(self, changes: Sequence[str] = ()) -> None:
+        super().__init__()
+        self._changes = tuple(changes)
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Unsaved changes", classes="dialog-title")
-            yield Static("The settings have changed since they were last saved.")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save and quit (s)", id="save", variant="primary", compact=True)
                 yield Button("Discard (d)", id="discard", variant="error", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self._changes_text(), id="quit-changes")
         yield Footer()
+
+    def _changes_text(self) -> Text:
+        if not self._changes:
+            return Text("The settings have changed since they were last saved.")
+        text = Text("Changed since the last save:", style="bold")
+        for change in self._changes:
+            text.append("\n  ")
+            text.append(change)
+        return text
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -148,10 +173,12 @@ class SaveTranscriptScreen(_WriteFileScreen):
             yield Static(
                 "Credentials are already redacted; the file is safe to attach to a ticket."
             )
-            yield Input(str(self._default), id="path")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Write", id="write", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+            with Horizontal(classes="dialog-row"):
+                yield Label("File ", classes="dialog-label")
+                yield Input(str(self._default), compact=True, id="path")
         yield Footer()
 
     @on(Input.Submitted, "#path")
@@ -178,14 +205,23 @@ class ExportScreen(_WriteFileScreen):
         first = self._formats[0]
         with Vertical(classes="dialog"):
             yield Label("Export for another program", classes="dialog-title")
-            yield Select(
-                [(f, f) for f in self._formats], value=first, allow_blank=False, id="format"
-            )
-            yield Input(str(self._path_for(first)), id="path")
-            yield Static("", id="export-preview")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Write", id="write", variant="primary", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                with Horizontal(classes="dialog-row"):
+                    yield Label("Format ", classes="dialog-label")
+                    yield Select(
+                        [(f, f) for f in self._formats],
+                        value=first,
+                        allow_blank=False,
+                        compact=True,
+                        id="format",
+                    )
+                with Horizontal(classes="dialog-row"):
+                    yield Label("File   ", classes="dialog-label")
+                    yield Input(str(self._path_for(first)), compact=True, id="path")
+                yield Static("", id="export-preview")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -234,3 +270,131 @@ class ExportScreen(_WriteFileScreen):
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
+
+
+class PinConfirmScreen(ModalScreen[str]):
+    """F2 on a certificate failure: trust is a decision, made with the certificate in view.
+
+    Dismisses with "pin", "ca-file" (set the CA file instead) or "cancel". When the
+    chain ends in an authority this machine does not know, the CA file is offered
+    first: pinning would trust this one certificate and break at its renewal.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "choose('cancel')", "Cancel"),
+        Binding("p", "choose('pin')", "Pin"),
+        Binding("a", "choose('ca-file')", "CA file"),
+    ]
+
+    def __init__(self, fingerprint: str, tls: TlsDetails | None) -> None:
+        super().__init__()
+        self.fingerprint = fingerprint
+        self.tls = tls
+
+    @property
+    def private_ca(self) -> bool:
+        """The certificate was issued by someone else (an authority), not by itself."""
+        tls = self.tls
+        return tls is not None and bool(tls.issuer) and tls.issuer != tls.subject
+
+    def body(self) -> Text:
+        tls = self.tls
+        text = Text()
+        rows: list[tuple[str, str]] = []
+        if tls is not None:
+            rows += [
+                ("Subject", tls.subject),
+                ("Issuer", tls.issuer),
+                ("Names", ", ".join(tls.sans) or "(none)"),
+                ("Valid", f"{tls.not_before} to {tls.not_after}"),
+            ]
+            if tls.verify_message:
+                rows.append(("Problem", tls.verify_message))
+        for label, value in rows:
+            text.append(f"{label:<9}", style="bold")
+            text.append(f"{value}\n")
+        text.append("SHA-256  ", style="bold")
+        text.append(_grouped(self.fingerprint))
+        text.append("\n\n")
+        if self.private_ca:
+            text.append(
+                "This certificate is signed by an authority this machine does not trust "
+                "(a private CA). Setting the CA file trusts that authority, and keeps working "
+                "when the certificate is renewed. Pinning trusts only this one certificate.",
+            )
+        else:
+            text.append(
+                "The certificate signs itself. Pin it only if its SHA-256 fingerprint matches "
+                "the one the server's administrator gives you (for instance from "
+                "openssl x509 -noout -fingerprint -sha256 on the server)."
+            )
+        return text
+
+    def compose(self) -> ComposeResult:
+        title = "Trust this server's certificate?"
+        with Vertical(classes="dialog", id="pin-dialog"):
+            yield Label(title, classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                if self.private_ca:
+                    yield Button(
+                        "Use its CA file (a)", id="ca-file", variant="primary", compact=True
+                    )
+                yield Button("Pin it (p)", id="pin", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self.body(), id="pin-details")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#ca-file" if self.private_ca else "#cancel", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
+def _grouped(fingerprint: str) -> str:
+    """The full fingerprint in four lines of 8 bytes: none of it is ever cut or wrapped."""
+    parts = fingerprint.split(":")
+    if len(parts) != 32:
+        return fingerprint
+    lines = [":".join(parts[start : start + 8]) for start in range(0, 32, 8)]
+    return ":\n         ".join(lines)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question (a test while the server rate-limits us, say); escape is no."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,n", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, title: str, body: Text | str, yes: str) -> None:
+        super().__init__()
+        self._title = title
+        self._body = body
+        self._yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self._yes} (y)", id="yes", variant="warning", compact=True)
+                yield Button("Not now (esc)", id="no", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self._body, id="confirm-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")

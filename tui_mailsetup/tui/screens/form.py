@@ -10,19 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Static
 
 from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER, secret_key_for
 from tui_mailsetup.engine.events import Event, Outcome
@@ -39,12 +40,15 @@ from tui_mailsetup.tui.form import (
     section_of,
     suggested_port,
 )
+from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import FieldRow
+from tui_mailsetup.tui.widgets.server_helpers import DetectRow, PresetRow
+
+W = TypeVar("W", bound=Widget)
 
 if TYPE_CHECKING:
     from tui_mailsetup.tui.app import MailSetupApp
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
-    from tui_mailsetup.tui.widgets.dns_report import DnsPanel
     from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 
@@ -83,11 +87,14 @@ class FormScreen(Screen[None]):
     """Base of the wizard and the settings screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Quit first: the footer cuts from the right, and quitting must always show.
+        Binding("ctrl+q", "app.request_quit", "Quit"),
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+t", "send_test", "Test"),
         Binding("f1", "help", "Help"),
         Binding("f2", "fix", "Fix"),
         Binding("f3", "check_dns", "DNS"),
+        Binding("f4", "zoom_verdict", "Zoom"),
         Binding("escape", "cancel_send", "Cancel"),
         Binding("pageup", "previous_section", "Prev", priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
@@ -108,8 +115,32 @@ class FormScreen(Screen[None]):
         self._focus_after_mount: str | None = None
         self._sent_settings: MailSettings | None = None
         self._fix_shown = False
+        self._status_timer: Timer | None = None
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab order is the form's order (DOM order), known before a section is laid out.
+
+        Textual sorts by where widgets are drawn, which is unknown for a section
+        just shown; a Tab typed right after ``pgdn`` then went to the wrong field.
+        """
+        chain: list[Widget] = []
+
+        def walk(node: Widget, visible: bool) -> None:
+            for child in node.displayed_children:
+                if child._check_disabled():
+                    continue
+                rule = child.styles.get_rule("visibility")
+                shown = rule != "hidden" if rule else visible
+                if shown and child.allow_focus():
+                    chain.append(child)
+                if child.is_container and child.allow_focus_children():
+                    walk(child, shown)
+
+        walk(self, self.visible)
+        return chain
 
     @property
     def mail_app(self) -> MailSetupApp:
@@ -122,8 +153,9 @@ class FormScreen(Screen[None]):
         if self.mail_app.banner:
             yield Static(Text(self.mail_app.banner), id="banner")
         yield from self.compose_body()
+        yield Static("", id="status-line")
         # Compact: every key still fits at 80 columns, even with esc while a test runs.
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -154,34 +186,22 @@ class FormScreen(Screen[None]):
         return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
 
     def _build_detect(self) -> Widget:
-        address = str(self.state.get("sender.address") or "")
-        return Vertical(
-            Horizontal(
-                Label("Detect from", classes="field-label"),
-                Input(
-                    address,
-                    placeholder="your email address or domain",
-                    compact=True,
-                    id="detect-query",
-                ),
-                Button("Detect", compact=True, id="btn-detect"),
-            ),
-            Static("", id="detect-status", classes="-empty"),
-            id="detect-row",
-            classes="smtp-only",
+        from tui_mailsetup.tui.widgets.server_helpers import DetectRow
+
+        row = DetectRow(
+            str(self.state.get("sender.address") or ""), id="detect-row", classes="smtp-only"
         )
+        row.nameservers = list(self.settings.dns.nameservers) if self.settings else []
+        row.settings = self.settings
+        return row
 
     def _build_presets(self) -> Widget | None:
+        from tui_mailsetup.tui.widgets.server_helpers import PresetRow
+
         presets = self.mail_app.presets()
         if not presets:
             return None
-        options = [(preset.name, preset.id) for preset in presets]
-        return Vertical(
-            Select(options, prompt="Provider preset…", compact=True, id="preset"),
-            Static("", id="preset-notes", classes="-empty"),
-            id="preset-row",
-            classes="smtp-only",
-        )
+        return PresetRow(presets, id="preset-row", classes="smtp-only")
 
     def section_container(self, section_id: str) -> Widget:
         """The (possibly still empty) container a section's contents go in."""
@@ -199,13 +219,17 @@ class FormScreen(Screen[None]):
             await mounting
             self.section_mounted(section_id)
             if self._target_section == section_id:
+                # A late focus event may have shown another section meanwhile.
+                self.reveal_section(section_id)
                 pending, self._focus_after_mount = self._focus_after_mount, None
                 if pending is not None and (row := self.row(pending)) is not None:
-                    row.editor.focus()
+                    self.set_focus(row.editor)
                 else:
                     self.focus_section(section_id)
 
         self._mounting[section_id] = AwaitComplete(mounted())
+        # Keys typed meanwhile wait, then go to the section's first field, in order.
+        self.mail_app.keys.hold(self._mounting[section_id])
         return self._mounting[section_id]
 
     async def section_ready(self, section_id: str) -> None:
@@ -237,12 +261,55 @@ class FormScreen(Screen[None]):
         self.sub_title = str(self.mail_app.config_path)
         # Validation (and its imports) waits for the first frame: the form shows at once.
         self.call_after_refresh(self.revalidate)
+        # The other sections are built right after the first frame, all at once, and keys
+        # wait for them: a key typed after pgdn never meets a section still being built.
+        self._prebuilt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.mail_app.keys.hold(self._prebuilt)
+        # A moment after the first frame, so that it is painted (and read) before the work.
+        self.call_after_refresh(self.set_timer, 0.05, self._prebuild)
         for warning in self.mail_app.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
         self.after_mount()
 
+    def _prebuild(self) -> None:
+        pending = [
+            mounting
+            for section_id in self.section_ids
+            if (mounting := self.ensure_section(section_id)) is not None
+        ]
+
+        def built(_: object = None) -> None:
+            if not self._prebuilt.done():
+                self._prebuilt.set_result(None)
+
+        if not pending:
+            built()
+            return
+        AwaitComplete(*pending)._future.add_done_callback(built)
+
     def after_mount(self) -> None:
         """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
+
+    # ------------------------------------------------------------------ messages
+
+    def show_status(self, message: str, *, title: str, severity: str, timeout: float) -> None:
+        """A message on the line above the footer (toasts covered the verdict and the actions)."""
+        line = self.query_one("#status-line", Static)
+        mark = {"error": "✘ ", "warning": "! "}.get(severity, "✔ ")
+        style = {"error": "bold red", "warning": "bold yellow"}.get(severity, "green")
+        text = Text(mark, style=style)
+        if title:
+            text.append(f"{title}: ", style="bold")
+        text.append(message)
+        line.update(text)
+        line.set_class(True, "-shown")
+        line.set_class(severity == "error", "-error")
+        if self._status_timer is not None:
+            self._status_timer.stop()
+        self._status_timer = self.set_timer(timeout, self._clear_status)
+
+    def _clear_status(self) -> None:
+        self.query_one("#status-line", Static).set_class(False, "-shown")
 
     # ------------------------------------------------------------------ sections
 
@@ -255,6 +322,9 @@ class FormScreen(Screen[None]):
 
     def current_section(self) -> str:
         raise NotImplementedError
+
+    def reveal_section(self, section_id: str) -> None:
+        """Show a section that is already built, without moving focus."""
 
     def action_next_section(self) -> None:
         ids = self.section_ids
@@ -272,7 +342,8 @@ class FormScreen(Screen[None]):
         """Focus the first editor of a section once it is shown."""
 
         for widget in self._focusables(section_id):
-            widget.focus(scroll_visible=False)
+            # Now, not after the next message: the keys that follow must land here.
+            self.set_focus(widget, scroll_visible=False)
             return
 
     def _focusables(self, section_id: str) -> Iterable[Widget]:
@@ -302,14 +373,29 @@ class FormScreen(Screen[None]):
 
     @on(FieldRow.ValueChanged)
     def _on_value_changed(self, event: FieldRow.ValueChanged) -> None:
-        key = event.key
-        if not self.state.set(key, event.value):
+        self.apply_value(event.key, event.value)
+
+    def sync_rows(self) -> None:
+        """Take every editor's value now (its Changed message may still be on its way).
+
+        Keys are delivered at once (see :mod:`tui_mailsetup.tui.keys`): ctrl+s typed
+        right after a burst must save what the burst typed.
+        """
+        for row in list(self.rows()):
+            if not row.is_mounted or not row.query(f"#{row.spec.widget_id}"):
+                continue
+            if row.value != self.state.get(row.spec.key):
+                self.apply_value(row.spec.key, row.value)
+
+    def apply_value(self, key: str, value: Any) -> None:
+        """A value the person typed or chose."""
+        if not self.state.set(key, value):
             return
         if key == "driver":
             self._update_driver_visibility()
             self._update_secret_note()
         elif key == "smtp.encryption":
-            port = suggested_port(str(event.value), self.state.get("smtp.port"))
+            port = suggested_port(str(value), self.state.get("smtp.port"))
             if port is not None:
                 self.set_field("smtp.port", str(port))
         elif key == "sender.address":
@@ -383,7 +469,14 @@ class FormScreen(Screen[None]):
                     else "not set: type it below"
                 )
             )
-        note.update(Text(f"{FIELDS[key].label}: {source}."))
+        text = Text(f"{FIELDS[key].label}: {source}.")
+        if not self.state.secrets.get(key) and source.startswith("not set"):
+            from tui_mailsetup.secrets import credentials_problem
+
+            if problem := credentials_problem(self.mail_app.config_path):
+                # Say why the stored one is not used, and the command that fixes it.
+                text.append(f"\n{problem}", style="bold red")
+        note.update(text)
 
     # ------------------------------------------------------------------ validation
 
@@ -402,8 +495,15 @@ class FormScreen(Screen[None]):
         for finding in findings:
             for key in finding.fields:
                 by_key.setdefault(key, finding)
+        # One message per finding: under its first field; the others are marked and refer to it.
+        told: dict[int, str] = {}
         for row in self.rows():
-            row.show_finding(by_key.get(row.spec.key))
+            found = by_key.get(row.spec.key)
+            if found is None:
+                row.show_finding(None)
+                continue
+            first = told.setdefault(id(found), row.spec.label)
+            row.show_finding(found, see=None if first == row.spec.label else first)
         with contextlib.suppress(NoMatches):
             self.review_panel().show_findings(findings)
         self.on_findings_changed(findings)
@@ -460,104 +560,106 @@ class FormScreen(Screen[None]):
         return None
 
     def action_fix(self) -> None:
+        self.sync_rows()
         offer = self.fix_on_offer()
         if offer is None:
             self.notify("No fix on offer here.", severity="warning")
             return
         fix, from_test = offer
         self.apply_fix(fix)
-        if from_test:
+        if from_test and "smtp.fingerprint" not in fix.changes:
             self.notify("Press ctrl+t to test again.", title=f"Applied: {fix.label}")
 
     def apply_fix(self, fix: Fix) -> None:
+        pin = str(fix.changes.get("smtp.fingerprint") or "")
+        if pin and pin != str(self.state.get("smtp.fingerprint") or ""):
+            self._confirm_pin(fix, pin)
+            return
+        self._apply_fix(fix)
+
+    def _confirm_pin(self, fix: Fix, fingerprint: str) -> None:
+        """Pinning is a decision: show the certificate, offer its CA file first when it has one."""
+        from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
+
+        pane = self.pane
+        tls = pane.tls if pane is not None else None
+
+        def decided(choice: str | None) -> None:
+            if choice == "pin":
+                self._apply_fix(fix)
+                self.notify("Press ctrl+t to test again.", title="Certificate pinned")
+            elif choice == "ca-file":
+                # After the dialog has gone: the screen gets its focus back first.
+                self.call_after_refresh(self.focus_field, "smtp.ca_file")
+                self.notify(
+                    "Type the path of the authority's certificate (PEM), then ctrl+t.",
+                    title="CA file",
+                )
+
+        self.app.push_screen(PinConfirmScreen(fingerprint, tls), decided)
+
+    def _apply_fix(self, fix: Fix) -> None:
         for key, value in fix.changes.items():
             self.set_field(key, value)
         self._update_secret_note()
         self.revalidate()
         self.notify(fix.label, title="Fixed")
 
-    @on(Input.Submitted, "#detect-query")
-    @on(Button.Pressed, "#btn-detect")
-    def _detect_requested(self) -> None:
-        query = self.query_one("#detect-query", Input).value.strip()
-        if not query:
-            self.notify("Type your email address or its domain first.", severity="warning")
-            return
-        self.detect_worker(query)
-
-    def _detect_status(self, text: Text | str) -> None:
-        status = self.query_one("#detect-status", Static)
-        status.update(text)
-        status.set_class(not str(text), "-empty")
-
-    @work(exclusive=True, exit_on_error=False, group="detect", name="detect")
-    async def detect_worker(self, query: str) -> None:
-        """Autodetect host, port and encryption with the engine (SRV, MX, known providers)."""
-        from tui_mailsetup.engine.detect import DetectOptions, detect
-        from tui_mailsetup.engine.dns import make_resolver
-        from tui_mailsetup.engine.probe import Verdict
-
-        nameservers = list(self.settings.dns.nameservers) if self.settings else []
-        options = DetectOptions.from_settings(self.settings) if self.settings else None
-        self._detect_status(Text(f"Looking up {query} …", style="dim"))
-        try:
-            detection = await detect(query, resolver=make_resolver(nameservers), options=options)
-        except ValueError as exc:
-            self._detect_status(Text(f"✘ {exc}", style="bold red"))
-            return
-        best = detection.best
-        if best is None:
-            problems = "; ".join(detection.problems[:3])
-            self._detect_status(
-                Text(
-                    f"✘ {detection.cause()}" + (f" ({problems})" if problems else ""),
-                    style="bold red",
-                )
-            )
-            return
+    @on(DetectRow.Detected)
+    def _detected(self, event: DetectRow.Detected) -> None:
+        best = event.candidate
         self.set_field("smtp.host", best.host)
         self.set_field("smtp.port", best.port)
         self.set_field("smtp.encryption", best.encryption.value)
         if best.username_hint and (row := self.row("smtp.username")) is not None:
             row.set_placeholder(best.username_hint)
-        status = Text("✔ ", style="bold green")
-        status.append(f"{best.host}:{best.port} {best.encryption.value}, from {best.source}")
-        if best.verified:
-            status.append(", verified")
-        elif best.probe.verdict is not Verdict.NOT_PROBED:
-            status.append(f", not verified: {best.probe.detail}")
-        if detection.ispdb_sent:
-            status.append(f"\nAsked Thunderbird's ISPDB about {', '.join(detection.ispdb_sent)}.")
-        if best.notes:
-            status.append(f"\n{best.notes}", style="dim")
-        self._detect_status(status)
+        self._fill_identity(event.query, best.preset_id, best.username_hint)
         self.revalidate()
 
-    @on(Select.Changed, "#preset")
-    def _on_preset(self, event: Select.Changed) -> None:
-        event.stop()
-        if event.value is Select.NULL:
+    def _fill_identity(self, query: str, preset_id: str, username_hint: str) -> None:
+        """Detect from an address also types the username and the sender (empty fields only)."""
+        if "@" not in query:
             return
-        preset = next((p for p in self.mail_app.presets() if p.id == event.value), None)
-        if preset is None:
-            return
+        preset = next((p for p in self.mail_app.presets() if p.id == preset_id), None)
+        username = ""
+        if preset is not None and preset.username:
+            username = preset.username
+        elif not username_hint or "address" in username_hint.lower():
+            # "your full … address", or no convention known: the address is the usual login.
+            username = query
+        if username and not str(self.state.get("smtp.username") or "").strip():
+            self.set_field("smtp.username", username)
+        if not str(self.state.get("sender.address") or "").strip():
+            self.set_field("sender.address", query)
+            self._update_recipient()
+
+    @on(PresetRow.Chosen)
+    def _on_preset(self, event: PresetRow.Chosen) -> None:
+        preset = event.preset
         for key, value in preset.settings_changes().items():
             self.set_field(key, value)
         if preset.region and self.state.driver is Driver.SES:
             self.set_field("ses.region", preset.region)
         self._update_username_hint()
-        notes = preset.notes + (
-            f"\nUsername: {preset.username_hint}" if preset.username_hint else ""
-        )
-        preset_notes = self.query_one("#preset-notes", Static)
-        preset_notes.update(Text(notes.strip()))
-        preset_notes.set_class(not notes.strip(), "-empty")
         self.revalidate()
 
     # ------------------------------------------------------------------ saving
 
+    def describe_changes(self) -> list[str]:
+        """What changed since the last save, one line each; secrets by name only."""
+        self.sync_rows()
+        lines = []
+        for key in self.state.changed_keys(self.saved_raw):
+            before, after = self.saved_raw.get(key), self.state.raw.get(key)
+            lines.append(f"{key}: {_shown(before)} → {_shown(after)}")
+        for key, value in self.state.secrets.items():
+            if self.saved_secrets.get(key) != value:
+                lines.append(f"{key}: typed (saved to the credentials file)")
+        return lines
+
     @property
     def dirty(self) -> bool:
+        self.sync_rows()
         return self.state.raw != self.saved_raw or self.state.secrets != self.saved_secrets
 
     def action_save(self) -> None:
@@ -567,6 +669,7 @@ class FormScreen(Screen[None]):
         from tui_mailsetup.config_file import ConfigError, save_settings
         from tui_mailsetup.secrets import SecretError, store_secret
 
+        self.sync_rows()
         findings = self.revalidate()
         settings = self.settings
         if settings is None or has_errors(findings):
@@ -623,7 +726,7 @@ class FormScreen(Screen[None]):
         self.show_section(section.id)
         if (row := self.row(key)) is not None:
             self._focus_after_mount = None
-            row.editor.focus()
+            self.set_focus(row.editor)
 
     # ------------------------------------------------------------------ test send
 
@@ -645,10 +748,11 @@ class FormScreen(Screen[None]):
         address = typed or str(self.state.get("sender.address") or "").strip()
         return [address] if address else []
 
-    def action_send_test(self) -> None:
+    def action_send_test(self, confirmed: bool = False) -> None:
         if self.sending:
             self.notify("A test is running; escape cancels it.", severity="warning")
             return
+        self.sync_rows()
         findings = self.revalidate()
         settings = self.settings
         if settings is None or has_errors(findings):
@@ -664,10 +768,21 @@ class FormScreen(Screen[None]):
         if not recipients:
             self.notify("Set the sender address (or a recipient) first.", severity="error")
             return
-        if (limited := self.mail_app.rate_limit_text()) is not None:
-            self.notify(
-                limited.plain + ": the server may refuse this test too.", severity="warning"
+        if (limited := self.mail_app.rate_limit_text()) is not None and not confirmed:
+            from tui_mailsetup.tui.screens.dialogs import ConfirmScreen
+
+            body = Text(limited.plain + ".", style="bold")
+            body.append(
+                "\nThe server refused the last test for sending too much. Another test now "
+                "may be refused too, and may extend the wait."
             )
+
+            def decided(yes: bool | None) -> None:
+                if yes:
+                    self.action_send_test(confirmed=True)
+
+            self.app.push_screen(ConfirmScreen("Rate limited", body, "Test anyway"), decided)
+            return
         self.show_section("review")
         if (dns := self.dns_panel) is not None:
             # The transcript needs the room more than the last DNS report (f3 runs it again).
@@ -731,8 +846,8 @@ class FormScreen(Screen[None]):
         """Escape: stop a running test send, and a running DNS check."""
         if self.sending:
             self.workers.cancel_group(self, "send")
-        if self.checking_dns:
-            self.workers.cancel_group(self, "dns")
+        if self.checking_dns and (panel := self.dns_panel) is not None:
+            panel.cancel()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_send":
@@ -743,7 +858,25 @@ class FormScreen(Screen[None]):
         if action == "fix":
             # Shown in the footer only while a fix is on offer.
             return self.fix_on_offer() is not None
+        if action == "zoom_verdict":
+            pane = self.pane
+            return pane is not None and pane.has_class("-done")
         return True
+
+    def action_zoom_verdict(self) -> None:
+        """f4: the whole verdict on the whole screen (escape or f4 again restores it)."""
+        from tui_mailsetup.tui.widgets.diagnostics import VerdictView
+
+        if self.maximized is not None:
+            self.minimize()
+            return
+        try:
+            view = self.query_one(VerdictView)
+        except NoMatches:
+            return
+        self.show_section("review")
+        self.maximize(view, container=False)
+        self.set_focus(view.query_one("#verdict-scroll"))
 
     @on(TestFinished)
     def _on_test_finished(self, event: TestFinished) -> None:
@@ -752,11 +885,6 @@ class FormScreen(Screen[None]):
         self.mail_app.record_outcome(event.outcome, self._sent_settings)
         self.show_last_result()
         self.mail_app.after_test(event.outcome)
-        diagnosis = event.outcome.diagnosis
-        if diagnosis is not None and diagnosis.fix is not None:
-            self.notify(
-                f"F2: {diagnosis.fix.label}", title=diagnosis.cause, severity="warning", timeout=8
-            )
 
     def show_last_result(self) -> None:
         try:
@@ -792,6 +920,7 @@ class FormScreen(Screen[None]):
 
     def action_check_dns(self) -> None:
         """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3)."""
+        self.sync_rows()
         self.show_section("review")
         if self.checking_dns:
             self.notify("A DNS check is running; escape cancels it.", severity="warning")
@@ -809,42 +938,21 @@ class FormScreen(Screen[None]):
         self.refresh_bindings()
         self.dns_worker(settings)
 
-    @work(exclusive=True, exit_on_error=False, group="dns", name="dns-check")
-    async def dns_worker(self, settings: MailSettings | None) -> None:
-        """Run the engine's checks for the sender's domain and show the report."""
-        try:
-            await self._check_dns(settings)
-        finally:
-            self._dns_ended()
-
-    async def _check_dns(self, settings: MailSettings | None) -> None:
-        await self.section_ready("review")
+    def dns_worker(self, settings: MailSettings | None) -> None:
+        """The panel runs the check (its own worker) and says when it ended."""
         panel = self.dns_panel
-        assert panel is not None
-        if settings is None:
-            panel.no_sender()
+        if panel is None:
+            self._dns_ended()
             return
-        from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
-        from tui_mailsetup.names import host_to_ascii
+        panel.check(settings)
 
-        domain = sender_domain(settings)
-        try:
-            if not domain:
-                raise ValueError("is not an address with a domain")
-            domain = host_to_ascii(domain)
-        except ValueError as exc:
-            panel.invalid(domain or settings.sender.address, str(exc))
-            return
-        panel.checking(domain)
-        try:
-            report = await check_sender_domain(settings, domain=domain)
-        except asyncio.CancelledError:
-            panel.cancelled(domain)
-            raise
-        except Exception as exc:
-            panel.crashed(domain, exc)
-        else:
-            panel.show_report(report)
+    @on(DnsPanel.Finished)
+    def _dns_finished(self) -> None:
+        self._dns_ended()
+        self.on_dns_checked()
+
+    def on_dns_checked(self) -> None:
+        """Subclasses show the new DNS summary (the home screen)."""
 
     def _dns_ended(self) -> None:
         self.checking_dns = False
@@ -906,6 +1014,10 @@ class FormScreen(Screen[None]):
     def action_help(self) -> None:
         from tui_mailsetup.tui.screens.dialogs import HelpScreen
 
+        detect = _ancestor(self.focused, DetectRow)
+        if detect is not None and detect.details:
+            self.app.push_screen(HelpScreen("What Detect tried", Text(detect.details)))
+            return
         row = _row_of(self.focused)
         if row is None:
             self.app.push_screen(HelpScreen.general())
@@ -928,13 +1040,22 @@ def display_for(spec: FieldSpec, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
-def _row_of(widget: Widget | None) -> FieldRow | None:
+def _shown(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return f'"{text}"' if text else "(empty)"
+
+
+def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:
     while widget is not None:
-        if isinstance(widget, FieldRow):
+        if isinstance(widget, kind):
             return widget
         parent = widget.parent
         widget = parent if isinstance(parent, Widget) else None
     return None
+
+
+def _row_of(widget: Widget | None) -> FieldRow | None:
+    return _ancestor(widget, FieldRow)
 
 
 def _without_secrets(settings: MailSettings) -> MailSettings:

@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane, Tabs
+from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
-from tui_mailsetup.findings import Finding
-from tui_mailsetup.tui.form import SECTIONS
-from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
+from tui_mailsetup.findings import Finding, Severity
+from tui_mailsetup.settings import Driver
+from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, SECTIONS
+from tui_mailsetup.tui.screens.form import SOURCE_WORDS, FormScreen
+from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
 
 TAB_TITLES = {"review": "Test"}
+
+
+class SectionTabs(TabbedContent):
+    """Tabs that follow focus only while it is still there.
+
+    Textual activates a pane when something in it is focused, and a tab when the
+    tab bar changed, by messages that arrive later; after ``pgup`` five times in a
+    burst, stale ones showed an earlier section again while focus was elsewhere.
+    (Textual runs every class's handler in turn: ``prevent_default`` stops the base's.)
+    """
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        screen = self.screen
+        focused = screen.focused
+        target = f"tab-{getattr(screen, '_target_section', '')}"
+        if not (
+            focused is not None
+            and event.tab_pane in focused.ancestors
+            and event.tab_pane.id == target
+        ):
+            event.stop()
+            event.prevent_default()
+
+    def _on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        if not self._is_associated_tabs(event.tabs):
+            return
+        if event.tab.id != self.get_child_by_type(ContentTabs).active:
+            # Stale: posted for a tab that is no longer the active one.
+            event.stop()
+            event.prevent_default()
+            return
+        # The person chose a tab on the tab bar: that is now the section asked for.
+        if event.tab.id is not None:
+            pane_id = ContentTab.sans_prefix(event.tab.id)
+            screen = self.screen
+            if hasattr(screen, "_target_section"):
+                screen._target_section = pane_id.removeprefix("tab-")
 
 
 class SettingsScreen(FormScreen):
@@ -22,15 +66,27 @@ class SettingsScreen(FormScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("pageup", "previous_section", "Prev", priority=True),
         Binding("pagedown", "next_section", "Next", priority=True),
+        *(
+            Binding(key, f"edit('{section}')", section.title(), show=False)
+            for key, section in SECTION_KEYS.items()
+        ),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._target_section = "home"
 
     @property
     def section_ids(self) -> tuple[str, ...]:
-        ids = tuple(section.id for section in SECTIONS)
+        ids = ("home", *(section.id for section in SECTIONS))
         return (*ids, "inbox") if self.mail_app.inbox is not None else ids
 
     def compose_body(self) -> ComposeResult:
-        with TabbedContent(initial="tab-driver", id="tabs"):
+        from tui_mailsetup.tui.widgets.home import HomePanel
+
+        with SectionTabs(initial="tab-home", id="tabs"):
+            with TabPane("Home", id="tab-home"):
+                yield HomePanel(id="home")
             for section in SECTIONS:
                 with TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}"):
                     if section.id == "driver":
@@ -43,7 +99,40 @@ class SettingsScreen(FormScreen):
                     yield InboxPane(self.mail_app.inbox, id="inbox")
 
     def after_mount(self) -> None:
-        self.focus_section("driver")
+        self.update_home()
+        self.focus_section("home")
+
+    # ------------------------------------------------------------------ home
+
+    def _focusables(self, section_id: str) -> Iterable[Widget]:
+        if section_id == "home":
+            yield from self.query("#home")
+            return
+        yield from super()._focusables(section_id)
+
+    def action_edit(self, section: str) -> None:
+        """A letter on the home screen: open its section."""
+        self.show_section(section)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "edit":
+            return isinstance(self.focused, HomePanel)
+        return super().check_action(action, parameters)
+
+    def update_home(self) -> None:
+        """Redraw the summary (after a save, a test, a DNS check, and when shown)."""
+        try:
+            panel = self.query_one("#home", HomePanel)
+        except NoMatches:
+            return
+        panel.show_rows(home_rows(self), home_footer(self))
+
+    def show_last_result(self) -> None:
+        super().show_last_result()
+        self.update_home()
+
+    def on_dns_checked(self) -> None:
+        self.update_home()
 
     def section_container(self, section_id: str) -> Widget:
         return self.query_one(f"#tab-{section_id}", TabPane)
@@ -51,6 +140,11 @@ class SettingsScreen(FormScreen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id is not None:
             self.ensure_section(event.pane.id.removeprefix("tab-"))
+            if event.pane.id == "tab-home":
+                self.update_home()
+
+    def reveal_section(self, section_id: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{section_id}"
 
     def current_section(self) -> str:
         active = self.query_one(TabbedContent).active or "tab-driver"
@@ -83,3 +177,77 @@ class SettingsScreen(FormScreen):
 
         for pane in self.query(InboxPane).results(InboxPane):
             pane.refresh_messages()
+
+
+def home_rows(screen: FormScreen) -> list[HomeRow]:
+    """What a returning user needs first: what sends, who logs in, how the last test went."""
+    from tui_mailsetup.secrets import credentials_problem
+
+    app = screen.mail_app
+    settings = screen.settings or app.loaded.settings
+    state = screen.state
+    driver = state.driver
+    rows = [HomeRow("d", "Send with", Text(DRIVER_LABELS[driver]), "driver")]
+    if driver is Driver.SMTP:
+        smtp = settings.smtp
+        server = Text(f"{smtp.host or '(no host)'}:{smtp.port}  {smtp.encryption.value.upper()}")
+        if not smtp.verify:
+            server.append("  certificate NOT verified", style="bold red")
+        elif smtp.fingerprint:
+            server.append("  certificate pinned")
+        elif smtp.ca_file:
+            server.append(f"  CA file {smtp.ca_file}")
+        rows.append(HomeRow("s", "Server", server, "server"))
+    elif driver is Driver.SENDMAIL:
+        rows.append(HomeRow("s", "Program", Text(settings.sendmail.path), "server"))
+    elif driver is Driver.MAILGUN:
+        domain = f"{settings.mailgun.domain} ({settings.mailgun.region.value})"
+        rows.append(HomeRow("s", "Mailgun", Text(domain), "server"))
+    else:
+        rows.append(HomeRow("s", "SES", Text(settings.ses.region), "server"))
+    secret_key = SECRET_KEY_FOR_DRIVER.get(driver)
+    if secret_key is not None:
+        login = Text()
+        if driver is Driver.SMTP:
+            user = settings.smtp.username
+            login.append(user if user else "none (no authentication)")
+        if driver is not Driver.SMTP or settings.smtp.username:
+            label = FIELDS[secret_key].label.lower()
+            if state.secrets.get(secret_key):
+                login.append(f"; {label} typed, not saved yet")
+            elif secret_key == "smtp.password" and settings.smtp.password_command.strip():
+                login.append(f"; {label} from password_command")
+            elif source := state.known_secrets.get(secret_key):
+                login.append(f"; {label} from {SOURCE_WORDS.get(source, source)}")
+            else:
+                login.append(f"; {label} not set", style="bold red")
+                problem = credentials_problem(app.config_path)
+                if problem:
+                    login.append(f"\n{'':17}{problem}", style="bold red")
+        rows.append(HomeRow("c", "Login", login, "credentials"))
+    sender = settings.sender
+    shown = f"{sender.name} <{sender.address}>" if sender.name else sender.address
+    rows.append(HomeRow("n", "Sender", Text(shown or "(not set)"), "sender"))
+    last = app.last_result_text()
+    rows.append(HomeRow("t", "Last test", last[len("Last test: ") :], "review"))
+    dns = screen.dns_panel
+    dns_text = Text(dns.status_plain()) if dns is not None and dns.report_shown else None
+    rows.append(HomeRow("", "DNS", dns_text or Text("not checked yet (f3 checks it)", style="dim")))
+    errors = [f for f in screen.findings if f.severity is Severity.ERROR]
+    if errors:
+        to_fix = Text(f"{len(errors)} to fix: ", style="bold red")
+        to_fix.append(f"{errors[0].field}: {errors[0].message}")
+        rows.append(HomeRow("", "Problems", to_fix))
+    return rows
+
+
+def home_footer(screen: FormScreen) -> Text:
+    recipients = screen.recipients()
+    to = recipients[0] if recipients else "the sender address"
+    text = Text("ctrl+t", style="bold")
+    text.append(f" sends a test to {to}.  ")
+    text.append("d s c n t", style="bold")
+    text.append(" open a section; ")
+    text.append("pgdn", style="bold")
+    text.append(" walks through them.")
+    return text

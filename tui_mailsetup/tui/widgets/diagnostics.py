@@ -93,7 +93,25 @@ def capabilities_line(caps: ServerCapabilities) -> Text:
     return Text(f" ** server offers ({where}): " + (", ".join(parts) or "nothing"), style="italic")
 
 
-def verdict_text(outcome: Outcome, *, fix_key: str = "F2") -> Text:
+def fix_line(outcome: Outcome | None, *, fix_key: str = "F2") -> Text | None:
+    """The one line that always shows under a failed verdict: the fix and its key."""
+    if outcome is None or outcome.ok or outcome.diagnosis is None:
+        return None
+    fix = outcome.diagnosis.fix
+    text = Text("Fix: ", style="bold")
+    if fix is None:
+        text.append("see the advice above", style="")
+    else:
+        text.append(fix.label)
+        if "smtp.fingerprint" in fix.changes:
+            # Trust is a decision: F2 shows the certificate and asks.
+            text.append(f"  [{fix_key} review the certificate]", style="bold")
+        else:
+            text.append(f"  [{fix_key} apply · ctrl+t test again]", style="bold")
+    return text
+
+
+def verdict_text(outcome: Outcome, *, fix_key: str = "F2", with_fix: bool = True) -> Text:
     text = Text()
     if outcome.ok:
         to = ", ".join(outcome.recipients)
@@ -109,10 +127,10 @@ def verdict_text(outcome: Outcome, *, fix_key: str = "F2") -> Text:
     text.append(f" at {outcome.stage.label} after {format_duration(outcome.elapsed)}")
     if diagnosis is None:
         return text
-    return text + diagnosis_text(diagnosis, fix_key=fix_key)
+    return text + diagnosis_text(diagnosis, fix_key=fix_key, with_fix=with_fix)
 
 
-def diagnosis_text(diagnosis: Diagnosis, *, fix_key: str = "F2") -> Text:
+def diagnosis_text(diagnosis: Diagnosis, *, fix_key: str = "F2", with_fix: bool = True) -> Text:
     text = Text()
     text.append(f"\n  {diagnosis.cause}", style="bold")
     if diagnosis.evidence:
@@ -120,7 +138,7 @@ def diagnosis_text(diagnosis: Diagnosis, *, fix_key: str = "F2") -> Text:
         text.append(diagnosis.evidence)
     if diagnosis.explanation:
         text.append(f"\n  {diagnosis.explanation}")
-    if diagnosis.fix is not None:
+    if diagnosis.fix is not None and with_fix:
         text.append("\n  Fix: ", style="bold")
         text.append(diagnosis.fix.label)
         text.append(f"  [{fix_key}: apply, then ctrl+t to test again]", style="bold")
@@ -173,6 +191,12 @@ class StageLadder(Static):
             self.parent.scroll_end(animate=False, immediate=False)
 
 
+class VerdictView(Vertical):
+    """The verdict (scrolls; Tab reaches it, arrows scroll it) and, under it, the fix line."""
+
+    ALLOW_MAXIMIZE = True
+
+
 class DiagnosticsPane(Vertical):
     """Streams a test send: ladder on the left, transcript on the right, verdict below."""
 
@@ -187,8 +211,9 @@ class DiagnosticsPane(Vertical):
     DiagnosticsPane #ladder-view {
         width: 26;
         height: 1fr;
-        /* No right padding: a scrollbar (a short pane) then takes it, and no line wraps. */
-        padding: 0 0 0 1;
+        /* No right padding: a scrollbar (a short pane) then takes it, and no line wraps.
+           The left column is the focus bar (app.tcss). */
+        padding: 0;
         border-right: vkey $foreground 30%;
         scrollbar-size-vertical: 1;
     }
@@ -199,16 +224,40 @@ class DiagnosticsPane(Vertical):
         scrollbar-size-vertical: 1;
         overflow-x: hidden;
     }
-    DiagnosticsPane #verdict {
+    DiagnosticsPane #verdict-view {
         height: auto;
-        max-height: 8;
-        overflow-y: auto;
-        padding: 0 1;
+        max-height: 70%;
         display: none;
         border-top: hkey $foreground 30%;
     }
-    DiagnosticsPane.-done #verdict {
+    DiagnosticsPane.-done #verdict-view {
         display: block;
+    }
+    DiagnosticsPane.-done > Horizontal {
+        /* The verdict needs the room more than the transcript (f4 shows all of it). */
+        min-height: 3;
+    }
+    DiagnosticsPane #verdict-scroll {
+        height: auto;
+        max-height: 100%;
+        padding: 0 1 0 0;
+        scrollbar-size-vertical: 1;
+    }
+    DiagnosticsPane #verdict {
+        height: auto;
+    }
+    DiagnosticsPane #fix-line {
+        height: auto;
+        padding: 0 1;
+        dock: bottom;
+        display: none;
+    }
+    DiagnosticsPane #fix-line.-shown {
+        display: block;
+    }
+    DiagnosticsPane #verdict-view.-maximized {
+        max-height: 100%;
+        height: 1fr;
     }
     """
 
@@ -222,6 +271,8 @@ class DiagnosticsPane(Vertical):
         super().__init__(id=id, classes=classes)
         self.max_lines = max_lines
         self.outcome: Outcome | None = None
+        self.tls: TlsDetails | None = None
+        """The certificate the last test saw (the pin dialog shows it)."""
         self.running = False
         self._pending: deque[Text | TranscriptLine] = deque()
         self._pending_dropped = 0
@@ -237,7 +288,10 @@ class DiagnosticsPane(Vertical):
             yield RichLog(
                 max_lines=self.max_lines, wrap=True, markup=False, min_width=20, id="transcript"
             )
-        yield Static("", id="verdict")
+        with VerdictView(id="verdict-view"):
+            with VerticalScroll(id="verdict-scroll", can_focus=True):
+                yield Static("", id="verdict")
+            yield Static("", id="fix-line")
 
     def on_mount(self) -> None:
         self.ladder.reset()
@@ -257,6 +311,7 @@ class DiagnosticsPane(Vertical):
     def start(self, title: str) -> None:
         """Clear everything for a new test."""
         self.outcome = None
+        self.tls = None
         self.running = True
         self._pending.clear()
         self._pending_dropped = 0
@@ -267,7 +322,7 @@ class DiagnosticsPane(Vertical):
         self.ladder.update(Text("starting…", style="dim"))
         self.log_widget.clear()
         self.remove_class("-done")
-        self.query_one("#verdict", Static).update("")
+        self._show_verdict(Text(""), None)
         self._flush_timer.resume()
         self._write(Text(f" ** {title}", style="italic"))
 
@@ -289,6 +344,7 @@ class DiagnosticsPane(Vertical):
             if event.detail:
                 self._write(Text(f" ** {event.stage.label}: {event.detail}", style="italic dim"))
         elif isinstance(event, TlsDetails):
+            self.tls = event
             for line in tls_lines(event):
                 self._write(line)
         elif isinstance(event, ServerCapabilities):
@@ -299,10 +355,9 @@ class DiagnosticsPane(Vertical):
     def finish(self, outcome: Outcome) -> None:
         self._stop()
         self.outcome = outcome
-        verdict = verdict_text(outcome)
         self._saved.append("")
-        self._saved.append(verdict.plain)
-        self.query_one("#verdict", Static).update(verdict)
+        self._saved.append(verdict_text(outcome).plain)
+        self._show_verdict(verdict_text(outcome, with_fix=False), fix_line(outcome))
         self.add_class("-done")
 
     def cancelled(self) -> None:
@@ -311,7 +366,7 @@ class DiagnosticsPane(Vertical):
         text = Text("✘ CANCELLED", style="bold red")
         text.append("  the test was stopped (escape); nothing more was sent")
         self._saved.append(text.plain)
-        self.query_one("#verdict", Static).update(text)
+        self._show_verdict(text, None)
         self.add_class("-done")
 
     def crashed(self, error: BaseException) -> None:
@@ -319,8 +374,15 @@ class DiagnosticsPane(Vertical):
         text = Text("✘ ERROR", style="bold red")
         text.append(f"  {error}" if str(error) else f"  {type(error).__name__}")
         self._saved.append(text.plain)
-        self.query_one("#verdict", Static).update(text)
+        self._show_verdict(text, None)
         self.add_class("-done")
+
+    def _show_verdict(self, verdict: Text, fix: Text | None) -> None:
+        self.query_one("#verdict", Static).update(verdict)
+        line = self.query_one("#fix-line", Static)
+        line.update(fix or "")
+        line.set_class(fix is not None, "-shown")
+        self.query_one("#verdict-scroll", VerticalScroll).scroll_home(animate=False)
 
     def _write(self, line: Text) -> None:
         if len(self._saved) == self._saved.maxlen:

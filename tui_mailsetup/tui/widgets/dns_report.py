@@ -8,18 +8,22 @@ on screen as ``rich.text.Text``, never parsed as markup.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Static
 
 from tui_mailsetup.findings import Severity
 
 if TYPE_CHECKING:
     from tui_mailsetup.engine.dns import DomainReport
+    from tui_mailsetup.settings import MailSettings
 
 MARK = {
     Severity.INFO: ("✔", "green"),
@@ -82,6 +86,47 @@ class DnsPanel(Vertical):
 
     Its layout is in app.tcss (``#dns``): the report is hidden until a check ran.
     """
+
+    class Finished(Message):
+        """A check ended (reported, failed, or cancelled)."""
+
+    @work(exclusive=True, exit_on_error=False, group="dns", name="dns-check")
+    async def check(self, settings: MailSettings | None) -> None:
+        """Check the sender domain's records; None: there is no sender address to check."""
+        try:
+            await self._check(settings)
+        finally:
+            self.post_message(self.Finished())
+
+    def cancel(self) -> None:
+        self.workers.cancel_group(self, "dns")
+
+    async def _check(self, settings: MailSettings | None) -> None:
+        if settings is None:
+            self.no_sender()
+            return
+        from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
+        from tui_mailsetup.names import host_to_ascii
+
+        domain = sender_domain(settings)
+        try:
+            if not domain:
+                raise ValueError("is not an address with a domain")
+            domain = host_to_ascii(domain)
+        except ValueError as exc:
+            self.invalid(domain or settings.sender.address, str(exc))
+            return
+        self.checking(domain)
+        try:
+            # As the command line's check: dns.nameservers, dns.timeout, the relay.
+            report = await check_sender_domain(settings, domain=domain)
+        except asyncio.CancelledError:
+            self.cancelled(domain)
+            raise
+        except Exception as exc:
+            self.crashed(domain, exc)
+        else:
+            self.show_report(report)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="dns-actions"):

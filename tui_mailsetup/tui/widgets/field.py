@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -125,6 +126,25 @@ class FieldRow(Vertical):
     FieldRow:ansi.-warning .field-message {
         color: ansi_yellow;
     }
+    /* Focus wins over an error's colour: a field in error still shows it has focus. */
+    FieldRow.-focused.-error .field-label {
+        text-style: bold reverse;
+    }
+    /* Without colour an error label is marked by an underline, never by a darker shade. */
+    FieldRow.-nocolor.-error .field-label {
+        color: $foreground;
+        text-style: bold underline;
+    }
+    FieldRow.-nocolor.-error .field-message, FieldRow.-nocolor.-warning .field-message {
+        color: $foreground;
+    }
+    FieldRow.-nocolor.-focused.-error .field-label {
+        text-style: bold reverse underline;
+    }
+    /* A placeholder never looks like a value. */
+    FieldRow Input > .input--placeholder {
+        text-style: italic;
+    }
     """
 
     class ValueChanged(Message):
@@ -148,9 +168,13 @@ class FieldRow(Vertical):
         super().__init__(id=f"row-{spec.widget_id}", classes="field-row")
         self.spec = spec
         self._value = value
+        self._placeholder = spec.placeholder
+        """The placeholder to show: the spec's, or what the form set (a username hint)."""
         self._source = source
         self.finding: Finding | None = None
         self._programmatic: Any = object()
+        self._finding_shown = False
+        self._see: str | None = None
 
     def compose(self) -> ComposeResult:
         spec = self.spec
@@ -184,9 +208,12 @@ class FieldRow(Vertical):
                 id=spec.widget_id,
                 classes="field-editor",
             )
+        # Numbers take digits only: a letter is refused as it is typed, not reported later.
+        restrict = {"int": r"[0-9]*", "float": r"[0-9]*\.?[0-9]*"}.get(spec.kind)
         return Input(
             str(self._value),
-            placeholder=spec.placeholder,
+            placeholder=self._placeholder,
+            restrict=restrict,
             password=spec.kind == "secret",
             compact=True,
             id=spec.widget_id,
@@ -226,22 +253,45 @@ class FieldRow(Vertical):
         self.query_one(".field-source", Static).update(SOURCE_LABELS.get(source, source))
 
     def set_placeholder(self, text: str) -> None:
-        editor = self.editor
+        # Kept for compose too: another section may set it while this row is still mounting.
+        self._placeholder = text
+        editor = next(iter(self.query(f"#{self.spec.widget_id}")), None)
         if isinstance(editor, Input):
             editor.placeholder = text
 
-    def show_finding(self, finding: Finding | None) -> None:
-        if finding == self.finding and self.is_mounted:
+    def show_finding(self, finding: Finding | None, *, see: str | None = None) -> None:
+        """Mark the row; ``see`` names the field whose row tells the finding (said once)."""
+        if finding == self.finding and see == self._see and self._finding_shown:
             return
         self.finding = finding
-        message = self.query_one(".field-message", Static)
+        self._see = see
+        try:
+            message = self.query_one(".field-message", Static)
+            editor = self.editor
+        except NoMatches:
+            # Still being built (keys typed while its section mounts): shown on mount.
+            self._finding_shown = False
+            return
+        self._finding_shown = True
         for severity in Severity:
             self.set_class(
                 finding is not None and finding.severity is severity, f"-{severity.value}"
             )
         self.set_class(finding is not None, "-has-message")
-        keys = "Enter/F2" if isinstance(self.editor, Input) else "F2"
-        message.update(finding_text(finding, keys=keys) if finding else "")
+        keys = "Enter/F2" if isinstance(editor, Input) else "F2"
+        if finding is not None and see is not None:
+            mark = Text(
+                f"{SEVERITY_MARK[finding.severity]} ", style=SEVERITY_STYLE[finding.severity]
+            )
+            message.update(mark + Text(f"together with {see}: see there"))
+        else:
+            message.update(finding_text(finding, keys=keys) if finding else "")
+
+    def on_mount(self) -> None:
+        # NO_COLOR turns colours into shades of grey: errors then need another mark.
+        self.set_class(self.app.no_color, "-nocolor")
+        if not self._finding_shown:
+            self.show_finding(self.finding)
 
     def _changed(self, value: Any) -> None:
         if value == self._programmatic:
