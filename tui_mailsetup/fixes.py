@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui_mailsetup.settings import MailSettings
+if TYPE_CHECKING:  # findings import this module; --help must not load the settings model
+    from tui_mailsetup.settings import MailSettings
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ def _shell_value(value: Any) -> str:
 
 def apply_fix(settings: MailSettings, fix: Fix) -> MailSettings:
     """A new settings object with the fix's changes; raises ValidationError if they do not validate."""
+    from tui_mailsetup.settings import MailSettings
+
     data = settings.model_dump()
     for key, value in fix.changes.items():
         section: dict[str, Any] = data

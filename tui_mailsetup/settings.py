@@ -9,7 +9,6 @@ say where every value came from.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -183,9 +182,7 @@ def _lower(value: object) -> object:
 
 
 class SmtpSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     host: Annotated[SafeStr, _field_rule("host-invalid", _host_rule)] = ""
     """Server name or IP address of the SMTP relay."""
@@ -218,9 +215,7 @@ class SmtpSettings(BaseModel):
 
 
 class SenderSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     name: Annotated[
         SafeStr,
@@ -233,18 +228,14 @@ class SenderSettings(BaseModel):
 
 
 class SendmailSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     path: SafeStr = "/usr/sbin/sendmail"
     """Path to a sendmail-compatible binary."""
 
 
 class MailgunSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     domain: SafeStr = ""
     """Sending domain configured in Mailgun."""
@@ -257,9 +248,7 @@ class MailgunSettings(BaseModel):
 
 
 class SesSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     region: SafeStr = "us-east-1"
     """AWS region of the SES account."""
@@ -294,9 +283,7 @@ def _flow_alias(value: object) -> object:
 
 
 class OAuth2Settings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     provider: Annotated[OAuth2Provider, BeforeValidator(_lower)] = OAuth2Provider.MICROSOFT
     """Who issues the tokens for auth = xoauth2: microsoft, google or custom."""
@@ -306,7 +293,7 @@ class OAuth2Settings(BaseModel):
     """Microsoft tenant (ID or domain); empty: organizations for device-code. Required for client-credentials."""
     client_id: SafeStr = ""
     """Application (client) ID of the app registration."""
-    scopes: list[SafeStr] = Field(default_factory=list)
+    scopes: list[SafeStr] = []  # not default_factory=list: see DnsSettings.nameservers
     """Scopes to request; empty means the provider's defaults for the flow."""
     token_url: SafeStr = ""
     """Token endpoint; empty means the provider's. Set for sovereign clouds, other providers and tests."""
@@ -325,13 +312,12 @@ class OAuth2Settings(BaseModel):
 
 
 class DnsSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    nameservers: list[Annotated[SafeStr, _field_rule("nameserver-invalid", _nameserver_rule)]] = (
-        Field(default_factory=list)
-    )
+    # Plain defaults, not default_factory=list: pydantic copies a mutable default for each
+    # instance, and asking the signature of the builtin `list` (as pydantic does for a
+    # default_factory) compiles tokenize's regexes: most of the model's build at every start.
+    nameservers: list[Annotated[SafeStr, _field_rule("nameserver-invalid", _nameserver_rule)]] = []
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
     timeout: float = Field(default=5.0, gt=0, le=120)
     """Seconds for a whole DNS check run: a dead resolver ends it within this, not a multiple."""
@@ -342,9 +328,7 @@ class DnsSettings(BaseModel):
 
 
 class DetectSettings(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", use_attribute_docstrings=True, validate_assignment=True
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     ispdb: bool = True
     """Ask Thunderbird's public ISPDB about the domain (the domain name is sent to it; detect says so)."""
@@ -449,41 +433,12 @@ def field_keys(model: type[BaseModel] = MailSettings, prefix: str = "") -> list[
 
 def field_doc(key: str) -> str:
     """The docstring under a field, for help texts (``f1`` in the TUI, ``--help``)."""
-    return _field_docs().get(key, "")
-
-
-@functools.cache
-def _field_docs() -> dict[str, str]:
     # Read from this module's source on first use rather than with pydantic's
-    # use_attribute_docstrings, which parses the source at import time and so
-    # slows every headless command for the sake of the TUI's help key.
-    import ast
-    import inspect
-    import itertools
-    import sys
+    # use_attribute_docstrings, which parses the source while the classes are
+    # built and so slows every headless command for the sake of the TUI's help key.
+    from tui_mailsetup.settings_source import declared
 
-    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    docs: dict[str, str] = {}
-
-    def walk(model: type[BaseModel], prefix: str) -> None:
-        body = classes[model.__name__].body
-        for statement, following in itertools.pairwise(body):
-            if (
-                isinstance(statement, ast.AnnAssign)
-                and isinstance(statement.target, ast.Name)
-                and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                docs[prefix + statement.target.id] = inspect.cleandoc(following.value.value)
-        for name, info in model.model_fields.items():
-            annotation = info.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                walk(annotation, f"{prefix}{name}.")
-
-    walk(MailSettings, "")
-    return docs
+    return declared().doc(key)
 
 
 def get_value(settings: BaseModel, key: str) -> Any:

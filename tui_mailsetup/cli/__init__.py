@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from tui_mailsetup import __version__
@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 class UsageErrorParser(argparse.ArgumentParser):
     """argparse exits 2 on a usage error; sysexits says 64."""
+
+    epilog_factory: Callable[[], str] | None = None
+    """Makes the epilog when the help is printed: a text that costs imports (a list of keys)."""
+
+    def format_help(self) -> str:
+        if self.epilog_factory is not None:
+            self.epilog = self.epilog_factory()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)

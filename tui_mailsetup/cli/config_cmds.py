@@ -6,40 +6,22 @@ import argparse
 import getpass
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
 from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
-from tui_mailsetup.config_file import (
-    ConfigError,
-    InvalidValueError,
-    LoadedConfig,
-    ValueSource,
-    env_var_name,
-    plain_value,
-    similar_keys,
-    write_values,
-)
 from tui_mailsetup.engine.events import Stage
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
-from tui_mailsetup.paths import resolve_config_path
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.secrets import (
-    credentials_problem,
-    delete_secret,
-    resolve_secret,
-    secret_sources,
-    store_secret,
-)
-from tui_mailsetup.settings import (
-    MailSettings,
-    field_keys,
-    is_secret_key,
-    to_plain,
-)
+from tui_mailsetup.settings_source import declared, settable_keys
+
+# The settings model, pydantic and the files are imported by the commands that use
+# them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
+if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -68,8 +50,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "a symlink is written through, the write is atomic and locked against concurrent "
         "writers, and the previous version is kept as <file>.bak. Exit 73/74 when the file "
         "cannot be written (read-only directory, full disk).",
-        epilog="keys: " + ", ".join(k for k in field_keys() if not is_secret_key(k)),
     )
+    set_.epilog_factory = lambda: "keys: " + ", ".join(settable_keys())
     set_.add_argument("key", help="dotted key, e.g. smtp.port")
     set_.add_argument("value", help='the value; lists (dns.nameservers) as "a,b" or JSON')
     set_.set_defaults(handler=run_set)
@@ -82,8 +64,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "in the credentials file beside the configuration (mode 0600, directory 0700, locked "
         "against concurrent writers). Input that is not UTF-8 text, or spans several lines, "
         "exits 65. Secrets are never accepted by --override (they would show in ps).",
-        epilog="keys: " + ", ".join(MailSettings.SECRET_KEYS),
     )
+    secret.epilog_factory = lambda: "keys: " + ", ".join(declared().secret_keys)
     secret.add_argument("key", help="smtp.password, mailgun.api_key or ses.secret_access_key")
     secret.add_argument("--delete", action="store_true", help="remove the secret instead")
     secret.set_defaults(handler=run_set_secret)
@@ -122,6 +104,8 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
 
     Every command that needs the configuration loads it through here.
     """
+    from tui_mailsetup.config_file import ConfigError
+
     try:
         return load_from_args(args)
     except (UsageError, ConfigError) as exc:
@@ -133,6 +117,8 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
 def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
     """What loading noticed: a secret in the main file, an unusable credentials file, a
     configuration that others could have written while a secret is there to be used with it."""
+    from tui_mailsetup.secrets import credentials_problem, secret_sources
+
     findings = list(loaded.warnings)
     if problem := credentials_problem(loaded.path):
         findings.append(
@@ -154,6 +140,10 @@ def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from tui_mailsetup.config_file import ValueSource, env_var_name, plain_value
+    from tui_mailsetup.secrets import resolve_secret, secret_sources
+    from tui_mailsetup.settings import MailSettings, field_keys, to_plain
+
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -207,6 +197,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _driver_notes(loaded: LoadedConfig, sources: dict[str, str]) -> dict[str, str]:
+    from tui_mailsetup.config_file import ValueSource
+
     """For SES: where the AWS credentials would come from (no secret, no network)."""
     if loaded.settings.driver.value != "ses":
         return {}
@@ -243,6 +235,19 @@ def _parse_list(raw: str) -> list[str]:
 def run_set(args: argparse.Namespace) -> int:
     """Refuse a value invalid on its own (65, the key named, the file untouched), write it
     under the lock, then print the findings about it that depend on other keys."""
+    from tui_mailsetup.config_file import (
+        ConfigError,
+        InvalidValueError,
+        ValueSource,
+        env_var_name,
+        plain_value,
+        similar_keys,
+        write_values,
+    )
+    from tui_mailsetup.paths import resolve_config_path
+    from tui_mailsetup.secrets import secret_sources
+    from tui_mailsetup.settings import field_keys, is_secret_key
+
     key: str = args.key
     keys = field_keys()
     if is_secret_key(key):
@@ -290,6 +295,10 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_set_secret(args: argparse.Namespace) -> int:
+    from tui_mailsetup.paths import resolve_config_path
+    from tui_mailsetup.secrets import delete_secret, store_secret
+    from tui_mailsetup.settings import MailSettings, is_secret_key
+
     key: str = args.key
     if not is_secret_key(key):
         raise UsageError(
@@ -348,6 +357,7 @@ def _read_secret(key: str) -> str | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from tui_mailsetup.secrets import secret_sources
     from tui_mailsetup.validation import validate
 
     loaded = load_or_report(args)

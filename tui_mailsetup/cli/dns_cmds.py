@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
 from tui_mailsetup.cli.output import error, paint, print_json
-from tui_mailsetup.config_file import ConfigError, write_values
-from tui_mailsetup.engine.detect import Detection, DetectOptions, detect
-from tui_mailsetup.engine.dns import (
-    DomainReport,
-    check_sender_domain,
-    sender_domain,
-    spf_lookup,
-)
-from tui_mailsetup.engine.dns_client import DnsClient, make_resolver
-from tui_mailsetup.engine.probe import Verdict
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
-from tui_mailsetup.paths import resolve_config_path
-from tui_mailsetup.presets import server_settings
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.settings import MailSettings
+
+# dnspython, the engine, asyncio and the settings model are imported by the command that
+# runs: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
+if TYPE_CHECKING:
+    from tui_mailsetup.engine.detect import Detection
+    from tui_mailsetup.engine.dns import DomainReport
+    from tui_mailsetup.settings import MailSettings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -90,6 +83,14 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tui_mailsetup.config_file import ConfigError, write_values
+    from tui_mailsetup.engine.detect import DetectOptions, detect
+    from tui_mailsetup.engine.dns_client import make_resolver
+    from tui_mailsetup.paths import resolve_config_path
+    from tui_mailsetup.presets import server_settings
+
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -139,15 +140,17 @@ def run_detect(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-_VERDICT = {
-    Verdict.VERIFIED: ("verified", "green"),
-    Verdict.UNVERIFIED: ("unverified", "yellow"),
-    Verdict.FAILED: ("failed", "red"),
-    Verdict.NOT_PROBED: ("not probed", "dim"),
+_VERDICT = {  # keyed by the engine.probe.Verdict values (a StrEnum finds itself by its value)
+    "verified": ("verified", "green"),
+    "unverified": ("unverified", "yellow"),
+    "failed": ("failed", "red"),
+    "not-probed": ("not probed", "dim"),
 }
 
 
 def _print_detection(detection: Detection) -> None:
+    from tui_mailsetup.engine.probe import Verdict
+
     best = detection.best
     print(f"Submission servers for {detection.domain}:")
     for candidate in detection.candidates:
@@ -207,6 +210,10 @@ def _domain_argument(value: str) -> str | int:
 
 
 def run_dns(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
+
     targets: list[str] = list(args.target)
     if targets and targets[0].lower() == "spf":
         return run_dns_spf(args, targets[1:])
@@ -254,6 +261,10 @@ def print_report(report: DomainReport) -> None:
 
 def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     """`dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]`: RFC 7208 check_host()."""
+    import asyncio
+
+    from tui_mailsetup.engine.dns import spf_lookup
+    from tui_mailsetup.engine.dns_client import DnsClient
     from tui_mailsetup.engine.spf import check_host
 
     if len(rest) != 1 or not args.ip:
@@ -328,6 +339,10 @@ class DnsSection:
 
 def check_dns_section(args: argparse.Namespace, settings: MailSettings) -> DnsSection:
     """Run (or skip) the DNS checks for `check`; prints the human report unless --json."""
+    import asyncio
+
+    from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
+
     strict = bool(getattr(args, "strict", False))
     if getattr(args, "no_dns", False):
         return DnsSection(None, "--no-dns", strict)

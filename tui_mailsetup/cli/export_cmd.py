@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,8 @@ from tui_mailsetup.exitcodes import ExitCode
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    from tui_mailsetup.export import FORMATS
-    from tui_mailsetup.settings import MailSettings
+    # Nothing that loads the settings model here: `--help` must not pay for it.
+    from tui_mailsetup.settings_source import declared
 
     export = subparsers.add_parser(
         "export",
@@ -42,7 +42,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "-f",
         required=True,
         metavar="FORMAT",
-        help=f"one of: {', '.join(FORMATS)}",
+        help="one of the formats listed below",
     )
     export.add_argument(
         "--output",
@@ -66,9 +66,24 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
             "msmtp's passwordeval."
         ),
     )
-    get_secret.add_argument("key", metavar="KEY", choices=MailSettings.SECRET_KEYS)
+    get_secret.add_argument(
+        "key", metavar="KEY", choices=_LazyChoices(lambda: declared().secret_keys)
+    )
     get_secret.set_defaults(handler=run_get_secret)
     _hide(subparsers, "get-secret")
+
+
+class _LazyChoices:
+    """argparse choices computed on first use, when this command's argument is parsed."""
+
+    def __init__(self, make: Callable[[], Sequence[str]]) -> None:
+        self._make = make
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._make()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._make())
 
 
 def _hide(subparsers: Any, name: str) -> None:

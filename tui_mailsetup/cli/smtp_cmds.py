@@ -11,7 +11,6 @@ Nothing here imports Textual: this is the headless path provisioning tools use.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -100,6 +99,8 @@ def run_ladder(
     records the outcome beside the configuration (state.py). Never raises for
     a configuration, secret, message or delivery problem: those are Outcomes.
     """
+    import asyncio
+
     from tui_mailsetup.runner import default_recipients, run_test
     from tui_mailsetup.state import load_state
 
