@@ -142,6 +142,12 @@ def _quiet_client_aborts(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     error = context.get("exception")
     if context.get("message") in _CLIENT_ABORT_MESSAGES and isinstance(error, OSError | EOFError):
         return
+    # The same abort seen from the transport's waiter, when the reset wins the race with
+    # the handshake (it does on a busy machine): nobody awaits that future any more.
+    if context.get("message") == "Future exception was never retrieved" and isinstance(
+        error, ConnectionError
+    ):
+        return
     loop.default_exception_handler(context)
 
 
