@@ -571,7 +571,3 @@ def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None
                 in_file = set(_flatten(read_document(path)[1].unwrap()))
             keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
         write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})
-
-
-def config_exists(path: str | os.PathLike[str] | None = None, *, system: bool = False) -> bool:
-    return paths.resolve_config_path(path, system=system).exists()

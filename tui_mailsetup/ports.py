@@ -19,12 +19,3 @@ USUAL_PORT: dict[Encryption, int] = {
     Encryption.NONE: 25,
 }
 """The port to suggest for each encryption mode."""
-
-
-def port_encryption(port: int) -> Encryption | None:
-    """The encryption ``port`` speaks by convention, or None for a port with no convention."""
-    if port in IMPLICIT_TLS_PORTS:
-        return Encryption.TLS
-    if port in STARTTLS_PORTS:
-        return Encryption.STARTTLS
-    return None

@@ -474,11 +474,5 @@ SECRET_KEY_FOR_DRIVER: dict[Driver, str] = {
 system holds its own."""
 
 
-def default_ehlo_name() -> str:
-    import socket
-
-    return socket.getfqdn() or "localhost"
-
-
 def expand_path(value: str) -> Path:
     return Path(value).expanduser()

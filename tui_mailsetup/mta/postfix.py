@@ -241,12 +241,6 @@ class Postfix:
         except MtaError:
             return ""
 
-    def syslog_name(self) -> str:
-        try:
-            return self.effective(("syslog_name",)).get("syslog_name", "postfix") or "postfix"
-        except MtaError:
-            return "postfix"
-
     # ------------------------------------------------------------------ status
 
     def relay_settings(self) -> dict[str, str]:

@@ -63,10 +63,6 @@ def _stage_of_command(command: str) -> Stage:
     return Stage.GREETING
 
 
-def _host_name(text: str) -> str:
-    return text.split("[", 1)[0] or text
-
-
 def _connect_error(host: str, port: int, error_text: str) -> Diagnosis:
     code = _ERRNO_WORDS.get(error_text.strip().lower().rstrip("."), 0)
     error = OSError(code, error_text.strip()) if code else OSError(error_text.strip())

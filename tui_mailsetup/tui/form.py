@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -319,7 +319,3 @@ def suggested_port(encryption: str, port: Any) -> int | None:
     if current is not None and current in fitting:
         return None
     return USUAL_PORT[mode]
-
-
-def visible_fields(section: Section, driver: Driver) -> Iterable[FieldSpec]:
-    return (spec for spec in section.fields if spec.applies_to(driver))
