@@ -273,25 +273,52 @@ def _chain_subjects(ssl_object: Any) -> tuple[str, ...]:
 
     The chain as sent (not as verified) is what explains "unable to get local
     issuer certificate": a server that forgot its intermediate shows a chain of
-    one. ``SSLObject.get_unverified_chain()`` is public from Python 3.13; on
-    3.11 and 3.12 the same method exists on the ``_ssl._SSLSocket`` underneath
-    (since 3.10), so that is asked when the public one is missing.
+    one. The private ``_ssl._SSLSocket.get_unverified_chain()`` (since 3.10)
+    gives ``_ssl.Certificate`` objects, which OpenSSL decodes for us
+    (``get_info()``) without ``cryptography``: importing that costs about 45 ms,
+    most of a send-test's own run, so it is left for certificates whose subject
+    has an attribute :data:`_RFC4514_NAMES` does not know. The public
+    ``SSLObject.get_unverified_chain()`` (3.13, DER bytes) is the fallback.
     """
-    getter = getattr(ssl_object, "get_unverified_chain", None)
+    getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
     if getter is None:
-        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+        getter = getattr(ssl_object, "get_unverified_chain", None)
     if getter is None:
         return ()
     try:
         certs = getter() or []
     except (ssl.SSLError, ValueError):
         return ()
-    subjects = []
-    for cert in certs:
-        # 3.13's public method returns DER bytes; the private one Certificate objects.
-        der = cert if isinstance(cert, bytes) else cert.public_bytes(_ENCODING_DER)
-        subjects.append(describe_der(der).subject)
-    return tuple(subjects)
+    return tuple(_chain_subject(cert) for cert in certs)
 
+
+def _chain_subject(cert: Any) -> str:
+    """One presented certificate's subject, written as :func:`_x509_name_to_text` writes it."""
+    if isinstance(cert, bytes):  # 3.13's public method returns DER bytes
+        return describe_der(cert).subject
+    try:
+        subject = cert.get_info().get("subject", ())
+        return untrusted_text(
+            ", ".join(f"{_RFC4514_NAMES[key]}={value}" for rdn in subject for key, value in rdn)
+        )
+    except (KeyError, AttributeError, TypeError, ValueError, ssl.SSLError):
+        # An attribute cryptography names by its dotted OID (emailAddress, serialNumber…),
+        # or something OpenSSL would not decode: the same text, the slow way.
+        return describe_der(cert.public_bytes(_ENCODING_DER)).subject
+
+
+_RFC4514_NAMES = {
+    "commonName": "CN",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+"""OpenSSL's long names of the attributes cryptography's ``rfc4514_attribute_name``
+abbreviates (its ``_NAMEOID_TO_NAME``); it writes every other one as a dotted OID."""
 
 _ENCODING_DER: int = ssl._ssl.ENCODING_DER  # type: ignore[attr-defined]
