@@ -175,11 +175,42 @@ _SHORT_NAMES = {
 
 
 def _openssl_date(value: str) -> str:
+    """``getpeercert()``'s "Jan  1 00:00:00 2000 GMT" as ISO 8601.
+
+    The fixed form OpenSSL prints is read here rather than by
+    ``ssl.cert_time_to_seconds``, whose ``time.strptime`` imports ``_strptime``
+    and its locale machinery on every send (a millisecond); anything else goes
+    to it as before.
+    """
+    parts = value.split()
+    if (
+        len(parts) == 5
+        and parts[4] == "GMT"
+        and parts[0] in _MONTHS
+        and parts[1].isdigit()
+        and parts[3].isdigit()
+        and len(clock := parts[2].split(":")) == 3
+        and all(len(p) == 2 and p.isdigit() for p in clock)
+    ):
+        with contextlib.suppress(ValueError):
+            hour, minute, second = (int(p) for p in clock)
+            when = dt.datetime(
+                int(parts[3]), _MONTHS[parts[0]], int(parts[1]), hour, minute, second, tzinfo=dt.UTC
+            )
+            return when.isoformat()
     try:
         seconds = ssl.cert_time_to_seconds(value)
     except ValueError:
         return untrusted_text(value)
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 
 
 def describe(
