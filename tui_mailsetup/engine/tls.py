@@ -11,8 +11,10 @@ never changed behind the user's back:
 - otherwise the system trust store plus ``ca_file``, with host name checking.
 
 ``cryptography`` is imported only when a certificate has to be parsed from
-DER (pinned or unverified certificates); a verified certificate is described
-from what the ssl module already parsed, which keeps the common path fast.
+DER (pinned or unverified certificates, or a presented certificate whose subject
+has an attribute it names by OID); a verified certificate and the chain the
+server presented are described from what OpenSSL already decoded, which keeps
+the common path fast (its import is about 45 ms, several times the send).
 """
 
 from __future__ import annotations
