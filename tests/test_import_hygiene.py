@@ -146,10 +146,10 @@ def test_declared_keys_and_docs_agree_with_the_model() -> None:
     assert "\n    " not in field_doc("ses.profile")  # indentation of a long docstring removed
 
 
-# A password STARTTLS send-test against the sandbox, certificate verified: what the
-# bare aiosmtplib script in bench/bench_send.py does, and nothing it does not need
-# (cryptography is for pinned or unverified certificates, the diagnosis rules for a
-# failure, the OAuth2 token machinery for xoauth2).
+# A password STARTTLS send-test against the sandbox, its certificate verified or pinned:
+# what the bare aiosmtplib script in bench/bench_send.py does, and nothing it does not
+# need (cryptography is for certificates OpenSSL's decoding cannot describe, the
+# diagnosis rules for a failure, the OAuth2 token machinery for xoauth2).
 _SEND_PROBE = """
 import json, sys
 from tui_mailsetup.cli import main
@@ -164,18 +164,28 @@ sys.__stdout__.write("\\n" + json.dumps({"code": code, "loaded": loaded}) + "\\n
 """
 
 
-def test_a_verified_password_send_test_imports_only_what_it_uses(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("cert", "trust"),
+    [
+        ("valid", "verified (system trust store + smtp.ca_file)"),
+        ("self-signed", "trusted by the pinned fingerprint"),
+    ],
+)
+def test_a_password_send_test_imports_only_what_it_uses(
+    cert: str, trust: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui_mailsetup.sandbox import Sandbox
 
-    with Sandbox(mode="starttls", password="hygiene-password") as box:
+    pinned = cert == "self-signed"
+    kind = "self-signed" if pinned else "valid"
+    with Sandbox(mode="starttls", password="hygiene-password", cert=kind) as box:
+        smtp = box.smtp_settings()
+        if pinned:
+            smtp["fingerprint"] = box.cert_fingerprint
         config = isolated_home / "send-config.toml"
         config.write_text(
             "[smtp]\n"
-            + "".join(
-                f"{key} = {json.dumps(value)}\n" for key, value in box.smtp_settings().items()
-            )
+            + "".join(f"{key} = {json.dumps(value)}\n" for key, value in smtp.items())
             + '[sender]\naddress = "me@example.com"\n'
         )
         monkeypatch.setenv("MAILSETUP_SMTP__PASSWORD", box.password)
@@ -185,5 +195,5 @@ def test_a_verified_password_send_test_imports_only_what_it_uses(
         assert len(box.messages) == 1
     report = json.loads(last)
     assert report["code"] == 0, printed + stderr
-    assert "** trust: verified" in printed
-    assert report["loaded"] == [], f"a verified password send-test imported {report['loaded'][:5]}"
+    assert f"** trust: {trust}" in printed
+    assert report["loaded"] == [], f"a {cert} password send-test imported {report['loaded'][:5]}"

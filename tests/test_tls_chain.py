@@ -10,6 +10,7 @@ import trustme
 
 from tests.smtp_servers import Conn, ScriptedServer, collect, outcome_of, settings_for
 from tui_mailsetup.engine.events import Stage, TlsDetails
+from tui_mailsetup.engine.tls import describe_der
 
 
 def _server_context(leaf: trustme.LeafCert, *, with_intermediate: bool) -> ssl.SSLContext:
@@ -71,9 +72,14 @@ async def test_a_missing_intermediate_shows_as_a_chain_of_one(tmp_path: Path) ->
     assert details.chain[0] == details.subject
 
 
-def _self_signed(tmp_path: Path, attributes: list[tuple[str, str]]) -> tuple[ssl.SSLContext, str]:
-    """A server context presenting a self-signed certificate with this subject, and its SHA-256."""
+def _self_signed(
+    tmp_path: Path, attributes: list[tuple[str, str]]
+) -> tuple[ssl.SSLContext, str, bytes]:
+    """A server context presenting a self-signed certificate with this subject, its SHA-256
+    and its DER. Its subjectAltName mixes what is listed (DNS names, IP addresses, the
+    IPv6 ones as ipaddress writes them) with what is not (an email address, a URI)."""
     import datetime as dt
+    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -92,7 +98,19 @@ def _self_signed(tmp_path: Path, attributes: list[tuple[str, str]]) -> tuple[ssl
         .serial_number(x509.random_serial_number())
         .not_valid_before(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
         .not_valid_after(dt.datetime(3000, 1, 1, tzinfo=dt.UTC))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("::1")),
+                    x509.DNSName("localhost"),
+                    x509.RFC822Name("postmaster@acme.example"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.UniformResourceIdentifier("https://acme.example/"),
+                    x509.DNSName("*.acme.example"),
+                ]
+            ),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "self.pem", tmp_path / "self.key"
@@ -106,13 +124,17 @@ def _self_signed(tmp_path: Path, attributes: list[tuple[str, str]]) -> tuple[ssl
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert_path), str(key_path))
-    return context, cert.fingerprint(hashes.SHA256()).hex()
+    return (
+        context,
+        cert.fingerprint(hashes.SHA256()).hex(),
+        cert.public_bytes(serialization.Encoding.DER),
+    )
 
 
 @pytest.mark.parametrize(
     "attributes",
     [
-        # Every attribute the chain reads from OpenSSL's own decoding (no cryptography).
+        # Every attribute read from OpenSSL's own decoding (no cryptography).
         [
             ("COUNTRY_NAME", "DE"),
             ("STATE_OR_PROVINCE_NAME", "Berlin"),
@@ -133,11 +155,22 @@ def _self_signed(tmp_path: Path, attributes: list[tuple[str, str]]) -> tuple[ssl
     ],
     ids=["named-attributes", "oid-attributes"],
 )
-async def test_the_chain_reads_a_subject_as_the_certificate_details_do(
+async def test_a_pinned_certificate_reads_as_cryptography_reads_it(
     tmp_path: Path, attributes: list[tuple[str, str]]
 ) -> None:
-    context, fingerprint = _self_signed(tmp_path, attributes)
+    """A pinned (so unverified) certificate and the presented chain are described from
+    OpenSSL's decoding where it can say the same as cryptography, which does the rest:
+    the text is the same either way."""
+    context, fingerprint, der = _self_signed(tmp_path, attributes)
     details = await _details_after_starttls(context, fingerprint=fingerprint)
-    # A pinned certificate's subject is parsed from DER by cryptography; the chain's by OpenSSL.
+    parsed = describe_der(der)
+    fields = ("subject", "issuer", "sans", "not_before", "not_after", "fingerprint_sha256")
+    assert {f: getattr(details, f) for f in fields} == {f: getattr(parsed, f) for f in fields}
     assert details.chain == (details.subject,)
     assert details.subject.endswith("CN=smtp.acme.example" if len(attributes) > 3 else "CN=x")
+    assert details.sans == (
+        "DNS:localhost",
+        "DNS:*.acme.example",
+        "IP Address:::1",
+        "IP Address:127.0.0.1",
+    )
