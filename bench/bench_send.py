@@ -3,6 +3,8 @@
 1. Whole-process ``tui-mailsetup send-test`` against a local sandbox (STARTTLS +
    AUTH) versus a bare aiosmtplib script doing the same send, in paired runs
    (order alternating); prints the median ratio. Goal: 1.5 or less.
+   Then what the interpreter's exit costs that send-test (paired against the
+   same run with ``gc.freeze()`` before exit: a proposal, see bench_exit).
 2. Time to diagnose each port/encryption mismatch with a 30 s timeout
    (STARTTLS configured against an implicit-TLS port, and the reverse).
    Goal: 2 s or less.
@@ -169,6 +171,53 @@ def bench_send(runs: int, workdir: Path) -> None:
         print(f"    {label:<55} {median * 1000:7.1f} ms")
 
 
+FREEZE_THEN_EXIT = (
+    "import gc, sys\n"
+    "from tui_mailsetup.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "gc.freeze()\n"
+    "sys.exit(code)\n"
+)
+"""``send-test`` as ``main()`` runs it, then ``gc.freeze()`` before the interpreter exits."""
+
+
+def bench_exit(runs: int, workdir: Path) -> None:
+    """What the interpreter's exit costs a send-test, measured against the same run frozen.
+
+    At exit CPython clears every module and collects the cycles between them;
+    with pydantic, pydantic-core's schemas and the engine loaded that is tens of
+    milliseconds a short command spends after its output is written. Objects
+    moved to the permanent generation by ``gc.freeze()`` are skipped. This
+    prints what that would save (a proposal for ``cli.main()``, not applied).
+    """
+    with Sandbox(mode="starttls", password="bench-password") as box:
+        config = write_config(workdir, {**box.smtp_settings(), "timeout": 30})
+        env = child_env(workdir, MAILSETUP_SMTP__PASSWORD=box.password)
+        args = ["--config", str(config), "send-test"]
+        plain = [sys.executable, "-m", "tui_mailsetup", *args]
+        frozen = [sys.executable, "-c", FREEZE_THEN_EXIT, *args]
+        timed(plain, env)
+        timed(frozen, env)
+        plain_times: list[float] = []
+        frozen_times: list[float] = []
+        for index in range(runs):
+            pair = [(plain, plain_times), (frozen, frozen_times)]
+            for argv, times in pair if index % 2 else reversed(pair):
+                elapsed, code = timed(argv, env)
+                if code != 0:
+                    raise SystemExit(f"send-test failed with exit code {code}")
+                times.append(elapsed)
+    saved = [p - f for p, f in zip(plain_times, frozen_times, strict=True)]
+    print(f"interpreter exit ({runs} paired runs of send-test)")
+    print(
+        f"  send-test                            median {statistics.median(plain_times) * 1000:7.1f} ms"
+    )
+    print(
+        f"  send-test, gc.freeze() before exit   median {statistics.median(frozen_times) * 1000:7.1f} ms"
+    )
+    print(f"  paired median saving {statistics.median(saved) * 1000:.1f} ms")
+
+
 def bench_mismatch(workdir: Path) -> None:
     print("time to diagnose a port/encryption mismatch (timeout = 30 s)")
     cases = [
@@ -299,6 +348,7 @@ def main() -> None:
         workdir = Path(tmp)
         os.chmod(workdir, 0o700)
         bench_send(args.runs, workdir)
+        bench_exit(args.runs, workdir)
         bench_in_process(max(args.runs, 20))
         bench_mismatch(workdir)
 

@@ -144,3 +144,56 @@ def test_declared_keys_and_docs_agree_with_the_model() -> None:
     assert found.secret_keys == MailSettings.SECRET_KEYS
     assert field_doc("smtp.port").startswith("TCP port: 587 or 2525 for STARTTLS")
     assert "\n    " not in field_doc("ses.profile")  # indentation of a long docstring removed
+
+
+# A password STARTTLS send-test against the sandbox, its certificate verified or pinned:
+# what the bare aiosmtplib script in bench/bench_send.py does, and nothing it does not
+# need (cryptography is for certificates OpenSSL's decoding cannot describe, the
+# diagnosis rules for a failure, the OAuth2 token machinery for xoauth2).
+_SEND_PROBE = """
+import json, sys
+from tui_mailsetup.cli import main
+code = main(sys.argv[1:])
+loaded = sorted(
+    m for m in sys.modules
+    if m.split(".")[0] in {"cryptography", "authlib", "requests", "google", "textual"}
+    or m.startswith(("tui_mailsetup.engine.diagnosis", "tui_mailsetup.oauth2."))
+    or m == "_strptime"
+)
+sys.__stdout__.write("\\n" + json.dumps({"code": code, "loaded": loaded}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    ("cert", "trust"),
+    [
+        ("valid", "verified (system trust store + smtp.ca_file)"),
+        ("self-signed", "trusted by the pinned fingerprint"),
+    ],
+)
+def test_a_password_send_test_imports_only_what_it_uses(
+    cert: str, trust: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui_mailsetup.sandbox import Sandbox
+
+    pinned = cert == "self-signed"
+    kind = "self-signed" if pinned else "valid"
+    with Sandbox(mode="starttls", password="hygiene-password", cert=kind) as box:
+        smtp = box.smtp_settings()
+        if pinned:
+            smtp["fingerprint"] = box.cert_fingerprint
+        config = isolated_home / "send-config.toml"
+        config.write_text(
+            "[smtp]\n"
+            + "".join(f"{key} = {json.dumps(value)}\n" for key, value in smtp.items())
+            + '[sender]\naddress = "me@example.com"\n'
+        )
+        monkeypatch.setenv("MAILSETUP_SMTP__PASSWORD", box.password)
+        last, printed, stderr = _run(
+            _SEND_PROBE, ["--config", str(config), "send-test"], isolated_home
+        )
+        assert len(box.messages) == 1
+    report = json.loads(last)
+    assert report["code"] == 0, printed + stderr
+    assert f"** trust: {trust}" in printed
+    assert report["loaded"] == [], f"a {cert} password send-test imported {report['loaded'][:5]}"

@@ -11,8 +11,10 @@ never changed behind the user's back:
 - otherwise the system trust store plus ``ca_file``, with host name checking.
 
 ``cryptography`` is imported only when a certificate has to be parsed from
-DER (pinned or unverified certificates); a verified certificate is described
-from what the ssl module already parsed, which keeps the common path fast.
+DER (pinned or unverified certificates, or a presented certificate whose subject
+has an attribute it names by OID); a verified certificate and the chain the
+server presented are described from what OpenSSL already decoded, which keeps
+the common path fast (its import is about 45 ms, several times the send).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import ssl
 import threading
@@ -175,11 +178,45 @@ _SHORT_NAMES = {
 
 
 def _openssl_date(value: str) -> str:
+    """``getpeercert()``'s "Jan  1 00:00:00 2000 GMT" as ISO 8601 (as it was, when it is not that)."""
+    with contextlib.suppress(ValueError):
+        return _strict_openssl_date(value)
     try:
         seconds = ssl.cert_time_to_seconds(value)
     except ValueError:
         return untrusted_text(value)
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+def _strict_openssl_date(value: str) -> str:
+    """OpenSSL's fixed "Jan  1 00:00:00 2000 GMT" as ISO 8601; ValueError for anything else.
+
+    Read here rather than by ``ssl.cert_time_to_seconds``, whose ``time.strptime``
+    imports ``_strptime`` and its locale machinery on every send (a millisecond).
+    """
+    parts = value.split()
+    if (
+        len(parts) != 5
+        or parts[4] != "GMT"
+        or parts[0] not in _MONTHS
+        or not (parts[1].isdigit() and parts[3].isdigit())
+        or len(clock := parts[2].split(":")) != 3
+        or not all(len(p) == 2 and p.isdigit() for p in clock)
+    ):
+        raise ValueError(f"not an OpenSSL certificate date: {value!r}")
+    hour, minute, second = (int(p) for p in clock)
+    when = dt.datetime(
+        int(parts[3]), _MONTHS[parts[0]], int(parts[1]), hour, minute, second, tzinfo=dt.UTC
+    )
+    return when.isoformat()
+
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 
 
 def describe(
@@ -212,6 +249,17 @@ def describe(
             verify_message=verify_message,
             chain=chain,
         )
+    decoded = _decoded_leaf(ssl_object, der)
+    if decoded is not None:
+        return TlsDetails(
+            version=version,
+            cipher=cipher,
+            **decoded,
+            fingerprint_sha256=fingerprint_of(der) if der else "",
+            verified=verified,
+            verify_message=verify_message,
+            chain=chain,
+        )
     return describe_der(
         der,
         version=version,
@@ -220,6 +268,46 @@ def describe(
         verify_message=verify_message,
         chain=chain,
     )
+
+
+def _decoded_leaf(ssl_object: Any, der: bytes | None) -> dict[str, Any] | None:
+    """A certificate ssl did not verify (pinned, ``verify = false``, a probe's), described
+    from OpenSSL's own decoding of the presented leaf, in :func:`describe_der`'s words.
+
+    ``getpeercert()`` is empty without verification, but the presented chain's
+    ``_ssl.Certificate.get_info()`` decodes the same fields; this spares a pinned
+    self-signed server the ~45 ms import of ``cryptography``. None (so
+    :func:`describe_der` does it) when anything is not exactly what describe_der
+    would write: an attribute cryptography names by OID, a date or an address it
+    would read differently, a leaf that is not ``der``. Like describe_der, only
+    DNS names then IP addresses of the subjectAltName are listed, the addresses
+    as :mod:`ipaddress` writes them ("::1", not OpenSSL's "0:0:0:0:0:0:0:1").
+    """
+    getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    if getter is None or not der:
+        return None
+    try:
+        chain = getter()
+        leaf = chain[0] if chain else None
+        if leaf is None or leaf.public_bytes(_ENCODING_DER) != der:
+            return None
+        info = leaf.get_info()
+        alt_names = info.get("subjectAltName", ())
+        dns = [f"DNS:{value}" for kind, value in alt_names if kind == "DNS"]
+        ips = [
+            f"IP Address:{ipaddress.ip_address(value)}"
+            for kind, value in alt_names
+            if kind == "IP Address"
+        ]
+        return {
+            "subject": _rfc4514_text(info.get("subject", ())),
+            "issuer": _rfc4514_text(info.get("issuer", ())),
+            "sans": tuple(untrusted_text(name) for name in dns + ips),
+            "not_before": _strict_openssl_date(info["notBefore"]),
+            "not_after": _strict_openssl_date(info["notAfter"]),
+        }
+    except (KeyError, AttributeError, TypeError, ValueError, IndexError, ssl.SSLError):
+        return None
 
 
 def describe_der(
@@ -273,25 +361,57 @@ def _chain_subjects(ssl_object: Any) -> tuple[str, ...]:
 
     The chain as sent (not as verified) is what explains "unable to get local
     issuer certificate": a server that forgot its intermediate shows a chain of
-    one. ``SSLObject.get_unverified_chain()`` is public from Python 3.13; on
-    3.11 and 3.12 the same method exists on the ``_ssl._SSLSocket`` underneath
-    (since 3.10), so that is asked when the public one is missing.
+    one. The private ``_ssl._SSLSocket.get_unverified_chain()`` (since 3.10)
+    gives ``_ssl.Certificate`` objects, which OpenSSL decodes for us
+    (``get_info()``) without ``cryptography``: importing that costs about 45 ms,
+    most of a send-test's own run, so it is left for certificates whose subject
+    has an attribute :data:`_RFC4514_NAMES` does not know. The public
+    ``SSLObject.get_unverified_chain()`` (3.13, DER bytes) is the fallback.
     """
-    getter = getattr(ssl_object, "get_unverified_chain", None)
+    getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
     if getter is None:
-        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+        getter = getattr(ssl_object, "get_unverified_chain", None)
     if getter is None:
         return ()
     try:
         certs = getter() or []
     except (ssl.SSLError, ValueError):
         return ()
-    subjects = []
-    for cert in certs:
-        # 3.13's public method returns DER bytes; the private one Certificate objects.
-        der = cert if isinstance(cert, bytes) else cert.public_bytes(_ENCODING_DER)
-        subjects.append(describe_der(der).subject)
-    return tuple(subjects)
+    return tuple(_chain_subject(cert) for cert in certs)
 
+
+def _chain_subject(cert: Any) -> str:
+    """One presented certificate's subject, written as :func:`_x509_name_to_text` writes it."""
+    if isinstance(cert, bytes):  # 3.13's public method returns DER bytes
+        return describe_der(cert).subject
+    try:
+        return _rfc4514_text(cert.get_info().get("subject", ()))
+    except (KeyError, AttributeError, TypeError, ValueError, ssl.SSLError):
+        # An attribute cryptography names by its dotted OID (emailAddress, serialNumber…),
+        # or something OpenSSL would not decode: the same text, the slow way.
+        return describe_der(cert.public_bytes(_ENCODING_DER)).subject
+
+
+def _rfc4514_text(name: Any) -> str:
+    """An OpenSSL-decoded name as :func:`_x509_name_to_text` writes it; KeyError for an
+    attribute cryptography would write as a dotted OID."""
+    return untrusted_text(
+        ", ".join(f"{_RFC4514_NAMES[key]}={value}" for rdn in name for key, value in rdn)
+    )
+
+
+_RFC4514_NAMES = {
+    "commonName": "CN",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+}
+"""OpenSSL's long names of the attributes cryptography's ``rfc4514_attribute_name``
+abbreviates (its ``_NAMEOID_TO_NAME``); it writes every other one as a dotted OID."""
 
 _ENCODING_DER: int = ssl._ssl.ENCODING_DER  # type: ignore[attr-defined]

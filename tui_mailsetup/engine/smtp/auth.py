@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiosmtplib.auth import (
     auth_crammd5_verify,
@@ -22,13 +23,17 @@ from aiosmtplib.auth import (
 from aiosmtplib.errors import SMTPResponseException, SMTPServerDisconnected
 from aiosmtplib.response import SMTPResponse
 
-from tui_mailsetup.engine import diagnosis as diag
 from tui_mailsetup.engine.events import Diagnosis
-from tui_mailsetup.engine.smtp.errors import Failed
+from tui_mailsetup.engine.smtp.errors import Failed, lazy_diagnosis
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
 from tui_mailsetup.engine.smtp.redaction import Redactor, server_text
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import AuthMechanism
+
+if TYPE_CHECKING:
+    from tui_mailsetup.engine import diagnosis as diag
+else:
+    diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
 
 AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
 """auto's order: CRAM-MD5 never reveals the password, even to the server."""

@@ -46,9 +46,32 @@ async def resolve(
         from tui_mailsetup.engine.dns_client import resolve_host
 
         infos = await resolve_host(host, port, nameservers, dns_timeout=dns_timeout)
+    elif (literal := address_literal(host, port)) is not None:
+        return [literal]
     else:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [(info[0], info[4]) for info in infos]
+
+
+def address_literal(host: str, port: int) -> Address | None:
+    """``host`` as getaddrinfo would give it back when it is an IP address, else None.
+
+    ``socket.getaddrinfo`` encodes every host name with the ``idna`` codec,
+    whose import (``encodings.idna``, ``stringprep``, ``unicodedata``) costs a
+    few milliseconds of a loopback send; asyncio skips getaddrinfo for
+    literals in the same way (``base_events._ipaddr_info``). Only strict
+    literals are taken (``inet_pton``): "127.1" or a scoped "fe80::1%eth0"
+    still go to getaddrinfo. The address is written as getaddrinfo writes it
+    (``inet_ntop``: "0:0::1" becomes "::1").
+    """
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        text = socket.inet_ntop(family, packed)
+        return (family, (text, port) if family == socket.AF_INET else (text, port, 0, 0))
+    return None
 
 
 async def happy_eyeballs(addresses: list[Address]) -> tuple[socket.socket, Address]:

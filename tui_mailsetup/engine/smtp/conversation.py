@@ -15,19 +15,18 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtplib.email import flatten_message, quote_address
 from aiosmtplib.errors import SMTPDataError, SMTPResponseException, SMTPTimeoutError
 from aiosmtplib.esmtp import parse_esmtp_extensions
 from aiosmtplib.response import SMTPResponse
 
-from tui_mailsetup.engine import diagnosis as diag
 from tui_mailsetup.engine import tls
 from tui_mailsetup.engine.events import Diagnosis, Event, ServerCapabilities, Stage, TlsDetails
 from tui_mailsetup.engine.smtp.auth import BEARER_MECHANISMS, Authenticator, choose_mechanism
 from tui_mailsetup.engine.smtp.connection import happy_eyeballs, in_daemon_thread, resolve
-from tui_mailsetup.engine.smtp.errors import Stop, reason
+from tui_mailsetup.engine.smtp.errors import Stop, lazy_diagnosis, reason
 from tui_mailsetup.engine.smtp.probes import Peer, inspect_certificate, probe_plain, probe_tls
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
 from tui_mailsetup.engine.smtp.redaction import server_text
@@ -43,6 +42,11 @@ from tui_mailsetup.names import (
 from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, USUAL_PORT
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
+
+if TYPE_CHECKING:
+    from tui_mailsetup.engine import diagnosis as diag
+else:
+    diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
 
 PROBE_OTHER_PORT = 2.0
 """Seconds a side probe of another port (465, when STARTTLS is missing) may take."""

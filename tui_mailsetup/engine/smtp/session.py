@@ -15,11 +15,10 @@ import socket
 import ssl
 import time
 from email.message import EmailMessage
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiosmtplib.errors import SMTPResponseException, SMTPServerDisconnected
 
-from tui_mailsetup.engine import diagnosis as diag
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -36,6 +35,7 @@ from tui_mailsetup.engine.smtp.errors import (
     HandshakeDropped,
     RepliesOutOfStep,
     Stop,
+    lazy_diagnosis,
     reason,
 )
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
@@ -43,6 +43,11 @@ from tui_mailsetup.engine.smtp.redaction import Redactor, server_text
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
+
+if TYPE_CHECKING:
+    from tui_mailsetup.engine import diagnosis as diag
+else:
+    diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
 
 QUIT_GRACE = 3.0
 """Seconds QUIT may take once the message was accepted (outside the overall deadline)."""
