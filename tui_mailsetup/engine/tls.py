@@ -150,7 +150,7 @@ def _name_to_text(name: Any) -> str:
     parts = []
     for rdn in name or ():
         for key, value in rdn:
-            short = _SHORT_NAMES.get(key, key)
+            short = _RFC4514_NAMES.get(key, key)
             parts.append(f"{short}={value}")
     return untrusted_text(", ".join(parts))
 
@@ -165,16 +165,6 @@ def _x509_name_to_text(name: Any) -> str:
             for attribute in rdn
         )
     )
-
-
-_SHORT_NAMES = {
-    "commonName": "CN",
-    "organizationName": "O",
-    "organizationalUnitName": "OU",
-    "countryName": "C",
-    "localityName": "L",
-    "stateOrProvinceName": "ST",
-}
 
 
 def _openssl_date(value: str) -> str:
