@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-import tomlkit.exceptions
-
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig, ValueSource
 from tui_mailsetup.errors import ConfigurationError
@@ -66,11 +63,16 @@ def read_credentials(
             files.check_private(path)
         except files.UnsafePermissionsError as exc:
             raise SecretError(str(exc)) from exc
+    # Read with the standard library's tomllib (show and check read this file; tomlkit,
+    # slow to import, is for writing it). The line of a parse error is tomlkit's.
+    import tomllib
+
     try:
-        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         # The parse error text could quote a secret: say only where it is.
-        line = getattr(exc, "line", None)
+        line = _parse_error_line(text) if isinstance(exc, tomllib.TOMLDecodeError) else None
         where = f"{path}:{line}" if line else str(path)
         raise SecretError(f"{where}: the credentials file cannot be read as TOML") from exc
     flat: dict[str, str] = {}
@@ -84,6 +86,19 @@ def read_credentials(
                         raise SecretError(f"{path}: {shown}: the stored secret {problem}")
                     flat[key] = value
     return flat
+
+
+def _parse_error_line(text: str) -> int | None:
+    import tomlkit
+    import tomlkit.exceptions
+
+    try:
+        tomlkit.parse(text).unwrap()
+    except tomlkit.exceptions.ParseError as exc:
+        return exc.line
+    except (tomlkit.exceptions.TOMLKitError, ValueError, TypeError, KeyError):
+        pass
+    return None
 
 
 def store_secret(config_path: Path, key: str, value: str) -> Path:
@@ -138,6 +153,8 @@ def delete_secret(config_path: Path, key: str) -> bool:
 
 
 def _write_credentials(path: Path, secrets: dict[str, str]) -> None:
+    import tomlkit
+
     document = tomlkit.document()
     document.add(tomlkit.comment("tui-mailsetup secrets: keep this file mode 0600"))
     for key, value in sorted(secrets.items()):

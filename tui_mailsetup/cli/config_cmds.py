@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
 from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
-from tui_mailsetup.engine.events import Stage
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
@@ -84,9 +85,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default="auth",
         type=str.lower,
         choices=CHECK_STAGES,
-        help="stop after this stage: "
-        + ", ".join(CHECK_STAGES)
-        + " (default: auth). mail and rcpt ask whether the sender and the recipient "
+        help="stop after this stage: %(choices)s (default: auth). mail and rcpt ask whether the sender and the recipient "
         "(the sender address) would be accepted; no message is ever sent: use send-test for that",
     )
     from tui_mailsetup.cli.dns_cmds import add_check_options
@@ -95,8 +94,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=run_check)
 
 
-# check never sends a message: it may go as far as RCPT, never DATA.
-CHECK_STAGES = tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
+class _CheckStages(Sequence[str]):
+    """check's stages, resolve to rcpt: it never sends a message, so never DATA.
+
+    The order lives in engine/events.py (Stage); this asks it only when argparse needs
+    the names (``check --quit-after``, ``check --help``): ``show`` and ``set`` register
+    ``check`` too and must not import the engine for it."""
+
+    @functools.cached_property
+    def _names(self) -> tuple[str, ...]:
+        from tui_mailsetup.engine.events import Stage
+
+        return tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+CHECK_STAGES: Sequence[str] = _CheckStages()
 
 
 def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
@@ -408,6 +430,7 @@ def _findings_diagnosis(findings: list[Any]) -> dict[str, Any]:
 
 def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list[Any]) -> int:
     from tui_mailsetup.cli import smtp_cmds
+    from tui_mailsetup.engine.events import Stage
 
     stop_after = Stage(args.quit_after)
     # The findings were shown above: the runner validates again (one verdict) quietly.
