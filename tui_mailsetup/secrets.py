@@ -9,8 +9,6 @@ the system keyring where a usable one exists.
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +203,10 @@ def _keyring_get(key: str) -> str | None:
 
 def run_password_command(command: str, *, timeout: float = PASSWORD_COMMAND_TIMEOUT) -> str:
     """Run ``command`` without a shell; its first output line is the secret."""
+    # Imported here: show and check only ask whether there is a command, never run it.
+    import shlex
+    import subprocess
+
     try:
         argv = shlex.split(command)
     except ValueError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import getpass
 import json
 import sys
 from collections.abc import Sequence
@@ -17,7 +16,6 @@ from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.settings_source import declared, settable_keys
 
 # The settings model, pydantic and the files are imported by the commands that use
 # them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
@@ -52,7 +50,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "writers, and the previous version is kept as <file>.bak. Exit 73/74 when the file "
         "cannot be written (read-only directory, full disk).",
     )
-    set_.epilog_factory = lambda: "keys: " + ", ".join(settable_keys())
+    set_.epilog_factory = _settable_keys_epilog
     set_.add_argument("key", help="dotted key, e.g. smtp.port")
     set_.add_argument("value", help='the value; lists (dns.nameservers) as "a,b" or JSON')
     set_.set_defaults(handler=run_set)
@@ -66,7 +64,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "against concurrent writers). Input that is not UTF-8 text, or spans several lines, "
         "exits 65. Secrets are never accepted by --override (they would show in ps).",
     )
-    secret.epilog_factory = lambda: "keys: " + ", ".join(declared().secret_keys)
+    secret.epilog_factory = _secret_keys_epilog
     secret.add_argument("key", help="smtp.password, mailgun.api_key or ses.secret_access_key")
     secret.add_argument("--delete", action="store_true", help="remove the secret instead")
     secret.set_defaults(handler=run_set_secret)
@@ -92,6 +90,19 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     add_check_options(check)
     check.set_defaults(handler=run_check)
+
+
+# The help's key lists read settings.py's source (settings_source.py) when a help is printed.
+def _settable_keys_epilog() -> str:
+    from tui_mailsetup.settings_source import settable_keys
+
+    return "keys: " + ", ".join(settable_keys())
+
+
+def _secret_keys_epilog() -> str:
+    from tui_mailsetup.settings_source import declared
+
+    return "keys: " + ", ".join(declared().secret_keys)
 
 
 class _CheckStages(Sequence[str]):
@@ -347,6 +358,8 @@ def _read_secret(key: str) -> str | None:
         error("no standard input to read the secret from")
         return None
     if sys.stdin.isatty():
+        import getpass
+
         first = getpass.getpass(f"{key} (not echoed): ")
         second = getpass.getpass(f"{key} again: ")
         if first != second:
