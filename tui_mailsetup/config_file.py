@@ -7,8 +7,10 @@ load, except to correct the very keys that are wrong.
 
 Reading (every command) parses with the standard library's tomllib; tomlkit, which
 keeps comments and order but costs about 8 ms to import and is slower to parse, is
-loaded only to write (``set``, the TUI's save) and to word a parse error exactly as
-the writer would (an error path: the file is broken anyway).
+loaded only to write (``set``, the TUI's save) and when tomllib refuses a file: then
+tomlkit decides, as it always has, so what loads and how an error is worded (with
+its line) do not change. (tomlkit also reads TOML 1.1, e.g. an inline table over
+several lines, which the Python 3.11 tomllib refuses.)
 """
 
 from __future__ import annotations
@@ -182,16 +184,9 @@ def read_data(path: Path) -> tuple[str, dict[str, Any]]:
     text = _read_text(path)
     try:
         return text, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        _parse_document(path, text)  # raises the writer's ConfigError, with its line
-        # The two parsers disagree (tomlkit accepted it): tomllib's own words and line.
-        found = re.search(r"\(at line (\d+), column (\d+)\)$", str(exc))
-        line = int(found.group(1)) if found else None
-        message = str(exc).split(" (at line ")[0]
-        if found:
-            message += f" (column {found.group(2)})"
-        origin = f"{path}:{line}" if line else str(path)
-        raise ConfigError(path, [ConfigProblem("", message, origin, line)]) from exc
+    except tomllib.TOMLDecodeError:
+        # tomlkit's verdict, as before: its error (with the line), or its values.
+        return text, _parse_document(path, text).unwrap()
 
 
 def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:

@@ -62,17 +62,18 @@ def read_credentials(
         except files.UnsafePermissionsError as exc:
             raise SecretError(str(exc)) from exc
     # Read with the standard library's tomllib (show and check read this file; tomlkit,
-    # slow to import, is for writing it). The line of a parse error is tomlkit's.
+    # slow to import, is for writing it). What tomllib refuses, tomlkit decides, as it
+    # always has (see config_file.read_data).
     import tomllib
 
     try:
         text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"{path}: the credentials file cannot be read as TOML") from exc
+    try:
         data = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        # The parse error text could quote a secret: say only where it is.
-        line = _parse_error_line(text) if isinstance(exc, tomllib.TOMLDecodeError) else None
-        where = f"{path}:{line}" if line else str(path)
-        raise SecretError(f"{where}: the credentials file cannot be read as TOML") from exc
+    except tomllib.TOMLDecodeError:
+        data = _parse_with_tomlkit(path, text)
     flat: dict[str, str] = {}
     for section, values in data.items():
         if isinstance(values, dict):
@@ -86,17 +87,17 @@ def read_credentials(
     return flat
 
 
-def _parse_error_line(text: str) -> int | None:
+def _parse_with_tomlkit(path: Path, text: str) -> dict[str, Any]:
     import tomlkit
     import tomlkit.exceptions
 
     try:
-        tomlkit.parse(text).unwrap()
-    except tomlkit.exceptions.ParseError as exc:
-        return exc.line
-    except (tomlkit.exceptions.TOMLKitError, ValueError, TypeError, KeyError):
-        pass
-    return None
+        return tomlkit.parse(text).unwrap()
+    except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+        # The parse error text could quote a secret: say only where it is.
+        line = getattr(exc, "line", None)
+        where = f"{path}:{line}" if line else str(path)
+        raise SecretError(f"{where}: the credentials file cannot be read as TOML") from exc
 
 
 def store_secret(config_path: Path, key: str, value: str) -> Path:
