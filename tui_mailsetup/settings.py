@@ -456,7 +456,7 @@ def secrets_dir_source() -> PydanticBaseSettingsSource:
     """Files named like the variables (``mailsetup_smtp__password``) in the secrets directories."""
     from tui_mailsetup import paths
 
-    existing = [d for d in paths.current().secrets_dirs if d.is_dir()]
+    existing = [d for d in paths.secrets_dirs() if d.is_dir()]
     return NestedSecretsSettingsSource(
         file_secret_settings=MailSettings,  # type: ignore[arg-type]
         secrets_dir=existing or None,
