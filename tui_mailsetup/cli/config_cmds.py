@@ -83,8 +83,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default="auth",
         type=str.lower,
         choices=CHECK_STAGES,
-        help="stop after this stage: %(choices)s (default: auth). mail and rcpt ask whether the sender and the recipient "
-        "(the sender address) would be accepted; no message is ever sent: use send-test for that",
+        help="stop after this stage: %(choices)s (default: auth). mail and rcpt ask whether "
+        "the sender and the recipient (the sender address) would be accepted; no message is "
+        "ever sent: use send-test for that",
     )
     from tui_mailsetup.cli.dns_cmds import add_check_options
 
