@@ -194,8 +194,8 @@ def bench_headless(runs: int, workdir: Path) -> list[Row]:
             runs,
         )
         NOTES.append(
-            f"  {label:<66} {statistics.median(mine):.3f} s "
-            f"(python -c pass {statistics.median(bare):.3f} s)"
+            f"  {label:<66} {statistics.median(mine):.3f} s, {ratio(mine, bare):4.2f} x "
+            f"python -c pass ({statistics.median(bare):.3f} s)"
         )
     return rows
 
