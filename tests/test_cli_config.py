@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import config_path, run_cli
+from cli_helpers import cli_environment, config_path, run_cli
 
 
 def test_set_then_show_reports_file_values_and_their_source(isolated_home: Path) -> None:
@@ -307,3 +310,56 @@ def test_refused_values_are_explained_in_the_products_words(
     section, _, field = key.partition(".")
     findings = [f for f in evaluate({section: {field: value}})[1] if f.field == key]
     assert findings and said in findings[0].message
+
+
+# The program (python -m, the console script) ends show, set, set-secret and check --offline
+# with os._exit once their output is flushed (cli.run): nothing printed may be lost, and
+# every other command still exits the ordinary way (atexit handlers, the TUI's terminal).
+_RUN_WITH_ATEXIT = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("ordinary exit\\n"))
+from tui_mailsetup.cli import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "quick"),
+    [
+        (["show", "--json"], 0, True),
+        (["check", "--offline", "--json"], 0, True),
+        (["set", "smtp.port", "2525"], 0, True),
+        # Online: the engine's threads and event loop. Nothing listens on port 9 of 127.0.0.1.
+        (["check", "--no-dns", "--json"], 69, False),
+        (["export", "--format", "json"], 0, False),
+        (["show", "--no-such-option"], 64, False),  # a usage error exits through argparse
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_the_programs_quick_exit_loses_no_output(
+    argv: list[str], code: int, quick: bool, isolated_home: Path, tmp_path: Path
+) -> None:
+    for key, value in (("smtp.host", "127.0.0.1"), ("smtp.port", "9"), ("smtp.timeout", "5")):
+        assert run_cli("set", key, value, home=isolated_home).returncode == 0
+    assert (
+        run_cli("set", "sender.address", "alerts@example.com", home=isolated_home).returncode == 0
+    )
+    out = tmp_path / "out.txt"
+    with out.open("wb") as stream:  # a file: block-buffered, written out only at the end
+        completed = subprocess.run(
+            [sys.executable, "-c", _RUN_WITH_ATEXIT, *argv],
+            stdout=stream,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_environment(isolated_home),
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+        )
+    assert completed.returncode == code, completed.stderr
+    assert ("ordinary exit" not in completed.stderr) is quick, completed.stderr
+    printed = out.read_text(encoding="utf-8")
+    if "--json" in argv or "json" in argv:
+        assert json.loads(printed)  # one whole JSON document
+    if argv[0] == "set":
+        assert printed.startswith("smtp.port = 2525  (written to ")
+        assert "port = 2525" in config_path(isolated_home).read_text()

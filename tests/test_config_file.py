@@ -111,6 +111,61 @@ def test_parse_error_reports_line_and_column(tmp_path: Path) -> None:
     assert str(path) + ":3" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[smtp]\n\nhost = "unterminated\n',
+        "[smtp]\nport = 1\nport = 2\n",
+        "[smtp]\nport = 1\n[sender]\n[smtp]\nhost = 'a'\n",
+        '[sender]\nname = "a\x7fb"\n',
+        "[smtp]\nport = 01\n",
+        "driver =\n",
+    ],
+    ids=["unterminated", "key twice", "table twice", "control character", "number", "no value"],
+)
+def test_reading_and_writing_word_a_parse_error_alike(tmp_path: Path, text: str) -> None:
+    """Reading parses with tomllib, writing with tomlkit: one message, one line, for both."""
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as read:
+        load_config(path)
+    with pytest.raises(ConfigError) as written:
+        write_values(path, {"smtp.host": "x.example.com"})
+    assert str(read.value) == str(written.value)
+    assert read.value.problems[0].line == written.value.problems[0].line
+    assert read.value.problems[0].line is not None
+    assert path.read_text() == text
+
+
+def test_toml_1_1_that_tomlkit_reads_still_loads(tmp_path: Path) -> None:
+    """An inline table over several lines (TOML 1.1): the Python 3.11 tomllib refuses it,
+    tomlkit, which always read these files, takes it."""
+    path = tmp_path / "conf" / "config.toml"
+    path.parent.mkdir(mode=0o700)
+    path.write_text(
+        'sender = {\n  name = "Acme",\n  address = "alerts@example.com",\n}\n'
+        '[smtp]\nhost = "smtp.example.com"\n'
+    )
+    loaded = load_config(path)
+    assert (loaded.settings.sender.name, loaded.settings.sender.address) == (
+        "Acme",
+        "alerts@example.com",
+    )
+    assert loaded.sources["sender.address"] == "file"
+    credentials = store_secret(path, "smtp.password", "first")
+    credentials.write_text('smtp = {\n  password = "second",\n}\n')
+    assert read_credentials(path) == {"smtp.password": "second"}
+
+
+def test_a_broken_credentials_file_names_its_line_not_its_secret(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "config.toml"
+    credentials = store_secret(config, "smtp.password", "first")
+    credentials.write_text('[smtp]\npassword = "s3cret-unterminated\n')
+    with pytest.raises(SecretError) as caught:
+        read_credentials(config)
+    assert str(caught.value) == f"{credentials}:2: the credentials file cannot be read as TOML"
+
+
 def test_writing_refuses_a_file_that_does_not_load(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[smtp]\nport = 0\n")

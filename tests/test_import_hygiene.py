@@ -197,3 +197,137 @@ def test_a_password_send_test_imports_only_what_it_uses(
     assert report["code"] == 0, printed + stderr
     assert f"** trust: {trust}" in printed
     assert report["loaded"] == [], f"a {cert} password send-test imported {report['loaded'][:5]}"
+
+
+# --------------------------------------------------------------------------- issue 15
+# What the headless commands a provisioning run repeats must not load: asyncio (and
+# with it ssl, socket and subprocess machinery they do not use), the engine, tomlkit
+# (the writer: reading goes through tomllib) and Textual. Each was once loaded by them.
+_LEFT_OUT = """
+import json, sys
+from tui_mailsetup.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+sys.__stdout__.write("\\n" + json.dumps({"code": code, "modules": sorted(sys.modules)}) + "\\n")
+"""
+_ENGINE = "tui_mailsetup.engine"
+_NEVER_IN_HEADLESS = ("asyncio", _ENGINE, "textual", "rich")
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "left_out"),
+    [
+        # With --config (or MAILSETUP_CONFIG) no platform directory is needed either.
+        (["show"], 0, (*_NEVER_IN_HEADLESS, "tomlkit", "platformdirs")),
+        (["show", "--json"], 0, (*_NEVER_IN_HEADLESS, "tomlkit", "platformdirs")),
+        (["check", "--offline"], 0, (*_NEVER_IN_HEADLESS, "tomlkit", "platformdirs")),
+        (["check", "--offline", "--json"], 0, (*_NEVER_IN_HEADLESS, "tomlkit", "platformdirs")),
+        # set writes with tomlkit (comments and order kept); the rest stays out.
+        (["set", "smtp.port", "465"], 0, _NEVER_IN_HEADLESS),
+        (["--help"], 0, ("asyncio", "tomlkit", "textual", "rich")),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_headless_commands_leave_out_what_they_do_not_use(
+    argv: list[str], code: int, left_out: tuple[str, ...], isolated_home: Path
+) -> None:
+    config = isolated_home / "config.toml"
+    config.write_text(
+        '# kept\n[smtp]\nhost = "smtp.example.com"\nport = 587\nencryption = "starttls"\n'
+        '[sender]\naddress = "alerts@example.com"\n',
+        encoding="utf-8",
+    )
+    last, printed, stderr = _run(_LEFT_OUT, ["--config", str(config), *argv], isolated_home)
+    report = json.loads(last)
+    assert report["code"] == code, printed + stderr
+    loaded = [
+        module
+        for module in report["modules"]
+        if any(module == name or module.startswith(name + ".") for name in left_out)
+    ]
+    assert loaded == [], f"{' '.join(argv)} imported {loaded[:5]}"
+    if argv[0] == "set":
+        assert config.read_text(encoding="utf-8").startswith("# kept\n")  # written by tomlkit
+        assert "port = 465" in config.read_text(encoding="utf-8")
+
+
+# settings.py imports pydantic_settings with a stand-in for its unused `import asyncio`.
+# Whatever imports asyncio afterwards must get the real module, exactly as usual.
+_ASYNCIO_AFTERWARDS = """
+import json, sys, types
+import tui_mailsetup.settings
+import pydantic_settings.main
+report = {"after_settings": "asyncio" in sys.modules}
+import asyncio
+import asyncio.events
+from asyncio import Queue
+async def answer():
+    queue = Queue()
+    await queue.put(42)
+    await asyncio.sleep(0)
+    return await queue.get()
+report["run"] = asyncio.run(answer())
+report["real"] = (
+    type(asyncio) is types.ModuleType
+    and sys.modules["asyncio"] is asyncio
+    and asyncio.__spec__.name == "asyncio"
+    and asyncio.__file__.endswith("__init__.py")
+    and asyncio.events is sys.modules["asyncio.events"]
+)
+# pydantic_settings' own use of it (CliApp with an async command) reaches the real module.
+report["same_run"] = pydantic_settings.main.asyncio.run is asyncio.run
+class Command(pydantic_settings.BaseSettings):
+    async def cli_cmd(self) -> None:
+        report["cli_cmd"] = asyncio.get_running_loop().is_running()
+pydantic_settings.CliApp.run(Command, cli_args=[])
+import aiosmtplib.smtp
+report["aiosmtplib"] = aiosmtplib.smtp.asyncio is asyncio
+sys.__stdout__.write("\\n" + json.dumps(report) + "\\n")
+"""
+
+
+def test_asyncio_imported_after_the_settings_is_the_real_module(isolated_home: Path) -> None:
+    last, _, _ = _run(_ASYNCIO_AFTERWARDS, [], isolated_home)
+    assert json.loads(last) == {
+        "after_settings": False,
+        "run": 42,
+        "real": True,
+        "same_run": True,
+        "cli_cmd": True,
+        "aiosmtplib": True,
+    }
+
+
+_ASYNCIO_THROUGH_PYDANTIC_SETTINGS_FIRST = """
+import json, sys
+import tui_mailsetup.settings
+import pydantic_settings.main
+# The first touch comes through pydantic_settings' copy: the real module is imported then.
+policy = pydantic_settings.main.asyncio.get_event_loop_policy()
+import asyncio
+sys.__stdout__.write("\\n" + json.dumps({
+    "same_policy": policy is asyncio.get_event_loop_policy(),
+    "real": sys.modules["asyncio"] is asyncio and hasattr(asyncio, "__path__"),
+}) + "\\n")
+"""
+
+_ASYNCIO_BEFORE = """
+import asyncio, json, sys
+import tui_mailsetup.settings
+import pydantic_settings.main
+sys.__stdout__.write("\\n" + json.dumps(pydantic_settings.main.asyncio is asyncio) + "\\n")
+"""
+
+
+def test_asyncio_first_used_through_pydantic_settings_is_the_real_module(
+    isolated_home: Path,
+) -> None:
+    last, _, _ = _run(_ASYNCIO_THROUGH_PYDANTIC_SETTINGS_FIRST, [], isolated_home)
+    assert json.loads(last) == {"same_policy": True, "real": True}
+
+
+def test_asyncio_imported_before_the_settings_is_left_alone(isolated_home: Path) -> None:
+    last, _, _ = _run(_ASYNCIO_BEFORE, [], isolated_home)
+    assert json.loads(last) is True

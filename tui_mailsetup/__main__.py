@@ -1,3 +1,3 @@
-from tui_mailsetup.cli import main
+from tui_mailsetup.cli import run
 
-raise SystemExit(main())
+run()

@@ -4,6 +4,13 @@ A file that does not parse or validate is reported with its path, line and
 key (exit 78) and is never overwritten: every write holds the configuration's
 lock (files.locked), re-reads the file and refuses to touch one that fails to
 load, except to correct the very keys that are wrong.
+
+Reading (every command) parses with the standard library's tomllib; tomlkit, which
+keeps comments and order but costs about 8 ms to import and is slower to parse, is
+loaded only to write (``set``, the TUI's save) and when tomllib refuses a file: then
+tomlkit decides, as it always has, so what loads and how an error is worded (with
+its line) do not change. (tomlkit also reads TOML 1.1, e.g. an inline table over
+several lines, which the Python 3.11 tomllib refuses.)
 """
 
 from __future__ import annotations
@@ -14,13 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import tomlkit
-import tomlkit.exceptions
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.errors import ConfigurationError, DataError, UsageError
@@ -30,12 +34,17 @@ from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
+    BaseSettings,
     MailSettings,
+    PydanticBaseSettingsSource,
     environment_source,
     field_keys,
     is_secret_key,
     secrets_dir_source,
 )
+
+if TYPE_CHECKING:
+    import tomlkit
 
 
 class ValueSource(StrEnum):
@@ -154,10 +163,9 @@ class LoadedConfig:
 # --------------------------------------------------------------------------- reading
 
 
-def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
-    """The file's text and its tomlkit document; ConfigError with the line when it does not parse."""
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             path, [ConfigProblem("", f"not UTF-8 text ({exc.reason})", str(path))]
@@ -166,6 +174,32 @@ def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
         raise ConfigError(
             path, [ConfigProblem("", f"cannot read: {exc.strerror}", str(path))]
         ) from exc
+
+
+def read_data(path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and its values (plain dicts), for reading only; ConfigError with
+    the line when it does not parse, worded as :func:`read_document` words it."""
+    import tomllib
+
+    text = _read_text(path)
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        # tomlkit's verdict, as before: its error (with the line), or its values.
+        return text, _parse_document(path, text).unwrap()
+
+
+def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
+    """The file's text and its tomlkit document (for writing: it keeps comments and
+    order); ConfigError with the line when it does not parse."""
+    text = _read_text(path)
+    return text, _parse_document(path, text)
+
+
+def _parse_document(path: Path, text: str) -> tomlkit.TOMLDocument:
+    import tomlkit
+    import tomlkit.exceptions
+
     try:
         document = tomlkit.parse(text)
         document.unwrap()  # some errors (a key set twice in a table) show only here
@@ -179,7 +213,7 @@ def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
         line = _duplicate_key_line(text)
         origin = f"{path}:{line}" if line else str(path)
         raise ConfigError(path, [ConfigProblem("", str(exc), origin, line)]) from exc
-    return text, document
+    return document
 
 
 def _duplicate_key_line(text: str) -> int | None:
@@ -294,8 +328,7 @@ class TomlFileSource(PydanticBaseSettingsSource):
         self.data: dict[str, Any] = {}
         self.ignored_secrets: list[str] = []
         if _exists(path):
-            self.text, document = read_document(path)
-            self.data = document.unwrap()
+            self.text, self.data = read_data(path)
             check_sections(path, self.text, self.data)
             for key in MailSettings.SECRET_KEYS:
                 section, name = key.split(".")
@@ -483,6 +516,8 @@ def plain_value(value: Any) -> Any:
 def _document_for_update(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
     """The existing document (text and tomlkit), which must parse: a broken file is never
     overwritten. A new file starts with a comment."""
+    import tomlkit
+
     files.check_writable_kind(path)  # before reading: a FIFO would block
     target = files.write_target(path)
     if not target.exists():
@@ -515,6 +550,8 @@ def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
     for key in values:
         if is_secret_key(key):
             raise UsageError(f"{key} is a secret: use set-secret, it never goes in the main file")
+    import tomlkit
+
     files.check_writable_kind(path)  # before the lock file is made beside it
     with files.locked(path):
         text, document = _document_for_update(path)
@@ -568,6 +605,6 @@ def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None
             defaults = _flatten(MailSettings().model_dump(mode="json"))
             in_file: set[str] = set()
             if path.exists():
-                in_file = set(_flatten(read_document(path)[1].unwrap()))
+                in_file = set(_flatten(read_data(path)[1]))
             keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
         write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})

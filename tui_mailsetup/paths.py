@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "tui-mailsetup"
 CONFIG_FILENAME = "config.toml"
 CREDENTIALS_FILENAME = "credentials.toml"
@@ -29,16 +27,24 @@ class AppPaths:
     secrets_dirs: tuple[Path, ...] = field(default_factory=tuple)
 
 
-def _from_platform() -> AppPaths:
+def _secrets_dirs_from_environment() -> tuple[Path, ...]:
     secrets: list[Path] = []
     if credentials_directory := os.environ.get("CREDENTIALS_DIRECTORY"):
         secrets.append(Path(credentials_directory))
     secrets.append(Path("/run/secrets"))
+    return tuple(secrets)
+
+
+def _from_platform() -> AppPaths:
+    # Imported here: a configuration named by --config or MAILSETUP_CONFIG is loaded
+    # without asking platformdirs anything (see secrets_dirs()).
+    import platformdirs
+
     return AppPaths(
         user_config_dir=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
         site_config_dir=Path(platformdirs.site_config_dir(APP_NAME, appauthor=False)),
         state_dir=Path(platformdirs.user_state_dir(APP_NAME, appauthor=False)),
-        secrets_dirs=tuple(secrets),
+        secrets_dirs=_secrets_dirs_from_environment(),
     )
 
 
@@ -48,6 +54,11 @@ _override: AppPaths | None = None
 def current() -> AppPaths:
     """The paths in force: the platform's, unless a test has overridden them."""
     return _override if _override is not None else _from_platform()
+
+
+def secrets_dirs() -> tuple[Path, ...]:
+    """``current().secrets_dirs``, without working out the other paths."""
+    return _override.secrets_dirs if _override is not None else _secrets_dirs_from_environment()
 
 
 @contextmanager

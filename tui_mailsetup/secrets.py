@@ -9,14 +9,9 @@ the system keyring where a usable one exists.
 from __future__ import annotations
 
 import re
-import shlex
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomlkit
-import tomlkit.exceptions
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig, ValueSource
@@ -66,13 +61,19 @@ def read_credentials(
             files.check_private(path)
         except files.UnsafePermissionsError as exc:
             raise SecretError(str(exc)) from exc
+    # Read with the standard library's tomllib (show and check read this file; tomlkit,
+    # slow to import, is for writing it). What tomllib refuses, tomlkit decides, as it
+    # always has (see config_file.read_data).
+    import tomllib
+
     try:
-        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
-    except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError, ValueError) as exc:
-        # The parse error text could quote a secret: say only where it is.
-        line = getattr(exc, "line", None)
-        where = f"{path}:{line}" if line else str(path)
-        raise SecretError(f"{where}: the credentials file cannot be read as TOML") from exc
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"{path}: the credentials file cannot be read as TOML") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        data = _parse_with_tomlkit(path, text)
     flat: dict[str, str] = {}
     for section, values in data.items():
         if isinstance(values, dict):
@@ -84,6 +85,19 @@ def read_credentials(
                         raise SecretError(f"{path}: {shown}: the stored secret {problem}")
                     flat[key] = value
     return flat
+
+
+def _parse_with_tomlkit(path: Path, text: str) -> dict[str, Any]:
+    import tomlkit
+    import tomlkit.exceptions
+
+    try:
+        return tomlkit.parse(text).unwrap()
+    except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+        # The parse error text could quote a secret: say only where it is.
+        line = getattr(exc, "line", None)
+        where = f"{path}:{line}" if line else str(path)
+        raise SecretError(f"{where}: the credentials file cannot be read as TOML") from exc
 
 
 def store_secret(config_path: Path, key: str, value: str) -> Path:
@@ -138,6 +152,8 @@ def delete_secret(config_path: Path, key: str) -> bool:
 
 
 def _write_credentials(path: Path, secrets: dict[str, str]) -> None:
+    import tomlkit
+
     document = tomlkit.document()
     document.add(tomlkit.comment("tui-mailsetup secrets: keep this file mode 0600"))
     for key, value in sorted(secrets.items()):
@@ -188,6 +204,10 @@ def _keyring_get(key: str) -> str | None:
 
 def run_password_command(command: str, *, timeout: float = PASSWORD_COMMAND_TIMEOUT) -> str:
     """Run ``command`` without a shell; its first output line is the secret."""
+    # Imported here: show and check only ask whether there is a command, never run it.
+    import shlex
+    import subprocess
+
     try:
         argv = shlex.split(command)
     except ValueError as exc:

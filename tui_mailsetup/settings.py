@@ -9,22 +9,70 @@ say where every value came from.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import importlib
+import sys
+import types
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NestedSecretsSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from tui_mailsetup.sanitize import CONTROL_CHARACTERS, NOT_UTF8
+
+
+# pydantic_settings/main.py runs `import asyncio` at its top for one use, inside
+# CliApp.run, which tui-mailsetup never calls. asyncio (with ssl, socket, subprocess,
+# concurrent.futures, logging) costs about 22 ms of every start: a third of what
+# `show` and `check --offline` spend beyond the interpreter itself. So while
+# pydantic_settings is imported, and only if nothing has imported asyncio yet, a
+# stand-in answers that one `import asyncio`; it leaves sys.modules as soon as the
+# import is over. Whatever imports asyncio afterwards (send-test, the TUI, Textual,
+# aiosmtplib) gets the real module by the ordinary import machinery, and the
+# stand-in that pydantic_settings.main keeps hands every attribute over to that same
+# real module (importing it then). tests/test_import_hygiene.py holds both halves.
+# (importlib.util.LazyLoader does not do it: `import asyncio` itself reads
+# __spec__, which makes a lazy module load on the spot.)
+class _AsyncioOnFirstUse(types.ModuleType):
+    """What pydantic_settings.main holds as ``asyncio``: the real module, on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get("asyncio") is self:
+            del sys.modules["asyncio"]
+        return getattr(importlib.import_module("asyncio"), name)
+
+
+@contextlib.contextmanager
+def _asyncio_deferred() -> Iterator[None]:
+    if "asyncio" in sys.modules:  # already paid for: nothing to save, nothing to do
+        yield
+        return
+    stand_in = _AsyncioOnFirstUse("asyncio")
+    sys.modules["asyncio"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("asyncio") is stand_in:
+            del sys.modules["asyncio"]
+
+
+with _asyncio_deferred():
+    # Re-exported (``as``) for config_file.py, which must not import pydantic_settings
+    # before this module has.
+    from pydantic_settings import (
+        BaseSettings as BaseSettings,
+    )
+    from pydantic_settings import (
+        EnvSettingsSource,
+        NestedSecretsSettingsSource,
+        SettingsConfigDict,
+    )
+    from pydantic_settings import (
+        PydanticBaseSettingsSource as PydanticBaseSettingsSource,
+    )
 
 ENV_PREFIX = "MAILSETUP_"
 ENV_NESTED_DELIMITER = "__"
@@ -408,7 +456,7 @@ def secrets_dir_source() -> PydanticBaseSettingsSource:
     """Files named like the variables (``mailsetup_smtp__password``) in the secrets directories."""
     from tui_mailsetup import paths
 
-    existing = [d for d in paths.current().secrets_dirs if d.is_dir()]
+    existing = [d for d in paths.secrets_dirs() if d.is_dir()]
     return NestedSecretsSettingsSource(
         file_secret_settings=MailSettings,  # type: ignore[arg-type]
         secrets_dir=existing or None,

@@ -14,14 +14,15 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup import files, paths
-from tui_mailsetup.engine.events import Outcome, Stage
+
+# The engine's events are for recording an outcome; `show` only reads the state.
+if TYPE_CHECKING:
+    from tui_mailsetup.engine.events import Outcome
 
 STATE_VERSION = 1
-_PAST_RCPT = frozenset(Stage.between(Stage.DATA, Stage.SEND))
-"""Stages an ok outcome ends at once a message was accepted (SEND: a non-SMTP driver)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,10 @@ def record_outcome(
     now: float | None = None,
 ) -> MailState:
     """Remember ``outcome``; returns the new state (also when it could not be written)."""
+    from tui_mailsetup.engine.events import Stage
+
+    # The stages an ok outcome ends at once a message was accepted (SEND: a non-SMTP driver).
+    past_rcpt = Stage.between(Stage.DATA, Stage.SEND)
     moment = time.time() if now is None else now
     previous = load_state(config_path)
     diagnosis = outcome.diagnosis
@@ -138,7 +143,7 @@ def record_outcome(
     )
     if diagnosis is not None and diagnosis.retry_after is not None:
         until: float | None = diagnosis.retry_after
-    elif outcome.ok and outcome.stage in _PAST_RCPT:
+    elif outcome.ok and outcome.stage in past_rcpt:
         until = None  # the server took a message: whatever limit there was is over
     else:
         # A failure without a time, or a `check` that stopped before MAIL (limits

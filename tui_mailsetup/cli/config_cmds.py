@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import getpass
+import functools
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
 from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
-from tui_mailsetup.engine.events import Stage
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.sanitize import untrusted_text
-from tui_mailsetup.settings_source import declared, settable_keys
 
 # The settings model, pydantic and the files are imported by the commands that use
 # them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
@@ -51,7 +50,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "writers, and the previous version is kept as <file>.bak. Exit 73/74 when the file "
         "cannot be written (read-only directory, full disk).",
     )
-    set_.epilog_factory = lambda: "keys: " + ", ".join(settable_keys())
+    set_.epilog_factory = _settable_keys_epilog
     set_.add_argument("key", help="dotted key, e.g. smtp.port")
     set_.add_argument("value", help='the value; lists (dns.nameservers) as "a,b" or JSON')
     set_.set_defaults(handler=run_set)
@@ -65,7 +64,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "against concurrent writers). Input that is not UTF-8 text, or spans several lines, "
         "exits 65. Secrets are never accepted by --override (they would show in ps).",
     )
-    secret.epilog_factory = lambda: "keys: " + ", ".join(declared().secret_keys)
+    secret.epilog_factory = _secret_keys_epilog
     secret.add_argument("key", help="smtp.password, mailgun.api_key or ses.secret_access_key")
     secret.add_argument("--delete", action="store_true", help="remove the secret instead")
     secret.set_defaults(handler=run_set_secret)
@@ -84,10 +83,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         default="auth",
         type=str.lower,
         choices=CHECK_STAGES,
-        help="stop after this stage: "
-        + ", ".join(CHECK_STAGES)
-        + " (default: auth). mail and rcpt ask whether the sender and the recipient "
-        "(the sender address) would be accepted; no message is ever sent: use send-test for that",
+        help="stop after this stage: %(choices)s (default: auth). mail and rcpt ask whether "
+        "the sender and the recipient (the sender address) would be accepted; no message is "
+        "ever sent: use send-test for that",
     )
     from tui_mailsetup.cli.dns_cmds import add_check_options
 
@@ -95,8 +93,44 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=run_check)
 
 
-# check never sends a message: it may go as far as RCPT, never DATA.
-CHECK_STAGES = tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
+# The help's key lists read settings.py's source (settings_source.py) when a help is printed.
+def _settable_keys_epilog() -> str:
+    from tui_mailsetup.settings_source import settable_keys
+
+    return "keys: " + ", ".join(settable_keys())
+
+
+def _secret_keys_epilog() -> str:
+    from tui_mailsetup.settings_source import declared
+
+    return "keys: " + ", ".join(declared().secret_keys)
+
+
+class _CheckStages(Sequence[str]):
+    """check's stages, resolve to rcpt: it never sends a message, so never DATA.
+
+    The order lives in engine/events.py (Stage); this asks it only when argparse needs
+    the names (``check --quit-after``, ``check --help``): ``show`` and ``set`` register
+    ``check`` too and must not import the engine for it."""
+
+    @functools.cached_property
+    def _names(self) -> tuple[str, ...]:
+        from tui_mailsetup.engine.events import Stage
+
+        return tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+CHECK_STAGES: Sequence[str] = _CheckStages()
 
 
 def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
@@ -325,6 +359,8 @@ def _read_secret(key: str) -> str | None:
         error("no standard input to read the secret from")
         return None
     if sys.stdin.isatty():
+        import getpass
+
         first = getpass.getpass(f"{key} (not echoed): ")
         second = getpass.getpass(f"{key} again: ")
         if first != second:
@@ -408,6 +444,7 @@ def _findings_diagnosis(findings: list[Any]) -> dict[str, Any]:
 
 def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list[Any]) -> int:
     from tui_mailsetup.cli import smtp_cmds
+    from tui_mailsetup.engine.events import Stage
 
     stop_after = Stage(args.quit_after)
     # The findings were shown above: the runner validates again (one verdict) quietly.
