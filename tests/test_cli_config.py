@@ -312,8 +312,8 @@ def test_refused_values_are_explained_in_the_products_words(
     assert findings and said in findings[0].message
 
 
-# The program (python -m, the console script) ends show, set, set-secret and check --offline
-# with os._exit once their output is flushed (cli.run): nothing printed may be lost, and
+# The program (python -m, the console script) ends show, set, set-secret, check and
+# send-test with os._exit once their output is flushed (cli.run): nothing printed may be lost, and
 # every other command still exits the ordinary way (atexit handlers, the TUI's terminal).
 _RUN_WITH_ATEXIT = """
 import atexit, sys
@@ -329,8 +329,10 @@ run()
         (["show", "--json"], 0, True),
         (["check", "--offline", "--json"], 0, True),
         (["set", "smtp.port", "2525"], 0, True),
-        # Online: the engine's threads and event loop. Nothing listens on port 9 of 127.0.0.1.
-        (["check", "--no-dns", "--json"], 69, False),
+        # Online: the engine's threads and event loop are done with. Nothing listens on
+        # port 9 of 127.0.0.1.
+        (["check", "--no-dns", "--json"], 69, True),
+        (["send-test", "--json"], 69, True),
         (["export", "--format", "json"], 0, False),
         (["show", "--no-such-option"], 64, False),  # a usage error exits through argparse
     ],
