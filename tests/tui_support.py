@@ -62,6 +62,24 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], limit: floa
         await pilot.pause(0.02)
 
 
+async def settled(pilot: Pilot[Any]) -> None:
+    """Wait until the configuration is loaded (after the first frame), the values are filled
+    in and every section is built: what a person sees a moment after the start."""
+    from tui_mailsetup.tui.app import MailSetupApp
+    from tui_mailsetup.tui.screens.form import FormScreen
+
+    app = pilot.app
+    assert isinstance(app, MailSetupApp)
+    await app.wait_for_config()
+
+    def built() -> bool:
+        screen = app.screen
+        return not isinstance(screen, FormScreen) or screen.built_all
+
+    await wait_for(pilot, built)
+    await pilot.pause()
+
+
 async def open_section(pilot: Pilot[Any], section: str) -> None:
     """Show a section (sections are built the first time they are shown) and wait for it."""
     from tui_mailsetup.tui.screens.form import FormScreen
