@@ -8,6 +8,11 @@
   same way: a fresh ``python`` process on a pseudo-terminal of 80x24, which
   signals on an extra pipe once its first screen has been painted
   (``call_after_refresh`` from the first screen's mount) and exits. Goal: 1.5 or less.
+  A run counts only if the screen's text (the marker) had reached the terminal
+  before the signal; the rows say how many did. The TUI draws its first frame
+  before it loads the configuration: "values in" is the time until the loaded
+  values are on the screen too (no goal; printed to show what the first frame
+  leaves for later).
 
 Every comparison is paired: the two processes run back to back, in alternating
 order, and the ratio printed is the median of the per-pair ratios (robust
@@ -26,8 +31,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import math
 import os
 import pty
+import re
 import select
 import statistics
 import subprocess
@@ -71,7 +78,13 @@ class Timed(MailSetupApp):
     def on_mount(self) -> None:
         # Textual also calls MailSetupApp.on_mount (every class's handler runs), which
         # pushes the first screen; two refreshes later it has been painted.
-        self.call_after_refresh(lambda: self.call_after_refresh(self.signal))
+        if sys.argv[3] == "first":
+            self.call_after_refresh(lambda: self.call_after_refresh(self.signal))
+
+    def after_load(self) -> None:
+        # The configuration loaded and its values filled in; two refreshes later, painted.
+        if sys.argv[3] == "values":
+            self.call_after_refresh(lambda: self.call_after_refresh(self.signal))
 
     def signal(self) -> None:
         os.write(int(sys.argv[1]), b"x")
@@ -80,13 +93,23 @@ class Timed(MailSetupApp):
 Timed(sys.argv[2]).run()
 """
 
+_ESCAPE = re.compile(rb"\x1b(\[[0-9;?<>=$]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][A-Z0-9]|.)")
+"""Terminal escape sequences (CSI, OSC, charset), removed before looking for the marker."""
 
-def time_to_first_frame(code: str, *extra: str) -> float:
-    """Seconds from spawning ``python -c code`` on a pty to its first-frame signal."""
+
+def time_to_first_frame(
+    code: str, *extra: str, env: dict[str, str] | None = None, marker: bytes = b""
+) -> float:
+    """Seconds from spawning ``python -c code`` on a pty to its first-frame signal.
+
+    NaN when ``marker`` (text of the first screen) had not reached the terminal by then.
+    """
     read_end, write_end = os.pipe()
     master, slave = pty.openpty()
     os.set_blocking(master, False)
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    env = {**(env or os.environ), "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    env.pop("NO_COLOR", None)
+    output = bytearray()
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-c", code, str(write_end), *extra],
@@ -106,10 +129,14 @@ def time_to_first_frame(code: str, *extra: str) -> float:
             ready, _, _ = select.select([read_end, master], [], [], 0.5)
             if master in ready:
                 with contextlib.suppress(OSError):
-                    os.read(master, 65536)  # keep the terminal drained
+                    output += os.read(master, 65536)  # keep the terminal drained
             if read_end in ready:
                 if os.read(read_end, 1):
                     elapsed = time.perf_counter() - start
+                    with contextlib.suppress(OSError):
+                        output += os.read(master, 1 << 20)  # written before the signal
+                    if marker not in _ESCAPE.sub(b"", bytes(output)):
+                        elapsed = float("nan")  # signalled before the screen was out
                 break
         process.wait(timeout=30)
     finally:
@@ -138,7 +165,13 @@ def paired(
 
 
 def ratio(ours: list[float], base: list[float]) -> float:
-    return statistics.median(o / b for o, b in zip(ours, base, strict=True))
+    pairs = [o / b for o, b in zip(ours, base, strict=True) if not (math.isnan(o) or math.isnan(b))]
+    return statistics.median(pairs) if pairs else float("nan")
+
+
+def median(times: list[float]) -> float:
+    painted = [t for t in times if not math.isnan(t)]
+    return statistics.median(painted) if painted else float("nan")
 
 
 Row = tuple[str, float, str, float, float, str, bool]
@@ -194,25 +227,30 @@ def bench_tui(runs: int, workdir: Path) -> list[Row]:
     first_run = workdir / "none" / "config.toml"  # no file: the first-run wizard
     returning = workdir / "tui.toml"  # a file: the settings screen
     returning.write_text('[smtp]\nhost = "smtp.example.com"\n', encoding="utf-8")
+    # Bytecode cached as an installed package has it (bench_send.child_env), for both apps.
+    env = child_env(workdir)
+    hello = functools.partial(time_to_first_frame, HELLO, env=env, marker=b"Hello")
     rows: list[Row] = []
-    for name, config in (("first run", first_run), ("returning", returning)):
-        mine, bare = paired(
-            functools.partial(time_to_first_frame, MAILSETUP, str(config)),
-            lambda: time_to_first_frame(HELLO),
-            runs,
-        )
-        r = ratio(mine, bare)
-        rows.append(
-            (
-                f"TUI first frame, {name}",
-                statistics.median(mine),
-                "bare Textual app",
-                statistics.median(bare),
-                r,
-                "ratio <= 1.5",
-                r <= 1.5,
+    screens = (("first run", first_run, b"1 Driver"), ("returning", returning, b"Send with"))
+    for mode, what, goal in (("first", "first frame", "ratio <= 1.5"), ("values", "values in", "")):
+        for name, config, marker in screens:
+            ours = functools.partial(
+                time_to_first_frame, MAILSETUP, str(config), mode, env=env, marker=marker
             )
-        )
+            mine, bare = paired(ours, hello, runs)
+            r = ratio(mine, bare)
+            painted = sum(not math.isnan(t) for t in mine)
+            rows.append(
+                (
+                    f"TUI {what}, {name}" + ("" if painted == runs else f" ({painted}/{runs})"),
+                    median(mine),
+                    "bare Textual app",
+                    median(bare),
+                    r,
+                    goal or "(info)",
+                    r <= 1.5 if goal else True,
+                )
+            )
     return rows
 
 

@@ -144,3 +144,14 @@ def test_declared_keys_and_docs_agree_with_the_model() -> None:
     assert found.secret_keys == MailSettings.SECRET_KEYS
     assert field_doc("smtp.port").startswith("TCP port: 587 or 2525 for STARTTLS")
     assert "\n    " not in field_doc("ses.profile")  # indentation of a long docstring removed
+
+
+def test_the_tui_app_does_not_import_the_settings_model(isolated_home: Path) -> None:
+    """The TUI's first frame comes before pydantic and the settings stack (issue 15)."""
+    script = (
+        "import json, sys, tui_mailsetup.tui.app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'pydantic', 'pydantic_settings', 'tomlkit'} or m in "
+        "{'tui_mailsetup.settings', 'tui_mailsetup.config_file'})))"
+    )
+    assert json.loads(_run(script, [], isolated_home)[0]) == []

@@ -282,12 +282,17 @@ class Tmux:
             ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env
         ).stdout
 
-    def start(self, *argv: str, env: dict[str, str] | None = None) -> None:
+    def start(
+        self, *argv: str, env: dict[str, str] | None = None, stderr: Path | None = None
+    ) -> None:
+        """Run the program in the terminal; ``stderr``: a file for what it prints there."""
         import shlex
         import subprocess
         import sys
 
         command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "tui_mailsetup", *argv))
+        if stderr is not None:
+            command += f" 2>{shlex.quote(str(stderr))}"
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         script = f"{prefix} {command}; echo $? > {shlex.quote(str(self.exit_file))}"
         size = ["-x", str(self.width), "-y", str(self.height)]

@@ -85,11 +85,9 @@ class SettingsScreen(FormScreen):
         with SectionTabs(initial="tab-home", id="tabs"):
             with TabPane("Home", id="tab-home"):
                 yield HomePanel(id="home")
+            # Every section (hidden behind Home) is built right after the first frame.
             for section in SECTIONS:
-                with TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}"):
-                    if section.id == "driver":
-                        self._built.add(section.id)
-                        yield self.build_section(section)
+                yield TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}")
             if self.mail_app.inbox is not None:
                 from tui_mailsetup.tui.widgets.inbox import InboxPane
 
