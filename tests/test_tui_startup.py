@@ -13,8 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button, Footer, Select, Tabs
-from tui_support import SENDER, file_text, rendered_text, settled, wait_for, write_config
+from tui_support import (
+    PILOT_PRESS,
+    SENDER,
+    file_text,
+    rendered_text,
+    settled,
+    wait_for,
+    write_config,
+)
 
 from tui_mailsetup.config_file import ConfigError, load_config
 from tui_mailsetup.secrets import read_credentials
@@ -36,6 +45,8 @@ def held_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     """The configuration's load waits until the test sets the event."""
     gate = threading.Event()
     original = MailSetupApp._load
+    # Textual's own press: it returns while the keys wait for the load.
+    monkeypatch.setattr(Pilot, "press", PILOT_PRESS)
 
     def held(app: MailSetupApp) -> None:
         gate.wait(30)

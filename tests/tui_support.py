@@ -62,6 +62,20 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], limit: floa
         await pilot.pause(0.02)
 
 
+PILOT_PRESS = Pilot.press
+"""Textual's own ``press``: it returns once the app looks idle, which on a busy machine can
+be while the TUI still holds the keys back (sections or the configuration still loading)."""
+
+
+async def press_delivered(pilot: Pilot[Any], *keys: str) -> None:
+    """``Pilot.press`` that returns once the app has handled every key (tests/conftest.py
+    puts it in place): a test then reads what a person sees after typing them."""
+    await PILOT_PRESS(pilot, *keys)
+    router = getattr(pilot.app, "keys", None)
+    if router is not None and hasattr(router, "pending"):
+        await wait_for(pilot, lambda: not router.pending and not router.delivering)
+
+
 async def settled(pilot: Pilot[Any]) -> None:
     """Wait until the configuration is loaded (after the first frame), the values are filled
     in and every section is built: what a person sees a moment after the start."""

@@ -120,7 +120,8 @@ class MailSetupApp(App[int]):
     def loaded(self) -> LoadedConfig:
         """The configuration as loaded; only read once :attr:`config_ready` is true."""
         if self._loaded is None:
-            raise RuntimeError("the configuration is loaded right after the first frame")
+            # An AttributeError: ``getattr(app, "loaded", None)`` is None until then.
+            raise AttributeError("the configuration is loaded right after the first frame")
         return self._loaded
 
     @loaded.setter
