@@ -49,8 +49,6 @@ class Peek:
 
 def peek_config(path: str | os.PathLike[str] | None = None, *, system: bool = False) -> Peek | None:
     """The raw configuration, or None when the file cannot be read or parsed cheaply."""
-    import tomllib
-
     from tui_mailsetup.paths import resolve_config_path
 
     config_path = resolve_config_path(path, system=system)
@@ -60,8 +58,13 @@ def peek_config(path: str | os.PathLike[str] | None = None, *, system: bool = Fa
         if not exists and config_path.exists():
             return None  # a directory, a FIFO …: the full load says what is wrong
         if exists:
-            data = tomllib.loads(config_path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            import tomllib  # only when there is a file (a first run has none)
+
+            try:
+                data = tomllib.loads(config_path.read_bytes().decode("utf-8"))
+            except tomllib.TOMLDecodeError:
+                return None
+    except (OSError, UnicodeDecodeError):
         return None
     for name, value in os.environ.items():
         if not name.upper().startswith(_PREFIX):

@@ -198,6 +198,13 @@ class MailSetupApp(App[int]):
         except Exception:
             sources = {}
         self._from_thread(self._load_done, loaded, sources)
+        # What validation and the other sections need next, imported here while the main
+        # thread paints the values (imports only: no widget is touched from this thread).
+        import importlib
+
+        for name in _NEXT_MODULES:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
 
     def _from_thread(self, callback: Any, *args: Any) -> None:
         # The app may have been closed meanwhile (ctrl+q at once): then nothing is left to fill.
@@ -400,6 +407,17 @@ class MailSetupApp(App[int]):
         form = self.form_screen
         if form is not None:
             form.action_help()
+
+
+_NEXT_MODULES = (
+    "tui_mailsetup.validation",
+    "tui_mailsetup.drivers",
+    "tui_mailsetup.presets",
+    "tui_mailsetup.tui.widgets.server_helpers",
+    "tui_mailsetup.tui.widgets.oauth2_signin",
+    "tui_mailsetup.tui.widgets.review",
+)
+"""What the values' validation and the sections built next import, in that order."""
 
 
 def needs_wizard(loaded: LoadedConfig) -> bool:
