@@ -64,6 +64,8 @@ async def send(pilot: Pilot[Any]) -> None:
 
 async def shoot(app: MailSetupApp, steps: Steps, path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_config()  # loaded right after the first frame: the values in
+        await pilot.pause()
         await steps(pilot)
         await settle(pilot)
         app.save_screenshot(str(path))

@@ -52,3 +52,13 @@ def https_sites(tmp_path: Path) -> Iterator[Callable[..., HttpsServer]]:
 
     with contextlib.ExitStack() as stack:
         yield lambda pages, names: stack.enter_context(https_server(pages, names, tmp_path))
+
+
+@pytest.fixture(autouse=True)
+def pilot_press_waits_for_held_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pilot.press waits for keys the TUI holds back until its sections and its configuration
+    are loaded (right after the first frame; tui/keys.py), whatever the machine's load."""
+    from textual.pilot import Pilot
+    from tui_support import press_delivered
+
+    monkeypatch.setattr(Pilot, "press", press_delivered)

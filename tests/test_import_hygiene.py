@@ -331,3 +331,14 @@ def test_asyncio_first_used_through_pydantic_settings_is_the_real_module(
 def test_asyncio_imported_before_the_settings_is_left_alone(isolated_home: Path) -> None:
     last, _, _ = _run(_ASYNCIO_BEFORE, [], isolated_home)
     assert json.loads(last) is True
+
+
+def test_the_tui_app_does_not_import_the_settings_model(isolated_home: Path) -> None:
+    """The TUI's first frame comes before pydantic and the settings stack (issue 15)."""
+    script = (
+        "import json, sys, tui_mailsetup.tui.app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'pydantic', 'pydantic_settings', 'tomlkit'} or m in "
+        "{'tui_mailsetup.settings', 'tui_mailsetup.config_file'})))"
+    )
+    assert json.loads(_run(script, [], isolated_home)[0]) == []

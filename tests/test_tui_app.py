@@ -19,6 +19,7 @@ from tui_support import (
     rendered_text,
     sandbox_config,
     scripted_factory,
+    settled,
     wait_for,
     write_config,
 )
@@ -65,6 +66,7 @@ async def test_first_run_wizard_walks_keeps_values_and_saves(config_path: Path) 
     app = MailSetupApp(config_path)
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, WizardScreen)
+        await settled(pilot)
         screen = form(app)
         assert screen.current_section() == "driver"
         await pilot.press("pagedown")
@@ -144,6 +146,7 @@ async def test_f2_applies_fix_and_encryption_suggests_port(config_path: Path) ->
     write_config(config_path, {"smtp.host": "smtp.example.com", "smtp.port": 465, **SENDER})
     app = MailSetupApp(config_path)
     async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
         screen = form(app)
         assert any(f.fix is not None for f in screen.findings)
         await open_section(pilot, "server")

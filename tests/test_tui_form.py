@@ -84,3 +84,20 @@ def test_a_passed_verdict_shows_the_outcomes_warnings() -> None:
     outcome = Outcome(True, Stage.DATA, 0.4, recipients=("a@example.com",), warnings=(warning,))
     shown = verdict_text(outcome).plain
     assert "PASSED" in shown and warning in shown
+
+
+def test_label_tables_cover_the_settings_enums() -> None:
+    """The form's tables are keyed by the enums' values (the first frame needs no model)."""
+    from tui_mailsetup.settings import AuthMechanism, Driver, Encryption, MailgunRegion
+    from tui_mailsetup.tui.form import DRIVER_LABELS, ENCRYPTION_LABELS, MAILGUN_REGION_LABELS
+
+    assert set(DRIVER_LABELS) == {d.value for d in Driver}
+    assert set(ENCRYPTION_LABELS) == {e.value for e in Encryption}
+    assert set(MAILGUN_REGION_LABELS) == {r.value for r in MailgunRegion}
+    assert [value for _, value in FIELDS["smtp.auth"].choices] == [m.value for m in AuthMechanism]
+    # Every field's drivers are drivers, and a StrEnum member finds its label.
+    assert all(
+        spec.drivers is None or spec.drivers <= set(DRIVER_LABELS) for spec in FIELDS.values()
+    )
+    assert DRIVER_LABELS[Driver.SES] == "Amazon SES (API)"
+    assert FIELDS["smtp.host"].applies_to(Driver.SMTP) and not FIELDS["smtp.host"].applies_to("ses")

@@ -23,6 +23,7 @@ from tui_support import (
     open_section,
     record_send,
     scripted_factory,
+    settled,
     wait_for,
     write_config,
 )
@@ -87,7 +88,7 @@ def recorded() -> Iterator[dict[str, list[Event]]]:
 
 def settle(*keys: str, section: str = "") -> Callable[[Pilot[Any]], Awaitable[None]]:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.pause()
+        await settled(pilot)  # the configuration loaded, its values filled in
         if section:
             await open_section(pilot, section)
         if keys:
@@ -153,7 +154,7 @@ def test_settings(
 
 def _send_and_wait() -> Callable[[Pilot[Any]], Awaitable[None]]:
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.pause()
+        await settled(pilot)  # the configuration loaded, its values filled in
         await open_section(pilot, "review")
         await pilot.press("ctrl+t")
         pane = pilot.app.screen.query_one(DiagnosticsPane)
@@ -192,7 +193,7 @@ def test_dns_report_after_a_check(snap_compare: Compare, workdir: Path) -> None:
     }
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await pilot.pause()
+        await settled(pilot)  # the configuration loaded, its values filled in
         await pilot.press("f3")
         screen = pilot.app.screen
         assert isinstance(screen, FormScreen)
@@ -345,7 +346,7 @@ def test_export_dialog(snap_compare: Compare, workdir: Path, size: tuple[int, in
     async def run_before(pilot: Pilot[Any]) -> None:
         from tui_mailsetup.tui.screens.dialogs import ExportScreen
 
-        await pilot.pause()
+        await settled(pilot)  # the configuration loaded, its values filled in
         screen = pilot.app.screen
         assert isinstance(screen, FormScreen)
         screen.action_export()

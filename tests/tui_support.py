@@ -62,6 +62,38 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], limit: floa
         await pilot.pause(0.02)
 
 
+PILOT_PRESS = Pilot.press
+"""Textual's own ``press``: it returns once the app looks idle, which on a busy machine can
+be while the TUI still holds the keys back (sections or the configuration still loading)."""
+
+
+async def press_delivered(pilot: Pilot[Any], *keys: str) -> None:
+    """``Pilot.press`` that returns once the app has handled every key (tests/conftest.py
+    puts it in place): a test then reads what a person sees after typing them."""
+    await PILOT_PRESS(pilot, *keys)
+    router = getattr(pilot.app, "keys", None)
+    if router is not None and hasattr(router, "pending"):
+        await wait_for(pilot, lambda: not router.pending and not router.delivering)
+
+
+async def settled(pilot: Pilot[Any]) -> None:
+    """Wait until the configuration is loaded (after the first frame), the values are filled
+    in and every section is built: what a person sees a moment after the start."""
+    from tui_mailsetup.tui.app import MailSetupApp
+    from tui_mailsetup.tui.screens.form import FormScreen
+
+    app = pilot.app
+    assert isinstance(app, MailSetupApp)
+    await app.wait_for_config()
+
+    def built() -> bool:
+        screen = app.screen
+        return not isinstance(screen, FormScreen) or screen.built_all
+
+    await wait_for(pilot, built)
+    await pilot.pause()
+
+
 async def open_section(pilot: Pilot[Any], section: str) -> None:
     """Show a section (sections are built the first time they are shown) and wait for it."""
     from tui_mailsetup.tui.screens.form import FormScreen
@@ -264,12 +296,17 @@ class Tmux:
             ["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=self.env
         ).stdout
 
-    def start(self, *argv: str, env: dict[str, str] | None = None) -> None:
+    def start(
+        self, *argv: str, env: dict[str, str] | None = None, stderr: Path | None = None
+    ) -> None:
+        """Run the program in the terminal; ``stderr``: a file for what it prints there."""
         import shlex
         import subprocess
         import sys
 
         command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "tui_mailsetup", *argv))
+        if stderr is not None:
+            command += f" 2>{shlex.quote(str(stderr))}"
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         script = f"{prefix} {command}; echo $? > {shlex.quote(str(self.exit_file))}"
         size = ["-x", str(self.width), "-y", str(self.height)]

@@ -25,21 +25,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from tui_mailsetup.cli import load_from_args
-    from tui_mailsetup.config_file import ConfigError
+    from tui_mailsetup.config_peek import peek_config
 
-    try:
-        # Overridden values show with the source "cli" and are saved only if edited.
-        loaded = load_from_args(args)
-    except ValueError as exc:
-        print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except ConfigError as exc:
-        # A file that does not load is reported and never overwritten by the TUI.
-        print(str(exc), file=sys.stderr)
-        return ExitCode.CONFIG
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    loaded: Any = None
+    # The TUI loads the configuration itself, right after its first frame (issue 15); it is
+    # loaded here first when that frame cannot come from a plain read of the file (overrides,
+    # no terminal, a file that cannot be read or is not TOML), so errors read as before.
+    if args.override or not interactive or peek_config(args.config, system=args.system) is None:
+        from tui_mailsetup.cli import load_from_args
+        from tui_mailsetup.config_file import ConfigError
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        try:
+            # Overridden values show with the source "cli" and are saved only if edited.
+            loaded = load_from_args(args)
+        except ValueError as exc:
+            print(f"tui-mailsetup: error: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        except ConfigError as exc:
+            # A file that does not load is reported and never overwritten by the TUI.
+            print(str(exc), file=sys.stderr)
+            return ExitCode.CONFIG
+
+    if not interactive:
         print(
             "tui-mailsetup: the TUI needs a terminal; without one use a command "
             "(send-test, check, show, set …; see --help)",
@@ -49,6 +57,10 @@ def run_tui(args: argparse.Namespace) -> int:
 
     from tui_mailsetup.tui.app import MailSetupApp
 
-    app = MailSetupApp(loaded.path, loaded=loaded)
+    app = MailSetupApp(args.config, system=args.system, loaded=loaded)
     result = app.run()
+    if app.load_error is not None:
+        # A value that does not validate: the same message and exit code as above.
+        print(str(app.load_error), file=sys.stderr)
+        return ExitCode.CONFIG
     return int(result or 0)

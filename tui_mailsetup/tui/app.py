@@ -15,9 +15,6 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from tui_mailsetup.config_file import ConfigError, LoadedConfig, load_config
-from tui_mailsetup.engine.events import Outcome
-from tui_mailsetup.settings import Driver, MailSettings
 from tui_mailsetup.tui.hooks import (
     DriverFactory,
     Exporter,
@@ -29,7 +26,11 @@ from tui_mailsetup.tui.hooks import (
 )
 
 if TYPE_CHECKING:
+    from tui_mailsetup.config_file import ConfigError, LoadedConfig
+    from tui_mailsetup.config_peek import Peek
+    from tui_mailsetup.engine.events import Outcome
     from tui_mailsetup.presets import Preset
+    from tui_mailsetup.settings import MailSettings
     from tui_mailsetup.tui.screens.form import FormScreen
 
 _DEFAULT: Any = object()
@@ -49,6 +50,15 @@ class MailSetupApp(App[int]):
       export module; None hides the button).
     * ``first_run``: force the wizard (True) or the settings screen (False).
     * ``loaded``: an already loaded configuration (else it is loaded here).
+
+    Without ``loaded``, the first frame is drawn from the file's raw values
+    (:mod:`tui_mailsetup.config_peek`: which screen, the driver), and the
+    configuration is loaded in a thread right after it (the settings model,
+    every layer, validation); the screen then fills its values in. Keys typed
+    meanwhile wait, in order (see :mod:`tui_mailsetup.tui.keys`). A file that
+    cannot be read or parsed is loaded at once, here, and raises ConfigError as
+    before; one whose values do not validate ends the app with exit 78 and the
+    error in :attr:`load_error`, for the caller to print.
     """
 
     # Absolute, so that subclasses defined elsewhere (the demo, benchmarks) find it.
@@ -74,18 +84,58 @@ class MailSetupApp(App[int]):
         first_run: bool | None = None,
     ) -> None:
         super().__init__()
-        self.loaded = loaded if loaded is not None else load_config(config_path, system=system)
-        self.config_path: Path = self.loaded.path
+        self._loaded: LoadedConfig | None = loaded
+        self.load_error: ConfigError | None = None
+        """Set when the configuration did not load after the first frame (the app exits 78)."""
+        self.peek: Peek | None = None
+        self._system = system
+        if loaded is None:
+            from tui_mailsetup.config_peek import peek_config
+
+            self.peek = peek_config(config_path, system=system)
+            if self.peek is None:
+                # Unreadable, not UTF-8, not TOML: loading says why (ConfigError), now.
+                from tui_mailsetup.config_file import load_config
+
+                self._loaded = load_config(config_path, system=system)
+        self.config_path: Path = self.peek.path if self.peek is not None else self.loaded.path
         self.banner = banner
         self.inbox = inbox
         self.driver_factory: DriverFactory = driver_factory or default_driver_factory
         self.message_builder: MessageBuilder = message_builder or default_message_builder
         self.exporter: Exporter | None = default_exporter() if exporter is _DEFAULT else exporter
-        self.first_run = needs_wizard(self.loaded) if first_run is None else first_run
+        self._first_run_given = first_run is not None
+        if first_run is not None:
+            self.first_run = first_run
+        elif self.peek is not None:
+            self.first_run = peek_needs_wizard(self.peek)
+        else:
+            self.first_run = needs_wizard(self.loaded)
         self.last_outcome: Outcome | None = None
         from tui_mailsetup.tui.keys import KeyRouter
 
         self.keys = KeyRouter(self)
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        """The configuration as loaded; only read once :attr:`config_ready` is true."""
+        if self._loaded is None:
+            # An AttributeError: ``getattr(app, "loaded", None)`` is None until then.
+            raise AttributeError("the configuration is loaded right after the first frame")
+        return self._loaded
+
+    @loaded.setter
+    def loaded(self, value: LoadedConfig) -> None:
+        self._loaded = value
+
+    @property
+    def config_ready(self) -> bool:
+        return self._loaded is not None
+
+    async def wait_for_config(self) -> None:
+        """Return once the configuration is loaded (at once when it already is)."""
+        if self._loaded is None:
+            await asyncio.shield(self._config_future)
 
     async def on_event(self, event: events.Event) -> None:
         # Keys and pastes go one at a time, each to the widget focused when it was typed.
@@ -99,7 +149,8 @@ class MailSetupApp(App[int]):
         # would tear widgets down in the middle of their mount.
         form = self.form_screen
         building = getattr(form, "_prebuilt", None)
-        if building is not None and not building.done():
+        started = getattr(form, "_prebuilding", False)
+        if building is not None and started and not building.done():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(building), 5)
         await super()._shutdown()
@@ -120,16 +171,90 @@ class MailSetupApp(App[int]):
             from tui_mailsetup.tui.screens.settings import SettingsScreen
 
             self.keys.hold(self.push_screen(SettingsScreen()))
+        if self._loaded is None:
+            # Keys wait for the values; the thread starts once the first frame is drawn.
+            self._config_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.keys.hold(self._config_future)
+            # Two refreshes: the first frame is laid out, painted and written out by then.
+            self.call_after_refresh(self.call_after_refresh, self._load_in_background)
+
+    # ------------------------------------------------------------------ loading after the first frame
+
+    def _load_in_background(self) -> None:
+        self.run_worker(self._load, thread=True, exit_on_error=False, name="load-config")
+
+    def _load(self) -> None:
+        """In a thread: the settings stack and the secrets' sources (never a widget here)."""
+        from tui_mailsetup.config_file import ConfigError, load_config
+        from tui_mailsetup.secrets import secret_sources
+
+        try:
+            loaded = load_config(self.config_path, system=self._system)
+        except ConfigError as exc:
+            self._from_thread(self._load_failed, exc)
+            return
+        try:
+            sources = secret_sources(loaded)
+        except Exception:
+            sources = {}
+        self._from_thread(self._load_done, loaded, sources)
+        # What validation and the other sections need next, imported here while the main
+        # thread paints the values (imports only: no widget is touched from this thread).
+        import importlib
+
+        for name in _NEXT_MODULES:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    def _from_thread(self, callback: Any, *args: Any) -> None:
+        # The app may have been closed meanwhile (ctrl+q at once): then nothing is left to fill.
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(callback, *args)
+
+    def _load_failed(self, error: ConfigError) -> None:
+        from tui_mailsetup.exitcodes import ExitCode
+
+        self.load_error = error
+        self._config_future.cancel()
+        self.exit(int(ExitCode.CONFIG), return_code=int(ExitCode.CONFIG))
+
+    def _load_done(self, loaded: LoadedConfig, sources: dict[str, str | None]) -> None:
+        self._loaded = loaded
+        self._secret_sources = sources
+        release = self._config_future
+        wizard = needs_wizard(loaded)
+        form = self.form_screen
+        if not self._first_run_given and wizard != self.first_run:
+            # The raw values said otherwise (a secrets directory set the host, say).
+            from tui_mailsetup.tui.screens.settings import SettingsScreen
+            from tui_mailsetup.tui.screens.wizard import WizardScreen
+
+            self.first_run = wizard
+            self.keys.hold(self.switch_screen(WizardScreen() if wizard else SettingsScreen()))
+            if form is not None:
+                form.release_keys()
+        elif form is not None:
+            form.config_loaded()
+        release.set_result(None)
+        self.after_load()
+
+    def after_load(self) -> None:
+        """Hook run once the configuration is loaded and its values are on the screen
+        (benchmarks time it)."""
 
     # ------------------------------------------------------------------ shared services
 
     def reload(self) -> None:
+        from tui_mailsetup.config_file import ConfigError, load_config
+
         try:
             self.loaded = load_config(self.config_path)
         except ConfigError as exc:
             self.notify(str(exc), title="Could not reload", severity="error")
 
     def secret_sources(self) -> dict[str, str | None]:
+        if (found := self.__dict__.pop("_secret_sources", None)) is not None:
+            return dict(found)  # just found by the loading thread
         from tui_mailsetup.secrets import secret_sources
 
         try:
@@ -155,6 +280,7 @@ class MailSetupApp(App[int]):
 
     def record_outcome(self, outcome: Outcome, settings: MailSettings | None = None) -> None:
         """Remember the last result (and a rate limit) where ``show`` and the next start see it."""
+        from tui_mailsetup.settings import Driver
         from tui_mailsetup.state import record_outcome
 
         self.last_outcome = outcome
@@ -283,13 +409,36 @@ class MailSetupApp(App[int]):
             form.action_help()
 
 
+_NEXT_MODULES = (
+    "tui_mailsetup.validation",
+    "tui_mailsetup.drivers",
+    "tui_mailsetup.presets",
+    "tui_mailsetup.tui.widgets.server_helpers",
+    "tui_mailsetup.tui.widgets.oauth2_signin",
+    "tui_mailsetup.tui.widgets.review",
+)
+"""What the values' validation and the sections built next import, in that order."""
+
+
 def needs_wizard(loaded: LoadedConfig) -> bool:
     """No file, or one without a usable server section (only ``[dns]``, say): the wizard."""
-    if not loaded.exists:
-        return True
     settings = loaded.settings
-    if settings.driver is Driver.SMTP:
-        return not settings.smtp.host.strip()
-    if settings.driver is Driver.MAILGUN:
-        return not settings.mailgun.domain.strip()
+    return _wizard_rule(
+        loaded.exists, settings.driver.value, settings.smtp.host, settings.mailgun.domain
+    )
+
+
+def peek_needs_wizard(peek: Peek) -> bool:
+    """:func:`needs_wizard` from the raw values (the first frame's guess; the load decides)."""
+    driver = peek.text("driver").lower() or "smtp"
+    return _wizard_rule(peek.exists, driver, peek.text("smtp.host"), peek.text("mailgun.domain"))
+
+
+def _wizard_rule(exists: bool, driver: str, host: str, domain: str) -> bool:
+    if not exists:
+        return True
+    if driver == "smtp":
+        return not host.strip()
+    if driver == "mailgun":
+        return not domain.strip()
     return False

@@ -11,39 +11,47 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, USUAL_PORT
-from tui_mailsetup.settings import (
-    AuthMechanism,
-    Driver,
-    Encryption,
-    MailgunRegion,
-    MailSettings,
-    get_value,
-)
+if TYPE_CHECKING:
+    from tui_mailsetup.settings import Driver, MailSettings
+
+# The settings model (pydantic) is imported inside the functions that need values: the
+# TUI's first frame is drawn from this module before the model is loaded. The tables
+# below are keyed by the enums' values (a StrEnum member finds its label too);
+# tests/test_tui_form.py checks that they cover the enums of settings.py.
 
 Kind = Literal["text", "int", "float", "select", "bool", "secret"]
+Options = tuple[tuple[str, str], ...]
 
-SMTP = frozenset({Driver.SMTP})
-SENDMAIL = frozenset({Driver.SENDMAIL})
-MAILGUN = frozenset({Driver.MAILGUN})
-SES = frozenset({Driver.SES})
+SMTP = frozenset({"smtp"})
+SENDMAIL = frozenset({"sendmail"})
+MAILGUN = frozenset({"mailgun"})
+SES = frozenset({"ses"})
 
-DRIVER_LABELS: dict[Driver, str] = {
-    Driver.SMTP: "SMTP server",
-    Driver.SENDMAIL: "Sendmail (local binary)",
-    Driver.MAILGUN: "Mailgun (HTTP API)",
-    Driver.SES: "Amazon SES (API)",
+DRIVER_LABELS: dict[str, str] = {
+    "smtp": "SMTP server",
+    "sendmail": "Sendmail (local binary)",
+    "mailgun": "Mailgun (HTTP API)",
+    "ses": "Amazon SES (API)",
 }
 
-ENCRYPTION_LABELS: dict[Encryption, str] = {
-    Encryption.STARTTLS: "STARTTLS (587, 25, 2525)",
-    Encryption.TLS: "TLS (implicit, 465)",
-    Encryption.NONE: "None (local relay only)",
+ENCRYPTION_LABELS: dict[str, str] = {
+    "starttls": "STARTTLS (587, 25, 2525)",
+    "tls": "TLS (implicit, 465)",
+    "none": "None (local relay only)",
 }
+
+MAILGUN_REGION_LABELS: dict[str, str] = {"us": "US", "eu": "EU"}
+
+
+def _auth_options() -> Options:
+    from tui_mailsetup.settings import AuthMechanism
+
+    return tuple((m.value, m.value) for m in AuthMechanism)
+
 
 # The port each encryption mode is usually spoken on, and the ports that are
 # "usual" for some mode: only those are replaced when the mode changes, so a
@@ -55,17 +63,22 @@ class FieldSpec:
     key: str
     label: str
     kind: Kind = "text"
-    options: tuple[tuple[str, str], ...] = ()
+    options: Options | Callable[[], Options] = ()
+    """A select's (label, value) pairs, or a function giving them when the row is built."""
     placeholder: str = ""
-    drivers: frozenset[Driver] | None = None
-    """The drivers the field belongs to; None: every driver."""
+    drivers: frozenset[str] | None = None
+    """The drivers (``Driver`` values) the field belongs to; None: every driver."""
 
     @property
     def widget_id(self) -> str:
         return widget_id(self.key)
 
+    @property
+    def choices(self) -> Options:
+        return self.options() if callable(self.options) else self.options
+
     def applies_to(self, driver: Driver | str) -> bool:
-        return self.drivers is None or Driver(driver) in self.drivers
+        return self.drivers is None or str(driver) in self.drivers
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ def widget_id(key: str) -> str:
     return "f-" + key.replace(".", "--").replace("_", "-")
 
 
-def _options(enum_labels: Mapping[Any, str]) -> tuple[tuple[str, str], ...]:
+def _options(enum_labels: Mapping[str, str]) -> Options:
     return tuple((label, str(value)) for value, label in enum_labels.items())
 
 
@@ -124,7 +137,7 @@ SECTIONS: tuple[Section, ...] = (
                 "mailgun.region",
                 "Region",
                 "select",
-                (("US", MailgunRegion.US.value), ("EU", MailgunRegion.EU.value)),
+                _options(MAILGUN_REGION_LABELS),
                 drivers=MAILGUN,
             ),
             FieldSpec(
@@ -150,7 +163,7 @@ SECTIONS: tuple[Section, ...] = (
                 "smtp.auth",
                 "Mechanism",
                 "select",
-                tuple((m.value, m.value) for m in AuthMechanism),
+                _auth_options,
                 drivers=SMTP,
             ),
             FieldSpec("smtp.allow_plaintext_auth", "Plain-text auth", "bool", drivers=SMTP),
@@ -189,6 +202,8 @@ def section_of(key: str) -> Section | None:
 
 def display_value(settings: MailSettings, spec: FieldSpec) -> Any:
     """The widget value for a setting: text for inputs, bool for switches."""
+    from tui_mailsetup.settings import get_value
+
     if spec.kind == "secret":
         return ""
     value = get_value(settings, spec.key)
@@ -232,12 +247,19 @@ class FormState:
     def from_settings(
         cls, settings: MailSettings, known_secrets: Mapping[str, str | None] | None = None
     ) -> FormState:
+        from tui_mailsetup.settings import MailSettings
+
         base = settings.model_dump(mode="json")
         for key in MailSettings.SECRET_KEYS:
             section, name = key.split(".")
             base[section][name] = None
         raw = {key: display_value(settings, spec) for key, spec in FIELDS.items()}
         return cls(base, raw, {}, dict(known_secrets or {}))
+
+    @classmethod
+    def provisional(cls, driver: str) -> FormState:
+        """Before the configuration is loaded: only the driver (the first frame's one field)."""
+        return cls({}, {"driver": driver if driver in DRIVER_LABELS else "smtp"})
 
     def set(self, key: str, value: Any) -> bool:
         """Record a widget's value; True when it changed."""
@@ -261,7 +283,15 @@ class FormState:
         return self.raw.get(key)
 
     @property
+    def driver_name(self) -> str:
+        """The driver's value as typed ("smtp" when it is none of them), without the model."""
+        name = str(self.raw.get("driver", "smtp"))
+        return name if name in DRIVER_LABELS else "smtp"
+
+    @property
     def driver(self) -> Driver:
+        from tui_mailsetup.settings import Driver
+
         try:
             return Driver(str(self.raw.get("driver", "smtp")))
         except ValueError:
@@ -303,6 +333,9 @@ def _assign(data: dict[str, Any], key: str, value: Any) -> None:
 
 def suggested_port(encryption: str, port: Any) -> int | None:
     """The port to switch to when the encryption mode changes, or None to leave it."""
+    from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, STARTTLS_PORTS, USUAL_PORT
+    from tui_mailsetup.settings import Encryption
+
     try:
         current = int(str(port).strip())
     except ValueError:

@@ -14,19 +14,19 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tui_mailsetup.settings import MailSettings
-
 if TYPE_CHECKING:
     from tui_mailsetup.drivers.base import MailDriver
     from tui_mailsetup.sandbox import ReceivedMessage
+    from tui_mailsetup.settings import MailSettings
 
-DriverFactory = Callable[[MailSettings, "str | None"], "MailDriver"]
+# The settings model is named, not imported: the TUI's first frame does without it.
+DriverFactory = Callable[["MailSettings", "str | None"], "MailDriver"]
 """``factory(settings, secret)``: the secret is the password, API key or AWS secret key."""
 
 InboxSource = Callable[[], "Sequence[ReceivedMessage]"]
 """Returns every message received so far (``lambda: list(sandbox.messages)``)."""
 
-MessageBuilder = Callable[[MailSettings, list[str]], EmailMessage]
+MessageBuilder = Callable[["MailSettings", list[str]], EmailMessage]
 
 
 class Exporter(Protocol):

@@ -25,11 +25,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Static
 
-from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER, secret_key_for
-from tui_mailsetup.engine.events import Event, Outcome
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.fixes import Fix
-from tui_mailsetup.settings import Driver, MailSettings, field_doc, get_value
 from tui_mailsetup.tui.form import (
     FIELDS,
     SECTION_BY_ID,
@@ -46,7 +43,11 @@ from tui_mailsetup.tui.widgets.server_helpers import DetectRow, PresetRow
 
 W = TypeVar("W", bound=Widget)
 
+# The settings model, the engine's events and the drivers are imported where they are
+# used: the first frame is drawn before they are loaded (see MailSetupApp).
 if TYPE_CHECKING:
+    from tui_mailsetup.engine.events import Event, Outcome
+    from tui_mailsetup.settings import MailSettings
     from tui_mailsetup.tui.app import MailSetupApp
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
     from tui_mailsetup.tui.widgets.review import ReviewPanel
@@ -73,6 +74,8 @@ class TestFinished(Message):
 
 
 def describe_target(settings: MailSettings) -> str:
+    from tui_mailsetup.settings import Driver
+
     if settings.driver is Driver.SMTP:
         return f"{settings.smtp.host}:{settings.smtp.port} ({settings.smtp.encryption.value})"
     if settings.driver is Driver.SENDMAIL:
@@ -102,10 +105,17 @@ class FormScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         app = self.mail_app
-        self.state = FormState.from_settings(app.loaded.settings, app.secret_sources())
-        self.saved_raw, self.saved_secrets = self.state.snapshot()
+        self.settings: MailSettings | None = None
+        if app.config_ready:
+            self._take_config()
+        else:
+            # The first frame: the driver as the file has it, the rest once loaded.
+            peek = app.peek
+            driver = peek.text("driver").lower() if peek is not None else ""
+            self.state = FormState.provisional(driver)
+            self.saved_raw, self.saved_secrets = self.state.snapshot()
         self.findings: list[Finding] = []
-        self.settings: MailSettings | None = app.loaded.settings
+        self._prebuilding = False
         self.sending = False
         self.checking_dns = False
         self._validated = False
@@ -180,7 +190,7 @@ class FormScreen(Screen[None]):
             children.append(SignInRow())
         for spec in section.fields:
             row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
-            row.display = spec.applies_to(self.state.driver)
+            row.display = spec.applies_to(self.state.driver_name)
             children.append(row)
         return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
 
@@ -212,10 +222,21 @@ class FormScreen(Screen[None]):
             return None
         self._built.add(section_id)
         container = self.section_container(section_id)
-        mounting = container.mount(self.build_section(SECTION_BY_ID[section_id]))
+        app = self.mail_app
+        # Before the configuration is loaded (right after the first frame) the section
+        # waits for it: its fields show the loaded values, never the defaults.
+        mounting = (
+            container.mount(self.build_section(SECTION_BY_ID[section_id]))
+            if app.config_ready
+            else None
+        )
 
         async def mounted() -> None:
-            await mounting
+            if mounting is None:
+                await app.wait_for_config()
+                await container.mount(self.build_section(SECTION_BY_ID[section_id]))
+            else:
+                await mounting
             self.section_mounted(section_id)
             if self._target_section == section_id:
                 # A late focus event may have shown another section meanwhile.
@@ -249,7 +270,15 @@ class FormScreen(Screen[None]):
         elif section_id == "server":
             self._update_username_hint()
 
+    def _take_config(self) -> None:
+        app = self.mail_app
+        self.state = FormState.from_settings(app.loaded.settings, app.secret_sources())
+        self.saved_raw, self.saved_secrets = self.state.snapshot()
+        self.settings = app.loaded.settings
+
     def _source(self, key: str) -> str:
+        if not self.mail_app.config_ready:
+            return ""
         spec = FIELDS[key]
         if spec.kind == "secret":
             return self.state.known_secrets.get(key) or ""
@@ -258,19 +287,49 @@ class FormScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"
         self.sub_title = str(self.mail_app.config_path)
-        # Validation (and its imports) waits for the first frame: the form shows at once.
-        self.call_after_refresh(self.revalidate)
         # The other sections are built right after the first frame, all at once, and keys
         # wait for them: a key typed after pgdn never meets a section still being built.
         self._prebuilt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.mail_app.keys.hold(self._prebuilt)
-        # A moment after the first frame, so that it is painted (and read) before the work.
+        self.after_mount()
+        if self.mail_app.config_ready:
+            self._start()
+        # Else the app loads the configuration after the first frame, then calls config_loaded.
+
+    def config_loaded(self) -> None:
+        """The configuration has been loaded (after the first frame): fill the values in."""
+        self._take_config()
+        for row in list(self.rows()):
+            if row.is_mounted and row.query(f"#{row.spec.widget_id}"):
+                row.set_value(self.state.get(row.spec.key))
+                row.set_source(self._source(row.spec.key))
+        self._update_driver_visibility()
+        self.after_load()
+        self._start()
+
+    @property
+    def built_all(self) -> bool:
+        """Every section is built (right after the first frame; keys wait for it)."""
+        return self._prebuilt.done()
+
+    def release_keys(self) -> None:
+        """This screen is being replaced: keys no longer wait for its sections."""
+        if not self._prebuilt.done():
+            self._prebuilt.set_result(None)
+
+    def _start(self) -> None:
+        # Validation (and its imports) waits for the frame with the values: it shows at once.
+        self.call_after_refresh(self.revalidate)
+        # A moment after that frame, so that it is painted (and read) before the work.
         self.call_after_refresh(self.set_timer, 0.05, self._prebuild)
         for warning in self.mail_app.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
-        self.after_mount()
+
+    def after_load(self) -> None:
+        """Subclasses show what needed the loaded configuration (the home screen's summary)."""
 
     def _prebuild(self) -> None:
+        self._prebuilding = True
         pending = [
             mounting
             for section_id in self.section_ids
@@ -423,11 +482,11 @@ class FormScreen(Screen[None]):
             self._update_driver_visibility()
 
     def _update_driver_visibility(self) -> None:
-        driver = self.state.driver
+        driver = self.state.driver_name
         for row in self.rows():
             row.display = row.spec.applies_to(driver)
         for widget in self.query(".smtp-only"):
-            widget.display = driver is Driver.SMTP
+            widget.display = driver == "smtp"
 
     def _update_recipient(self) -> None:
         try:
@@ -448,6 +507,8 @@ class FormScreen(Screen[None]):
             note = self.query_one("#secret-note", Static)
         except NoMatches:
             return
+        from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
+
         driver = self.state.driver
         key = SECRET_KEY_FOR_DRIVER.get(driver)
         if key is None:
@@ -637,7 +698,7 @@ class FormScreen(Screen[None]):
         preset = event.preset
         for key, value in preset.settings_changes().items():
             self.set_field(key, value)
-        if preset.region and self.state.driver is Driver.SES:
+        if preset.region and self.state.driver_name == "ses":
             self.set_field("ses.region", preset.region)
         self._update_username_hint()
         self.revalidate()
@@ -667,6 +728,7 @@ class FormScreen(Screen[None]):
     def save(self) -> bool:
         from tui_mailsetup.config_file import ConfigError, save_settings
         from tui_mailsetup.secrets import SecretError, store_secret
+        from tui_mailsetup.settings import MailSettings
 
         self.sync_rows()
         findings = self.revalidate()
@@ -797,6 +859,7 @@ class FormScreen(Screen[None]):
         pane = self.pane
         assert pane is not None
         pane.start(f"test email to {', '.join(recipients)} via {describe_target(settings)}")
+        from tui_mailsetup.engine.events import Outcome
         from tui_mailsetup.runner import run_test
 
         def on_event(event: Event) -> None:
@@ -833,6 +896,9 @@ class FormScreen(Screen[None]):
     def _held_secret(self, settings: MailSettings) -> str | None:
         """The secret typed in the form, or given directly (environment); else the runner
         resolves it (password_command, credentials file, keyring)."""
+        from tui_mailsetup.drivers import secret_key_for
+        from tui_mailsetup.settings import get_value
+
         key = secret_key_for(settings)
         if key is None:
             return None
@@ -1011,6 +1077,7 @@ class FormScreen(Screen[None]):
     # ------------------------------------------------------------------ help
 
     def action_help(self) -> None:
+        from tui_mailsetup.settings import field_doc
         from tui_mailsetup.tui.screens.dialogs import HelpScreen
 
         detect = _ancestor(self.focused, DetectRow)

@@ -117,12 +117,21 @@ class MachineScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if getattr(self.app, "config_ready", True):
+            self.action_refresh_status()
+        else:  # opened right at start: the configuration loads after the first frame
+            self.run_worker(self._status_once_loaded(), exit_on_error=False)
+
+    async def _status_once_loaded(self) -> None:
+        await self.app.wait_for_config()  # type: ignore[attr-defined]
         self.action_refresh_status()
 
     # ------------------------------------------------------------------ helpers
 
     @property
     def loaded(self) -> LoadedConfig | None:
+        if not getattr(self.app, "config_ready", True):
+            return None
         loaded: LoadedConfig | None = getattr(self.app, "loaded", None)
         return loaded
 

@@ -13,9 +13,7 @@ from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane, Tabs
 from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
-from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
 from tui_mailsetup.findings import Finding, Severity
-from tui_mailsetup.settings import Driver
 from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, SECTIONS
 from tui_mailsetup.tui.screens.form import FormScreen, source_words
 from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
@@ -87,11 +85,9 @@ class SettingsScreen(FormScreen):
         with SectionTabs(initial="tab-home", id="tabs"):
             with TabPane("Home", id="tab-home"):
                 yield HomePanel(id="home")
+            # Every section (hidden behind Home) is built right after the first frame.
             for section in SECTIONS:
-                with TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}"):
-                    if section.id == "driver":
-                        self._built.add(section.id)
-                        yield self.build_section(section)
+                yield TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}")
             if self.mail_app.inbox is not None:
                 from tui_mailsetup.tui.widgets.inbox import InboxPane
 
@@ -99,8 +95,15 @@ class SettingsScreen(FormScreen):
                     yield InboxPane(self.mail_app.inbox, id="inbox")
 
     def after_mount(self) -> None:
-        self.update_home()
+        if self.mail_app.config_ready:
+            self.update_home()
+        else:
+            # The first frame: the summary's lines, their values a moment later.
+            self.query_one("#home", HomePanel).show_rows(home_skeleton(self.state.driver_name))
         self.focus_section("home")
+
+    def after_load(self) -> None:
+        self.update_home()
 
     # ------------------------------------------------------------------ home
 
@@ -121,6 +124,8 @@ class SettingsScreen(FormScreen):
 
     def update_home(self) -> None:
         """Redraw the summary (after a save, a test, a DNS check, and when shown)."""
+        if not self.mail_app.config_ready:
+            return  # the first frame shows the lines; the values follow (after_load)
         try:
             panel = self.query_one("#home", HomePanel)
         except NoMatches:
@@ -179,9 +184,31 @@ class SettingsScreen(FormScreen):
             pane.refresh_messages()
 
 
+SERVER_LABELS = {"smtp": "Server", "sendmail": "Program", "mailgun": "Mailgun", "ses": "SES"}
+"""The home screen's second line, by driver."""
+
+
+def home_skeleton(driver: str) -> list[HomeRow]:
+    """The home screen's lines before the configuration is loaded: labels, no values yet.
+
+    The same lines as :func:`home_rows` (a Problems line may follow once validated),
+    so that filling the values in moves nothing.
+    """
+    rows = [HomeRow("d", "Send with", Text(), "driver")]
+    rows.append(HomeRow("s", SERVER_LABELS.get(driver, "Server"), Text(), "server"))
+    if any(spec.kind == "secret" and spec.applies_to(driver) for spec in FIELDS.values()):
+        rows.append(HomeRow("c", "Login", Text(), "credentials"))
+    rows.append(HomeRow("n", "Sender", Text(), "sender"))
+    rows.append(HomeRow("t", "Last test", Text(), "review"))
+    rows.append(HomeRow("", "DNS", Text()))
+    return rows
+
+
 def home_rows(screen: FormScreen) -> list[HomeRow]:
     """What a returning user needs first: what sends, who logs in, how the last test went."""
+    from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
     from tui_mailsetup.secrets import credentials_problem
+    from tui_mailsetup.settings import Driver
 
     app = screen.mail_app
     settings = screen.settings or app.loaded.settings
@@ -197,14 +224,14 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
             server.append("  certificate pinned")
         elif smtp.ca_file:
             server.append(f"  CA file {smtp.ca_file}")
-        rows.append(HomeRow("s", "Server", server, "server"))
+        rows.append(HomeRow("s", SERVER_LABELS[driver], server, "server"))
     elif driver is Driver.SENDMAIL:
-        rows.append(HomeRow("s", "Program", Text(settings.sendmail.path), "server"))
+        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(settings.sendmail.path), "server"))
     elif driver is Driver.MAILGUN:
         domain = f"{settings.mailgun.domain} ({settings.mailgun.region.value})"
-        rows.append(HomeRow("s", "Mailgun", Text(domain), "server"))
+        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(domain), "server"))
     else:
-        rows.append(HomeRow("s", "SES", Text(settings.ses.region), "server"))
+        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(settings.ses.region), "server"))
     secret_key = SECRET_KEY_FOR_DRIVER.get(driver)
     if secret_key is not None:
         login = Text()

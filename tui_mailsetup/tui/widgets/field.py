@@ -192,7 +192,7 @@ class FieldRow(Vertical):
         spec = self.spec
         if spec.kind == "select":
             return Select(
-                list(spec.options),
+                list(spec.choices),
                 value=self._value,
                 allow_blank=False,
                 compact=True,
