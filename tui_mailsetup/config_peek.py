@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_PREFIX = "MAILSETUP_"
-_NESTED = "__"
+from tui_mailsetup.paths import ENV_NESTED_DELIMITER, ENV_PREFIX
 
 
 @dataclass(frozen=True)
@@ -67,9 +66,9 @@ def peek_config(path: str | os.PathLike[str] | None = None, *, system: bool = Fa
     except (OSError, UnicodeDecodeError):
         return None
     for name, value in os.environ.items():
-        if not name.upper().startswith(_PREFIX):
+        if not name.upper().startswith(ENV_PREFIX):
             continue
-        *parents, last = name[len(_PREFIX) :].lower().split(_NESTED)
+        *parents, last = name[len(ENV_PREFIX) :].lower().split(ENV_NESTED_DELIMITER)
         section = data
         for part in parents:
             child = section.get(part)

@@ -17,6 +17,10 @@ APP_NAME = "tui-mailsetup"
 CONFIG_FILENAME = "config.toml"
 CREDENTIALS_FILENAME = "credentials.toml"
 STATE_FILENAME = "state.json"
+ENV_PREFIX = "MAILSETUP_"
+"""Every environment variable of ours starts so: ``MAILSETUP_CONFIG`` and the settings'."""
+ENV_NESTED_DELIMITER = "__"
+"""Between a section and its key in a variable's name: ``MAILSETUP_SMTP__HOST``."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
 
+# The variables' names live in paths.py, which the TUI's cheap first read
+# (config_peek.py) shares; re-exported here for config_file.py.
+from tui_mailsetup.paths import ENV_NESTED_DELIMITER as ENV_NESTED_DELIMITER
+from tui_mailsetup.paths import ENV_PREFIX as ENV_PREFIX
 from tui_mailsetup.sanitize import CONTROL_CHARACTERS, NOT_UTF8
 
 
@@ -73,9 +77,6 @@ with _asyncio_deferred():
     from pydantic_settings import (
         PydanticBaseSettingsSource as PydanticBaseSettingsSource,
     )
-
-ENV_PREFIX = "MAILSETUP_"
-ENV_NESTED_DELIMITER = "__"
 
 
 # Control characters, line separators and bidirectional overrides are refused in every
