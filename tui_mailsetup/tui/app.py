@@ -187,7 +187,7 @@ class MailSetupApp(App[int]):
         # and the whole screen only with the next full layout (the footer's first
         # recompose, 60-90 ms later). That frame is complete (composed, styled, focused):
         # it is written now.
-        if renderable is not None and not self._first_frame_out:
+        if renderable is not None and not self._first_frame_out and self._running:
             from tui_mailsetup.tui.screens.form import FormScreen
 
             if isinstance(screen, FormScreen):
