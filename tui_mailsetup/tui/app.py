@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import events
 from textual.app import App, SystemCommand
@@ -112,6 +113,7 @@ class MailSetupApp(App[int]):
         else:
             self.first_run = needs_wizard(self.loaded)
         self.last_outcome: Outcome | None = None
+        self._first_frame_out = False
         from tui_mailsetup.tui.keys import KeyRouter
 
         self.keys = KeyRouter(self)
@@ -177,6 +179,26 @@ class MailSetupApp(App[int]):
             self.keys.hold(self._config_future)
             # Two refreshes: the first frame is laid out, painted and written out by then.
             self.call_after_refresh(self.call_after_refresh, self._load_in_background)
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        # The first screen's first frame is laid out while Textual is still starting (in
+        # its batch around the app's compose and mount), which drops it, though the screen
+        # counts it as painted: only the parts that changed afterwards reached the terminal,
+        # and the whole screen only with the next full layout (the footer's first
+        # recompose, 60-90 ms later). That frame is complete (composed, styled, focused):
+        # it is written now.
+        if renderable is not None and not self._first_frame_out and self._running:
+            from tui_mailsetup.tui.screens.form import FormScreen
+
+            if isinstance(screen, FormScreen):
+                self._first_frame_out = True
+                held, self._batch_count = self._batch_count, 0
+                try:
+                    super()._display(screen, renderable)
+                finally:
+                    self._batch_count = held
+                return
+        super()._display(screen, renderable)
 
     # ------------------------------------------------------------------ loading after the first frame
 

@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from email.message import EmailMessage
+
     from tui_mailsetup.drivers.base import MailDriver
     from tui_mailsetup.sandbox import ReceivedMessage
     from tui_mailsetup.settings import MailSettings
@@ -26,7 +27,7 @@ DriverFactory = Callable[["MailSettings", "str | None"], "MailDriver"]
 InboxSource = Callable[[], "Sequence[ReceivedMessage]"]
 """Returns every message received so far (``lambda: list(sandbox.messages)``)."""
 
-MessageBuilder = Callable[["MailSettings", list[str]], EmailMessage]
+MessageBuilder = Callable[["MailSettings", list[str]], "EmailMessage"]
 
 
 class Exporter(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
@@ -127,6 +127,8 @@ class FormScreen(Screen[None]):
         self._status_timer: Timer | None = None
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
+        self._first_mount_done = False
+        self._resumed = False
 
     @property
     def focus_chain(self) -> list[Widget]:
@@ -284,6 +286,21 @@ class FormScreen(Screen[None]):
             return self.state.known_secrets.get(key) or ""
         return self.mail_app.loaded.sources.get(key, "")
 
+    def _update_auto_focus(self) -> None:
+        # The first frame focuses its field itself (after_mount); Textual's own pick before
+        # that (the section's scroll container, the tab bar) was styled focused, then blurred,
+        # for nothing. Later (a dialog closed with nothing focused) Textual picks as before.
+        if self._first_mount_done:
+            super()._update_auto_focus()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # The first resume follows the mount, where every widget was just styled: restyling
+        # the whole screen again changed nothing but the time to the first frame. Later
+        # resumes (a dialog closed, the theme changed meanwhile) restyle as Textual does.
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
+
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"
         self.sub_title = str(self.mail_app.config_path)
@@ -292,6 +309,7 @@ class FormScreen(Screen[None]):
         self._prebuilt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.mail_app.keys.hold(self._prebuilt)
         self.after_mount()
+        self._first_mount_done = True
         if self.mail_app.config_ready:
             self._start()
         # Else the app loads the configuration after the first frame, then calls config_loaded.
