@@ -114,6 +114,8 @@ class MailSetupApp(App[int]):
             self.first_run = needs_wizard(self.loaded)
         self.last_outcome: Outcome | None = None
         self._first_frame_out = False
+        self._secret_sources: dict[str, str | None] | None = None
+        """Found by the loading thread with the configuration; taken by the first screen."""
         from tui_mailsetup.tui.keys import KeyRouter
 
         self.keys = KeyRouter(self)
@@ -275,8 +277,9 @@ class MailSetupApp(App[int]):
             self.notify(str(exc), title="Could not reload", severity="error")
 
     def secret_sources(self) -> dict[str, str | None]:
-        if (found := self.__dict__.pop("_secret_sources", None)) is not None:
-            return dict(found)  # just found by the loading thread
+        if self._secret_sources is not None:
+            found, self._secret_sources = self._secret_sources, None
+            return found  # just found by the loading thread
         from tui_mailsetup.secrets import secret_sources
 
         try:

@@ -46,14 +46,14 @@ async def resolve(
         from tui_mailsetup.engine.dns_client import resolve_host
 
         infos = await resolve_host(host, port, nameservers, dns_timeout=dns_timeout)
-    elif (literal := address_literal(host, port)) is not None:
+    elif (literal := ip_literal_address(host, port)) is not None:
         return [literal]
     else:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [(info[0], info[4]) for info in infos]
 
 
-def address_literal(host: str, port: int) -> Address | None:
+def ip_literal_address(host: str, port: int) -> Address | None:
     """``host`` as getaddrinfo would give it back when it is an IP address, else None.
 
     ``socket.getaddrinfo`` encodes every host name with the ``idna`` codec,
