@@ -16,7 +16,8 @@ from cli_helpers import run_cli
 from http_servers import ScriptedHttp, forward_proxy, scripted_http
 from smtp_servers import LocalCA, outcome_of, transcript
 
-from tui_mailsetup.drivers.mailgun import MailgunDriver, api_base
+from tui_mailsetup.drivers.mailgun import MailgunDriver
+from tui_mailsetup.endpoints import mailgun_api_root as api_base
 from tui_mailsetup.engine.events import Event, Stage
 from tui_mailsetup.message import build_test_message
 from tui_mailsetup.settings import MailSettings

@@ -29,10 +29,17 @@ from email.headerregistry import Address
 from pathlib import Path
 
 from tui_mailsetup import __version__, files
+from tui_mailsetup.endpoints import (
+    URL_KEYS_BY_DRIVER,
+    mailgun_api_host,
+    mailgun_api_url,
+    ses_endpoint,
+    url_problem,
+)
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import FingerprintFormatError, host_to_ascii, normalize_fingerprint
 from tui_mailsetup.sanitize import LINE_BREAKERS
-from tui_mailsetup.settings import Driver, Encryption, MailgunRegion, MailSettings, to_plain
+from tui_mailsetup.settings import Driver, Encryption, MailSettings, to_plain
 
 FORMATS: tuple[str, ...] = ("msmtp", "postfix", "postfix-sasl", "env", "django", "json")
 ALIASES: Mapping[str, str] = {
@@ -101,7 +108,18 @@ def render(fmt: str, settings: MailSettings, options: ExportOptions | None = Non
     """The exported text for ``fmt`` (see :data:`FORMATS`)."""
     options = options or ExportOptions()
     renderer = _RENDERERS[canonical_format(fmt)]
+    _require_usable_api_urls(settings)
     return renderer(settings, options)
+
+
+def _require_usable_api_urls(settings: MailSettings) -> None:
+    """The driver's URL settings, by the rule the driver sends by: an export of a URL the
+    driver would refuse would configure another program to send the key in clear text."""
+    for key in URL_KEYS_BY_DRIVER.get(settings.driver.value, ()):
+        section, name = key.split(".")
+        url = str(getattr(getattr(settings, section), name))
+        if url and (problem := url_problem(url)) is not None:
+            raise ExportError(f"{key}: the URL {problem.message}")
 
 
 def output_mode(fmt: str, *, include_secrets: bool) -> int:
@@ -468,7 +486,7 @@ def _env_lines(settings: MailSettings, options: ExportOptions) -> list[tuple[str
             ("MAIL_MAILER", "mailgun"),
             ("MAILGUN_DOMAIN", settings.mailgun.domain),
             ("MAILGUN_SECRET", _secret_or_none(options, "mailgun.api_key")),
-            ("MAILGUN_ENDPOINT", _mailgun_endpoint(settings)),
+            ("MAILGUN_ENDPOINT", mailgun_api_host(settings)),
         ]
     else:
         pairs += [
@@ -489,16 +507,6 @@ def _secret_or_none(options: ExportOptions, key: str) -> str | None:
     if options.include_secrets and value is None:
         return ""
     return value
-
-
-def _mailgun_endpoint(settings: MailSettings) -> str:
-    if settings.mailgun.base_url:
-        from urllib.parse import urlsplit
-
-        return urlsplit(settings.mailgun.base_url).netloc or settings.mailgun.base_url
-    return (
-        "api.eu.mailgun.net" if settings.mailgun.region is MailgunRegion.EU else "api.mailgun.net"
-    )
 
 
 def render_env(settings: MailSettings, options: ExportOptions) -> str:
@@ -559,7 +567,7 @@ def render_django(settings: MailSettings, options: ExportOptions) -> str:
         body.append("# Requires django-anymail (pip install 'django-anymail[mailgun,amazon-ses]').")
         if settings.driver is Driver.MAILGUN:
             body.append(f"EMAIL_BACKEND = {_py('anymail.backends.mailgun.EmailBackend')}")
-            base = settings.mailgun.base_url or f"https://{_mailgun_endpoint(settings)}/v3"
+            base = mailgun_api_url(settings)
             if options.include_secrets:
                 key_expr = _py(options.secret("mailgun.api_key") or "")
             else:
@@ -576,7 +584,7 @@ def render_django(settings: MailSettings, options: ExportOptions) -> str:
             body.append(f"EMAIL_BACKEND = {_py('anymail.backends.amazon_ses.EmailBackend')}")
             params = [f"        'region_name': {_py(settings.ses.region)},"]
             if settings.ses.endpoint_url:
-                params.append(f"        'endpoint_url': {_py(settings.ses.endpoint_url)},")
+                params.append(f"        'endpoint_url': {_py(ses_endpoint(settings))},")
             if settings.ses.access_key_id:
                 params.append(f"        'aws_access_key_id': {_py(settings.ses.access_key_id)},")
             if options.include_secrets and options.secret("ses.secret_access_key"):

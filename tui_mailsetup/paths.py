@@ -100,3 +100,13 @@ def credentials_path(config_path: Path) -> Path:
 def state_path(config_path: Path) -> Path:
     """Runtime state (last test result, rate limits) beside the configuration."""
     return config_path.with_name(STATE_FILENAME)
+
+
+def ca_file_suggestion(host: str) -> Path:
+    """Where to keep a private authority's certificate for ``host`` (offered as the fix when
+    the relay's certificate is signed by a CA this machine does not trust): beside the
+    user's configuration, or the system one for root."""
+    paths = current()
+    directory = paths.site_config_dir if os.geteuid() == 0 else paths.user_config_dir
+    safe = "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in host) or "relay"
+    return directory / f"{safe}-ca.pem"

@@ -134,12 +134,15 @@ async def run_test(
     emit = on_event or (lambda event: None)
     targets = list(recipients or ()) or default_recipients(settings, stop_after)
     outcome: Outcome | None = None
+    secret_where: tuple[str, str] | None = None
     try:
         # Given recipients are values at the door (65); the default one is the sender
         # address, which validation judges as configuration (78).
         _check_recipients(list(recipients or ()))
+        typed = bool(secret)
         secret = await _obtain_secret(loaded, secret)
-        for line in _validate(loaded, secret):
+        lines, secret_where = _validate(loaded, secret, typed=typed)
+        for line in lines:
             if report_warnings:
                 emit(line)
         message = _build_message(settings, targets, stop_after, message_builder or _default_message)
@@ -150,7 +153,11 @@ async def run_test(
         emit(StageFinished(outcome.stage, False, outcome.elapsed, cause))
         emit(outcome)
     if outcome is None:
-        outcome = await _drive(driver, message, targets, stop_after, emit, started)
+        context = _RunContext(
+            default_recipient=targets[0] if targets and not recipients else None,
+            secret_where=secret_where,
+        )
+        outcome = await _drive(driver, message, targets, stop_after, emit, started, context)
     if record:
         _record(loaded, outcome, kind)
     return outcome
@@ -216,26 +223,58 @@ async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:
         ) from None
 
 
-def _validate(loaded: LoadedConfig, secret: str | None) -> list[TranscriptLine]:
+def _validate(
+    loaded: LoadedConfig, secret: str | None, *, typed: bool
+) -> tuple[list[TranscriptLine], tuple[str, str] | None]:
     """The one validation, told which secret was obtained. Errors stop the run (78);
-    warnings come back as transcript notes."""
+    warnings come back as transcript notes, with (key, where the secret came from)."""
     from tui_mailsetup.drivers import secret_key_for
     from tui_mailsetup.findings import Severity
-    from tui_mailsetup.secrets import secret_sources
+    from tui_mailsetup.secrets import describe_source, secret_sources
     from tui_mailsetup.validation import validate
 
     sources = secret_sources(loaded)
+    where: tuple[str, str] | None = None
     if (key := secret_key_for(loaded.settings)) is not None:
+        source = TYPED_SECRET if typed else sources.get(key)
         sources[key] = (sources.get(key) or TYPED_SECRET) if secret else None
+        if secret and source is not None:
+            where = (key, describe_source(loaded, key, source))
     findings = validate(loaded.settings, secret_sources=sources)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         raise _Early(finding_diagnosis(errors[0], Stage.CONFIG, ExitCode.CONFIG))
-    return [
+    lines = [
         TranscriptLine(Direction.NOTE, untrusted_text(f"warning: {f.field}: {f.message}"), False)
         for f in findings
         if f.severity is Severity.WARNING
     ]
+    return lines, where
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunContext:
+    """What the runner knows and the driver does not, for the final diagnosis."""
+
+    default_recipient: str | None = None
+    """The sender address, when the test went there because no recipient was given."""
+    secret_where: tuple[str, str] | None = None
+    """The secret's key and where it came from, when one was used."""
+
+    def amend(self, outcome: Outcome) -> Outcome:
+        from tui_mailsetup.engine.diagnosis.context import (
+            default_recipient_refused,
+            secret_source_named,
+        )
+
+        diagnosis = outcome.diagnosis
+        if outcome.ok or diagnosis is None:
+            return outcome
+        if self.default_recipient is not None:
+            diagnosis = default_recipient_refused(diagnosis, self.default_recipient)
+        if self.secret_where is not None:
+            diagnosis = secret_source_named(diagnosis, *self.secret_where)
+        return dataclasses.replace(outcome, diagnosis=diagnosis)
 
 
 def _build_message(
@@ -278,6 +317,7 @@ async def _drive(
     stop_after: Stage | None,
     emit: EventSink,
     started: float,
+    context: _RunContext | None = None,
 ) -> Outcome:
     outcome: Outcome | None = None
     count = 0
@@ -289,6 +329,8 @@ async def _drive(
                 if isinstance(driver, ChecksAccount) and driver.check_details:
                     # What a check learned (the SES account, the sender identity), for --json.
                     event = dataclasses.replace(event, driver_details=dict(driver.check_details))
+                if context is not None:
+                    event = context.amend(event)
                 outcome = event
             emit(event)
             count += 1

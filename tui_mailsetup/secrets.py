@@ -281,6 +281,41 @@ def secret_sources(loaded: LoadedConfig) -> dict[str, str | None]:
     return found
 
 
+def describe_source(loaded: LoadedConfig, key: str, source: str | None) -> str:
+    """Where a secret came from, precisely enough to go and change it: the variable's name,
+    the file's path. ``source`` is a :class:`ValueSource` value (or the runner's "typed")."""
+    from tui_mailsetup.config_file import env_var_name
+
+    if source == ValueSource.ENV:
+        return f"the environment variable {env_var_name(key)}"
+    if source == ValueSource.SECRETS_DIR:
+        name = env_var_name(key).lower()
+        for directory in paths.secrets_dirs():
+            if (directory / name).is_file():
+                return f"the secrets directory file {directory / name}"
+        return f"a secrets directory file named {name}"
+    if source == ValueSource.PASSWORD_COMMAND:
+        return "the output of smtp.password_command"
+    if source == ValueSource.CREDENTIALS_FILE:
+        return f"the credentials file {paths.credentials_path(loaded.path)}"
+    if source == ValueSource.KEYRING:
+        return "the system keyring"
+    if source == ValueSource.CLI:
+        return "the command line"
+    if source == "typed":
+        return "the value typed in the form"
+    return "an unknown source"
+
+
+def shadowing_source(loaded: LoadedConfig, key: str) -> str | None:
+    """When a source earlier in the lookup order than the credentials file supplies ``key``
+    (so a value stored with set-secret is not used), where that is; else None."""
+    source = secret_sources(loaded).get(key)
+    if source is None or source in (ValueSource.CREDENTIALS_FILE, ValueSource.KEYRING):
+        return None
+    return describe_source(loaded, key, source)
+
+
 def check_config_trusted(loaded: LoadedConfig) -> None:
     """SecretError (78) when someone else could have written the configuration, so that a
     secret would go wherever they pointed it (see files.check_trusted_config)."""

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tui_mailsetup.config_file import describe_error
+from tui_mailsetup.endpoints import mailgun_region_mismatch, url_problem
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.names import (
@@ -507,16 +508,8 @@ def _check_mailgun(
             findings.append(
                 _error("mailgun.domain", f"{mailgun.domain!r} {exc}", "mailgun-domain-invalid")
             )
-    if mailgun.base_url and not re.match(r"^https?://[^\s/]+", mailgun.base_url):
-        findings.append(
-            _error(
-                "mailgun.base_url",
-                "The base URL must start with https:// (or http:// for a local test)",
-                "mailgun-url-invalid",
-            )
-        )
-    looks_eu = mailgun.domain.lower().endswith(".eu.mailgun.org") or ".eu." in mailgun.base_url
-    if looks_eu and mailgun.region.value != "eu":
+    findings += _check_api_url("mailgun.base_url", mailgun.base_url, "the Mailgun API key")
+    if mailgun_region_mismatch(settings):
         findings.append(
             _warning(
                 "mailgun.region",
@@ -536,6 +529,21 @@ def _check_mailgun(
     return findings
 
 
+def _check_api_url(key: str, url: str, carries: str) -> list[Finding]:
+    """An HTTP driver's URL setting, by the rule the driver applies before sending."""
+    if not url:
+        return []
+    problem = url_problem(url, carries=carries)
+    if problem is None:
+        return []
+    section = key.split(".", 1)[0]
+    fix = None
+    if problem.plaintext and url.startswith("http://"):
+        https = "https://" + url.removeprefix("http://")
+        fix = Fix(f"use https ({https})", {key: https})
+    return [_error(key, f"The URL {problem.message}", f"{section}-{problem.code}", fix)]
+
+
 def _check_ses(
     settings: MailSettings, secret_sources: Mapping[str, str | None] | None
 ) -> list[Finding]:
@@ -549,14 +557,7 @@ def _check_ses(
                 "ses-region-invalid",
             )
         )
-    if ses.endpoint_url and not re.match(r"^https?://[^\s/]+", ses.endpoint_url):
-        findings.append(
-            _error(
-                "ses.endpoint_url",
-                "The endpoint URL must start with https:// (or http:// for a local test)",
-                "ses-url-invalid",
-            )
-        )
+    findings += _check_api_url("ses.endpoint_url", ses.endpoint_url, "the signed AWS request")
     findings += _check_ses_credentials(settings, secret_sources)
     return findings
 

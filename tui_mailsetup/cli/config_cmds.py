@@ -351,7 +351,26 @@ def run_set_secret(args: argparse.Namespace) -> int:
         return ExitCode.DATAERR
     path = store_secret(config_path, key, value)
     print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
+    _warn_if_shadowed(args, key)
     return ExitCode.OK
+
+
+def _warn_if_shadowed(args: argparse.Namespace, key: str) -> None:
+    """A secret stored where a source earlier in the lookup order wins is not used: say so
+    now, not at the next failed login (a forgotten MAILSETUP_SMTP__PASSWORD, say)."""
+    from tui_mailsetup.errors import MailSetupError
+    from tui_mailsetup.secrets import shadowing_source
+
+    try:
+        where = shadowing_source(load_from_args(args), key)
+    except MailSetupError:
+        return  # a configuration that does not load says so itself at its next use
+    if where is not None:
+        message = (
+            f"{key} is also supplied by {where}, which comes first in the lookup order: the "
+            "value just stored is not used until that one is removed"
+        )
+        print(f"tui-mailsetup: warning: {untrusted_text(message)}", file=sys.stderr)
 
 
 def _read_secret(key: str) -> str | None:

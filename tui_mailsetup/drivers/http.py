@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from tui_mailsetup.endpoints import url_problem
 from tui_mailsetup.engine.diagnosis.rate_limits import retry_after_header
 from tui_mailsetup.engine.events import (
     Diagnosis,
@@ -77,24 +78,27 @@ class TransportError(Exception):
 
 
 def check_url(url: str, what: str) -> Diagnosis | None:
-    """None when ``url`` may carry credentials; else why not (before anything is sent)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Diagnosis(
-            Stage.SEND,
-            f"{what} is not an http(s) URL",
-            evidence=untrusted_text(url),
-            exit_code=ExitCode.CONFIG,
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        return Diagnosis(
-            Stage.SEND,
-            f"{what} uses plain http to another machine: the API key would travel unencrypted",
-            evidence=untrusted_text(url),
-            explanation="Only a server on this machine (127.0.0.1, ::1) may be reached over http.",
-            exit_code=ExitCode.CONFIG,
-        )
-    return None
+    """None when ``url`` may carry credentials; else why not (before anything is sent).
+
+    The rule is :func:`tui_mailsetup.endpoints.url_problem`, the one validation applies."""
+    problem = url_problem(url)
+    if problem is None:
+        return None
+    return Diagnosis(
+        Stage.SEND,
+        f"{what} {problem.message}",
+        evidence=untrusted_text(_without_password(url)),
+        exit_code=ExitCode.CONFIG,
+    )
+
+
+def _without_password(url: str) -> str:
+    """The URL for the transcript, a password inside it (user:password@) replaced."""
+    head, sep, rest = url.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if sep and at and "/" not in userinfo:
+        return f"{head}://***@{host}"
+    return url
 
 
 @dataclass(frozen=True)

@@ -27,25 +27,16 @@ from tui_mailsetup.drivers.http import (
     run_request,
     status_diagnosis,
 )
+from tui_mailsetup.endpoints import mailgun_api_root
 from tui_mailsetup.engine.events import Diagnosis, Event, Stage
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.settings import MailgunRegion, MailSettings
+from tui_mailsetup.settings import MailSettings
 
-API_BASE = {
-    MailgunRegion.US: "https://api.mailgun.net",
-    MailgunRegion.EU: "https://api.eu.mailgun.net",
-}
 AUTH_HINT = (
     "Use a Mailgun API key (Sending API keys work for sending; checking the domain needs an "
     "account key), and the region the domain was created in: an EU domain answers 401 on "
     "the US API."
 )
-
-
-def api_base(settings: MailSettings) -> str:
-    """The API root without ``/v3``: people paste it both ways."""
-    base = settings.mailgun.base_url.strip().rstrip("/") or API_BASE[settings.mailgun.region]
-    return base.removesuffix("/v3")
 
 
 class MailgunDriver:
@@ -69,7 +60,7 @@ class MailgunDriver:
         if problem is not None:
             return refuse(problem, recipients)
         domain = self.settings.mailgun.domain.strip()
-        base = api_base(self.settings)
+        base = mailgun_api_root(self.settings)
         token = base64.b64encode(f"api:{self._api_key}".encode()).decode("ascii")
         headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
         shown = ("Authorization: Basic [Mailgun API key redacted]",)
@@ -115,7 +106,7 @@ class MailgunDriver:
                 explanation="Store it with: tui-mailsetup set-secret mailgun.api_key",
                 exit_code=ExitCode.CONFIG,
             )
-        return check_url(api_base(self.settings), "mailgun.base_url")
+        return check_url(mailgun_api_root(self.settings), "mailgun.base_url")
 
     def _interpret_send(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
         if response.status == 200:

@@ -32,7 +32,7 @@ from email.message import EmailMessage
 
 from tui_mailsetup.drivers.http import send_finished
 from tui_mailsetup.drivers.ses_account import AccountCheck
-from tui_mailsetup.drivers.ses_api import END, Bridge, ClientError, Failed, Result, endpoint
+from tui_mailsetup.drivers.ses_api import END, Bridge, ClientError, Failed, Result
 from tui_mailsetup.drivers.ses_credentials import credential_hint, looks_like_smtp_password
 from tui_mailsetup.drivers.ses_diagnosis import (
     FAILED_IDENTITIES,
@@ -51,7 +51,7 @@ from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
 
 # Validation and ``show`` import these from here (the driver's module).
-__all__ = ["SesDriver", "credential_hint", "endpoint", "looks_like_smtp_password"]
+__all__ = ["SesDriver", "credential_hint", "looks_like_smtp_password"]
 
 
 class SesDriver(AccountCheck):

@@ -34,6 +34,7 @@ from tui_mailsetup.drivers.ses_diagnosis import (
     no_credentials,
     transport_diagnosis,
 )
+from tui_mailsetup.endpoints import ses_endpoint
 from tui_mailsetup.engine.events import Diagnosis, Direction, Stage, TranscriptLine
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
@@ -46,13 +47,6 @@ MISSING_EXTRA = (
 )
 PROBE_TIMEOUT = 5.0
 """Seconds for each request that looks for the sender identity in other regions."""
-
-# Validation and ``show`` import these from here (the driver's module).
-
-
-def endpoint(settings: MailSettings) -> str:
-    custom = settings.ses.endpoint_url.strip().rstrip("/")
-    return custom or f"https://email.{settings.ses.region.strip()}.amazonaws.com"
 
 
 # --------------------------------------------------------------------------- events from a worker thread
@@ -128,7 +122,7 @@ class SesApi:
         if not ses.region.strip():
             return Diagnosis(Stage.CONFIG, "ses.region is not set", exit_code=ExitCode.CONFIG)
         if ses.endpoint_url.strip():
-            return check_url(endpoint(self.settings), "ses.endpoint_url")
+            return check_url(ses_endpoint(self.settings), "ses.endpoint_url")
         return None
 
     def _open(self, bridge: Bridge) -> Session:
@@ -267,7 +261,7 @@ class SesApi:
             bridge.received(untrusted_text(f"HTTP {status} {code}: {text}"))
             raise ClientError(code, text, status) from exc
         except (exceptions.BotoCoreError, opened.botocore.parsers.ResponseParserError) as exc:
-            raise Failed(transport_diagnosis(exc, endpoint(self.settings))) from exc
+            raise Failed(transport_diagnosis(exc, ses_endpoint(self.settings))) from exc
         status = int(answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 200) or 200)
         bridge.received(f"HTTP {status}")
         return answer

@@ -56,7 +56,11 @@ def tls_failed(stage: Stage, error: BaseException) -> Diagnosis:
 
 
 def certificate_rejected(
-    stage: Stage, error: ssl.SSLCertVerificationError, details: TlsDetails | None, host: str
+    stage: Stage,
+    error: ssl.SSLCertVerificationError,
+    details: TlsDetails | None,
+    host: str,
+    port: int | None = None,
 ) -> Diagnosis:
     message = str(getattr(error, "verify_message", "") or error)
     code = getattr(error, "verify_code", None)
@@ -66,25 +70,6 @@ def certificate_rejected(
     # Where the failure says something checkable about the certificate, compare.
     differs = _inspected_differs(code, lowered, details)
     fingerprint = details.fingerprint_sha256 if details and not differs else ""
-    pin = (
-        Fix(
-            "pin the fingerprint of the certificate the server shows now",
-            {"smtp.fingerprint": fingerprint},
-        )
-        if fingerprint
-        else None
-    )
-    shown = (
-        f" (SHA-256 {fingerprint}, fetched again on a second connection just now)"
-        if fingerprint
-        else ""
-    )
-    if differs:
-        shown = (
-            " (not offered here: the certificate fetched again on a second connection does "
-            "not match what the failed handshake reported, so something on the path may be "
-            "swapping certificates)"
-        )
     evidence = untrusted_text(f"{message} (verify code {code})" if code is not None else message)
     if code == 10 or "expired" in lowered:
         return Diagnosis(
@@ -99,43 +84,137 @@ def certificate_rejected(
             exit_code=ExitCode.PROTOCOL,
         )
     if code == 62 or "hostname mismatch" in lowered or "ip address mismatch" in lowered:
-        names = [
-            san.split(":", 1)[1]
-            for san in (details.sans if details else ())
-            if san.startswith("DNS:")
-        ]
-        fix = None
-        if names and not names[0].startswith("*"):
-            fix = Fix(
-                f"connect to {names[0]}, the name on the certificate", {"smtp.host": names[0]}
-            )
+        return _wrong_name(stage, host, evidence, details)
+    if _self_signed_leaf(code, lowered, details) and not differs:
+        return _self_signed(stage, evidence, fingerprint)
+    if differs:
         return Diagnosis(
             stage=stage,
-            cause=f"The certificate is not valid for {untrusted_text(host)}",
-            evidence=evidence + (f"; certificate names: {', '.join(names)}" if names else ""),
+            cause="The server's certificate is self-signed",
+            evidence=evidence,
             explanation=(
-                "smtp.host must be a name the certificate lists; providers often publish a "
-                "different host name for the relay than the one behind an alias or IP address."
+                "This machine does not trust the certificate, and no pin is offered: the "
+                "certificate fetched again on a second connection does not match what the "
+                "failed handshake reported, so something on the path may be swapping "
+                "certificates. Ask the server's administrator for its fingerprint."
             ),
-            fix=fix,
             exit_code=ExitCode.PROTOCOL,
         )
-    if code in (18, 19) or "self-signed" in lowered or "self signed" in lowered:
-        cause = "The server's certificate is self-signed"
-    else:
-        cause = "The server's certificate is issued by an unknown authority"
+    return _unknown_authority(stage, evidence, details, host, port)
+
+
+def _self_signed_leaf(code: int | None, lowered: str, details: TlsDetails | None) -> bool:
+    """The leaf signs itself (OpenSSL's code 18), as opposed to a chain that ends in an
+    authority this machine does not know (19, 20, 21): only then is a pin the right fix."""
+    if code == 18 or ("self-signed certificate" in lowered and "chain" not in lowered):
+        return True
+    if code in (2, 19, 20, 21):
+        return False
+    return details is not None and bool(details.subject) and details.subject == details.issuer
+
+
+def _self_signed(stage: Stage, evidence: str, fingerprint: str) -> Diagnosis:
+    shown = (
+        f" Its SHA-256 fingerprint is {fingerprint} (fetched again on a second connection "
+        "just now)."
+        if fingerprint
+        else ""
+    )
     return Diagnosis(
         stage=stage,
-        cause=cause,
+        cause="The server's certificate is self-signed",
         evidence=evidence,
         explanation=(
-            "This machine does not trust who signed the certificate. For a private authority set "
-            "smtp.ca_file to its CA certificate (PEM); for a self-signed server, pin the "
-            f"certificate's fingerprint{shown} after checking it with the server's administrator."
+            "The certificate signs itself, so no authority vouches for it. Pin its fingerprint "
+            "after checking it with the server's administrator (for instance from "
+            "`openssl x509 -noout -fingerprint -sha256` on the server)." + shown
         ),
-        fix=pin,
+        fix=Fix(
+            "pin the fingerprint of the certificate the server shows now",
+            {"smtp.fingerprint": fingerprint},
+        )
+        if fingerprint
+        else None,
         exit_code=ExitCode.PROTOCOL,
     )
+
+
+def _unknown_authority(
+    stage: Stage, evidence: str, details: TlsDetails | None, host: str, port: int | None
+) -> Diagnosis:
+    """A chain that ends in a private CA: trusting the authority (smtp.ca_file) keeps working
+    when the certificate is renewed; a pin of the leaf would break at the next renewal."""
+    from tui_mailsetup.paths import ca_file_suggestion
+
+    path = str(ca_file_suggestion(host))
+    issuer = untrusted_text(details.issuer) if details and details.issuer else ""
+    who = f" ({issuer})" if issuer else ""
+    starttls = " -starttls smtp" if stage is Stage.STARTTLS else ""
+    target = f"{untrusted_text(host)}:{port}" if port else f"{untrusted_text(host)}:PORT"
+    return Diagnosis(
+        stage=stage,
+        cause="The server's certificate is issued by an unknown authority",
+        evidence=evidence,
+        explanation=(
+            f"This machine does not trust the authority that signed the certificate{who}: "
+            "usually a company's private CA. Trust that authority with smtp.ca_file (it keeps "
+            "working when the certificate is renewed; pinning the certificate would not). "
+            "Get the CA certificate (PEM) from the server's administrator, or copy the last "
+            f"certificate that `openssl s_client -connect {target}{starttls} -showcerts` "
+            f"prints when the server sends its chain, and save it as {path}."
+        ),
+        fix=Fix(f"trust the authority: save its certificate as {path}", {"smtp.ca_file": path}),
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def _wrong_name(stage: Stage, host: str, evidence: str, details: TlsDetails | None) -> Diagnosis:
+    names = [
+        san.split(":", 1)[1] for san in (details.sans if details else ()) if san.startswith("DNS:")
+    ]
+    relay_names = [name for name in names if _same_organisation(name, host)]
+    fix = None
+    if relay_names:
+        fix = Fix(
+            f"connect to {relay_names[0]}, the name on the certificate",
+            {"smtp.host": relay_names[0]},
+        )
+    explanation = (
+        "smtp.host must be a name the certificate lists; providers often publish a "
+        "different host name for the relay than the one behind an alias or IP address."
+    )
+    if names and not relay_names:
+        explanation += (
+            " None of the certificate's names belongs to the domain of "
+            f"{untrusted_text(host)}, so none is offered: use one only if the relay's "
+            "administrator confirms it is this relay (a certificate for another domain can "
+            "also mean the connection is being intercepted)."
+        )
+    return Diagnosis(
+        stage=stage,
+        cause=f"The certificate is not valid for {untrusted_text(host)}",
+        evidence=evidence
+        + (f"; certificate names: {untrusted_text(', '.join(names))}" if names else ""),
+        explanation=explanation,
+        fix=fix,
+        exit_code=ExitCode.PROTOCOL,
+    )
+
+
+def _same_organisation(name: str, host: str) -> bool:
+    """Whether a certificate's name belongs to the configured relay's own domain
+    (``mail.acme.co.uk`` for ``smtp.acme.co.uk``), by the Public Suffix List. A wildcard is
+    no host to connect to, and an address literal has no domain to compare."""
+    from tui_mailsetup.names import is_ip_literal
+
+    if name.startswith("*") or not host or is_ip_literal(host.strip("[]")):
+        return False
+    from tui_mailsetup.engine.dmarc import organizational_domain
+
+    try:
+        return organizational_domain(name) == organizational_domain(host)
+    except (ValueError, UnicodeError):
+        return False
 
 
 def _inspected_differs(code: int | None, lowered: str, details: TlsDetails | None) -> bool:

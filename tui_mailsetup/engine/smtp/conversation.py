@@ -158,7 +158,7 @@ class Conversation(Session):
         except ssl.SSLCertVerificationError as exc:
             sock.close()
             details = await self._inspect_certificate(exc)
-            self.fail(diag.certificate_rejected(Stage.TLS, exc, details, self.host))
+            self.fail(diag.certificate_rejected(Stage.TLS, exc, details, self.host, self.smtp.port))
         except (ssl.SSLError, ConnectionError, EOFError) as exc:
             sock.close()
             greeting = await probe_plain(self._probe_peer())
@@ -364,7 +364,9 @@ class Conversation(Session):
             if protocol.transport is not None:
                 protocol.transport.close()
             details = await self._inspect_certificate(exc)
-            self.fail(diag.certificate_rejected(Stage.STARTTLS, exc, details, self.host))
+            self.fail(
+                diag.certificate_rejected(Stage.STARTTLS, exc, details, self.host, self.smtp.port)
+            )
         # The client must forget everything learnt before TLS (RFC 3207 4.2).
         self.capabilities = {}
         self.auth_mechanisms = []
