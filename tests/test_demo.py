@@ -227,7 +227,7 @@ def test_interactive_demo_in_a_real_terminal(tmp_path: Path, isolated_home: Path
 def test_headless_output_never_shows_the_sandbox_password() -> None:
     import io
 
-    from tui_mailsetup.demo import run_headless
+    from tui_mailsetup.cli.demo_cmd import run_headless
 
     with isolated_environment(), DemoSession() as session:
         out = io.StringIO()

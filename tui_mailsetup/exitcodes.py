@@ -1,4 +1,4 @@
-"""Exit codes: the sysexits values that sendmail and msmtp use (PRODUCT.md)."""
+"""Exit codes: the sysexits values that sendmail and msmtp use (README, "Exit codes")."""
 
 from enum import IntEnum
 

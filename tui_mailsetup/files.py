@@ -231,7 +231,7 @@ def check_private(path: Path) -> None:
 
 
 def check_private_dir(directory: Path) -> None:
-    """Refuse to keep secrets in a directory that group or others can enter (PRODUCT.md: 0600
+    """Refuse to keep secrets in a directory that group or others can enter (README, "Security": 0600
     files in a 0700 directory); writable would let them swap the file, readable list it."""
     info = directory.stat()
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):

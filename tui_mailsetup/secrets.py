@@ -1,6 +1,6 @@
 """Where secrets come from, and the owner-only credentials file.
 
-Lookup order, first found wins (PRODUCT.md): command-line override, the
+Lookup order, first found wins (README, "Configuration"): command-line override, the
 environment, a secrets directory (these three arrive through the settings
 layers), ``password_command``, the credentials file beside the configuration,
 the system keyring where a usable one exists.

@@ -1,4 +1,4 @@
-"""The one settings model: every key of PRODUCT.md's configuration contract.
+"""The one settings model: every key of the configuration contract (README, "Configuration").
 
 Precedence, highest first: command-line overrides, the environment
 (``MAILSETUP_SECTION__KEY``), secrets directories (``$CREDENTIALS_DIRECTORY``,

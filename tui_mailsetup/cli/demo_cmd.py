@@ -8,9 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from tui_mailsetup.demo import DemoSession
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -74,7 +79,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _headless(session: Any, recipients: list[str], as_json: bool) -> int:
-    from tui_mailsetup.demo import run_headless
 
     if as_json:
         # The transcript would be noise in a JSON stream; it is in the document.
@@ -104,3 +108,59 @@ def _interactive(session: Any) -> int:
     )
     result = app.run()
     return int(result or 0)
+
+
+# --------------------------------------------------------------------------- headless
+
+
+@dataclass
+class HeadlessResult:
+    exit_code: int
+    document: dict[str, Any]
+
+
+def run_headless(
+    session: DemoSession,
+    *,
+    recipients: Sequence[str] | None = None,
+    human: bool = True,
+    out: TextIO,
+) -> HeadlessResult:
+    """Send the test message through the engine, as ``send-test`` does, then show what arrived."""
+    from tui_mailsetup.cli.smtp_cmds import outcome_document, run_ladder
+    from tui_mailsetup.demo import DEMO_RECIPIENT, describe_message, print_messages
+    from tui_mailsetup.engine.events import Event
+    from tui_mailsetup.exitcodes import ExitCode
+
+    if human:
+        print(session.describe(), file=out)
+        print(f"Temporary configuration: {session.config_path}\n", file=out, flush=True)
+    loaded = session.load()
+    events: list[Event] = []
+    outcome = run_ladder(
+        loaded,
+        recipients=list(recipients or (DEMO_RECIPIENT,)),
+        stop_after=None,
+        human=human,
+        out=out,
+        collect=events,
+    )
+    # The server thread may still be finishing the DATA reply's bookkeeping.
+    received = session.sandbox.wait_for_message(1, timeout=5) if outcome.ok else session.messages()
+    exit_code = int(outcome.exit_code)
+    if outcome.ok and not received:
+        exit_code = int(ExitCode.TEMPFAIL)
+    if human:
+        print_messages(received, out)
+    document = outcome_document(outcome, events)
+    document["demo"] = {
+        "server": session.server,
+        "encryption": session.encryption,
+        "username": session.sandbox.username,
+        "config": str(session.config_path),
+    }
+    document["received"] = [describe_message(m) for m in received]
+    if exit_code != int(outcome.exit_code):
+        document["ok"] = False
+        document["exit_code"] = exit_code
+    return HeadlessResult(exit_code, document)

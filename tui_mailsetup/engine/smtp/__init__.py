@@ -21,7 +21,7 @@ Split by concern, in aiosmtplib's shape (each module's docstring says more):
 pyproject pins the aiosmtplib range it was tested with (>=5.1.2,<5.2), and
 tests/test_aiosmtplib_surface.py pins every name imported from it.
 
-Security rules enforced here (PRODUCT.md): the configured encryption is the
+Security rules enforced here (README, "Security"): the configured encryption is the
 encryption used; verification is never relaxed on a retry; credentials never
 travel in plain text unless ``allow_plaintext_auth``; exactly one AUTH attempt;
 no secret (raw or base64) in any event; server text always sanitised.
