@@ -30,7 +30,11 @@ WRONG_PASSWORD = "not-the-password-7"
 USER = "relay-user@example.com"
 VENV = "{{ ansible_facts.env.HOME }}/.local/share/tui-mailsetup/venv"
 
-pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+pytestmark = [
+    pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or ""),
+    # One fleet (its system users, its sshd) at a time: these tests share one xdist worker.
+    pytest.mark.xdist_group("ansible-fleet"),
+]
 
 
 class Relay:
