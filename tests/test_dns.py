@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import config_path, run_cli
-from dns_server import dns_server, nameserver_entry
+from dns_server import dkim_record, dns_server, nameserver_entry
 
 from tui_mailsetup.engine.detect import detect
 from tui_mailsetup.engine.dns import check_domain
@@ -20,9 +20,7 @@ ACME = {
         '"v=spf1 include:spf.protection.outlook.com -all"',
         '"google-site-verification=x"',
     ],
-    ("selector1._domainkey.acme.example", "TXT"): [
-        '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"'
-    ],
+    ("selector1._domainkey.acme.example", "TXT"): [dkim_record()],
     ("_dmarc.acme.example", "TXT"): ['"v=DMARC1; p=quarantine; rua=mailto:d@acme.example"'],
     ("_mta-sts.acme.example", "TXT"): ['"v=STSv1; id=20260101"'],
 }

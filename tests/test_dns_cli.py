@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run_cli
-from dns_server import dead_nameserver, dns_server, nameserver_entry
+from dns_server import dead_nameserver, dkim_record, dns_server, nameserver_entry
 from http_servers import Page
 
 from tui_mailsetup.sandbox import Sandbox
@@ -23,7 +23,7 @@ ZONE = {
     ("acme.example", "TXT"): [txt("v=spf1 ip4:127.0.0.1 -all")],
     ("relay.acme.example", "A"): ["127.0.0.1"],
     ("outside.acme.example", "A"): ["198.51.100.7"],
-    ("selector1._domainkey.acme.example", "TXT"): [txt("v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3")],
+    ("selector1._domainkey.acme.example", "TXT"): [dkim_record()],
     ("_dmarc.acme.example", "TXT"): [txt("v=DMARC1; p=reject")],
     ("_mta-sts.acme.example", "TXT"): [txt("v=STSv1; id=1")],
     ("_smtp._tls.acme.example", "TXT"): [txt("v=TLSRPTv1; rua=mailto:tls@acme.example")],

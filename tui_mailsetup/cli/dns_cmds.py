@@ -286,7 +286,7 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     if isinstance(loaded, int):
         return loaded
     settings = loaded.settings
-    client = DnsClient(settings.dns.nameservers, timeout=settings.dns.timeout)
+    client = DnsClient.from_settings(settings.dns)
     result = asyncio.run(
         check_host(
             args.ip, domain, lookup=spf_lookup(client), sender=sender, helo=args.helo.strip()

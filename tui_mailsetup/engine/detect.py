@@ -281,7 +281,9 @@ class _Run:
         self.address = address
         self.resolver = resolver
         # Every lookup of the run shares its deadline; identical lookups are asked once.
-        self.dns = DnsClient(resolver=resolver, timeout=max(0.0, deadline - time.monotonic()))
+        # (each query within the resolver's lifetime, dns.timeout).
+        left = max(0.0, deadline - time.monotonic())
+        self.dns = DnsClient(resolver=resolver, timeout=left, budget=left)
         self.options = options
         self.deadline = deadline
         self.found: dict[tuple[str, int, Encryption], Candidate] = {}
