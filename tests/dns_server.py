@@ -6,7 +6,9 @@ an empty NOERROR answer, names in ``silent`` get no answer at all and names in
 ``servfail`` a SERVFAIL ("*" in either means every name). With ``delay`` every
 answer is sent that many seconds late (a slow but working server; each query is
 answered in its own thread, so concurrent queries are not queued behind one
-another). :func:`dead_nameserver` is an address where nothing listens.
+another). With ``refuse_outside`` (zone apexes) a name under none of them gets
+REFUSED, as an authoritative-only server or a locked-down resolver answers names
+outside its zones. :func:`dead_nameserver` is an address where nothing listens.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ class _Handler(socketserver.BaseRequestHandler):
             if self.server.closed:
                 return  # the test is over: the socket is gone
         response = dns.message.make_response(query)
+        bare = name.rstrip(".")
+        if self.server.refuse_outside and not any(
+            bare == apex or bare.endswith("." + apex) for apex in self.server.refuse_outside
+        ):
+            response.set_rcode(dns.rcode.REFUSED)
+            sock.sendto(response.to_wire(), self.client_address)
+            return
         if name.rstrip(".") in self.server.servfail or "*" in self.server.servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
             sock.sendto(response.to_wire(), self.client_address)
@@ -78,8 +87,10 @@ class _Server(socketserver.ThreadingUDPServer):
         silent: set[str],
         servfail: set[str] = frozenset(),
         delay: float = 0.0,
+        refuse_outside: Sequence[str] = (),
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.refuse_outside = tuple(a.lower().rstrip(".") for a in refuse_outside)
         self.delay = delay
         self.closed = False
         self.zone = _normalise(zone)
@@ -90,10 +101,15 @@ class _Server(socketserver.ThreadingUDPServer):
 
 @contextmanager
 def dns_server(
-    zone: Zone, *, silent: Sequence[str] = (), servfail: Sequence[str] = (), delay: float = 0.0
+    zone: Zone,
+    *,
+    silent: Sequence[str] = (),
+    servfail: Sequence[str] = (),
+    delay: float = 0.0,
+    refuse_outside: Sequence[str] = (),
 ) -> Iterator[_Server]:
     """Serve ``zone``; ``server.server_address[1]`` is the port, ``server.queries`` what was asked."""
-    with serving(_Server(zone, set(silent), set(servfail), delay)) as server:
+    with serving(_Server(zone, set(silent), set(servfail), delay, refuse_outside)) as server:
         yield server
 
 

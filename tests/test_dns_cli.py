@@ -92,6 +92,33 @@ def test_dns_exits_65_when_a_record_is_in_error(isolated_home: Path) -> None:
     assert missing.returncode == 65 and "does not exist (NXDOMAIN)" in missing.stdout
 
 
+@pytest.mark.parametrize(
+    ("record", "code", "status", "expected"),
+    [
+        # What receivers default (p=none, RFC 7489 §6.6.3) is a warning: the exit stays 0.
+        ("v=DMARC1; rua=mailto:d@acme.example", 0, "warning", "receivers apply p=none"),
+        ("v=DMARC1; p=reject; rua=d@acme.example; adkim=x", 0, "warning", "receivers ignore"),
+        # A version in the wrong case is not a DMARC record: ignored by receivers, an error.
+        ("v=dmarc1; p=reject", 65, "error", "is not a DMARC record"),
+    ],
+)
+def test_dns_dmarc_warnings_keep_exit_0_and_a_wrong_case_version_is_65(
+    isolated_home: Path, sites: Any, record: str, code: int, status: str, expected: str
+) -> None:
+    zone = {**ZONE, ("_dmarc.acme.example", "TXT"): [txt(record)]}
+    with dns_server(zone) as server:
+        configure(
+            isolated_home,
+            ("dns.nameservers", nameserver_entry(server)),
+            ("dns.https_base_url", sites.base_url),
+        )
+        env = {"SSL_CERT_FILE": str(sites.ca_path)}
+        result = run_cli("dns", "acme.example", "--json", home=isolated_home, env=env)
+    assert result.returncode == code, result.stdout + result.stderr
+    dmarc = next(c for c in result.json()["checks"] if c["name"] == "DMARC")
+    assert dmarc["status"] == status and expected in dmarc["message"], dmarc
+
+
 def test_dns_spf_evaluates_one_address(isolated_home: Path) -> None:
     with dns_server(ZONE) as server:
         configure(isolated_home, ("dns.nameservers", nameserver_entry(server)))
