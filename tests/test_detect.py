@@ -193,14 +193,23 @@ async def test_known_mailbox_domain_answers_without_asking_a_dead_resolver() -> 
     assert result.ispdb_sent == []
 
 
-async def test_mx_only_domain_whose_provider_is_unreachable_is_failed_not_proposed() -> None:
+@pytest.mark.parametrize("probing", [True, False])
+async def test_mx_only_domain_whose_provider_is_unreachable(probing: bool) -> None:
+    """Probes on: the provider the MX reveals does not answer, so it is failed, not proposed.
+    Probes off: it is proposed, unverified."""
     zone = {("mxonly.example", "MX"): ["10 mxonly-example.mail.protection.outlook.com."]}
     with dns_server(zone) as server:
         result = await detect(
             "it@mxonly.example",
             resolver=make_resolver([nameserver_entry(server)]),
-            options=quiet(probe=True),
+            options=quiet(probe=probing),
         )
+    if not probing:
+        best = result.best
+        assert best is not None and best.preset_id == "microsoft-365" and not best.verified
+        assert best.username == "it@mxonly.example"
+        assert result.to_json()["verified"] is False and result.exit_code == ExitCode.OK
+        return
     assert result.best is None and result.candidates == []
     [failed] = result.failed
     assert failed.preset_id == "microsoft-365" and failed.kind == "mx"
@@ -208,20 +217,6 @@ async def test_mx_only_domain_whose_provider_is_unreachable_is_failed_not_propos
     assert failed.probe.detail == "smtp.office365.com does not resolve"  # our DNS server only
     assert result.to_json()["ok"] is False and result.exit_code == ExitCode.UNAVAILABLE
     assert "No candidate for mxonly.example answered" in result.cause()
-
-
-async def test_mx_only_domain_without_probes_proposes_its_provider_unverified() -> None:
-    zone = {("mxonly.example", "MX"): ["10 mxonly-example.mail.protection.outlook.com."]}
-    with dns_server(zone) as server:
-        result = await detect(
-            "it@mxonly.example",
-            resolver=make_resolver([nameserver_entry(server)]),
-            options=quiet(probe=False),
-        )
-    best = result.best
-    assert best is not None and best.preset_id == "microsoft-365" and not best.verified
-    assert best.username == "it@mxonly.example"
-    assert result.to_json()["verified"] is False and result.exit_code == ExitCode.OK
 
 
 # --------------------------------------------------------------------------- autoconfig + ISPDB

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import trustme
 from cli_helpers import Result, config_path, run_cli
 from dns_server import dns_server, nameserver_entry
-from smtp_servers import Conn, ScriptedServer, greet_and_ehlo
+from smtp_servers import Conn, ScriptedServer, greet_and_ehlo, limit_to_tls10
 
 from tui_mailsetup.sandbox import Sandbox
 
@@ -125,14 +124,7 @@ async def test_tls_1_0_only_is_failed_exit_76(
 ) -> None:
     authority, ca_path = ca
     context = server_context(authority, TARGET)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
-            context.maximum_version = ssl.TLSVersion.TLSv1
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError) as exc:
-        pytest.skip(f"this OpenSSL cannot be limited to TLS 1.0: {exc}")
+    limit_to_tls10(context)
 
     async def script(conn: Conn) -> None:
         await conn.start_tls(context)  # implicit TLS; fails: the client wants TLS 1.2+
