@@ -107,7 +107,7 @@ def run_detect(args: argparse.Namespace) -> int:
         detection = asyncio.run(
             detect(
                 args.address,
-                resolver=make_resolver(settings.dns.nameservers),
+                resolver=make_resolver(settings.dns.nameservers, lifetime=settings.dns.timeout),
                 options=options,
             )
         )

@@ -177,8 +177,7 @@ class DnsClient:
             if isinstance(exc, dns.exception.Timeout):
                 if not self._answered:
                     self._dead = (
-                        f"the name servers answered no query within dns.timeout "
-                        f"({self.timeout:g} s)"
+                        f"the name servers answered no query within dns.timeout ({per_query:g} s)"
                     )
             elif reason in ("SERVFAIL", "REFUSED", "NOTIMP", "FORMERR"):
                 self._answered = True  # a server is there, only this name fails
