@@ -174,7 +174,8 @@ def _print_detection(detection: Detection) -> None:
     from tui_mailsetup.engine.probe import Verdict
 
     best = detection.best
-    print(f"Submission servers for {detection.domain}:")
+    if detection.candidates:
+        print(f"Submission servers for {detection.domain}:")
     for candidate in detection.candidates:
         marker = paint("→", "green") if candidate is best else " "
         label, colour = _VERDICT[candidate.probe.verdict]
