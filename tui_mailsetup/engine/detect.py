@@ -228,6 +228,12 @@ class Detection:
         return f"No mail submission server found for {self.domain}"
 
     def fix(self) -> str:
+        if self.answered() and self.exit_code != ExitCode.PROTOCOL:
+            return (
+                "The servers answered but refused or did not finish the session: ask the mail "
+                "provider for its submission server (and whether it accepts this machine), and "
+                "verify it with `tui-mailsetup check`"
+            )
         if self.answered():
             return (
                 "Do not use these servers as found: one that answers without STARTTLS, with a "

@@ -20,6 +20,7 @@ import dns.asyncresolver
 from tui_mailsetup.engine.dns_client import LookupFailed, resolve_addresses
 from tui_mailsetup.engine.events import Outcome, Stage, TlsDetails
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
 
 
@@ -145,7 +146,9 @@ async def probe(
             Verdict.VERIFIED, outcome.stage.value, elapsed, f"{version}, certificate verified"
         )
     diagnosis = outcome.diagnosis
-    cause = diagnosis.cause if diagnosis else "failed"
+    # Detection prints it beside the candidate and in its own cause: one line, terminal-safe
+    # (a cause may quote a certificate's names or a reply).
+    cause = untrusted_text(diagnosis.cause) if diagnosis else "failed"
     certificate = (
         diagnosis is not None
         and diagnosis.exit_code == ExitCode.PROTOCOL
