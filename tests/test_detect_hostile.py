@@ -18,6 +18,8 @@ from cli_helpers import Result, config_path, run_cli
 from dns_server import dns_server, nameserver_entry
 from smtp_servers import Conn, ScriptedServer, greet_and_ehlo, limit_to_tls10
 
+from tui_mailsetup.engine.detect import DetectOptions, detect
+from tui_mailsetup.engine.dns_client import make_resolver
 from tui_mailsetup.sandbox import Sandbox
 
 DOMAIN = "hostile.example"
@@ -217,3 +219,86 @@ def test_save_for_a_gmail_address_writes_the_full_address_as_username(isolated_h
     assert 'username = "jo@gmail.com"' in saved and 'address = "jo@gmail.com"' in saved
     assert "smtp.username = jo@gmail.com" in result.stdout
     assert "sender.address = jo@gmail.com" in result.stdout
+
+
+# --------------------------------------------------------------------------- a sweep, engine level
+
+
+async def _stripped(conn: Conn) -> None:
+    await greet_and_ehlo(conn, "AUTH PLAIN LOGIN")
+    await conn.drain_rest()
+
+
+async def _starttls_454(conn: Conn) -> None:
+    await greet_and_ehlo(conn, "STARTTLS")
+    await conn.expect("STARTTLS")
+    await conn.reply("454 4.7.0 TLS not available due to temporary reason")
+    await conn.drain_rest()
+
+
+async def _starttls_then_garbage(conn: Conn) -> None:
+    await greet_and_ehlo(conn, "STARTTLS")
+    await conn.expect("STARTTLS")
+    await conn.reply("220 go ahead")
+    await conn.send(b"this is not a TLS server hello\r\n" * 4)
+    await conn.drain_rest()
+
+
+async def _greeting_421(conn: Conn) -> None:
+    await conn.reply("421 4.3.2 try again later")
+    await conn.drain_rest()
+
+
+async def _greeting_250(conn: Conn) -> None:
+    await conn.reply("250 hostile.test is not greeting properly")
+    await conn.drain_rest()
+
+
+async def _ehlo_refused(conn: Conn) -> None:
+    await conn.reply("220 hostile.test ESMTP")
+    await conn.expect("EHLO")
+    await conn.reply("502 5.5.2 EHLO not implemented")
+    await conn.drain_rest()
+
+
+async def _long_reply(conn: Conn) -> None:
+    await conn.reply("220 hostile.test ESMTP")
+    await conn.expect("EHLO")
+    await conn.send(b"250 " + b"A" * 10000 + b"\r\n")
+    await conn.drain_rest()
+
+
+async def _hang_up(conn: Conn) -> None:
+    await conn.reply("220 hostile.test ESMTP")
+    conn.writer.close()
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        _stripped,
+        _starttls_454,
+        _starttls_then_garbage,
+        _greeting_421,
+        _greeting_250,
+        _ehlo_refused,
+        _long_reply,
+        _hang_up,
+    ],
+)
+async def test_no_hostile_server_is_ever_recommended(
+    script: Callable[[Conn], Awaitable[None]],
+) -> None:
+    """Each behind the domain's only SRV record (STARTTLS): failed, with check's exit code."""
+    only_srv = DetectOptions(ispdb=False, autoconfig_urls=(), timeout=6.0, guess_ports=())
+    async with scripted(script) as server:
+        with dns_server(srv_zone(server.port, implicit=False)) as dns:
+            result = await detect(
+                f"it@{DOMAIN}", resolver=make_resolver([nameserver_entry(dns)]), options=only_srv
+            )
+    assert result.best is None and result.candidates == [], result.to_json()
+    [failed] = result.failed
+    assert failed.probe.answered and failed.probe.verdict.value != "verified"
+    # The exit code is the one `check` gives for the same failure (76, or 75 for a 421).
+    assert int(result.exit_code) == failed.probe.exit_code and result.exit_code != 0
+    assert failed.probe.detail in result.cause()
