@@ -71,7 +71,7 @@ def parse_dkim_key(record: str) -> DkimKey:
     if "y" in flags and judged.severity is not Severity.ERROR:
         return DkimKey(
             Severity.WARNING,
-            f"{judged.description}, in testing mode (t=y): receivers treat signed mail as "
+            f"{judged.description}; testing mode (t=y): receivers treat signed mail as "
             "unsigned (RFC 6376 §3.6.1)",
         )
     return judged
