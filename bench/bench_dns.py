@@ -43,7 +43,11 @@ ZONE = {
     ("relay.example", "TXT"): ['"v=spf1 ip4:198.51.100.0/24 -all"'],
     (DOMAIN, "NS"): ["ns1.bench.example."],
     ("ns1.bench.example", "A"): ["127.0.0.1"],
-    ("selector1._domainkey.bench.example", "TXT"): ['"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEB"'],
+    # A real 2048-bit RSA key (the checks parse it), in two TXT strings.
+    ("selector1._domainkey.bench.example", "TXT"): [
+        '"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAjgu/5T14gmr+exDDoiiQS8+TH0DwGWUAXIKX8wRoRCpYfY9SC43GRDQkb+N1h6TbRzJi+Bwi+hbyGci4vZvFMjWlB6F8o5XZOpq+zYVDhNg4kXboBxcxh/Y/H+lH43D8GZIUG4Fi4ALxJlPj'
+        'ZI34tgSMs2dtjuluM5h0ejJIrhHv7o7v+xftKAGNGd+KqezHT" "KhLNor5C0f2/U2+NZ8yolBxQnbe6N70DE317Cakqxzr2v3Y8SRbN6ZcwKkP0Kbmz8ypKDtdSD0/rCIApA27dHPzHCLhnIfMix97DOeYkuV0sYKTyhLHT6PPfA2cy6N5Rdg3v+w5kfdDT4/NHeHIRQIDAQAB"'
+    ],
     ("_dmarc.bench.example", "TXT"): ['"v=DMARC1; p=reject; rua=mailto:dmarc@bench.example"'],
     ("_smtp._tls.bench.example", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@bench.example"'],
 }

@@ -205,6 +205,23 @@ class LocalCA:
         return context
 
 
+def limit_to_tls10(context: ssl.SSLContext) -> None:
+    """Make a server context speak TLS 1.0 only (an outdated server); skips the test when
+    this OpenSSL cannot."""
+    import warnings
+
+    import pytest
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError) as exc:
+        pytest.skip(f"this OpenSSL cannot be limited to TLS 1.0: {exc}")
+
+
 def settings_for(port: int, **smtp: Any) -> MailSettings:
     values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "timeout": 3, "encryption": "none"}
     values.update(smtp)

@@ -193,20 +193,30 @@ async def test_known_mailbox_domain_answers_without_asking_a_dead_resolver() -> 
     assert result.ispdb_sent == []
 
 
-async def test_mx_only_domain_gets_its_provider_marked_unverified_when_unreachable() -> None:
+@pytest.mark.parametrize("probing", [True, False])
+async def test_mx_only_domain_whose_provider_is_unreachable(probing: bool) -> None:
+    """Probes on: the provider the MX reveals does not answer, so it is failed, not proposed.
+    Probes off: it is proposed, unverified."""
     zone = {("mxonly.example", "MX"): ["10 mxonly-example.mail.protection.outlook.com."]}
     with dns_server(zone) as server:
         result = await detect(
             "it@mxonly.example",
             resolver=make_resolver([nameserver_entry(server)]),
-            options=quiet(probe=True),
+            options=quiet(probe=probing),
         )
-    best = result.best
-    assert best is not None and best.preset_id == "microsoft-365" and best.kind == "mx"
-    assert not best.verified and best.probe.verdict is Verdict.FAILED
-    assert best.probe.detail == "smtp.office365.com does not resolve"  # asked our DNS server only
-    assert best.username == "it@mxonly.example"
-    assert result.to_json()["verified"] is False and result.exit_code == ExitCode.OK
+    if not probing:
+        best = result.best
+        assert best is not None and best.preset_id == "microsoft-365" and not best.verified
+        assert best.username == "it@mxonly.example"
+        assert result.to_json()["verified"] is False and result.exit_code == ExitCode.OK
+        return
+    assert result.best is None and result.candidates == []
+    [failed] = result.failed
+    assert failed.preset_id == "microsoft-365" and failed.kind == "mx"
+    assert failed.probe.verdict is Verdict.FAILED
+    assert failed.probe.detail == "smtp.office365.com does not resolve"  # our DNS server only
+    assert result.to_json()["ok"] is False and result.exit_code == ExitCode.UNAVAILABLE
+    assert "No candidate for mxonly.example answered" in result.cause()
 
 
 # --------------------------------------------------------------------------- autoconfig + ISPDB
@@ -449,9 +459,12 @@ async def test_probes_rank_verified_tls_then_verified_starttls_then_unverified(
     assert ranked == [
         ("b.rank.example", TLS, Verdict.VERIFIED),
         ("a.rank.example", STARTTLS, Verdict.VERIFIED),
-        ("c.rank.example", TLS, Verdict.UNVERIFIED),
     ]
-    assert "certificate" in result.candidates[2].probe.detail.lower()
+    # The server with the wrong certificate is never ranked, whatever its priority.
+    assert [(c.host, c.probe.verdict) for c in result.failed] == [
+        ("c.rank.example", Verdict.UNVERIFIED)
+    ]
+    assert "certificate" in result.failed[0].probe.detail.lower()
 
 
 async def test_a_guess_is_proposed_only_once_a_probe_verified_it(tmp_path: Path) -> None:
@@ -508,6 +521,8 @@ async def test_a_probe_sends_no_auth_and_no_message() -> None:
 @pytest.mark.parametrize(
     ("domain", "host", "port", "encryption", "login"),
     [
+        ("gmail.com", "smtp.gmail.com", 587, STARTTLS, "jo@gmail.com"),
+        ("googlemail.com", "smtp.gmail.com", 587, STARTTLS, "jo@googlemail.com"),
         ("gmx.de", "mail.gmx.net", 465, TLS, "jo@gmx.de"),
         ("gmx.co.uk", "mail.gmx.com", 465, TLS, "jo@gmx.co.uk"),
         ("web.de", "smtp.web.de", 465, TLS, "jo"),
@@ -606,15 +621,25 @@ def test_detect_command_json_lists_every_candidate_and_saves_the_login(
     by_host = {c["host"]: c for c in doc["candidates"]}
     assert by_host["submit.corp.example"]["kind"] == "ispdb"
     assert by_host["submit.corp.example"]["probe"]["verdict"] == "verified"
-    assert by_host["relay.corp.example"]["kind"] == "srv"
-    assert by_host["relay.corp.example"]["probe"]["verdict"] == "failed"
+    failed = {c["host"]: c for c in doc["failed"]}
+    assert failed["relay.corp.example"]["kind"] == "srv"
+    assert failed["relay.corp.example"]["probe"]["verdict"] == "failed"
     assert {c["kind"] for c in doc["rejected"]} == {"guess"}
     assert doc["ispdb"]["sent"] == ["corp.example"]
     saved = config_path(isolated_home).read_text()
     assert 'host = "submit.corp.example"' in saved and 'username = "it@corp.example"' in saved
+    assert 'address = "it@corp.example"' in saved  # the sender
+    assert doc["saved"] == {
+        "smtp.host": "submit.corp.example",
+        "smtp.port": box.port,
+        "smtp.encryption": "tls",
+        "smtp.username": "it@corp.example",
+        "sender.address": "it@corp.example",
+    }
     assert human.returncode == 0
     assert "Asked Thunderbird's ISPDB" in human.stdout and "corp.example" in human.stdout
     assert "verified" in human.stdout
     json.dumps(doc)  # the document is plain JSON all the way down
     assert private.json()["ispdb"] is None
-    assert private.json()["smtp"]["host"] == "relay.corp.example"  # the SRV record, unverified
+    # Without the ISPDB only the SRV record is left, and it does not resolve: nothing worked.
+    assert private.returncode == 69 and private.json()["smtp"] is None

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import config_path, run_cli
-from dns_server import dns_server, nameserver_entry
+from dns_server import dkim_record, dns_server, nameserver_entry
 
-from tui_mailsetup.engine.detect import detect
+from tui_mailsetup.engine.detect import DetectOptions, detect
 from tui_mailsetup.engine.dns import check_domain
 from tui_mailsetup.engine.dns_client import make_resolver
 from tui_mailsetup.findings import Severity
@@ -20,9 +20,7 @@ ACME = {
         '"v=spf1 include:spf.protection.outlook.com -all"',
         '"google-site-verification=x"',
     ],
-    ("selector1._domainkey.acme.example", "TXT"): [
-        '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"'
-    ],
+    ("selector1._domainkey.acme.example", "TXT"): [dkim_record()],
     ("_dmarc.acme.example", "TXT"): ['"v=DMARC1; p=quarantine; rua=mailto:d@acme.example"'],
     ("_mta-sts.acme.example", "TXT"): ['"v=STSv1; id=20260101"'],
 }
@@ -35,7 +33,12 @@ async def test_detect_prefers_srv_records_and_reports_each_source() -> None:
         ("_submission._tcp.srv.example", "SRV"): ["0 1 587 submit.srv.example."],
     }
     with dns_server(zone) as server:
-        result = await detect("ops@srv.example", resolver=make_resolver([nameserver_entry(server)]))
+        # Probes off: what the sources propose, ranked (nothing listens at these names).
+        result = await detect(
+            "ops@srv.example",
+            resolver=make_resolver([nameserver_entry(server)]),
+            options=DetectOptions(probe=False),
+        )
     hosts = [(c.host, c.port, c.encryption) for c in result.candidates]
     assert hosts[0] == ("submit.srv.example", 465, Encryption.TLS)
     assert ("submit.srv.example", 587, Encryption.STARTTLS) in hosts
@@ -58,7 +61,11 @@ async def test_detect_known_mailbox_domain_needs_no_lookup_to_win() -> None:
 
 async def test_detect_from_mx_of_microsoft_365() -> None:
     with dns_server(ACME) as server:
-        result = await detect("acme.example", resolver=make_resolver([nameserver_entry(server)]))
+        result = await detect(
+            "acme.example",
+            resolver=make_resolver([nameserver_entry(server)]),
+            options=DetectOptions(probe=False),
+        )
     assert result.best is not None
     assert result.best.preset_id == "microsoft-365"
     assert "acme-example.mail.protection.outlook.com" in result.best.source
@@ -116,7 +123,9 @@ def test_detect_command_json_and_save(isolated_home: Path) -> None:
     zone = {("_submission._tcp.corp.example", "SRV"): ["0 1 2525 relay.corp.example."]}
     with dns_server(zone) as server:
         run_cli("set", "dns.nameservers", nameserver_entry(server), home=isolated_home)
-        result = run_cli("detect", "it@corp.example", "--json", "--save", home=isolated_home)
+        result = run_cli(
+            "detect", "it@corp.example", "--json", "--save", "--no-probe", home=isolated_home
+        )
     assert result.returncode == 0, result.stderr
     document = result.json()
     assert document["ok"] is True
@@ -129,6 +138,8 @@ def test_detect_command_json_and_save(isolated_home: Path) -> None:
     }
     saved = config_path(isolated_home).read_text()
     assert 'host = "relay.corp.example"' in saved and "port = 2525" in saved
+    assert 'address = "it@corp.example"' in saved
+    assert document["saved"]["sender.address"] == "it@corp.example"
 
 
 def test_detect_command_nothing_found_exits_69_and_bad_input_65(isolated_home: Path) -> None:

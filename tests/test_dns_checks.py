@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dns_server import dead_nameserver, dns_server, nameserver_entry
+from dns_server import dead_nameserver, dkim_record, dkim_rsa_key, dns_server, nameserver_entry
 from http_servers import Page, https_server
 
 from tui_mailsetup.engine.checks import DomainReport, RecordCheck
@@ -27,7 +27,7 @@ GOOD = {
     ("mx1.acme.example", "A"): ["192.0.2.25"],
     ("acme.example", "TXT"): [txt("v=spf1 ip4:192.0.2.10 -all"), txt("other=1")],
     ("relay.acme.example", "A"): ["192.0.2.10"],
-    ("selector1._domainkey.acme.example", "TXT"): [txt("v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3")],
+    ("selector1._domainkey.acme.example", "TXT"): [dkim_record()],
     ("_dmarc.acme.example", "TXT"): [txt("v=DMARC1; p=quarantine; rua=mailto:d@acme.example")],
     ("_mta-sts.acme.example", "TXT"): [txt("v=STSv1; id=20260101")],
     ("_smtp._tls.acme.example", "TXT"): [txt("v=TLSRPTv1; rua=mailto:tls@acme.example")],
@@ -176,19 +176,78 @@ async def test_dmarc_falls_back_to_the_organisational_domain_and_never_weakens_i
 
 
 @pytest.mark.parametrize(
-    ("record", "problem"),
+    ("record", "problem", "policy"),
     [
-        ("v=DMARC1; p=reject; adkim=x", "adkim=x is not r (relaxed) or s (strict)"),
-        ("v=DMARC1; p=reject; pct=150", "pct=150 is not a whole number from 0 to 100"),
-        ("v=DMARC1; p=block", "p=block is not none, quarantine or reject"),
-        ("v=DMARC1; rua=mailto:d@acme.example", "p= (the policy) is missing"),
-        ("v=DMARC1; p=none; rua=dmarc@acme.example", "is not a mailto: or https: address"),
+        ("v=DMARC1; p=reject; adkim=x", "adkim=x is not r (relaxed) or s (strict)", "reject"),
+        ("v=DMARC1; p=reject; pct=150", "pct=150 is not a whole number from 0 to 100", "reject"),
+        (
+            "v=DMARC1; p=quarantine; sp=x; fo=9",
+            "sp=x is not none, quarantine or reject",
+            "quarantine",
+        ),
+        ("v=DMARC1; p=none; rua=dmarc@acme.example", "is not a mailto: or https: address", "none"),
+        # RFC 7489 §6.6.3: no (or an invalid) p= but a valid rua: receivers apply p=none.
+        ("v=DMARC1; rua=mailto:d@acme.example", "p= (the policy) is missing", "none"),
+        ("v=DMARC1; p=block; rua=mailto:d@acme.example", "p=block is invalid", "none"),
     ],
 )
-async def test_dmarc_invalid_tags_are_errors(record: str, problem: str) -> None:
+async def test_dmarc_what_receivers_ignore_or_default_is_a_warning(
+    record: str, problem: str, policy: str
+) -> None:
+    dmarc = by_name(await run_checks({("_dmarc.acme.example", "TXT"): [txt(record)]}))["DMARC"]
+    assert dmarc.severity is Severity.WARNING, dmarc.message
+    assert problem in dmarc.message and f"DMARC policy {policy}" in dmarc.message
+    assert "receivers" in dmarc.message  # the reason: what they do with it
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        ("v=DMARC1; p=block", "p=block is not none, quarantine or reject"),
+        ("v=DMARC1; adkim=s", "p= (the policy) is missing and there is no valid rua="),
+        ("v=DMARC1; p=none; p=reject", "the tag p appears twice"),
+    ],
+)
+async def test_dmarc_records_receivers_discard_are_errors(record: str, problem: str) -> None:
     dmarc = by_name(await run_checks({("_dmarc.acme.example", "TXT"): [txt(record)]}))["DMARC"]
     assert dmarc.severity is Severity.ERROR
     assert problem in dmarc.message
+
+
+@pytest.mark.parametrize("version", ["v=dmarc1", "v=Dmarc1", "V=dmarc1"])
+async def test_dmarc_version_in_the_wrong_case_is_not_a_dmarc_record(version: str) -> None:
+    """RFC 7489 §6.3: the value must match DMARC1 exactly; such a record is ignored."""
+    zone = {("_dmarc.acme.example", "TXT"): [txt(f"{version}; p=reject")]}
+    dmarc = by_name(await run_checks(zone))["DMARC"]
+    assert dmarc.severity is Severity.ERROR
+    assert "is not a DMARC record" in dmarc.message and "exactly v=DMARC1" in dmarc.message
+    assert "policy reject" not in dmarc.message
+
+
+async def test_dmarc_tag_name_case_does_not_matter() -> None:
+    zone = {("_dmarc.acme.example", "TXT"): [txt("V = DMARC1; P=reject")]}
+    assert by_name(await run_checks(zone))["DMARC"].ok
+
+
+@pytest.mark.parametrize(
+    ("record", "severity", "expected"),
+    [
+        ("v=tlsrptv1; rua=mailto:tls@acme.example", Severity.WARNING, "is not a TLS-RPT record"),
+        ("v=TLSRPTv1; rua=mailto:tls@acme.example", Severity.INFO, "TLS reports go to"),
+        (
+            "v=TLSRPTv1; rua=mailto:tls@acme.example,tls@acme.example",
+            Severity.WARNING,
+            "senders skip tls@acme.example",
+        ),
+        ("v=TLSRPTv1; rua=tls@acme.example", Severity.ERROR, "needs rua= with mailto:"),
+    ],
+)
+async def test_tls_rpt_version_is_case_sensitive(
+    record: str, severity: Severity, expected: str
+) -> None:
+    zone = {("_smtp._tls.acme.example", "TXT"): [txt(record)]}
+    check = by_name(await run_checks(zone))["TLS-RPT"]
+    assert check.severity is severity and expected in check.message, check.message
 
 
 async def test_dmarc_several_records_are_an_error() -> None:
@@ -357,3 +416,73 @@ async def test_api_driver_is_judged_by_its_providers_documented_include(
     if not ok:
         assert "does not include eu.mailgun.org" in spf.message
         assert "include:mailgun.org include:eu.mailgun.org -all" in spf.advice
+
+
+def _ed25519(length: int = 32) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    raw = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    return base64.b64encode((raw * 2)[:length]).decode()
+
+
+@pytest.mark.parametrize(
+    ("record", "severity", "expected"),
+    [
+        # The old test zones' key: the first bytes of one, cut off.
+        ("v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3", Severity.ERROR, "not a valid RSA public key"),
+        ("v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEB", Severity.ERROR, "not a valid RSA public key"),
+        ("v=DKIM1; k=rsa; p=@@notbase64@@", Severity.ERROR, "not valid base64"),
+        (f"v=DKIM1; k=rsa; p={dkim_rsa_key(512)}", Severity.ERROR, "RSA 512-bit key"),
+        (f"v=DKIM1; k=rsa; p={dkim_rsa_key(1024)}", Severity.WARNING, "RSA 1024-bit key: weak"),
+        (f"v=DKIM1; k=rsa; p={dkim_rsa_key(2048)}", Severity.INFO, "RSA 2048-bit key"),
+        ("v=DKIM1; k=rsa; p=", Severity.WARNING, "revoked (empty p=)"),
+        (f"v=DKIM1; t=y; p={dkim_rsa_key(2048)}", Severity.WARNING, "testing mode (t=y)"),
+        (f"v=DKIM1; k=ed25519; p={_ed25519()}", Severity.INFO, "Ed25519 key"),
+        (f"v=DKIM1; k=ed25519; p={_ed25519(31)}", Severity.ERROR, "31 bytes, not the 32"),
+        (f"v=DKIM1; k=ed25519; p={dkim_rsa_key(2048)}", Severity.ERROR, "not the 32"),
+        (f"v=DKIM1; k=dsa; p={dkim_rsa_key(2048)}", Severity.ERROR, "k=dsa is not a key type"),
+    ],
+)
+async def test_dkim_keys_are_parsed(record: str, severity: Severity, expected: str) -> None:
+    zone = {("selector1._domainkey.acme.example", "TXT"): [txt(record)]}
+    dkim = by_name(await run_checks(zone))["DKIM"]
+    assert dkim.severity is severity, dkim.message
+    assert expected in dkim.message
+    assert dkim.ok is (severity is Severity.INFO)
+
+
+async def test_a_broken_dkim_key_beside_a_good_one_is_still_an_error() -> None:
+    zone = {
+        ("selector1._domainkey.acme.example", "TXT"): [dkim_record()],
+        ("selector2._domainkey.acme.example", "TXT"): [txt("v=DKIM1; p=MIGfMA0GCSqGSIb3DQEB")],
+    }
+    dkim = by_name(await run_checks(zone))["DKIM"]
+    assert dkim.severity is Severity.ERROR
+    assert "selector1: RSA 2048-bit key" in dkim.message and "selector2: p= is not" in dkim.message
+
+
+def test_dns_exits_65_on_a_broken_dkim_key(isolated_home: Path) -> None:
+    from cli_helpers import run_cli
+
+    zone = {
+        **{k: v for k, v in GOOD.items() if k[0] != "_mta-sts.acme.example"},
+        ("selector1._domainkey.acme.example", "TXT"): [txt(f"v=DKIM1; p={dkim_rsa_key(512)}")],
+    }
+    with dns_server(zone) as server:
+        assert (
+            run_cli(
+                "set", "dns.nameservers", nameserver_entry(server), home=isolated_home
+            ).returncode
+            == 0
+        )
+        result = run_cli("dns", "acme.example", "--json", home=isolated_home, timeout=60)
+    assert result.returncode == 65, result.stdout + result.stderr
+    dkim = next(c for c in result.json()["checks"] if c["name"] == "DKIM")
+    assert dkim["status"] == "error" and "RSA 512-bit key" in dkim["message"]

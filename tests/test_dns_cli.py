@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run_cli
-from dns_server import dead_nameserver, dns_server, nameserver_entry
+from dns_server import dead_nameserver, dkim_record, dns_server, nameserver_entry
 from http_servers import Page
 
 from tui_mailsetup.sandbox import Sandbox
@@ -23,7 +23,7 @@ ZONE = {
     ("acme.example", "TXT"): [txt("v=spf1 ip4:127.0.0.1 -all")],
     ("relay.acme.example", "A"): ["127.0.0.1"],
     ("outside.acme.example", "A"): ["198.51.100.7"],
-    ("selector1._domainkey.acme.example", "TXT"): [txt("v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3")],
+    ("selector1._domainkey.acme.example", "TXT"): [dkim_record()],
     ("_dmarc.acme.example", "TXT"): [txt("v=DMARC1; p=reject")],
     ("_mta-sts.acme.example", "TXT"): [txt("v=STSv1; id=1")],
     ("_smtp._tls.acme.example", "TXT"): [txt("v=TLSRPTv1; rua=mailto:tls@acme.example")],
@@ -90,6 +90,33 @@ def test_dns_exits_65_when_a_record_is_in_error(isolated_home: Path) -> None:
     spf = next(c for c in bad.json()["checks"] if c["name"] == "SPF")
     assert spf["status"] == "error" and "/33" in spf["message"]
     assert missing.returncode == 65 and "does not exist (NXDOMAIN)" in missing.stdout
+
+
+@pytest.mark.parametrize(
+    ("record", "code", "status", "expected"),
+    [
+        # What receivers default (p=none, RFC 7489 §6.6.3) is a warning: the exit stays 0.
+        ("v=DMARC1; rua=mailto:d@acme.example", 0, "warning", "receivers apply p=none"),
+        ("v=DMARC1; p=reject; rua=d@acme.example; adkim=x", 0, "warning", "receivers ignore"),
+        # A version in the wrong case is not a DMARC record: ignored by receivers, an error.
+        ("v=dmarc1; p=reject", 65, "error", "is not a DMARC record"),
+    ],
+)
+def test_dns_dmarc_warnings_keep_exit_0_and_a_wrong_case_version_is_65(
+    isolated_home: Path, sites: Any, record: str, code: int, status: str, expected: str
+) -> None:
+    zone = {**ZONE, ("_dmarc.acme.example", "TXT"): [txt(record)]}
+    with dns_server(zone) as server:
+        configure(
+            isolated_home,
+            ("dns.nameservers", nameserver_entry(server)),
+            ("dns.https_base_url", sites.base_url),
+        )
+        env = {"SSL_CERT_FILE": str(sites.ca_path)}
+        result = run_cli("dns", "acme.example", "--json", home=isolated_home, env=env)
+    assert result.returncode == code, result.stdout + result.stderr
+    dmarc = next(c for c in result.json()["checks"] if c["name"] == "DMARC")
+    assert dmarc["status"] == status and expected in dmarc["message"], dmarc
 
 
 def test_dns_spf_evaluates_one_address(isolated_home: Path) -> None:

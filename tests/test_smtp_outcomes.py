@@ -9,7 +9,6 @@ import base64
 import json
 import ssl
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from smtp_servers import (
     assert_terminal_safe,
     collect,
     greet_and_ehlo,
+    limit_to_tls10,
     outcome_of,
     render_human,
     settings_for,
@@ -115,18 +115,9 @@ async def test_server_dropping_the_tls_handshake_is_a_protocol_error(encryption:
 
 
 async def test_real_tls10_only_server_is_a_protocol_error(tmp_path: Path) -> None:
-    import ssl
-
     ca = LocalCA(tmp_path)
     context = ca.server_context()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context.minimum_version = ssl.TLSVersion.TLSv1
-            context.maximum_version = ssl.TLSVersion.TLSv1
-        context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError) as exc:
-        pytest.skip(f"this OpenSSL cannot be limited to TLS 1.0: {exc}")
+    limit_to_tls10(context)
 
     async def script(conn: Conn) -> None:
         await greet_and_ehlo(conn, "STARTTLS")

@@ -369,7 +369,12 @@ class DnsSettings(BaseModel):
     nameservers: list[Annotated[SafeStr, _field_rule("nameserver-invalid", _nameserver_rule)]] = []
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
     timeout: float = Field(default=5.0, gt=0, le=120)
-    """Seconds for a whole DNS check run: a dead resolver ends it within this, not a multiple."""
+    """Seconds one DNS query may take: a name server that does not answer within this is
+    given up on, and a resolver that answers nothing ends the whole run within about this."""
+    budget: float = Field(default=20.0, gt=0, le=600)
+    """Seconds a whole run of lookups may take (an SPF evaluation with nested includes, all
+    the sender-domain checks): RFC 7208 §4.6.4 gives an SPF evaluation at least 20 s, so a
+    slow but answering server is waited for. Never less than dns.timeout."""
     https_base_url: SafeStr = ""
     """Where HTTPS fetches of the DNS checks (the MTA-STS policy) connect instead of the
     domain's own server, e.g. "https://127.0.0.1:8443" for tests; the certificate is still

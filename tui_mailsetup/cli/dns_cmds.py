@@ -30,12 +30,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "known providers, the domain's autoconfig file, Thunderbird's ISPDB (the domain is sent "
         "to it unless detect.ispdb = false), SRV records (RFC 6186/8314), the provider its MX "
         "records reveal, then guesses; every candidate is probed (greeting, EHLO, TLS; never "
-        "AUTH) and verified ones win. Uses dns.nameservers when set. Exits 69 when nothing is "
-        "found, 75 when DNS did not answer.",
+        "AUTH) and only verified ones are recommended or saved. Uses dns.nameservers when set. "
+        "Exits 76 when a candidate answered and failed its probe and none worked, 69 when "
+        "nothing is found or nothing answered, 75 when DNS did not answer.",
     )
     detect_parser.add_argument("address", metavar="ADDRESS_OR_DOMAIN")
     detect_parser.add_argument(
-        "--save", action="store_true", help="write the best candidate into the configuration"
+        "--save",
+        action="store_true",
+        help="write the best verified candidate into the configuration (with the username in "
+        "the provider's form and the address as sender.address); nothing when none worked",
     )
     detect_parser.add_argument(
         "--no-ispdb",
@@ -89,7 +93,6 @@ def run_detect(args: argparse.Namespace) -> int:
     from tui_mailsetup.engine.detect import DetectOptions, detect
     from tui_mailsetup.engine.dns_client import make_resolver
     from tui_mailsetup.paths import resolve_config_path
-    from tui_mailsetup.presets import server_settings
 
     loaded = load_or_report(args)
     if isinstance(loaded, int):
@@ -104,7 +107,7 @@ def run_detect(args: argparse.Namespace) -> int:
         detection = asyncio.run(
             detect(
                 args.address,
-                resolver=make_resolver(settings.dns.nameservers),
+                resolver=make_resolver(settings.dns.nameservers, lifetime=settings.dns.timeout),
                 options=options,
             )
         )
@@ -122,22 +125,41 @@ def run_detect(args: argparse.Namespace) -> int:
             error(f"{args.address!r} is not an address or a domain: {exc}")
         return ExitCode.DATAERR
     best = detection.best
-    if args.json:
-        print_json(detection.to_json())
-    else:
-        _print_detection(detection)
-    if best is None:
-        return detection.exit_code
-    if args.save:
-        values = server_settings(best.host, best.port, best.encryption, best.username)
+    document = detection.to_json()
+    saved: dict[str, Any] = {}
+    status = detection.exit_code
+    # Only what worked is saved: a detection without a usable candidate writes nothing.
+    if args.save and best is not None:
+        saved = _detected_values(detection)
         try:
-            write_values(resolve_config_path(args.config, system=args.system), values)
+            write_values(resolve_config_path(args.config, system=args.system), saved)
         except ConfigError as exc:
             error(f"the configuration does not load; nothing was changed:\n{exc}")
             return exc.exit_code
-        if not args.json:
-            print("saved: " + ", ".join(f"{key} {value}" for key, value in values.items()))
-    return ExitCode.OK
+        document["saved"] = saved
+    if args.json:
+        print_json(document)
+    else:
+        _print_detection(detection)
+        if saved:
+            print("saved: " + ", ".join(f"{key} = {value}" for key, value in saved.items()))
+        elif args.save:
+            print(paint("Nothing saved: no candidate worked.", "red"))
+    return status
+
+
+def _detected_values(detection: Detection) -> dict[str, Any]:
+    """What --save writes: the server, the login in the provider's form and the sender
+    address, when the detection knows them."""
+    from tui_mailsetup.presets import server_settings
+
+    best = detection.best
+    assert best is not None
+    values = server_settings(best.host, best.port, best.encryption, best.username)
+    address = detection.query.strip()
+    if "@" in address:
+        values["sender.address"] = address
+    return values
 
 
 _VERDICT = {  # keyed by the engine.probe.Verdict values (a StrEnum finds itself by its value)
@@ -152,7 +174,8 @@ def _print_detection(detection: Detection) -> None:
     from tui_mailsetup.engine.probe import Verdict
 
     best = detection.best
-    print(f"Submission servers for {detection.domain}:")
+    if detection.candidates:
+        print(f"Submission servers for {detection.domain}:")
     for candidate in detection.candidates:
         marker = paint("→", "green") if candidate is best else " "
         label, colour = _VERDICT[candidate.probe.verdict]
@@ -169,6 +192,15 @@ def _print_detection(detection: Detection) -> None:
                 print(f"      username: {candidate.username_hint}")
             if candidate.notes:
                 print(f"      {candidate.notes}")
+    if detection.failed:
+        print(paint("Failed (never recommended):", "red"))
+    for candidate in detection.failed:
+        label, colour = _VERDICT[candidate.probe.verdict]
+        print(
+            f"  {candidate.host}:{candidate.port} {candidate.encryption.value:<8} "
+            f"{paint(f'{label:<10}', colour)} {paint(candidate.source, 'dim')}"
+        )
+        print(f"      {paint(candidate.probe.detail, 'dim')}")
     if detection.rejected and best is None:
         tried = ", ".join(f"{c.host}:{c.port} ({c.probe.detail})" for c in detection.rejected)
         print(paint(f"Guesses tried and not verified: {tried}", "dim"))
@@ -185,12 +217,9 @@ def _print_detection(detection: Detection) -> None:
         )
     if best is None:
         print(paint(detection.cause() + ".", "red"))
-    elif not best.verified and detection.probed:
-        print(
-            paint(
-                "The best candidate could not be verified from here: confirm with check.", "yellow"
-            )
-        )
+        print(f"fix: {detection.fix()}.")
+    elif not best.verified:
+        print(paint("Not verified (probes off): confirm with check.", "yellow"))
 
 
 _MARK = {
@@ -286,7 +315,7 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     if isinstance(loaded, int):
         return loaded
     settings = loaded.settings
-    client = DnsClient(settings.dns.nameservers, timeout=settings.dns.timeout)
+    client = DnsClient.from_settings(settings.dns)
     result = asyncio.run(
         check_host(
             args.ip, domain, lookup=spf_lookup(client), sender=sender, helo=args.helo.strip()

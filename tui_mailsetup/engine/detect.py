@@ -16,9 +16,17 @@ As Thunderbird does it, all at once under one deadline (``detect.timeout``):
   proposed once a probe has verified them.
 
 Every candidate is probed as soon as it is known (:mod:`tui_mailsetup.engine.probe`),
-in parallel, and ranked: verified implicit TLS, verified STARTTLS, then the
-rest by how much their source is worth. Every name is resolved by the
-configured resolver (``dns.nameservers``).
+in parallel. Only what worked is recommended (issue 21): with probes on, a
+candidate is usable once its probe verified it (implicit TLS first, then
+STARTTLS, then by how much its source is worth); one whose probe answered and
+failed (no STARTTLS, as a stripping attacker makes it; a certificate for
+another name; an old TLS version; a greeting that is not 220) or got no answer
+is listed as failed with the probe's diagnosis, never ranked and never saved.
+When every candidate failed, the exit code is ``check``'s: 76 when a server
+answered and failed, 75 when DNS did not answer, 69 when nothing answered.
+With probes off (``--no-probe``) the sources' candidates are proposed unverified.
+A failed autoconfig or ISPDB fetch is a failed source, not failed DNS. Every
+name is resolved by the configured resolver (``dns.nameservers``).
 """
 
 from __future__ import annotations
@@ -127,10 +135,12 @@ class Candidate:
     def verified(self) -> bool:
         return self.probe.verdict is Verdict.VERIFIED
 
-    @property
-    def eligible(self) -> bool:
-        """A guess is proposed only when a probe verified it."""
-        return self.kind != "guess" or self.verified
+    def usable(self, probing: bool) -> bool:
+        """Recommended only when it worked: verified by its probe; with probes off, what a
+        source proposed (never a guess, which only a probe can make a candidate)."""
+        if self.verified:
+            return True
+        return not probing and self.kind != "guess" and self.probe.verdict is Verdict.NOT_PROBED
 
     def rank(self) -> tuple[Any, ...]:
         verdict = self.probe.verdict
@@ -162,7 +172,10 @@ class Detection:
     query: str
     domain: str
     candidates: list[Candidate] = field(default_factory=list)
-    """What can be proposed, best first."""
+    """What can be proposed (what worked), best first."""
+    failed: list[Candidate] = field(default_factory=list)
+    """What a source proposed and its probe did not verify: never proposed, each with the
+    probe's diagnosis."""
     rejected: list[Candidate] = field(default_factory=list)
     """Guesses that were tried and not verified: never proposed, listed for the record."""
     elapsed: float = 0.0
@@ -179,19 +192,66 @@ class Detection:
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
 
+    def answered(self) -> list[Candidate]:
+        """The candidates tried whose server answered and failed its probe."""
+        return [c for c in (*self.failed, *self.rejected) if c.probe.answered]
+
     @property
     def exit_code(self) -> ExitCode:
+        """As ``check`` exits: 76 when a server answered and failed (else its own code, such
+        as 75 for a greeting that never came), 75 when DNS did not answer, 69 when nothing
+        answered."""
         if self.best is not None:
             return ExitCode.OK
+        if answered := self.answered():
+            codes = [c.probe.exit_code for c in answered]
+            if ExitCode.PROTOCOL in codes:
+                return ExitCode.PROTOCOL
+            return ExitCode(codes[0] or ExitCode.PROTOCOL)
         return ExitCode.TEMPFAIL if self.dns_failed else ExitCode.UNAVAILABLE
 
     def cause(self) -> str:
+        if answered := self.answered():
+            shown = "; ".join(
+                f"{c.host}:{c.port} ({c.encryption.value}): {c.probe.detail}" for c in answered[:3]
+            )
+            more = f" (and {len(answered) - 3} more)" if len(answered) > 3 else ""
+            return f"Every candidate for {self.domain} failed its probe: {shown}{more}"
         if self.dns_failed:
             return (
                 f"DNS lookups for {self.domain} failed (no answer from the name server): "
                 "whether it publishes a submission server is unknown"
             )
+        if self.failed:
+            shown = "; ".join(f"{c.host}:{c.port}: {c.probe.detail}" for c in self.failed[:3])
+            return f"No candidate for {self.domain} answered: {shown}"
         return f"No mail submission server found for {self.domain}"
+
+    def fix(self) -> str:
+        if self.answered() and self.exit_code != ExitCode.PROTOCOL:
+            return (
+                "The servers answered but refused or did not finish the session: ask the mail "
+                "provider for its submission server (and whether it accepts this machine), and "
+                "verify it with `tui-mailsetup check`"
+            )
+        if self.answered():
+            return (
+                "Do not use these servers as found: one that answers without STARTTLS, with a "
+                "certificate for another name or with an outdated TLS may be an interception on "
+                "this network (try from another one) or misconfigured; ask the mail provider for "
+                "its submission server and verify it with `tui-mailsetup check`"
+            )
+        if self.dns_failed:
+            return "Check dns.nameservers (or the system resolver) and try again"
+        if self.failed:
+            return (
+                "Check that this machine may connect out to those ports (a firewall often "
+                "blocks 25, 465 and 587), or ask the mail provider for its submission server"
+            )
+        return (
+            "Ask the mail provider for its SMTP submission server, or publish "
+            "_submissions._tcp SRV records or an autoconfig file"
+        )
 
     def to_json(self) -> dict[str, Any]:
         best = self.best
@@ -200,12 +260,7 @@ class Detection:
             diagnosis = {
                 "stage": "detect",
                 "cause": self.cause(),
-                "fix": (
-                    "Check dns.nameservers (or the system resolver) and try again"
-                    if self.dns_failed
-                    else "Ask the mail provider for its SMTP submission server, or publish "
-                    "_submissions._tcp SRV records or an autoconfig file"
-                ),
+                "fix": self.fix(),
                 "exit_code": int(self.exit_code),
             }
         return {
@@ -222,6 +277,7 @@ class Detection:
             "verified": best.verified if best else False,
             "username": best.username or None if best else None,
             "candidates": [c.to_json() for c in self.candidates],
+            "failed": [c.to_json() for c in self.failed],
             "rejected": [c.to_json() for c in self.rejected],
             "problems": self.problems,
             "dns_failed": self.dns_failed,
@@ -281,7 +337,9 @@ class _Run:
         self.address = address
         self.resolver = resolver
         # Every lookup of the run shares its deadline; identical lookups are asked once.
-        self.dns = DnsClient(resolver=resolver, timeout=max(0.0, deadline - time.monotonic()))
+        # (each query within the resolver's lifetime, dns.timeout).
+        left = max(0.0, deadline - time.monotonic())
+        self.dns = DnsClient(resolver=resolver, timeout=left, budget=left)
         self.options = options
         self.deadline = deadline
         self.found: dict[tuple[str, int, Encryption], Candidate] = {}
@@ -333,6 +391,7 @@ class _Run:
                 time.monotonic() - started,
                 f"lookup failed: {exc}",
                 dns_failed=True,
+                exit_code=ExitCode.TEMPFAIL,
             )
         try:
             context = await self.context()
@@ -433,8 +492,9 @@ class _Run:
             if not await self.dns.addresses(host):
                 return []
         except LookupFailed as exc:
-            self.result.dns_failed = True
-            self.problem(f"{what} {url}: {exc}")
+            # A source that could not be reached, not the domain's DNS: a resolver that
+            # refuses names outside its zones says nothing about the domain asked about.
+            self.problem(f"{what} {url}: skipped, its host name could not be looked up: {exc}")
             return []
         if self._httpx is None:
             self._httpx = asyncio.ensure_future(asyncio.to_thread(load_httpx))
@@ -458,8 +518,7 @@ class _Run:
             )
         except FetchFailed as exc:
             if exc.dns_failed:
-                self.result.dns_failed = True
-                self.problem(f"{what} {url}: {exc}")
+                self.problem(f"{what} {url}: skipped, {exc}")  # a failed source, not DNS
             elif "does not resolve" not in str(exc):
                 self.problem(f"{what} {url}: {exc}")
             return []
@@ -569,11 +628,12 @@ async def detect(
                 leftover.cancel()
         run.dns.cancel()
     ranked = sorted(run.found.values(), key=Candidate.rank)
-    result.candidates = [c for c in ranked if c.eligible]
-    result.rejected = [c for c in ranked if not c.eligible]
+    result.candidates = [c for c in ranked if c.usable(options.probe)]
+    result.failed = [c for c in ranked if not c.usable(options.probe) and c.kind != "guess"]
+    result.rejected = [c for c in ranked if not c.usable(options.probe) and c.kind == "guess"]
     if not result.dns_failed and result.best is None:
-        # Guesses whose names could not be looked up: that is unknown, not absent.
-        result.dns_failed = any(c.probe.dns_failed for c in result.rejected)
+        # Candidates whose names could not be looked up: that is unknown, not absent.
+        result.dns_failed = any(c.probe.dns_failed for c in (*result.failed, *result.rejected))
     result.elapsed = time.monotonic() - started
     return result
 

@@ -56,29 +56,44 @@ def organizational_domain(domain: str) -> str:
     return _psl().privatesuffix(domain) or domain
 
 
+_VERSION = re.compile(r"^v\s*=\s*DMARC1\s*(;|$)", re.IGNORECASE)
+
+
 def is_dmarc_record(text: str) -> bool:
-    return bool(re.match(r"^v\s*=\s*DMARC1\s*(;|$)", text, re.IGNORECASE))
+    """RFC 7489 §6.3/§6.4: the tag name ``v`` in any case, its value ``DMARC1`` exactly."""
+    match = _VERSION.match(text)
+    return match is not None and "DMARC1" in match.group(0)
+
+
+def is_ignored_dmarc_record(text: str) -> bool:
+    """A record meant as DMARC that receivers discard: ``v=dmarc1`` in the wrong case."""
+    return _VERSION.match(text) is not None and not is_dmarc_record(text)
 
 
 @dataclass
 class DmarcRecord:
     tags: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    """What makes receivers discard the record."""
     warnings: list[str] = field(default_factory=list)
+    """What receivers ignore or default, with the reason."""
+    default_policy: bool = False
+    """p= is missing or invalid but rua= is valid: receivers apply p=none (§6.6.3)."""
 
     @property
     def policy(self) -> str:
-        return self.tags.get("p", "").lower()
+        return "none" if self.default_policy else self.tags.get("p", "").lower()
 
     @property
     def subdomain_policy(self) -> str:
-        return self.tags.get("sp", "").lower() or self.policy
+        sp = self.tags.get("sp", "").lower()
+        return sp if sp in POLICIES else self.policy
 
     def report_addresses(self) -> list[str]:
         addresses: list[str] = []
         for tag in ("rua", "ruf"):
             for uri in _split_uris(self.tags.get(tag, "")):
-                if uri.lower().startswith("mailto:"):
+                if uri.lower().startswith("mailto:") and _URI.fullmatch(uri):
                     addresses.append(uri[7:].partition("!")[0])
         return addresses
 
@@ -91,10 +106,21 @@ _URI = re.compile(
     r"^(mailto:[^@\s!,;]+@[A-Za-z0-9.\-]+\.[A-Za-z0-9\-]+|https?://\S+)(![0-9]+[kmgt]?)?$",
     re.IGNORECASE,
 )
+# What receivers apply when an optional tag is absent or invalid (RFC 7489 §6.3).
+_DEFAULTS = {
+    "sp": "the p= policy applies to subdomains",
+    "adkim": "relaxed (r) applies",
+    "aspf": "relaxed (r) applies",
+    "pct": "100 applies",
+    "fo": "0 applies",
+    "rf": "afrf applies",
+    "ri": "86400 s applies",
+}
 
 
 def parse_dmarc(text: str) -> DmarcRecord:
-    """Tags of a DMARC record, with what is wrong in them (RFC 7489 §6.3)."""
+    """Tags of a DMARC record: what makes receivers discard it (errors) and what they
+    ignore or default (warnings, with the reason), per RFC 7489 §6.3 and §6.6.3."""
     record = DmarcRecord()
     parts = [p.strip() for p in text.split(";")]
     for index, part in enumerate(parts):
@@ -111,32 +137,57 @@ def parse_dmarc(text: str) -> DmarcRecord:
             record.errors.append(f"the tag {name} appears twice")
         record.tags[name] = value
     tags = record.tags
-    if "p" not in tags:
-        record.errors.append("p= (the policy) is missing: it must follow v=DMARC1")
-    elif tags["p"].lower() not in POLICIES:
-        record.errors.append(f"p={tags['p']} is not none, quarantine or reject")
+
+    def ignored(tag: str, why: str) -> None:
+        record.warnings.append(f"{tag}={tags[tag]} {why}: receivers ignore it ({_DEFAULTS[tag]})")
+
     if "sp" in tags and tags["sp"].lower() not in POLICIES:
-        record.errors.append(f"sp={tags['sp']} is not none, quarantine or reject")
+        ignored("sp", "is not none, quarantine or reject")
     for tag in ("adkim", "aspf"):
         if tag in tags and tags[tag].lower() not in ("r", "s"):
-            record.errors.append(f"{tag}={tags[tag]} is not r (relaxed) or s (strict)")
+            ignored(tag, "is not r (relaxed) or s (strict)")
     if "pct" in tags:
         if not re.fullmatch(r"\d{1,3}", tags["pct"]) or int(tags["pct"]) > 100:
-            record.errors.append(f"pct={tags['pct']} is not a whole number from 0 to 100")
+            ignored("pct", "is not a whole number from 0 to 100")
         elif int(tags["pct"]) < 100:
             record.warnings.append(
                 f"pct={tags['pct']}: the policy applies to only {tags['pct']}% of failing mail"
             )
     if "fo" in tags and not all(o.strip() in ("0", "1", "d", "s") for o in tags["fo"].split(":")):
-        record.errors.append(f"fo={tags['fo']} is not a colon-separated list of 0, 1, d, s")
+        ignored("fo", "is not a colon-separated list of 0, 1, d, s")
     if "rf" in tags and tags["rf"].lower() != "afrf":
-        record.errors.append(f"rf={tags['rf']} is not afrf")
+        ignored("rf", "is not afrf")
     if "ri" in tags and not re.fullmatch(r"\d{1,10}", tags["ri"]):
-        record.errors.append(f"ri={tags['ri']} is not a number of seconds")
+        ignored("ri", "is not a number of seconds")
+    valid_rua = False
     for tag in ("rua", "ruf"):
         for uri in _split_uris(tags.get(tag, "")):
-            if not _URI.fullmatch(uri):
-                record.errors.append(f"{tag}: {uri!r} is not a mailto: or https: address")
+            if _URI.fullmatch(uri):
+                valid_rua = valid_rua or tag == "rua"
+            else:
+                record.warnings.append(
+                    f"{tag}: {uri!r} is not a mailto: or https: address: receivers send no "
+                    "reports there"
+                )
+    if "p" in tags and tags["p"].lower() in POLICIES:
+        pass
+    elif valid_rua:
+        # RFC 7489 §6.6.3: with a valid rua, receivers act as if p=none had been published.
+        record.default_policy = True
+        what = "p= (the policy) is missing" if "p" not in tags else f"p={tags['p']} is invalid"
+        record.warnings.append(
+            f"{what}: receivers apply p=none because rua= is valid (RFC 7489 §6.6.3)"
+        )
+    elif "p" not in tags:
+        record.errors.append(
+            "p= (the policy) is missing and there is no valid rua=: receivers discard the "
+            "record (RFC 7489 §6.6.3)"
+        )
+    else:
+        record.errors.append(
+            f"p={tags['p']} is not none, quarantine or reject and there is no valid rua=: "
+            "receivers discard the record (RFC 7489 §6.6.3)"
+        )
     known = {
         "v",
         "p",
@@ -162,7 +213,15 @@ def parse_dmarc(text: str) -> DmarcRecord:
 async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_dmarc.{domain}"
     query = f"{name} TXT"
-    records = await txt_records(client, "DMARC", name, query, is_dmarc_record)
+    # Records meant as DMARC that receivers discard (v=dmarc1): said so, with the reason.
+    ignored: list[str] = []
+
+    def keep(text: str) -> bool:
+        if is_ignored_dmarc_record(text):
+            ignored.append(text)
+        return is_dmarc_record(text)
+
+    records = await txt_records(client, "DMARC", name, query, keep)
     if isinstance(records, RecordCheck):
         return records
     applies_from = domain
@@ -170,12 +229,24 @@ async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
     organizational = domain if records else await asyncio.to_thread(organizational_domain, domain)
     if not records and organizational != domain:
         query = f"{query}, then _dmarc.{organizational} TXT (organisational domain)"
-        records = await txt_records(
-            client, "DMARC", f"_dmarc.{organizational}", query, is_dmarc_record
-        )
+        records = await txt_records(client, "DMARC", f"_dmarc.{organizational}", query, keep)
         if isinstance(records, RecordCheck):
             return records
         applies_from = organizational
+    not_dmarc = [
+        f"{text[:40]!r} is not a DMARC record: receivers ignore it (RFC 7489 §6.3: the "
+        "version must be exactly v=DMARC1, in capitals)"
+        for text in ignored
+    ]
+    if not records and not_dmarc:
+        return RecordCheck(
+            "DMARC",
+            query,
+            Severity.ERROR,
+            "No DMARC record that receivers accept: " + "; ".join(not_dmarc),
+            tuple(ignored),
+            advice='Write the version exactly as "v=DMARC1" (the tag values are case-sensitive).',
+        )
     if not records:
         return RecordCheck(
             "DMARC",
@@ -202,15 +273,16 @@ async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
             f"The DMARC record{'' if applies_from == domain else f' of the organisational domain {applies_from}'} "
             "is invalid: " + "; ".join(record.errors),
             tuple(records),
-            advice="Correct the record; receivers may ignore a record with invalid tags.",
+            advice="Correct the record: receivers discard it as it is.",
         )
     inherited = applies_from != domain
     policy = record.subdomain_policy if inherited else record.policy
-    problems = list(record.warnings)
+    problems = [*not_dmarc, *record.warnings]
     try:
-        problems += await _unauthorised_destinations(client, applies_from, record)
+        unauthorised = await _unauthorised_destinations(client, applies_from, record)
     except LookupFailed as exc:
         return failed_lookup("DMARC", f"{query} (report authorisation)", exc)
+    problems += unauthorised
     if inherited:
         message = (
             f"DMARC policy {policy}, from the organisational domain {applies_from} "
@@ -231,7 +303,11 @@ async def check_dmarc(domain: str, client: DnsClient) -> RecordCheck:
             f"{message}; " + "; ".join(problems),
             tuple(records),
             advice=advice
-            or "Have each report address's domain publish the authorisation record, or use an address in this domain.",
+            or (
+                "Have each report address's domain publish the authorisation record, or use an address in this domain."
+                if unauthorised
+                else "Correct the tags receivers ignore or default, so the record says what you mean."
+            ),
         )
     return RecordCheck("DMARC", query, Severity.INFO, message, tuple(records), advice=advice)
 

@@ -20,6 +20,7 @@ import dns.resolver
 
 from tui_mailsetup.engine import spf
 from tui_mailsetup.engine.checks import DomainReport, RecordCheck, failed_lookup, txt_records
+from tui_mailsetup.engine.dkim import parse_dkim_key
 from tui_mailsetup.engine.dmarc import check_dmarc
 from tui_mailsetup.engine.dns_client import (
     DEFAULT_TIMEOUT,
@@ -130,7 +131,7 @@ async def check_sender_domain(
     domain = domain or own
     return await check_domain(
         domain,
-        client=DnsClient(settings.dns.nameservers, timeout=settings.dns.timeout),
+        client=DnsClient.from_settings(settings.dns),
         relay=relay,
         relay_host=relay_host,
         sender=settings.sender.address if domain == own else "",
@@ -460,20 +461,33 @@ async def _check_dkim(domain: str, client: DnsClient, selectors: Sequence[str]) 
             "If one is published under a less common selector, "
             "`tui-mailsetup dns --dkim-selector NAME` checks it.",
         )
-    revoked = [s for s, records in found if any(re.search(r"\bp=\s*(;|$)", r) for r in records)]
+    # Each selector's key judged as a receiver would (one record per selector is used).
+    judged = [(s, parse_dkim_key(records[0])) for s, records in found]
     listed = tuple(f"{s}: {records[0][:120]}" for s, records in found)
-    if revoked and len(revoked) == len(found):
+    described = "; ".join(f"{s}: {key.description}" for s, key in judged)
+    if all(key.revoked for _, key in judged):
         return RecordCheck(
             "DKIM",
             query,
             Severity.WARNING,
-            f"The DKIM key at {', '.join(revoked)} is revoked (empty p=)",
+            f"The DKIM key at {', '.join(s for s, _ in judged)} is revoked (empty p=)",
+            listed,
+        )
+    worst = min((key.severity for _, key in judged if not key.revoked), key=lambda s: s.rank)
+    if worst is Severity.INFO:
+        return RecordCheck(
+            "DKIM",
+            query,
+            Severity.INFO,
+            f"DKIM key found at selector {', '.join(s for s, _ in found)} ({described})",
             listed,
         )
     return RecordCheck(
         "DKIM",
         query,
-        Severity.INFO,
-        f"DKIM key found at selector {', '.join(s for s, _ in found)}",
+        worst,
+        f"DKIM key records with problems: {described}",
         listed,
+        advice="Publish the key your provider or signer gives you, whole (RSA of 2048 bits, "
+        "or Ed25519), without t=y once signing works.",
     )

@@ -1,13 +1,20 @@
-"""One resolver for every command: ``dns.nameservers`` (or the system's), one time budget.
+"""One resolver for every command: ``dns.nameservers`` (or the system's), two time limits.
 
 The one home of name resolution: the resolver (:func:`make_resolver`), the
 nameserver syntax, :class:`LookupFailed`, and :class:`DnsClient`, which the
 sender-domain checks, detection, probes, the MTA-STS fetch and the SMTP
-engine's resolve step all use. Every lookup of a run shares one deadline, so
-a dead resolver ends the whole run within one timeout however many lookups
-there are, and identical lookups are asked once. A failed lookup (timeout,
-SERVFAIL, refused) raises :class:`LookupFailed` with the reason; it is never
-"no such record".
+engine's resolve step all use.
+
+Two limits, kept apart (issue 21): each query gets at most ``dns.timeout``
+(a server that does not answer it is given up on), and the whole run has
+``dns.budget`` (at least the 20 s RFC 7208 §4.6.4 gives an SPF evaluation), so
+a slow but working server that answers every one of many sequential lookups
+is waited for. A resolver that has never answered and lets a query time out
+is taken for dead: the lookups asked after that fail at once, so a dead
+resolver ends the whole run within about one ``dns.timeout`` however many
+lookups there are. Identical lookups are asked once. A failed lookup
+(timeout, SERVFAIL, refused) raises :class:`LookupFailed` with the reason; it
+is never "no such record".
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dns.asyncresolver
 import dns.exception
@@ -28,7 +35,13 @@ import dns.resolver
 
 from tui_mailsetup.names import is_ip_literal, parse_nameserver
 
+if TYPE_CHECKING:
+    from tui_mailsetup.settings import DnsSettings
+
 DEFAULT_TIMEOUT = 5.0
+"""Seconds one query may take (``dns.timeout``)."""
+DEFAULT_BUDGET = 20.0
+"""Seconds a whole run of lookups may take (``dns.budget``): RFC 7208 §4.6.4's at least 20 s."""
 
 
 class LookupFailed(Exception):
@@ -81,19 +94,37 @@ class Records:
 
 
 class DnsClient:
-    """Lookups for one run, through one resolver, within one time budget."""
+    """Lookups for one run, through one resolver: ``timeout`` per query, ``budget`` for all.
+
+    ``budget`` defaults to the larger of ``timeout`` and :data:`DEFAULT_BUDGET`.
+    """
 
     def __init__(
         self,
         nameservers: Sequence[str] = (),
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        budget: float | None = None,
         resolver: dns.asyncresolver.Resolver | None = None,
     ) -> None:
         self.timeout = timeout
+        self.budget = budget if budget is not None else max(timeout, DEFAULT_BUDGET)
         self.resolver = resolver or make_resolver(nameservers, lifetime=timeout)
-        self.deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + self.budget
         self._cache: dict[tuple[str, str], asyncio.Future[Records]] = {}
+        self._answered = False
+        """A server has answered a query of this run (whatever the answer)."""
+        self._dead = ""
+        """Why the resolver is taken for dead ("" while it is not)."""
+
+    @classmethod
+    def from_settings(cls, dns_settings: DnsSettings) -> DnsClient:
+        """The client ``[dns]`` describes: nameservers, dns.timeout per query, dns.budget."""
+        return cls(
+            dns_settings.nameservers,
+            timeout=dns_settings.timeout,
+            budget=max(dns_settings.budget, dns_settings.timeout),
+        )
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -121,25 +152,41 @@ class DnsClient:
         what = f"{name} {rdtype}"
         if remaining <= 0:
             raise LookupFailed(
-                f"{what}: timeout (the {self.timeout:g} s DNS budget ran out)", "timeout"
+                f"{what}: timeout (the {self.budget:g} s DNS budget of the run ran out)",
+                "timeout",
             )
+        if self._dead:
+            raise LookupFailed(f"{what}: not asked, {self._dead}", "timeout")
+        # One query's timeout, within what is left of the run's budget and no more than
+        # the resolver's own lifetime.
+        per_query = min(self.timeout, self.resolver.lifetime)
         try:
             answer = await self.resolver.resolve(
-                name,
-                rdtype,
-                raise_on_no_answer=False,
-                # The run's budget, and no more than the resolver's own lifetime.
-                lifetime=min(remaining, self.resolver.lifetime),
+                name, rdtype, raise_on_no_answer=False, lifetime=min(remaining, per_query)
             )
         except dns.resolver.NXDOMAIN:
+            self._answered = True
             return Records((), nxdomain=True)
         except dns.exception.DNSException as exc:
             reason = failure_reason(exc)
+            if isinstance(exc, dns.exception.Timeout) and remaining < per_query:
+                raise LookupFailed(
+                    f"{what}: timeout (the {self.budget:g} s DNS budget of the run ran out)",
+                    "timeout",
+                ) from exc
+            if isinstance(exc, dns.exception.Timeout):
+                if not self._answered:
+                    self._dead = (
+                        f"the name servers answered no query within dns.timeout ({per_query:g} s)"
+                    )
+            elif reason in ("SERVFAIL", "REFUSED", "NOTIMP", "FORMERR"):
+                self._answered = True  # a server is there, only this name fails
             # The class name ("LifetimeTimeout") tells a silent server from a slow one.
             kind = f" ({type(exc).__name__})" if isinstance(exc, dns.exception.Timeout) else ""
             raise LookupFailed(f"{what}: {reason}{kind}", reason) from exc
         except OSError as exc:
             raise LookupFailed(f"{what}: {exc}", str(exc)) from exc
+        self._answered = True
         texts: list[str] = []
         for rdata in answer:
             if rdata.rdtype == dns.rdatatype.TXT:

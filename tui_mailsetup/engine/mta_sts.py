@@ -234,11 +234,27 @@ async def check_mta_sts(
 async def check_tls_rpt(domain: str, client: DnsClient) -> RecordCheck:
     name = f"_smtp._tls.{domain}"
     query = f"{name} TXT"
-    records = await txt_records(
-        client, "TLS-RPT", name, query, lambda r: r.lower().startswith("v=tlsrptv1")
-    )
+    ignored: list[str] = []
+
+    def keep(text: str) -> bool:
+        # RFC 8460 §3: %s"v=TLSRPTv1", case-sensitive; anything else is discarded.
+        if re.match(r"(?i)v\s*=\s*tlsrptv1\s*(;|$)", text) and not text.startswith("v=TLSRPTv1"):
+            ignored.append(text)
+        return re.match(r"v=TLSRPTv1\s*(;|$)", text) is not None
+
+    records = await txt_records(client, "TLS-RPT", name, query, keep)
     if isinstance(records, RecordCheck):
         return records
+    if not records and ignored:
+        return RecordCheck(
+            "TLS-RPT",
+            query,
+            Severity.WARNING,
+            f"{ignored[0][:40]!r} is not a TLS-RPT record: senders ignore it (RFC 8460 §3: the "
+            "version must be exactly v=TLSRPTv1), so no TLS reports are sent",
+            tuple(ignored),
+            advice='Write the version exactly as "v=TLSRPTv1".',
+        )
     if not records:
         return RecordCheck(
             "TLS-RPT",
@@ -259,7 +275,7 @@ async def check_tls_rpt(domain: str, client: DnsClient) -> RecordCheck:
     bad = [
         u for u in uris if not re.fullmatch(r"(?i)(mailto:[^@\s]+@[A-Za-z0-9.\-]+|https://\S+)", u)
     ]
-    if not uris or bad:
+    if len(bad) == len(uris):
         return RecordCheck(
             "TLS-RPT",
             query,
@@ -267,6 +283,18 @@ async def check_tls_rpt(domain: str, client: DnsClient) -> RecordCheck:
             "The TLS-RPT record needs rua= with mailto: or https: addresses"
             + (f"; not valid: {', '.join(bad)}" if bad else ""),
             tuple(records),
+        )
+    if bad:
+        # Senders report to the valid addresses and skip the others (RFC 8460 §3).
+        good = [u for u in uris if u not in bad]
+        return RecordCheck(
+            "TLS-RPT",
+            query,
+            Severity.WARNING,
+            f"TLS reports go to {', '.join(good)}; senders skip {', '.join(bad)} "
+            "(not a mailto: or https: address)",
+            tuple(records),
+            advice="Remove or correct the addresses senders skip.",
         )
     return RecordCheck(
         "TLS-RPT", query, Severity.INFO, f"TLS reports go to {', '.join(uris)}", tuple(records)

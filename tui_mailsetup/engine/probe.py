@@ -20,6 +20,7 @@ import dns.asyncresolver
 from tui_mailsetup.engine.dns_client import LookupFailed, resolve_addresses
 from tui_mailsetup.engine.events import Outcome, Stage, TlsDetails
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
 
 
@@ -43,6 +44,21 @@ class ProbeResult:
     """What happened, for a person: "TLSv1.3, verified", "connection refused"."""
     dns_failed: bool = False
     """The host's lookup failed (timeout, SERVFAIL): unknown, not absent."""
+    exit_code: int = 0
+    """What ``check`` would exit with for the same failure (76 for a protocol fault, …)."""
+
+    @property
+    def answered(self) -> bool:
+        """Something answered at the address: the failure came after the TCP connection
+        (TLS, greeting, EHLO, STARTTLS), not from a name that does not resolve or a port
+        where nothing listens."""
+        if self.verdict is Verdict.UNVERIFIED:
+            return True
+        try:
+            stage = Stage(self.stage)
+        except ValueError:
+            return False
+        return stage.order > Stage.CONNECT.order
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +66,7 @@ class ProbeResult:
             "stage": self.stage,
             "elapsed": round(self.elapsed, 3),
             "detail": self.detail,
+            "exit_code": self.exit_code,
         }
 
 
@@ -85,6 +102,7 @@ async def probe(
                 time.monotonic() - started,
                 f"lookup failed: {exc}",
                 dns_failed=True,
+                exit_code=ExitCode.TEMPFAIL,
             )
     if not addresses:
         return ProbeResult(
@@ -92,6 +110,7 @@ async def probe(
             Stage.RESOLVE.value,
             time.monotonic() - started,
             f"{host} does not resolve",
+            exit_code=ExitCode.UNAVAILABLE,
         )
     settings = MailSettings(
         smtp={
@@ -116,14 +135,20 @@ async def probe(
     if outcome.ok:
         if encryption is Encryption.NONE:
             return ProbeResult(
-                Verdict.UNVERIFIED, outcome.stage.value, elapsed, "plain text only (no encryption)"
+                Verdict.UNVERIFIED,
+                outcome.stage.value,
+                elapsed,
+                "plain text only (no encryption)",
+                exit_code=ExitCode.PROTOCOL,
             )
         version = tls_details.version if tls_details else "TLS"
         return ProbeResult(
             Verdict.VERIFIED, outcome.stage.value, elapsed, f"{version}, certificate verified"
         )
     diagnosis = outcome.diagnosis
-    cause = diagnosis.cause if diagnosis else "failed"
+    # Detection prints it beside the candidate and in its own cause: one line, terminal-safe
+    # (a cause may quote a certificate's names or a reply).
+    cause = untrusted_text(diagnosis.cause) if diagnosis else "failed"
     certificate = (
         diagnosis is not None
         and diagnosis.exit_code == ExitCode.PROTOCOL
@@ -136,4 +161,7 @@ async def probe(
         outcome.stage.value,
         elapsed,
         cause,
+        # The diagnosis's fix is not carried: it is advice for a configuration (a pin, another
+        # encryption), and detection must not talk anyone into adopting a failed server.
+        exit_code=diagnosis.exit_code if diagnosis else ExitCode.PROTOCOL,
     )

@@ -399,10 +399,9 @@ class _Evaluation:
         names = [n.lower().rstrip(".") for n in await self.query(_reverse_name(self.ip), "PTR")]
         validated: list[str] = []
         for name in names[:MAX_NAMES]:
-            try:
-                addresses = await self.addresses(name)
-            except _TempError:
-                continue
+            # A lookup that fails here is a temperror like any other (issue 21): skipping the
+            # name (RFC 7208 §5.5) would turn one timeout into a fail for a permitted sender.
+            addresses = await self.addresses(name)
             if any(_in_network(self.ip, a, None) for a in addresses):
                 validated.append(name)
         self._validated_cache[key] = validated
@@ -514,10 +513,9 @@ class _Evaluation:
             return False
         if name == "ptr":
             wanted = target.lower().rstrip(".")
-            try:
-                names = await self._validated_names()
-            except _TempError:
-                return False
+            # A PTR or A/AAAA lookup that fails is a temperror, never "no match" (that would
+            # let the final -all decide: a fail for a permitted sender).
+            names = await self._validated_names()
             return any(n == wanted or n.endswith("." + wanted) for n in names)
         raise _PermError(f"unknown mechanism {term.text!r}")
 
