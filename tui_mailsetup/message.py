@@ -115,6 +115,8 @@ def build_test_message(
             f"Domain:         {settings.mailgun.domain}",
             f"Region:         {settings.mailgun.region.value}",
         ]
+    elif driver == "graph":
+        lines += [f"Mailbox:        {settings.graph.mailbox or settings.sender.address}"]
     elif driver == "ses":
         lines += [f"Region:         {settings.ses.region}"]
     elif driver == "sendmail":

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -172,6 +173,8 @@ def validate(
         findings += _check_mailgun(settings, secret_sources)
     elif settings.driver is Driver.SES:
         findings += _check_ses(settings, secret_sources)
+    elif settings.driver is Driver.GRAPH:
+        findings += check_graph(settings, secret_sources)
     findings += _check_dns(settings)
     return _sorted(findings)
 
@@ -630,16 +633,82 @@ def _check_dns(settings: MailSettings) -> list[Finding]:
     return []
 
 
-def _check_oauth2(
+def check_graph(
     settings: MailSettings, secret_sources: Mapping[str, str | None] | None
 ) -> list[Finding]:
-    """auth = xoauth2 with tokens from `oauth2 login`: what the configured flow still lacks."""
+    """driver = graph: the mailbox, the endpoint, and the [oauth2] flow with Graph's scopes.
+    The Graph driver's token resolution asks this too: with an error here it asks no
+    token endpoint, and the runner reports this finding."""
+    from tui_mailsetup.drivers.graph_auth import graph_root, graph_scopes
+
+    findings: list[Finding] = []
+    graph = settings.graph
+    mailbox = graph.mailbox.strip()
+    if not mailbox and not settings.sender.address.strip():
+        findings.append(
+            _error(
+                "graph.mailbox",
+                "No mailbox to send as: set graph.mailbox (or sender.address) to the "
+                "Exchange Online mailbox's address",
+                "graph-mailbox-empty",
+            )
+        )
+    elif "@" in mailbox:
+        try:
+            check_address(mailbox)
+        except AddressError as exc:
+            findings.append(_error("graph.mailbox", str(exc), "graph-mailbox-invalid"))
+    if graph.endpoint.strip():
+        root = graph_root(settings)
+        if not re.match(r"^https?://[^\s/]+$", root):
+            findings.append(
+                _error(
+                    "graph.endpoint",
+                    "The endpoint must be Graph's root URL, https://graph.microsoft.com or a "
+                    "national cloud's (http:// only for a local test)",
+                    "graph-url-invalid",
+                )
+            )
+        elif root.startswith("http://") and not is_loopback(urlsplit(root).hostname or ""):
+            findings.append(
+                _error(
+                    "graph.endpoint",
+                    "plain http to another machine would carry the access token unencrypted",
+                    "graph-url-plain",
+                )
+            )
+    if settings.oauth2.provider.value == "google":
+        findings.append(
+            _error(
+                "oauth2.provider",
+                "Microsoft Graph takes only Microsoft's tokens: set oauth2.provider = microsoft",
+                "graph-provider",
+                Fix("use Microsoft sign-in", {"oauth2.provider": "microsoft"}),
+            )
+        )
+    view = settings
+    if not settings.oauth2.scopes:
+        oauth2 = settings.oauth2.model_copy(update={"scopes": graph_scopes(settings)})
+        view = settings.model_copy(update={"oauth2": oauth2})
+    findings += _check_oauth2(view, secret_sources, related="driver")
+    return findings
+
+
+def _check_oauth2(
+    settings: MailSettings,
+    secret_sources: Mapping[str, str | None] | None,
+    *,
+    related: str = "smtp.auth",
+) -> list[Finding]:
+    """Tokens from `oauth2 login` or an unattended flow (auth = xoauth2, driver = graph):
+    what the configured flow still lacks."""
     from tui_mailsetup.oauth2.providers import configuration_problems
 
     oauth2 = settings.oauth2
+    username = settings.smtp.username if related == "smtp.auth" else ""
     findings = [
-        _error(key, message, "oauth2-config", None, "smtp.auth")
-        for key, message in configuration_problems(oauth2, username=settings.smtp.username)
+        _error(key, message, "oauth2-config", None, related)
+        for key, message in configuration_problems(oauth2, username=username)
     ]
     if (
         oauth2.flow.value == "client-credentials"
