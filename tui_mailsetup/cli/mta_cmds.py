@@ -46,8 +46,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         )
         parser.add_argument(
             "--mta",
-            choices=("postfix", "msmtp"),
-            help="the mail system to use (default: the one that provides sendmail)",
+            choices=("postfix", "msmtp", "tui-mailsetup"),
+            help="the mail system to use (default: the one that provides sendmail); "
+            "tui-mailsetup: this program's own sendmail command and its spool",
         )
         parser.add_argument(
             "--config-dir",
@@ -323,6 +324,10 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_queue(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.spool_cmds import own_sendmail, run_spool_queue
+
+    if own_sendmail(args.mta):
+        return run_spool_queue(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.mta import MtaError, require_root
     from tui_mailsetup.mta.postfix import Postfix
