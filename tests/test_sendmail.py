@@ -321,3 +321,51 @@ def test_a_retry_lock_held_elsewhere_sends_nothing(isolated_home: Path, spool: P
             busy = queue(isolated_home, spool, "--retry")
         assert busy.returncode == 75 and back.messages == []
         assert len(entries(spool)) == 1
+
+
+# --------------------------------------------------------------------------- the machine's sendmail
+
+
+def test_apply_makes_it_the_machine_s_sendmail_and_revert_takes_back_only_that(
+    isolated_home: Path, spool: Path, tmp_path: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mta apply needs root")
+    if shutil.which("tui-mailsetup") is None:
+        pytest.skip("the tui-mailsetup console script is not on PATH")
+    root = tmp_path / "root"
+    sbin = root / "usr" / "sbin"
+    sbin.mkdir(parents=True)
+    (sbin / "sendmail").write_text("#!/bin/sh\nexit 0\n")
+    args = ("--mta", "tui-mailsetup", "--config-dir", str(root))
+    dry = run_cli("mta", "apply", *args, "--dry-run", home=isolated_home)
+    assert dry.returncode == 0 and "dry run" in dry.stdout
+    assert not (sbin / "sendmail").is_symlink()
+    applied = run_cli("mta", "apply", *args, home=isolated_home)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    link = sbin / "sendmail"
+    assert link.is_symlink() and Path(os.readlink(link)).name == "tui-mailsetup"
+    assert (sbin / "sendmail.before-tui-mailsetup").read_text().startswith("#!/bin/sh")
+    cron = (root / "etc" / "cron.d" / "tui-mailsetup").read_text()
+    assert "mta queue --mta tui-mailsetup --retry" in cron and "logger" in cron
+    assert "nothing changed" in run_cli("mta", "apply", *args, home=isolated_home).stdout
+
+    # Called as sendmail (the symlink), it is the sendmail command.
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        relay_config(isolated_home, box)
+        completed = subprocess.run(
+            [str(link), "-t", "-i"],
+            input=MAIL,
+            capture_output=True,
+            env=cli_environment(isolated_home, {"MAILSETUP_SPOOL": str(spool)}),
+            timeout=120,
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert len(box.messages) == 1
+
+    reverted = run_cli("mta", "revert", *args, home=isolated_home)
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
+    assert not link.is_symlink() and link.read_text().startswith("#!/bin/sh")
+    assert not (root / "etc" / "cron.d" / "tui-mailsetup").exists()
+    again = run_cli("mta", "revert", *args, home=isolated_home)
+    assert again.returncode == 65 and "nothing to revert" in again.stderr

@@ -191,6 +191,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    if args.mta == "tui-mailsetup":
+        from tui_mailsetup.cli.spool_cmds import run_own_apply
+
+        return run_own_apply(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
     from tui_mailsetup.mta import MtaError, require_root
@@ -244,6 +248,10 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_revert(args: argparse.Namespace) -> int:
+    if args.mta == "tui-mailsetup":
+        from tui_mailsetup.cli.spool_cmds import run_own_revert
+
+        return run_own_revert(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
     from tui_mailsetup.mta import MtaError, require_root

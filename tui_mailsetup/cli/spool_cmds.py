@@ -87,6 +87,66 @@ def run_spool_queue(args: argparse.Namespace) -> int:
     return ExitCode.TEMPFAIL if deferred else ExitCode.OK
 
 
+# --------------------------------------------------------------------------- apply / revert
+
+
+def _root(args: argparse.Namespace) -> Path:
+    return Path(args.config_dir).expanduser().absolute() if args.config_dir else Path("/")
+
+
+def run_own_apply(args: argparse.Namespace) -> int:
+    """``mta apply --mta tui-mailsetup``: this program becomes the machine's sendmail."""
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.errors import file_error
+    from tui_mailsetup.mta import MtaError, own, require_root
+
+    root = _root(args)
+    try:
+        program = own.program_path()
+        changes = own.plan(root, program)
+        done: list[str] = []
+        if not args.dry_run:
+            require_root("mta apply")
+            done = own.apply(root, program)
+    except MtaError as exc:
+        return _fail(args, str(exc), exc.exit_code)
+    except OSError as exc:
+        raise file_error(exc, exc.filename or str(root)) from exc
+    if args.json:
+        print_json(
+            {"ok": True, "mta": OWN, "dry_run": bool(args.dry_run), "plan": changes, "done": done}
+        )
+        return ExitCode.OK
+    if not changes:
+        print("tui-mailsetup is already this machine's sendmail; nothing changed")
+    for line in done if not args.dry_run else changes:
+        print(line)
+    if args.dry_run and changes:
+        print("dry run: nothing was changed")
+    return ExitCode.OK
+
+
+def run_own_revert(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.output import print_json
+    from tui_mailsetup.errors import file_error
+    from tui_mailsetup.mta import MtaError, own, require_root
+
+    root = _root(args)
+    try:
+        require_root("mta revert")
+        done = own.revert(root)
+    except MtaError as exc:
+        return _fail(args, str(exc), exc.exit_code)
+    except OSError as exc:
+        raise file_error(exc, exc.filename or str(root), action="restore") from exc
+    if args.json:
+        print_json({"ok": True, "mta": OWN, "done": done})
+    else:
+        for line in done:
+            print(line)
+    return ExitCode.OK
+
+
 def _line(entry: object, now: float) -> str:
     from tui_mailsetup.mta.status import age_text
     from tui_mailsetup.sanitize import untrusted_text
@@ -111,4 +171,4 @@ def _fail(args: argparse.Namespace, message: str, code: ExitCode) -> int:
     return report_error(MailSetupError(message, exit_code=code), as_json=bool(args.json))
 
 
-__all__ = ["OWN", "own_sendmail", "run_spool_queue"]
+__all__ = ["OWN", "own_sendmail", "run_own_apply", "run_own_revert", "run_spool_queue"]
