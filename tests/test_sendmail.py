@@ -369,3 +369,20 @@ def test_apply_makes_it_the_machine_s_sendmail_and_revert_takes_back_only_that(
     assert not (root / "etc" / "cron.d" / "tui-mailsetup").exists()
     again = run_cli("mta", "revert", *args, home=isolated_home)
     assert again.returncode == 65 and "nothing to revert" in again.stderr
+
+
+def test_mta_status_reads_the_spool(isolated_home: Path, spool: Path) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as gone:
+        relay_config(isolated_home, gone)
+    assert sendmail(isolated_home, spool, "-t").returncode == 0
+    status = run_cli(
+        "mta",
+        "status",
+        "--mta",
+        "tui-mailsetup",
+        home=isolated_home,
+        env={"MAILSETUP_SPOOL": str(spool)},
+    )
+    assert status.returncode == 0, status.stderr
+    assert "1 message(s), 1 deferred" in status.stdout
+    assert "Connection refused" in status.stdout
