@@ -311,3 +311,28 @@ def test_graph_export_env_and_json_others_refuse(
     refused = cli(isolated_home, ca, auth, "export", "--format", "msmtp")
     assert refused.returncode == 78
     assert "Microsoft Graph" in refused.stderr and "env or json" in refused.stderr
+
+
+def test_device_code_sign_in_asks_for_graph_mail_send_and_sends(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, graph: GraphApi
+) -> None:
+    """A person's mailbox: `oauth2 login` with driver = graph asks for Graph's delegated
+    Mail.Send (and offline_access), and the send-test uses that sign-in."""
+    from tests.test_oauth2 import device_login
+
+    write_config(
+        isolated_home,
+        graph,
+        auth,
+        **{"oauth2.flow": "device-code", "oauth2.device_authorization_url": auth.device_url},
+    )
+    not_yet = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
+    assert not_yet.returncode == 77 and "oauth2 login" in not_yet.stdout
+    login, _ = device_login(isolated_home, ca, auth, account=MAILBOX)
+    assert login.returncode == 0, login.stdout + login.stderr
+    sent = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    issued = next(iter(auth.access_tokens.values()))
+    assert issued.scope == f"https://127.0.0.1:{graph.port}/Mail.Send"
+    assert len(graph.sent) == 1
+    assert_no_token(auth, sent)
