@@ -13,24 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_oauth2
 from tests.cli_helpers import Result, config_path, run_cli
 from tests.oauth2_server import AuthServer, GraphApi, graph_error
 from tests.smtp_servers import LocalCA
+from tests.test_oauth2 import MAILBOX, device_login
 
-MAILBOX = "notify@contoso.test"
+# The fixtures of the OAuth2 tests: the local CA, the token endpoint (app-only tokens for MAILBOX).
+ca = test_oauth2.ca
+auth = test_oauth2.auth
+
 RECIPIENT = "dev@contoso.test"
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> LocalCA:
-    return LocalCA(tmp_path)
-
-
-@pytest.fixture
-def auth(ca: LocalCA) -> Iterator[AuthServer]:
-    server = AuthServer(ca, app_subject=MAILBOX).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -318,8 +311,6 @@ def test_device_code_sign_in_asks_for_graph_mail_send_and_sends(
 ) -> None:
     """A person's mailbox: `oauth2 login` with driver = graph asks for Graph's delegated
     Mail.Send (and offline_access), and the send-test uses that sign-in."""
-    from tests.test_oauth2 import device_login
-
     write_config(
         isolated_home,
         graph,
