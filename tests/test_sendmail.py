@@ -386,3 +386,23 @@ def test_mta_status_reads_the_spool(isolated_home: Path, spool: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "1 message(s), 1 deferred" in status.stdout
     assert "Connection refused" in status.stdout
+
+
+def test_bad_sender_options_and_odd_input_exit_65_without_a_traceback(
+    isolated_home: Path, spool: Path
+) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as box:
+        relay_config(isolated_home, box)
+        name = sendmail(isolated_home, spool, "-F", "Eve\nBcc: victim@acme.com", "dev@acme.com")
+        assert name.returncode == 65 and "Traceback" not in name.stderr, name.stderr
+        address = sendmail(isolated_home, spool, "-f", "not an address", "dev@acme.com")
+        assert address.returncode == 65 and "-f" in address.stderr, address.stderr
+        odd = sendmail(
+            isolated_home,
+            spool,
+            "-t",
+            data=b"To: dev@acme.com\nSubject: \xff\xfe caf\xe9\n\n\x00b\n",
+        )
+        assert odd.returncode == 0, odd.stderr
+        assert len(box.messages) == 1
+    assert entries(spool) == []

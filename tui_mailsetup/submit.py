@@ -87,6 +87,7 @@ def prepare(
     a recipient; a recipient that is no address is left for the runner to refuse (65)."""
     from tui_mailsetup.message import new_message_id
 
+    _check_sender(sender, sender_name)
     if not ignore_dots:
         raw = _cut_at_dot(raw)
     message = parse(raw)
@@ -123,6 +124,28 @@ def prepare(
     if message["Message-ID"] is None:
         message["Message-ID"] = new_message_id(address)
     return Submission(bytes(message), resolved, sender.strip(), sender_name.strip(), tuple(notes))
+
+
+def _check_sender(sender: str, sender_name: str) -> None:
+    """-f and -F go into MAIL FROM and a header: judged by the settings' own rules at the
+    door (65), never repaired, and never a reason to keep a message that cannot go."""
+    from pydantic import ValidationError
+
+    from tui_mailsetup.errors import DataError
+    from tui_mailsetup.names import AddressError, check_address
+    from tui_mailsetup.settings import SenderSettings
+
+    if sender.strip():
+        try:
+            check_address(sender.strip())
+        except AddressError as exc:
+            raise DataError(f"-f {sender!r}: {exc}") from None
+    if sender_name.strip():
+        try:
+            SenderSettings(name=sender_name.strip())
+        except ValidationError as exc:
+            problem = "; ".join(str(e.get("msg", "")) for e in exc.errors())
+            raise DataError(f"-F {sender_name!r}: {problem}") from None
 
 
 def _settings_for(settings: MailSettings, submission: Submission) -> MailSettings:

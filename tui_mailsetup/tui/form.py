@@ -114,8 +114,7 @@ SECTIONS: tuple[Section, ...] = (
         "Driver",
         (FieldSpec("driver", "Send with", "select", _options(DRIVER_LABELS)),),
         intro="How this machine hands mail over. Most services offer SMTP; "
-        "Mailgun and Amazon SES also have an HTTP API, and Microsoft 365 tenants "
-        "with SMTP AUTH switched off send through Microsoft Graph.",
+        "Mailgun and Amazon SES also have an HTTP API.",
     ),
     Section(
         "server",
