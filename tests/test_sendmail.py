@@ -406,3 +406,25 @@ def test_bad_sender_options_and_odd_input_exit_65_without_a_traceback(
         assert odd.returncode == 0, odd.stderr
         assert len(box.messages) == 1
     assert entries(spool) == []
+
+
+def test_a_symlinked_spool_is_refused_and_delete_needs_yes(
+    isolated_home: Path, spool: Path, tmp_path: Path
+) -> None:
+    with Sandbox(mode="starttls", password=PASSWORD) as gone:
+        relay_config(isolated_home, gone)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    planted = tmp_path / "planted"
+    planted.symlink_to(elsewhere)
+    refused = sendmail(isolated_home, planted, "-t")
+    assert refused.returncode == 75 and "symlink" in refused.stderr
+    assert os.listdir(elsewhere) == []
+
+    assert sendmail(isolated_home, spool, "-t").returncode == 0
+    [entry] = entries(spool)
+    unconfirmed = queue(isolated_home, spool, "--delete", entry)
+    assert unconfirmed.returncode == 64 and entries(spool) == [entry]
+    deleted = queue(isolated_home, spool, "--delete", entry, "--yes")
+    assert deleted.returncode == 0 and entries(spool) == []
+    assert queue(isolated_home, spool, "--delete", "../../etc", "--yes").returncode == 65

@@ -36,6 +36,12 @@ def run_spool_queue(args: argparse.Namespace) -> int:
     deleted = None
     results = []
     if args.delete:
+        from tui_mailsetup.cli.mta_cmds import _confirm
+
+        if not args.yes and not _confirm(f"Delete message {args.delete} from the spool?"):
+            return _fail(
+                args, "not deleted (confirm with --yes when not on a terminal)", ExitCode.USAGE
+            )
         if not spool.remove(args.delete):
             return _fail(
                 args, f"no message {args.delete} in the spool {spool.root}", ExitCode.DATAERR
