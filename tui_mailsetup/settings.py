@@ -151,6 +151,16 @@ def _address_rule(value: str) -> None:
     check_address(value)
 
 
+def _mailbox_rule(value: str) -> None:
+    """A Graph mailbox: an address (user principal name) or an object ID (a GUID)."""
+    import re
+
+    if "@" in value:
+        _address_rule(value)
+    elif not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value):
+        raise ValueError("is neither an address nor an object ID (a GUID)")
+
+
 def _command_rule(value: str) -> None:
     import shlex
 
@@ -318,7 +328,7 @@ class SesSettings(BaseModel):
 class GraphSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    mailbox: SafeStr = ""
+    mailbox: Annotated[SafeStr, _field_rule("graph-mailbox-invalid", _mailbox_rule)] = ""
     """The mailbox the message is sent as (its address or object ID); empty: sender.address.
     An app-only token needs the Mail.Send application permission for it."""
     endpoint: SafeStr = ""

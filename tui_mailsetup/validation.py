@@ -653,11 +653,6 @@ def check_graph(
                 "graph-mailbox-empty",
             )
         )
-    elif "@" in mailbox:
-        try:
-            check_address(mailbox)
-        except AddressError as exc:
-            findings.append(_error("graph.mailbox", str(exc), "graph-mailbox-invalid"))
     if graph.endpoint.strip():
         root = graph_root(settings)
         if not re.match(r"^https?://[^\s/]+$", root):
