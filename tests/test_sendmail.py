@@ -428,3 +428,84 @@ def test_a_symlinked_spool_is_refused_and_delete_needs_yes(
     deleted = queue(isolated_home, spool, "--delete", entry, "--yes")
     assert deleted.returncode == 0 and entries(spool) == []
     assert queue(isolated_home, spool, "--delete", "../../etc", "--yes").returncode == 65
+
+
+def test_sendmail_through_smtp_with_xoauth2(isolated_home: Path, spool: Path) -> None:
+    from tests.oauth2_server import AuthServer, BearerSmtp
+    from tests.smtp_servers import LocalCA
+    from tests.test_oauth2 import MAILBOX, write_config
+
+    ca = LocalCA(isolated_home)
+    auth = AuthServer(ca, app_subject=MAILBOX).start()
+    smtp = BearerSmtp(auth, ca).start()
+    try:
+        write_config(isolated_home, smtp, auth, flow="client-credentials", tenant="contoso.test")
+        sent = sendmail(
+            isolated_home,
+            spool,
+            "-t",
+            data=b"To: dev@contoso.test\nSubject: x\n\nbody\n",
+            REQUESTS_CA_BUNDLE=str(ca.ca_path),
+            MAILSETUP_OAUTH2__CLIENT_SECRET=auth.client_secret,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert len(smtp.messages) == 1 and smtp.messages[0].login == MAILBOX
+    finally:
+        smtp.stop()
+        auth.stop()
+    assert entries(spool) == []
+
+
+def test_graph_rate_limit_keeps_the_message_until_retry_after(
+    isolated_home: Path, spool: Path
+) -> None:
+    from tests.oauth2_server import AuthServer, GraphApi, graph_error
+    from tests.smtp_servers import LocalCA
+
+    ca = LocalCA(isolated_home)
+    auth = AuthServer(ca, app_subject=SENDER).start()
+    graph = GraphApi(auth, ca, {SENDER}).start()
+    trust = {"SSL_CERT_FILE": str(ca.ca_path), "REQUESTS_CA_BUNDLE": str(ca.ca_path)}
+    try:
+        path = config_path(isolated_home)
+        write_values(
+            path,
+            {
+                "driver": "graph",
+                "graph.endpoint": graph.url,
+                "sender.address": SENDER,
+                "oauth2.flow": "client-credentials",
+                "oauth2.tenant": "acme.com",
+                "oauth2.client_id": auth.client_id,
+                "oauth2.token_url": auth.token_url,
+            },
+        )
+        store_secret(path, "oauth2.client_secret", auth.client_secret)
+        graph.fail = graph_error(429, "ApplicationThrottled", "Too many.", **{"Retry-After": "600"})
+        kept = sendmail(isolated_home, spool, "-t", **trust)
+        assert kept.returncode == 0 and "throttling" in kept.stderr, kept.stderr
+        listed = run_cli(
+            "mta",
+            "queue",
+            "--mta",
+            "tui-mailsetup",
+            home=isolated_home,
+            env={"MAILSETUP_SPOOL": str(spool), **trust},
+        )
+        assert "rate limited until" in listed.stdout
+        requests = len(graph.requests)
+        waiting = run_cli(
+            "mta",
+            "queue",
+            "--mta",
+            "tui-mailsetup",
+            "--retry",
+            home=isolated_home,
+            env={"MAILSETUP_SPOOL": str(spool), **trust},
+        )
+        assert waiting.returncode == 75 and "waiting" in waiting.stdout
+        assert len(graph.requests) == requests  # not asked again before Retry-After
+    finally:
+        graph.stop()
+        auth.stop()
+    assert len(entries(spool)) == 1
