@@ -226,6 +226,7 @@ def test_graph_errors_are_diagnosed_with_their_exit_code(
     as_json = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT, "--json")
     document = as_json.json()
     assert as_json.returncode == code and document["ok"] is False
+    assert_no_token(auth, as_json)
     if code == 75:
         retry_after = document["diagnosis"]["retry_after"]
         assert retry_after is not None and retry_after > time.time()
