@@ -328,3 +328,38 @@ def test_device_code_sign_in_asks_for_graph_mail_send_and_sends(
     assert issued.scope == f"https://127.0.0.1:{graph.port}/Mail.Send"
     assert len(graph.sent) == 1
     assert_no_token(auth, sent)
+
+
+def test_a_person_s_smtp_sign_in_is_not_used_for_graph(tmp_path: Path) -> None:
+    """A stored device-code sign-in made for SMTP's scope: Graph would refuse its tokens,
+    so a new sign-in is asked for (77) rather than a 401 from Graph."""
+    from tui_mailsetup.config_file import load_config, write_values
+    from tui_mailsetup.drivers.graph_auth import graph_access_token
+    from tui_mailsetup.oauth2.errors import LoginRequired
+    from tui_mailsetup.oauth2.store import TokenSet, save_tokens
+
+    config = tmp_path / "conf" / "config.toml"
+    write_values(
+        config,
+        {
+            "driver": "graph",
+            "sender.address": MAILBOX,
+            "oauth2.client_id": "app",
+            "oauth2.token_url": "https://127.0.0.1:9/token",
+            "oauth2.device_authorization_url": "https://127.0.0.1:9/devicecode",
+        },
+    )
+    loaded = load_config(config)
+    save_tokens(
+        loaded,
+        TokenSet(
+            "device-code",
+            "app",
+            "https://127.0.0.1:9/token",
+            "at-smtp",
+            expires_at=time.time() + 3600,
+            scopes=["https://outlook.office.com/SMTP.Send"],
+        ),
+    )
+    with pytest.raises(LoginRequired, match="not Microsoft Graph"):
+        graph_access_token(loaded)
