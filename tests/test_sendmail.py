@@ -5,6 +5,7 @@ retry killed with SIGKILL loses nothing and sends nothing twice."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import fcntl
 import json
@@ -14,7 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +26,9 @@ from tests.smtp_servers import black_hole
 from tui_mailsetup.config_file import write_values
 from tui_mailsetup.sandbox import Sandbox
 from tui_mailsetup.secrets import store_secret
+
+if TYPE_CHECKING:
+    from tests.oauth2_server import GraphApi
 
 PASSWORD = "Sandbox-pass-0042"
 SENDER = "ops@acme.com"
@@ -66,7 +72,7 @@ def sendmail(home: Path, spool: Path, *args: str, data: bytes = MAIL, **env: str
     )
 
 
-def queue(home: Path, spool: Path, *args: str) -> Result:
+def queue(home: Path, spool: Path, *args: str, **env: str) -> Result:
     return run_cli(
         "mta",
         "queue",
@@ -74,7 +80,7 @@ def queue(home: Path, spool: Path, *args: str) -> Result:
         "tui-mailsetup",
         *args,
         home=home,
-        env={"MAILSETUP_SPOOL": str(spool)},
+        env={"MAILSETUP_SPOOL": str(spool), **env},
         timeout=120,
     )
 
@@ -82,6 +88,37 @@ def queue(home: Path, spool: Path, *args: str) -> Result:
 def entries(spool: Path, where: str = "queue") -> list[str]:
     directory = spool / where
     return sorted(os.listdir(directory)) if directory.is_dir() else []
+
+
+@contextlib.contextmanager
+def graph_relay(home: Path) -> Iterator[tuple[GraphApi, dict[str, str]]]:
+    """The Graph stand-in and its token endpoint, configured as the driver (client
+    credentials); yields it and the environment that trusts its CA."""
+    from tests.oauth2_server import AuthServer, GraphApi
+    from tests.smtp_servers import LocalCA
+
+    ca = LocalCA(home)
+    auth = AuthServer(ca, app_subject=SENDER).start()
+    graph = GraphApi(auth, ca, {SENDER}).start()
+    try:
+        path = config_path(home)
+        write_values(
+            path,
+            {
+                "driver": "graph",
+                "graph.endpoint": graph.url,
+                "sender.address": SENDER,
+                "oauth2.flow": "client-credentials",
+                "oauth2.tenant": "acme.com",
+                "oauth2.client_id": auth.client_id,
+                "oauth2.token_url": auth.token_url,
+            },
+        )
+        store_secret(path, "oauth2.client_secret", auth.client_secret)
+        yield graph, {"SSL_CERT_FILE": str(ca.ca_path), "REQUESTS_CA_BUNDLE": str(ca.ca_path)}
+    finally:
+        graph.stop()
+        auth.stop()
 
 
 # --------------------------------------------------------------------------- delivered
@@ -139,40 +176,9 @@ def test_the_issue_s_printf_line_and_sendmail_s_other_options(
 
 
 def test_sendmail_delivers_through_the_graph_driver(isolated_home: Path, spool: Path) -> None:
-    from tests.oauth2_server import AuthServer, GraphApi
-    from tests.smtp_servers import LocalCA
-
-    ca = LocalCA(isolated_home)
-    auth = AuthServer(ca, app_subject=SENDER).start()
-    graph = GraphApi(auth, ca, {SENDER}).start()
-    try:
-        path = config_path(isolated_home)
-        write_values(
-            path,
-            {
-                "driver": "graph",
-                "graph.endpoint": graph.url,
-                "sender.address": SENDER,
-                "oauth2.flow": "client-credentials",
-                "oauth2.tenant": "acme.com",
-                "oauth2.client_id": auth.client_id,
-                "oauth2.token_url": auth.token_url,
-            },
-        )
-        store_secret(path, "oauth2.client_secret", auth.client_secret)
-        sent = sendmail(
-            isolated_home,
-            spool,
-            "-t",
-            "-f",
-            SENDER,
-            SSL_CERT_FILE=str(ca.ca_path),
-            REQUESTS_CA_BUNDLE=str(ca.ca_path),
-        )
+    with graph_relay(isolated_home) as (graph, trust):
+        sent = sendmail(isolated_home, spool, "-t", "-f", SENDER, **trust)
         assert sent.returncode == 0, sent.stderr
-    finally:
-        graph.stop()
-        auth.stop()
     assert len(graph.sent) == 1 and graph.sent[0].mailbox == SENDER
     message = email.message_from_bytes(graph.sent[0].mime)
     assert message["X-Ticket"] == "4711" and message["Bcc"] is None
@@ -459,53 +465,16 @@ def test_sendmail_through_smtp_with_xoauth2(isolated_home: Path, spool: Path) ->
 def test_graph_rate_limit_keeps_the_message_until_retry_after(
     isolated_home: Path, spool: Path
 ) -> None:
-    from tests.oauth2_server import AuthServer, GraphApi, graph_error
-    from tests.smtp_servers import LocalCA
+    from tests.oauth2_server import graph_error
 
-    ca = LocalCA(isolated_home)
-    auth = AuthServer(ca, app_subject=SENDER).start()
-    graph = GraphApi(auth, ca, {SENDER}).start()
-    trust = {"SSL_CERT_FILE": str(ca.ca_path), "REQUESTS_CA_BUNDLE": str(ca.ca_path)}
-    try:
-        path = config_path(isolated_home)
-        write_values(
-            path,
-            {
-                "driver": "graph",
-                "graph.endpoint": graph.url,
-                "sender.address": SENDER,
-                "oauth2.flow": "client-credentials",
-                "oauth2.tenant": "acme.com",
-                "oauth2.client_id": auth.client_id,
-                "oauth2.token_url": auth.token_url,
-            },
-        )
-        store_secret(path, "oauth2.client_secret", auth.client_secret)
+    with graph_relay(isolated_home) as (graph, trust):
         graph.fail = graph_error(429, "ApplicationThrottled", "Too many.", **{"Retry-After": "600"})
         kept = sendmail(isolated_home, spool, "-t", **trust)
         assert kept.returncode == 0 and "throttling" in kept.stderr, kept.stderr
-        listed = run_cli(
-            "mta",
-            "queue",
-            "--mta",
-            "tui-mailsetup",
-            home=isolated_home,
-            env={"MAILSETUP_SPOOL": str(spool), **trust},
-        )
+        listed = queue(isolated_home, spool, **trust)
         assert "rate limited until" in listed.stdout
         requests = len(graph.requests)
-        waiting = run_cli(
-            "mta",
-            "queue",
-            "--mta",
-            "tui-mailsetup",
-            "--retry",
-            home=isolated_home,
-            env={"MAILSETUP_SPOOL": str(spool), **trust},
-        )
+        waiting = queue(isolated_home, spool, "--retry", **trust)
         assert waiting.returncode == 75 and "waiting" in waiting.stdout
         assert len(graph.requests) == requests  # not asked again before Retry-After
-    finally:
-        graph.stop()
-        auth.stop()
     assert len(entries(spool)) == 1
