@@ -203,6 +203,11 @@ def _copy_atomically(source: Path, destination: Path) -> None:
         raise
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or an unlink in ``directory`` durable (best effort)."""
+    _fsync_dir(directory)
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)

@@ -46,8 +46,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         )
         parser.add_argument(
             "--mta",
-            choices=("postfix", "msmtp"),
-            help="the mail system to use (default: the one that provides sendmail)",
+            choices=("postfix", "msmtp", "tui-mailsetup"),
+            help="the mail system to use (default: the one that provides sendmail); "
+            "tui-mailsetup: this program's own sendmail command and its spool",
         )
         parser.add_argument(
             "--config-dir",
@@ -190,6 +191,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    if args.mta == "tui-mailsetup":
+        from tui_mailsetup.cli.spool_cmds import run_own_apply
+
+        return run_own_apply(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
     from tui_mailsetup.mta import MtaError, require_root
@@ -243,6 +248,10 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_revert(args: argparse.Namespace) -> int:
+    if args.mta == "tui-mailsetup":
+        from tui_mailsetup.cli.spool_cmds import run_own_revert
+
+        return run_own_revert(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
     from tui_mailsetup.mta import MtaError, require_root
@@ -323,6 +332,10 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_queue(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.spool_cmds import own_sendmail, run_spool_queue
+
+    if own_sendmail(args.mta):
+        return run_spool_queue(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.mta import MtaError, require_root
     from tui_mailsetup.mta.postfix import Postfix
