@@ -123,8 +123,9 @@ def test_apply_test_delivered_wrong_password_diagnosed_and_revert(
     assert "FAILED at AUTH: Authentication failed" in failed.stdout
     assert wrong not in failed.stdout
 
+    # One revert after two applies: the file as it was before the first one.
     assert mta(isolated_home, config, etc, "revert").returncode == 0
-    assert mta(isolated_home, config, etc, "revert").returncode == 0
+    assert mta(isolated_home, config, etc, "revert").returncode == 65
     assert rc.read_bytes() == original
     assert stat.S_IMODE(rc.stat().st_mode) == 0o644
 
