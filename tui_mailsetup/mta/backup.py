@@ -316,6 +316,10 @@ def _parse(
             gid=gid,
             whole=raw.get("whole") is not False,
         )
+    if set(record.files) != names:
+        raise damaged(
+            directory, f"it does not name every file mta apply records ({', '.join(sorted(names))})"
+        )
     record.parameters = _parse_parameters(directory, document.get("parameters"), allowed_parameters)
     if document.get("pending_parameters") is not None:
         record.pending_parameters = _parse_parameters(

@@ -438,7 +438,7 @@ class Postfix:
         else:
             files.atomic_write(path, data, mode=mode)
             if gid >= 0 and os.geteuid() == 0:
-                os.chown(path, -1, gid)
+                os.chown(path, 0, gid)  # root's, whoever owned the file it replaces
             os.chmod(path, mode)
 
     def _checked_main_cf(self, scratch: Path, changed: dict[str, str], remove: list[str]) -> bytes:
