@@ -8,6 +8,7 @@ command gets --config-dir, and Postfix's sendmail gets -C from it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -500,6 +501,27 @@ def test_a_second_apply_after_a_relay_change_replaces_the_first_and_revert_retur
 
 
 @needs_root
+def test_a_hand_edit_between_two_applies_survives_revert(
+    postfix_config: PostfixInstance, isolated_home: Path
+) -> None:
+    main_cf = postfix_config.config_dir / "main.cf"
+    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
+        first = write_config(isolated_home, box, Path("/nonexistent/ca.pem"), name="first")
+        moved = write_config(
+            isolated_home, box, Path("/nonexistent/ca.pem"), port=box.port + 1, name="moved"
+        )
+        original = main_cf.read_text()
+        assert mta(isolated_home, first, postfix_config, "apply").returncode == 0
+        hand_edit(main_cf, append="myorigin = hand.example\n")
+        assert mta(isolated_home, moved, postfix_config, "apply").returncode == 0
+        reverted = mta(isolated_home, moved, postfix_config, "revert")
+    assert reverted.returncode == 0, reverted.stderr
+    # main.cf is what the second apply left, yet revert does not put back the bytes from
+    # before the first: that would lose the line added in between.
+    assert main_cf.read_text() == original + "myorigin = hand.example\n"
+
+
+@needs_root
 def test_a_tampered_manifest_makes_revert_write_nothing_outside(
     postfix_config: PostfixInstance, isolated_home: Path
 ) -> None:
@@ -620,6 +642,15 @@ def test_a_backup_directory_another_user_can_write_is_refused(
     assert main_cf.is_file() and snapshot(postfix_config.config_dir) == applied
 
 
+def kill_when_pending(process: subprocess.Popen[bytes], manifest: Path) -> None:
+    """Return as soon as apply's record announces a change (or apply has ended)."""
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if '"pending": "' in manifest.read_text():
+                return
+
+
 @needs_root
 def test_killing_apply_at_random_moments_leaves_the_old_or_the_new_main_cf(
     postfix_config: PostfixInstance, isolated_home: Path
@@ -668,7 +699,11 @@ def test_killing_apply_at_random_moments_leaves_the_old_or_the_new_main_cf(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            time.sleep(rng.uniform(0.3, 1.1) * duration)
+            if kill % 2:
+                time.sleep(rng.uniform(0.3, 1.1) * duration)
+            else:
+                # The narrow moment: the record says what is coming, the files not yet.
+                kill_when_pending(apply, record_dir(postfix_config) / "manifest.json")
             apply.send_signal(signal.SIGKILL)
             apply.wait(timeout=60)
             now = main_cf.read_bytes()

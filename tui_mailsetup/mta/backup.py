@@ -34,7 +34,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,11 +225,12 @@ def _prepare_root(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive(root: Path) -> Iterator[None]:
+def exclusive(root: Path, written: Iterable[Path] = ()) -> Iterator[None]:
     """One apply or revert at a time for this MTA: a second one waits for the first.
 
-    Holding it, the scraps of a killed apply (build directories, a record never put in
-    place) are removed: no live apply has them open."""
+    Holding it, the scraps of a killed apply or revert (build directories, a record
+    never put in place, the temporary files of an atomic write beside ``written``) are
+    removed: no live writer has them open."""
     _prepare_root(root)
     lock = root / ".lock"
     check_private(lock, directory=False)
@@ -242,6 +243,8 @@ def exclusive(root: Path) -> Iterator[None]:
         for stale in root.iterdir():
             if stale.name.startswith((_BUILD_PREFIX, _NEW_RECORD_PREFIX)):
                 shutil.rmtree(stale, ignore_errors=True)
+        for path in (*written, root / RECORD / MANIFEST):
+            files.remove_stale_temporaries(path)
         yield
     finally:
         os.close(fd)
@@ -298,7 +301,11 @@ def _parse(
     if not isinstance(entries, list):
         raise damaged(directory, "its manifest has no list of files")
     for raw in entries:
-        if not isinstance(raw, dict) or raw.get("name") not in names:
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("name"), str)
+            or raw["name"] not in names
+        ):
             name = raw.get("name") if isinstance(raw, dict) else raw
             raise damaged(directory, f"it names a file mta apply never writes: {name!r}")
         name = str(raw["name"])

@@ -233,7 +233,7 @@ class Msmtp:
         """Record, then one atomic write; a second apply replaces the first one's file, and
         revert still returns to the file as it was before the first."""
         root = self._root()
-        with backup.exclusive(root):
+        with backup.exclusive(root, [self.path]):
             record = backup.apply_change(
                 root,
                 self._load(),
@@ -264,7 +264,7 @@ class Msmtp:
         changed since, the difference is shown and nothing is done (unless ``force``)."""
         root = self._root()
         name = self.path.name
-        with backup.exclusive(root):
+        with backup.exclusive(root, [self.path]):
             record = self._load()
             if record is None:
                 raise backup.no_record(root)
