@@ -43,7 +43,12 @@ def relay() -> Iterator[Sandbox]:
 
 
 def write_config(
-    home: Path, box: Sandbox, ca_file: Path, *, port: int | None = None, name: str = "mailsetup"
+    home: Path,
+    box: Sandbox | None,
+    ca_file: Path,
+    *,
+    port: int | None = None,
+    name: str = "mailsetup",
 ) -> Path:
     config = home / f"{name}.toml"
     config.write_text(
@@ -53,7 +58,7 @@ def write_config(
                 "[smtp]",
                 # Postfix matches the certificate by name, never by IP address.
                 'host = "localhost"',
-                f"port = {port or box.port}",
+                f"port = {port or (box.port if box else 25)}",
                 'encryption = "starttls"',
                 f'username = "{USER}"',
                 f'ca_file = "{ca_file}"',
@@ -379,10 +384,16 @@ def test_a_failed_step_puts_every_file_back(
 # reload is skipped ("not running"), everything else is the real postconf and postmap.
 
 NOBODY = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]
+PORT = 2525
+"""The relay's port in these tests: the instance is never started, nothing connects."""
 needs_root = pytest.mark.skipif(
     shutil.which("setpriv") is None or os.geteuid() != 0,
     reason="mta apply needs root, and the other user is played with setpriv",
 )
+
+
+def offline_config(home: Path, *, port: int = PORT, name: str = "mailsetup") -> Path:
+    return write_config(home, None, Path("/nonexistent/ca.pem"), port=port, name=name)
 
 
 def record_dir(instance: PostfixInstance) -> Path:
@@ -418,17 +429,16 @@ def test_a_hand_edit_of_main_cf_after_apply_survives_revert(
     postfix_config: PostfixInstance, isolated_home: Path
 ) -> None:
     main_cf = postfix_config.config_dir / "main.cf"
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
-        original = main_cf.read_text()
-        assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
-        # The administrator adds a line of their own and overrides one of apply's.
-        hand_edit(
-            main_cf,
-            append="myorigin = hand.example\n",
-            replace=("smtp_tls_security_level = verify", "smtp_tls_security_level = encrypt"),
-        )
-        reverted = mta(isolated_home, config, postfix_config, "revert")
+    config = offline_config(isolated_home)
+    original = main_cf.read_text()
+    assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
+    # The administrator adds a line of their own and overrides one of apply's.
+    hand_edit(
+        main_cf,
+        append="myorigin = hand.example\n",
+        replace=("smtp_tls_security_level = verify", "smtp_tls_security_level = encrypt"),
+    )
+    reverted = mta(isolated_home, config, postfix_config, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert "only its own parameters were taken back" in reverted.stdout
     assert "smtp_tls_security_level was changed by hand since (now encrypt): kept" in (
@@ -453,24 +463,23 @@ def test_another_line_in_sasl_passwd_makes_revert_refuse_and_show_it(
     postfix_config: PostfixInstance, isolated_home: Path
 ) -> None:
     sasl = postfix_config.config_dir / "sasl_passwd"
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
-        before = snapshot(postfix_config.config_dir)
-        assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
-        hand_edit(sasl, append="[other.example]:587 bob:secret-of-bob\n")
-        edited = snapshot(postfix_config.config_dir)
-        refused = mta(isolated_home, config, postfix_config, "revert")
-        assert refused.returncode == 78, refused.stdout + refused.stderr
-        assert "changed since mta apply wrote it" in refused.stderr
-        assert "--force" in refused.stderr
-        assert "+[other.example]:587 bob:********" in refused.stderr
-        assert "secret-of-bob" not in refused.stderr and PASSWORD not in refused.stderr
-        assert snapshot(postfix_config.config_dir) == edited
-        as_json = mta(isolated_home, config, postfix_config, "revert", "--json")
-        assert as_json.returncode == 78
-        assert "+[other.example]:587 bob:********" in as_json.json()["error"]["lines"]
+    config = offline_config(isolated_home)
+    before = snapshot(postfix_config.config_dir)
+    assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
+    hand_edit(sasl, append="[other.example]:587 bob:secret-of-bob\n")
+    edited = snapshot(postfix_config.config_dir)
+    refused = mta(isolated_home, config, postfix_config, "revert")
+    assert refused.returncode == 78, refused.stdout + refused.stderr
+    assert "changed since mta apply wrote it" in refused.stderr
+    assert "--force" in refused.stderr
+    assert "+[other.example]:587 bob:********" in refused.stderr
+    assert "secret-of-bob" not in refused.stderr and PASSWORD not in refused.stderr
+    assert snapshot(postfix_config.config_dir) == edited
+    as_json = mta(isolated_home, config, postfix_config, "revert", "--json")
+    assert as_json.returncode == 78
+    assert "+[other.example]:587 bob:********" in as_json.json()["error"]["lines"]
 
-        forced = mta(isolated_home, config, postfix_config, "revert", "--force")
+    forced = mta(isolated_home, config, postfix_config, "revert", "--force")
     assert forced.returncode == 0, forced.stderr
     assert f"removed {sasl} (mta apply created it)" in forced.stdout
     assert snapshot(postfix_config.config_dir) == before
@@ -483,18 +492,17 @@ def test_a_second_apply_after_a_relay_change_replaces_the_first_and_revert_retur
     main_cf = postfix_config.config_dir / "main.cf"
     main_cf.write_text(main_cf.read_text() + "relayhost = [old-relay.example]:25\n")
     sasl = postfix_config.config_dir / "sasl_passwd"
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
-        before = snapshot(postfix_config.config_dir)
-        assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
-        assert postconf_value(postfix_config, "relayhost") == f"[localhost]:{box.port}"
-        moved = write_config(isolated_home, box, Path("/nonexistent/ca.pem"), port=box.port + 1)
-        again = mta(isolated_home, moved, postfix_config, "apply")
-        assert again.returncode == 0, again.stderr
-        assert postconf_value(postfix_config, "relayhost") == f"[localhost]:{box.port + 1}"
-        entries = [line for line in sasl.read_text().splitlines() if not line.startswith("#")]
-        assert entries == [f"[localhost]:{box.port + 1} {USER}:{PASSWORD}"]
-        reverted = mta(isolated_home, moved, postfix_config, "revert")
+    config = offline_config(isolated_home)
+    before = snapshot(postfix_config.config_dir)
+    assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
+    assert postconf_value(postfix_config, "relayhost") == f"[localhost]:{PORT}"
+    moved = offline_config(isolated_home, port=PORT + 1)
+    again = mta(isolated_home, moved, postfix_config, "apply")
+    assert again.returncode == 0, again.stderr
+    assert postconf_value(postfix_config, "relayhost") == f"[localhost]:{PORT + 1}"
+    entries = [line for line in sasl.read_text().splitlines() if not line.startswith("#")]
+    assert entries == [f"[localhost]:{PORT + 1} {USER}:{PASSWORD}"]
+    reverted = mta(isolated_home, moved, postfix_config, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert snapshot(postfix_config.config_dir) == before
     assert postconf_value(postfix_config, "relayhost") == "[old-relay.example]:25"
@@ -505,16 +513,13 @@ def test_a_hand_edit_between_two_applies_survives_revert(
     postfix_config: PostfixInstance, isolated_home: Path
 ) -> None:
     main_cf = postfix_config.config_dir / "main.cf"
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        first = write_config(isolated_home, box, Path("/nonexistent/ca.pem"), name="first")
-        moved = write_config(
-            isolated_home, box, Path("/nonexistent/ca.pem"), port=box.port + 1, name="moved"
-        )
-        original = main_cf.read_text()
-        assert mta(isolated_home, first, postfix_config, "apply").returncode == 0
-        hand_edit(main_cf, append="myorigin = hand.example\n")
-        assert mta(isolated_home, moved, postfix_config, "apply").returncode == 0
-        reverted = mta(isolated_home, moved, postfix_config, "revert")
+    first = offline_config(isolated_home, name="first")
+    moved = offline_config(isolated_home, port=PORT + 1, name="moved")
+    original = main_cf.read_text()
+    assert mta(isolated_home, first, postfix_config, "apply").returncode == 0
+    hand_edit(main_cf, append="myorigin = hand.example\n")
+    assert mta(isolated_home, moved, postfix_config, "apply").returncode == 0
+    reverted = mta(isolated_home, moved, postfix_config, "revert")
     assert reverted.returncode == 0, reverted.stderr
     # main.cf is what the second apply left, yet revert does not put back the bytes from
     # before the first: that would lose the line added in between.
@@ -529,54 +534,53 @@ def test_a_tampered_manifest_makes_revert_write_nothing_outside(
     outside.write_text("not mta apply's\n")
     passwd = Path("/etc/passwd").read_bytes()
     sasl = postfix_config.config_dir / "sasl_passwd"
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        # A sasl_passwd of the administrator's (an old password for the same relay).
-        sasl.write_text(f"[localhost]:{box.port} {USER}:old password\n")
-        sasl.chmod(0o600)
-        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
-        before = snapshot(postfix_config.config_dir)
-        assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
-        applied = snapshot(postfix_config.config_dir)
-        good = json.loads((record_dir(postfix_config) / "manifest.json").read_text())
-        main_entry = next(e for e in good["files"] if e["name"] == "main.cf")
+    # A sasl_passwd of the administrator's (an old password for the same relay).
+    sasl.write_text(f"[localhost]:{PORT} {USER}:old password\n")
+    sasl.chmod(0o600)
+    config = offline_config(isolated_home)
+    before = snapshot(postfix_config.config_dir)
+    assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
+    applied = snapshot(postfix_config.config_dir)
+    good = json.loads((record_dir(postfix_config) / "manifest.json").read_text())
+    main_entry = next(e for e in good["files"] if e["name"] == "main.cf")
 
-        def add_file(name: str) -> Any:
-            return lambda d: d["files"].append(dict(main_entry, name=name, before=None))
+    def add_file(name: str) -> Any:
+        return lambda d: d["files"].append(dict(main_entry, name=name, before=None))
 
-        def set_parameter(d: dict[str, Any]) -> None:
-            d["parameters"]["mydestination"] = {"before": "attacker.example", "after": None}
+    def set_parameter(d: dict[str, Any]) -> None:
+        d["parameters"]["mydestination"] = {"before": "attacker.example", "after": None}
 
-        def swap_copy(d: dict[str, Any]) -> None:
-            copy = record_dir(postfix_config) / "objects" / main_entry["before"]
-            copy.write_text("relayhost = [relay.attacker.example]:25\n")
+    def swap_copy(d: dict[str, Any]) -> None:
+        copy = record_dir(postfix_config) / "objects" / main_entry["before"]
+        copy.write_text("relayhost = [relay.attacker.example]:25\n")
 
-        tampered: list[Any] = [
-            add_file("/etc/passwd"),
-            add_file("../../outside.txt"),
-            add_file("master.cf"),
-            set_parameter,
-            swap_copy,
-        ]
-        for change in tampered:
-            manifest = record_dir(postfix_config) / "manifest.json"
-            saved_manifest = manifest.read_bytes()
-            copy = record_dir(postfix_config) / "objects" / main_entry["before"]
-            saved_copy = copy.read_bytes()
-            edit_manifest(postfix_config, change)
-            refused = mta(isolated_home, config, postfix_config, "revert")
-            assert refused.returncode == 65, (change, refused.stdout + refused.stderr)
-            assert "damaged or was changed by hand" in refused.stderr
-            assert snapshot(postfix_config.config_dir) == applied
-            manifest.write_bytes(saved_manifest)
-            copy.write_bytes(saved_copy)
+    tampered: list[Any] = [
+        add_file("/etc/passwd"),
+        add_file("../../outside.txt"),
+        add_file("master.cf"),
+        set_parameter,
+        swap_copy,
+    ]
+    for change in tampered:
+        manifest = record_dir(postfix_config) / "manifest.json"
+        saved_manifest = manifest.read_bytes()
+        copy = record_dir(postfix_config) / "objects" / main_entry["before"]
+        saved_copy = copy.read_bytes()
+        edit_manifest(postfix_config, change)
+        refused = mta(isolated_home, config, postfix_config, "revert")
+        assert refused.returncode == 65, (change, refused.stdout + refused.stderr)
+        assert "damaged or was changed by hand" in refused.stderr
+        assert snapshot(postfix_config.config_dir) == applied
+        manifest.write_bytes(saved_manifest)
+        copy.write_bytes(saved_copy)
 
-        # Owners and modes in the manifest are held to what apply itself writes.
-        def loosen(d: dict[str, Any]) -> None:
-            for entry in d["files"]:
-                entry.update(mode=0o4777, gid=65534)
+    # Owners and modes in the manifest are held to what apply itself writes.
+    def loosen(d: dict[str, Any]) -> None:
+        for entry in d["files"]:
+            entry.update(mode=0o4777, gid=65534)
 
-        edit_manifest(postfix_config, loosen)
-        reverted = mta(isolated_home, config, postfix_config, "revert")
+    edit_manifest(postfix_config, loosen)
+    reverted = mta(isolated_home, config, postfix_config, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert snapshot(postfix_config.config_dir) == before
     info = sasl.stat()
@@ -591,54 +595,51 @@ def test_a_backup_directory_another_user_can_write_is_refused(
 ) -> None:
     main_cf = postfix_config.config_dir / "main.cf"
     backups = postfix_config.config_dir / ".tui-mailsetup-backups"
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        config = write_config(isolated_home, box, Path("/nonexistent/ca.pem"))
-        assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
-        applied = snapshot(postfix_config.config_dir)
-        # A careless chmod: now another user can replace the manifest with one saying
-        # main.cf did not exist before the apply (revert would delete it).
-        for directory in (backups, backups / "postfix", record_dir(postfix_config)):
-            directory.chmod(0o777)
-        digest = hashlib.sha256(main_cf.read_bytes()).hexdigest()
-        planted = json.dumps(
-            {
-                "version": 2,
-                "mta": "postfix",
-                "files": [{"name": "main.cf", "before": None, "after": digest}],
-                "parameters": {},
-            }
-        )
-        manifest = record_dir(postfix_config) / "manifest.json"
-        subprocess.run(
-            [
-                *NOBODY,
-                sys.executable,
-                "-c",
-                "import os, sys; p = sys.argv[1]; os.unlink(p); open(p, 'w').write(sys.argv[2])",
-                str(manifest),
-                planted,
-            ],
-            check=True,
-            timeout=60,
-        )
-        assert manifest.stat().st_uid != 0
-        refused = mta(isolated_home, config, postfix_config, "revert")
-        assert refused.returncode == 78, refused.stdout + refused.stderr
-        assert f"the backup directory {backups} can be changed by group or others" in (
-            refused.stderr
-        )
-        assert f"chmod 700 {backups}" in refused.stderr
-        assert snapshot(postfix_config.config_dir) == applied
-        # Fixed modes, but the manifest still belongs to the other user: refused too.
-        for directory in (backups, backups / "postfix", record_dir(postfix_config)):
-            directory.chmod(0o700)
-        still = mta(isolated_home, config, postfix_config, "revert")
-        assert still.returncode == 78, still.stdout + still.stderr
-        assert f"the backup file {manifest} belongs to uid" in still.stderr
-        assert snapshot(postfix_config.config_dir) == applied
-        # An apply does not write into such a record either.
-        moved = write_config(isolated_home, box, Path("/nonexistent/ca.pem"), port=box.port + 1)
-        assert mta(isolated_home, moved, postfix_config, "apply").returncode == 78
+    config = offline_config(isolated_home)
+    assert mta(isolated_home, config, postfix_config, "apply").returncode == 0
+    applied = snapshot(postfix_config.config_dir)
+    # A careless chmod: now another user can replace the manifest with one saying
+    # main.cf did not exist before the apply (revert would delete it).
+    for directory in (backups, backups / "postfix", record_dir(postfix_config)):
+        directory.chmod(0o777)
+    digest = hashlib.sha256(main_cf.read_bytes()).hexdigest()
+    planted = json.dumps(
+        {
+            "version": 2,
+            "mta": "postfix",
+            "files": [{"name": "main.cf", "before": None, "after": digest}],
+            "parameters": {},
+        }
+    )
+    manifest = record_dir(postfix_config) / "manifest.json"
+    subprocess.run(
+        [
+            *NOBODY,
+            sys.executable,
+            "-c",
+            "import os, sys; p = sys.argv[1]; os.unlink(p); open(p, 'w').write(sys.argv[2])",
+            str(manifest),
+            planted,
+        ],
+        check=True,
+        timeout=60,
+    )
+    assert manifest.stat().st_uid != 0
+    refused = mta(isolated_home, config, postfix_config, "revert")
+    assert refused.returncode == 78, refused.stdout + refused.stderr
+    assert f"the backup directory {backups} can be changed by group or others" in (refused.stderr)
+    assert f"chmod 700 {backups}" in refused.stderr
+    assert snapshot(postfix_config.config_dir) == applied
+    # Fixed modes, but the manifest still belongs to the other user: refused too.
+    for directory in (backups, backups / "postfix", record_dir(postfix_config)):
+        directory.chmod(0o700)
+    still = mta(isolated_home, config, postfix_config, "revert")
+    assert still.returncode == 78, still.stdout + still.stderr
+    assert f"the backup file {manifest} belongs to uid" in still.stderr
+    assert snapshot(postfix_config.config_dir) == applied
+    # An apply does not write into such a record either.
+    moved = offline_config(isolated_home, port=PORT + 1)
+    assert mta(isolated_home, moved, postfix_config, "apply").returncode == 78
     assert main_cf.is_file() and snapshot(postfix_config.config_dir) == applied
 
 
@@ -659,63 +660,62 @@ def test_killing_apply_at_random_moments_leaves_the_old_or_the_new_main_cf(
     main_cf = postfix_config.config_dir / "main.cf"
     sasl = postfix_config.config_dir / "sasl_passwd"
     rng = random.Random(19)
-    with Sandbox(mode="starttls", username=USER, password=PASSWORD) as box:
-        relays = [
-            write_config(isolated_home, box, Path("/nonexistent/ca.pem"), port=port, name=name)
-            for name, port in (("first", box.port), ("second", box.port + 1))
-        ]
-        before = snapshot(postfix_config.config_dir)
-        # Every complete state: the start, relay 0 (as a first apply and after relay 1)
-        # and relay 1, with the password table that goes with each main.cf.
-        complete: dict[bytes, bytes | None] = {before["main.cf"]: None}
-        relay_of = {before["main.cf"]: 1}
-        started = time.monotonic()
-        for index in (0, 1, 0):
-            assert mta(isolated_home, relays[index], postfix_config, "apply").returncode == 0
-            complete[main_cf.read_bytes()] = sasl.read_bytes()
-            relay_of[main_cf.read_bytes()] = index
-        duration = (time.monotonic() - started) / 3
-        environment = cli_environment(isolated_home, {"MAILSETUP_SMTP__PASSWORD": PASSWORD})
-        for kill in range(30):
-            # Always towards the other relay: every kill interrupts a real change.
-            target = 1 - relay_of[main_cf.read_bytes()]
-            config = relays[target]
-            apply = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tui_mailsetup",
-                    "--config",
-                    str(config),
-                    "mta",
-                    "apply",
-                    "--mta",
-                    "postfix",
-                    "--config-dir",
-                    str(postfix_config.config_dir),
-                ],
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            if kill % 2:
-                time.sleep(rng.uniform(0.3, 1.1) * duration)
-            else:
-                # The narrow moment: the record says what is coming, the files not yet.
-                kill_when_pending(apply, record_dir(postfix_config) / "manifest.json")
-            apply.send_signal(signal.SIGKILL)
-            apply.wait(timeout=60)
-            now = main_cf.read_bytes()
-            assert now in complete, f"kill {kill}: main.cf is a mix:\n{now.decode()}"
-            # main.cf goes in last: the password table it points at is already complete.
-            assert sasl.read_bytes() == complete[now]
-            if kill % 10 == 9:
-                rerun = mta(isolated_home, config, postfix_config, "apply")
-                assert rerun.returncode == 0, rerun.stderr
-                assert complete[main_cf.read_bytes()] == sasl.read_bytes()
-                assert relay_of[main_cf.read_bytes()] == target
-        # Whatever the kills left, one revert returns to the start.
-        reverted = mta(isolated_home, relays[0], postfix_config, "revert")
+    relays = [
+        offline_config(isolated_home, port=port, name=name)
+        for name, port in (("first", PORT), ("second", PORT + 1))
+    ]
+    before = snapshot(postfix_config.config_dir)
+    # Every complete state: the start, relay 0 (as a first apply and after relay 1)
+    # and relay 1, with the password table that goes with each main.cf.
+    complete: dict[bytes, bytes | None] = {before["main.cf"]: None}
+    relay_of = {before["main.cf"]: 1}
+    started = time.monotonic()
+    for index in (0, 1, 0):
+        assert mta(isolated_home, relays[index], postfix_config, "apply").returncode == 0
+        complete[main_cf.read_bytes()] = sasl.read_bytes()
+        relay_of[main_cf.read_bytes()] = index
+    duration = (time.monotonic() - started) / 3
+    environment = cli_environment(isolated_home, {"MAILSETUP_SMTP__PASSWORD": PASSWORD})
+    for kill in range(30):
+        # Always towards the other relay: every kill interrupts a real change.
+        target = 1 - relay_of[main_cf.read_bytes()]
+        config = relays[target]
+        apply = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tui_mailsetup",
+                "--config",
+                str(config),
+                "mta",
+                "apply",
+                "--mta",
+                "postfix",
+                "--config-dir",
+                str(postfix_config.config_dir),
+            ],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if kill % 2:
+            time.sleep(rng.uniform(0.3, 1.1) * duration)
+        else:
+            # The narrow moment: the record says what is coming, the files not yet.
+            kill_when_pending(apply, record_dir(postfix_config) / "manifest.json")
+        apply.send_signal(signal.SIGKILL)
+        apply.wait(timeout=60)
+        now = main_cf.read_bytes()
+        assert now in complete, f"kill {kill}: main.cf is a mix:\n{now.decode()}"
+        # main.cf goes in last: the password table it points at is already complete.
+        assert sasl.read_bytes() == complete[now]
+        if kill % 10 == 9:
+            rerun = mta(isolated_home, config, postfix_config, "apply")
+            assert rerun.returncode == 0, rerun.stderr
+            assert complete[main_cf.read_bytes()] == sasl.read_bytes()
+            assert relay_of[main_cf.read_bytes()] == target
+    # Whatever the kills left, one revert returns to the start.
+    reverted = mta(isolated_home, relays[0], postfix_config, "revert")
     assert reverted.returncode == 0, reverted.stderr
     assert snapshot(postfix_config.config_dir) == before
