@@ -293,3 +293,21 @@ def test_a_backup_record_others_could_change_is_refused(tmp_path: Path, problem:
     assert caught.value.exit_code is ExitCode.CONFIG
     assert "it is not used and nothing was changed" in str(caught.value)
     assert "fix it with:" in str(caught.value)
+
+
+def test_revert_never_writes_through_a_symlink_out_of_the_configuration_directory(
+    tmp_path: Path,
+) -> None:
+    from tui_mailsetup.mta import backup
+
+    config_dir, elsewhere = tmp_path / "postfix", tmp_path / "elsewhere"
+    config_dir.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (config_dir / "sasl_passwd").symlink_to(elsewhere / "passwd")
+    (config_dir / "main.cf").symlink_to(config_dir / "main.cf.real")
+    assert backup.inside(config_dir, "main.cf") == config_dir / "main.cf"
+    with pytest.raises(MtaError) as caught:
+        backup.inside(config_dir, "sasl_passwd")
+    assert caught.value.exit_code is ExitCode.CONFIG
+    assert "outside" in str(caught.value) and "nothing was changed" in str(caught.value)

@@ -1,6 +1,11 @@
 """Postfix: its relay settings read with ``postconf``, applied with ``postconf -e``,
 ``postmap`` and ``postfix reload``; its queue through ``postqueue -j`` and ``postsuper``.
 
+Apply edits a private copy of main.cf (and builds sasl_passwd's table) in a
+scratch directory, checks it with ``postconf -c SCRATCH -n``, and puts each
+file in place with one atomic rename, main.cf last; :mod:`.backup` records
+what it wrote so that revert takes back that and no hand edit.
+
 What the settings mean in Postfix's terms is export.py's knowledge
 (:func:`tui_mailsetup.export.render_postfix` and ``render_postfix_sasl``):
 this module runs that output through Postfix's own tools, never a second
