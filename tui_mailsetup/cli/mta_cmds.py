@@ -79,8 +79,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     revert = add(
         "revert",
-        "restore the files the last mta apply changed, byte for byte",
-        "Restore the backup the last mta apply kept (and reload Postfix). Needs root.",
+        "take back what mta apply changed, keeping changes made since",
+        "Take back what mta apply changed: each file it wrote is restored as it was before "
+        "the first apply while it is still what apply left; a main.cf edited since gets only "
+        "apply's own parameters back (the other edits kept); a sasl_passwd or msmtprc changed "
+        "since is shown and left alone (exit 78) unless --force. Reloads Postfix. Needs root.",
+    )
+    revert.add_argument(
+        "--force",
+        action="store_true",
+        help="restore a sasl_passwd or msmtprc changed since mta apply anyway (losing the change)",
     )
     revert.set_defaults(handler=run_revert)
 
@@ -259,7 +267,7 @@ def run_revert(args: argparse.Namespace) -> int:
     try:
         backend = _backend(args, _provider(args).name)
         require_root("mta revert")
-        done = backend.revert()
+        done = backend.revert(force=bool(args.force))
     except MtaError as exc:
         return _mta_error(args, exc)
     except OSError as exc:
