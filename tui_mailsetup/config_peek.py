@@ -61,7 +61,7 @@ def peek_config(path: str | os.PathLike[str] | None = None, *, system: bool = Fa
 
             try:
                 data = tomllib.loads(config_path.read_bytes().decode("utf-8"))
-            except tomllib.TOMLDecodeError:
+            except (tomllib.TOMLDecodeError, RecursionError):
                 return None
     except (OSError, UnicodeDecodeError):
         return None

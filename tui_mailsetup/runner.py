@@ -138,6 +138,7 @@ async def run_test(
         # Given recipients are values at the door (65); the default one is the sender
         # address, which validation judges as configuration (78).
         _check_recipients(list(recipients or ()))
+        _check_trusted(loaded)
         secret = await _obtain_secret(loaded, secret)
         for line in _validate(loaded, secret):
             if report_warnings:
@@ -180,6 +181,28 @@ def _check_recipients(recipients: list[str]) -> None:
                     exit_code=ExitCode.DATAERR,
                 )
             )
+
+
+def _check_trusted(loaded: LoadedConfig) -> None:
+    """Trust before action: nothing is run, fetched or sent with a configuration that
+    another user could have written (files.check_trusted)."""
+    from tui_mailsetup.files import UnsafePermissionsError, check_trusted
+
+    try:
+        check_trusted(
+            loaded.path,
+            purpose="nothing is sent with it and its password_command is not run",
+        )
+    except UnsafePermissionsError as exc:
+        raise _Early(
+            Diagnosis(
+                Stage.CONFIG,
+                str(exc),
+                explanation="Checked before any command was run or connection made: "
+                "nothing was sent.",
+                exit_code=ExitCode.CONFIG,
+            )
+        ) from None
 
 
 async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:

@@ -227,7 +227,7 @@ class Msmtp:
         return backup.changed_with_backup(root, [self.path], lambda: self._apply(plan))
 
     def _apply(self, plan: Plan) -> list[str]:
-        files.atomic_write(self.path, plan.text.encode("utf-8"), mode=plan.mode)
+        files.atomic_write(self.path, plan.text.encode("utf-8"), mode=plan.mode, secret=True)
         if os.geteuid() == 0:
             os.chown(self.path, 0, plan.group)
         os.chmod(self.path, plan.mode)

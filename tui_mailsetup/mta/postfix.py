@@ -409,7 +409,7 @@ class Postfix:
             done.append(f"{self.main_cf} updated with postconf")
         if plan.sasl_changed and plan.sasl_text is not None:
             sasl_path = self.config_dir / SASL_FILE
-            files.atomic_write(sasl_path, plan.sasl_text.encode("utf-8"), mode=0o600)
+            files.atomic_write(sasl_path, plan.sasl_text.encode("utf-8"), mode=0o600, secret=True)
             result = self._tool("postmap", str(sasl_path))
             if not result.ok:
                 raise MtaError(f"postmap failed: {result.complaint()}", ExitCode.CONFIG)
