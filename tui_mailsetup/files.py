@@ -342,9 +342,10 @@ def _check_entry(
     mode = stat.S_IMODE(info.st_mode)
     about = f"{place} ({role}; owner {_owner_name(info.st_uid)}, mode {mode:04o})"
     if not _trusted_owner(info.st_uid):
+        chown = "chown -h" if stat.S_ISLNK(info.st_mode) else "chown"
         raise UnsafePermissionsError(
             f"{subject} is not trusted: {about} belongs to another user, who could change "
-            f"what it says; {purpose}. Fix it with: chown {os.geteuid()} {place} "
+            f"what it says; {purpose}. Fix it with: {chown} {os.geteuid()} {place} "
             "(or move the file somewhere only you can write)",
             path=place,
         )
