@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from tui_mailsetup import files, paths
+from tui_mailsetup.config_peek import PARSE_LIMIT, deep_line
 from tui_mailsetup.errors import ConfigurationError, DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity
@@ -183,6 +184,8 @@ def read_data(path: Path) -> tuple[str, dict[str, Any]]:
     import tomllib
 
     text = _read_text(path)
+    if deep_line(text, PARSE_LIMIT) is not None:
+        raise _too_deep(path, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
@@ -214,7 +217,7 @@ def check_depth(path: Path, text: str, data: Mapping[str, Any]) -> None:
 
 
 def _too_deep(path: Path, text: str) -> ConfigError:
-    line = _deep_line(text)
+    line = deep_line(text, MAX_DEPTH)
     origin = f"{path}:{line}" if line else str(path)
     return ConfigError(
         path,
@@ -230,35 +233,12 @@ def _too_deep(path: Path, text: str) -> ConfigError:
     )
 
 
-def _deep_line(text: str) -> int | None:
-    """The first line where brackets, braces and dotted names together go deeper than
-    MAX_DEPTH (strings and comments skipped roughly: this only points at a line)."""
-    depth = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        quote = ""
-        dots = 0
-        for char in line:
-            if quote:
-                quote = "" if char == quote else quote
-            elif char in "\"'":
-                quote = char
-            elif char == "#":
-                break
-            elif char in "[{":
-                depth += 1
-            elif char in "]}":
-                depth = max(0, depth - 1)
-            elif char == ".":
-                dots += 1
-            if depth + dots > MAX_DEPTH:
-                return number
-    return None
-
-
 def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
     """The file's text and its tomlkit document (for writing: it keeps comments and
     order); ConfigError with the line when it does not parse."""
     text = _read_text(path)
+    if deep_line(text, PARSE_LIMIT) is not None:
+        raise _too_deep(path, text)
     return text, _parse_document(path, text)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig, ValueSource
+from tui_mailsetup.config_peek import PARSE_LIMIT, deep_line
 from tui_mailsetup.errors import ConfigurationError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import C0_C1, NOT_UTF8, SURROGATES, untrusted_text
@@ -70,6 +71,8 @@ def read_credentials(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SecretError(f"{path}: the credentials file cannot be read as TOML") from exc
+    if (line := deep_line(text, PARSE_LIMIT)) is not None:
+        raise SecretError(f"{path}:{line}: the credentials file is nested too deep to be read")
     try:
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError):
