@@ -191,6 +191,9 @@ def test_a_planted_configuration_runs_nothing_and_sends_nothing(
         _assert_refused(chosen, place)
     assert not marker.exists()
     assert listener.connections == 0
+    # Nothing was written beside them either (no state file, no lock file).
+    for directory in (shared / "open", shared / "theirs"):
+        assert [p.name for p in directory.iterdir()] == ["config.toml"]
 
     # Control: the same configuration, trusted, does run its command.
     trusted = tmp_path / "mine" / "config.toml"

@@ -113,7 +113,9 @@ def locked(config_path: Path) -> Iterator[None]:
             return
         ensure_dir(path.parent, private=True)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            # Never through a link: another user's would have root create or open any file.
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(path, flags, 0o600)
         except OSError as exc:
             raise file_error(exc, path, "create the lock file") from exc
         try:

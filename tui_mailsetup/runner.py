@@ -79,6 +79,11 @@ class _Early(Exception):
         self.diagnosis = diagnosis
 
 
+class _Untrusted(_Early):
+    """The configuration could have been written by another user: nothing is done with it,
+    not even recording the outcome beside it (in a directory they may control)."""
+
+
 def default_recipients(settings: MailSettings, stop_after: Stage | None) -> list[str]:
     """No recipient given: a test to yourself (the sender address), when one is needed."""
     if stop_after is not None and stop_after not in MESSAGE_STAGES:
@@ -146,6 +151,7 @@ async def run_test(
         message = _build_message(settings, targets, stop_after, message_builder or _default_message)
         driver = _make_driver(settings, secret, driver_factory or _default_driver)
     except _Early as early:
+        record = record and not isinstance(early, _Untrusted)
         outcome = _early_outcome(early.diagnosis, started, targets)
         cause = outcome.diagnosis.cause if outcome.diagnosis else ""
         emit(StageFinished(outcome.stage, False, outcome.elapsed, cause))
@@ -194,7 +200,7 @@ def _check_trusted(loaded: LoadedConfig) -> None:
             purpose="nothing is sent with it and its password_command is not run",
         )
     except UnsafePermissionsError as exc:
-        raise _Early(
+        raise _Untrusted(
             Diagnosis(
                 Stage.CONFIG,
                 str(exc),
