@@ -27,6 +27,7 @@ import pytest
 
 from tests.cli_helpers import Result, run_cli
 from tests.postfix_instance import PostfixInstance, postfix_config
+from tests.test_mta_postfix import mta
 
 __all__ = ["postfix_config"]
 
@@ -263,17 +264,7 @@ def _relay_config(path: Path) -> None:
 
 
 def _mta(home: Path, config: Path, instance: PostfixInstance, *args: str) -> Result:
-    return cli(
-        home,
-        "--config",
-        str(config),
-        "mta",
-        *args,
-        "--mta",
-        "postfix",
-        "--config-dir",
-        str(instance.config_dir),
-    )
+    return mta(home, config, instance, *args, password=SECRET)
 
 
 def test_mta_apply_never_applies_a_planted_configuration(
@@ -308,6 +299,16 @@ def test_mta_apply_and_revert_refuse_mta_files_another_user_could_change(
     for args in (("apply",), ("revert",)):
         result = _mta(isolated_home, config, postfix_config, *args)
         _assert_refused(result, main_cf)
+    assert main_cf.read_bytes() == before
+    os.chown(main_cf, 0, 0)
+    # A backup directory another user could change is not restored from.
+    from tui_mailsetup.mta.backup import backup_root
+
+    root = backup_root(postfix_config.config_dir, "postfix")
+    root.mkdir(parents=True, mode=0o700)
+    os.chown(root, 65534, 65534)
+    reverted = _mta(isolated_home, config, postfix_config, "revert")
+    _assert_refused(reverted, root)
     assert main_cf.read_bytes() == before
 
 
@@ -433,19 +434,7 @@ def test_sasl_passwd_is_never_written_through_another_users_link(
         '[sender]\naddress = "cron@example.test"\n'
     )
     main_cf = (postfix_config.config_dir / "main.cf").read_bytes()
-    result = run_cli(
-        "--config",
-        str(config),
-        "mta",
-        "apply",
-        "--mta",
-        "postfix",
-        "--config-dir",
-        str(postfix_config.config_dir),
-        home=isolated_home,
-        env={"MAILSETUP_SMTP__PASSWORD": SECRET},
-        timeout=120,
-    )
+    result = _mta(isolated_home, config, postfix_config, "apply")
     # Refused before anything ran (a write through the link followed by postmap's failure
     # and a restore would leave the file empty too, after the secret had been in it).
     _assert_refused(result, sasl)
