@@ -145,7 +145,8 @@ def write_export(path: Path, text: str, *, mode: int) -> None:
         files.ensure_dir(path.parent, private=True)
     else:
         files.ensure_dir(path.parent)
-    files.atomic_write(path, text.encode("utf-8"), mode=mode)
+    # Private: a secret (or a file that may hold one) is never handed to another user.
+    files.atomic_write(path, text.encode("utf-8"), mode=mode, secret=mode & 0o077 == 0)
 
 
 # --------------------------------------------------------------------------- shared helpers

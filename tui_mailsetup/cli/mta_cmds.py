@@ -166,6 +166,25 @@ def _load(args: argparse.Namespace) -> LoadedConfig | int:
     return load_or_report(args)
 
 
+def _check_trusted(backend: Backend | None, loaded: LoadedConfig | None, action: str) -> None:
+    """Trust before action: ``mta apply`` and ``revert`` change the whole machine, so every
+    configuration they use (this program's, secret or not, and the MTA's own files and
+    backups) must be owned by the caller or root and writable by no one else
+    (files.check_trusted). Raises files.UnsafePermissionsError (78)."""
+    from tui_mailsetup import files
+    from tui_mailsetup.mta import backup
+    from tui_mailsetup.mta.postfix import Postfix
+
+    if loaded is not None:
+        files.check_trusted(loaded.path, purpose=f"{action} does not use it; nothing was done")
+    if backend is None:
+        return
+    purpose = f"{action} changes nothing"
+    targets = backend.backup_targets() if isinstance(backend, Postfix) else [backend.path]
+    for target in [*targets, backup.backup_root(backend.config_dir, backend.name)]:
+        files.check_trusted(target, purpose=purpose)
+
+
 def _quiet_load(args: argparse.Namespace) -> LoadedConfig | None:
     from tui_mailsetup.cli import load_from_args
     from tui_mailsetup.config_file import ConfigError
@@ -205,6 +224,7 @@ def run_apply(args: argparse.Namespace) -> int:
         return run_own_apply(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
+    from tui_mailsetup.files import UnsafePermissionsError
     from tui_mailsetup.mta import MtaError, require_root
     from tui_mailsetup.mta.status import password_for
 
@@ -214,6 +234,7 @@ def run_apply(args: argparse.Namespace) -> int:
     try:
         provider = _provider(args)
         backend = _backend(args, provider.name)
+        _check_trusted(backend, loaded, "mta apply")
         if not args.dry_run:
             require_root("mta apply")
         plan = backend.plan(loaded.settings, password_for(loaded))
@@ -226,7 +247,7 @@ def run_apply(args: argparse.Namespace) -> int:
         done: list[str] = []
         if not args.dry_run and plan.changes:
             done = backend.apply(plan)  # type: ignore[arg-type]
-    except MtaError as exc:
+    except (MtaError, UnsafePermissionsError) as exc:
         return _mta_error(args, exc)
     except OSError as exc:
         return _mta_error(args, file_error(exc, exc.filename or "the configuration"))
@@ -262,13 +283,15 @@ def run_revert(args: argparse.Namespace) -> int:
         return run_own_revert(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
+    from tui_mailsetup.files import UnsafePermissionsError
     from tui_mailsetup.mta import MtaError, require_root
 
     try:
         backend = _backend(args, _provider(args).name)
+        _check_trusted(backend, None, "mta revert")
         require_root("mta revert")
         done = backend.revert(force=bool(args.force))
-    except MtaError as exc:
+    except (MtaError, UnsafePermissionsError) as exc:
         return _mta_error(args, exc)
     except OSError as exc:
         return _mta_error(
@@ -288,6 +311,7 @@ def run_revert(args: argparse.Namespace) -> int:
 def run_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.engine.events import Outcome
+    from tui_mailsetup.files import UnsafePermissionsError
     from tui_mailsetup.mta import MtaError
     from tui_mailsetup.mta.follow import send_and_follow
 
@@ -306,6 +330,7 @@ def run_test(args: argparse.Namespace) -> int:
     try:
         provider = _provider(args)
         backend = _backend(args, provider.name)
+        _check_trusted(None, loaded, "mta test")
         result = send_and_follow(
             backend,
             settings,
@@ -314,7 +339,7 @@ def run_test(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             progress=progress,
         )
-    except MtaError as exc:
+    except (MtaError, UnsafePermissionsError) as exc:
         return _mta_error(args, exc)
     if args.json:
         print_json(result.to_json())

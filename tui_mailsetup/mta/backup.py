@@ -380,7 +380,7 @@ def _reconcile(record: Record, config_dir: Path) -> None:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    files.atomic_write(path, data, mode=0o600)
+    files.atomic_write(path, data, mode=0o600, secret=True)  # copies of sasl_passwd
 
 
 def store_object(record: Record, data: bytes) -> str:

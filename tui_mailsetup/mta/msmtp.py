@@ -254,7 +254,7 @@ class Msmtp:
             with contextlib.suppress(FileNotFoundError):
                 backup.inside(self.config_dir, self.path.name).unlink()
             return
-        files.atomic_write(self.path, data, mode=mode)
+        files.atomic_write(self.path, data, mode=mode, secret=True)
         if os.geteuid() == 0:
             os.chown(self.path, 0, group)
         os.chmod(self.path, mode)

@@ -444,7 +444,8 @@ class Postfix:
         elif name == "main.cf":
             files.atomic_write(path, data, keep_mode=True)
         else:
-            files.atomic_write(path, data, mode=mode)
+            # sasl_passwd and its table hold the password: never another user's file or link.
+            files.atomic_write(path, data, mode=mode, secret=True)
             if gid >= 0 and os.geteuid() == 0:
                 os.chown(path, 0, gid)  # root's, whoever owned the file it replaces
             os.chmod(path, mode)
