@@ -180,7 +180,7 @@ def _check_trusted(backend: Backend | None, loaded: LoadedConfig | None, action:
     if backend is None:
         return
     purpose = f"{action} changes nothing"
-    targets = backend.backup_targets() if isinstance(backend, Postfix) else [backend.path]
+    targets = backend.written_files() if isinstance(backend, Postfix) else [backend.path]
     for target in [*targets, backup.backup_root(backend.config_dir, backend.name)]:
         files.check_trusted(target, purpose=purpose)
 

@@ -417,7 +417,8 @@ class Postfix:
             self._root(), self.name, frozenset(RECORDED), frozenset(RELAY_PARAMETERS)
         )
 
-    def _written(self) -> list[Path]:
+    def written_files(self) -> list[Path]:
+        """The files mta apply may write (RECORDED), as paths."""
         return [self.config_dir / name for name in RECORDED]
 
     def _our_sasl_lines(self) -> frozenset[str]:
@@ -499,7 +500,7 @@ class Postfix:
         step fails. A second apply replaces the first one's values; what revert returns
         to stays the state before the first. What was done, for the reader."""
         root = self._root()
-        with backup.exclusive(root, self._written()):
+        with backup.exclusive(root, self.written_files()):
             record = self._load()
             before = self.explicit()
             with backup.scratch(root) as scratch:
@@ -528,7 +529,7 @@ class Postfix:
     def revert(self, *, force: bool = False) -> list[str]:
         """Take back what apply wrote and nothing else (README: what revert restores)."""
         root = self._root()
-        with backup.exclusive(root, self._written()):
+        with backup.exclusive(root, self.written_files()):
             record = self._load()
             if record is None:
                 raise backup.no_record(root)
