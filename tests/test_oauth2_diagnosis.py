@@ -69,11 +69,33 @@ def settings(**oauth2: object) -> MailSettings:
 def test_provider_replies_to_a_bearer_token(
     code: int, message: str, flow: str, expected: str
 ) -> None:
-    result = diag.bearer_refused(code, message, settings(flow=flow), mechanism="XOAUTH2")
+    provider = "google" if "5.7.8" in message or "5.7.9" in message else "microsoft"
+    result = diag.bearer_refused(
+        code, message, settings(flow=flow, provider=provider), mechanism="XOAUTH2"
+    )
     assert result.stage is Stage.AUTH
     assert result.exit_code is ExitCode.NOPERM
     assert expected.lower() in (result.cause + " " + result.explanation).lower()
     assert message.split()[0] in result.evidence
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "5.7.8 Username and Password not accepted. For more information, go to\n5.7.8  "
+        "https://support.google.com/mail/?p=BadCredentials",
+        "5.7.3 Authentication unsuccessful [SN4PR0601CA0002.namprd06.prod.outlook.com]",
+    ],
+)
+def test_a_custom_providers_refusal_gets_no_google_or_microsoft_advice(message: str) -> None:
+    configured = settings(
+        provider="custom", flow="client-credentials", client_id="c", scopes=["smtp"]
+    )
+    result = diag.bearer_refused(535, message, configured, mechanism="XOAUTH2")
+    said = result.cause + " " + result.explanation
+    for other in ("Google", "Microsoft", "Admin console", "Exchange", "Set-CASMailbox"):
+        assert other not in said
+    assert "custom" in said and result.exit_code is ExitCode.NOPERM
 
 
 def test_microsoft_5_7_57_says_to_authenticate() -> None:

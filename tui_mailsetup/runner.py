@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -138,12 +138,18 @@ async def run_test(
         # Given recipients are values at the door (65); the default one is the sender
         # address, which validation judges as configuration (78).
         _check_recipients(list(recipients or ()))
-        secret = await _obtain_secret(loaded, secret)
+        token_store = secret is None and _uses_token_store(settings)
+        if token_store:
+            secret = await _obtain_token(loaded, emit)
+        else:
+            secret = await _obtain_secret(loaded, secret)
         for line in _validate(loaded, secret):
             if report_warnings:
                 emit(line)
         message = _build_message(settings, targets, stop_after, message_builder or _default_message)
         driver = _make_driver(settings, secret, driver_factory or _default_driver)
+        if token_store and hasattr(driver, "renew_token"):
+            driver.renew_token = _token_renewer(loaded)
     except _Early as early:
         outcome = _early_outcome(early.diagnosis, started, targets)
         cause = outcome.diagnosis.cause if outcome.diagnosis else ""
@@ -195,17 +201,14 @@ async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:
         # slow to answer: never on the event loop.
         return await asyncio.to_thread(resolve_driver_secret, loaded)
     except SecretError as exc:
-        # oauth2.errors.OAuth2Error carries its own cause and fix (77: sign in again).
-        oauth2_cause = getattr(exc, "cause", None)
+        if getattr(exc, "cause", None):
+            raise _Early(_token_diagnosis(exc)) from None
         raise _Early(
             Diagnosis(
                 Stage.AUTH,
-                f"The OAuth2 access token could not be obtained: {oauth2_cause}"
-                if oauth2_cause
-                else f"The secret {key} could not be obtained",
+                f"The secret {key} could not be obtained",
                 evidence=str(exc),
-                explanation=getattr(exc, "fix", "")
-                or (
+                explanation=(
                     "Check smtp.password_command (run it by hand), the credentials file "
                     "beside the configuration, or the keyring."
                     if key == "smtp.password"
@@ -214,6 +217,56 @@ async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:
                 exit_code=getattr(exc, "exit_code", ExitCode.CONFIG),
             )
         ) from None
+
+
+def _uses_token_store(settings: MailSettings) -> bool:
+    """auth = xoauth2 with its token from `oauth2 login`'s store, and a login to use it for."""
+    from tui_mailsetup.drivers import secret_key_for
+    from tui_mailsetup.oauth2 import uses_token_store
+
+    return secret_key_for(settings) is not None and uses_token_store(settings)
+
+
+def _token_diagnosis(exc: Exception) -> Diagnosis:
+    """An OAuth2 failure (oauth2.errors.OAuth2Error: its own cause, fix and exit code:
+    69 unreachable, 75 timeout, 76 nonsense, 77 refused or sign in again, 78 settings)."""
+    return Diagnosis(
+        Stage.AUTH,
+        f"The OAuth2 access token could not be obtained: {getattr(exc, 'cause', exc)}",
+        evidence=str(exc),
+        explanation=getattr(exc, "fix", "")
+        or "The token endpoint is configured in the [oauth2] section (oauth2.token_url).",
+        exit_code=getattr(exc, "exit_code", ExitCode.CONFIG),
+    )
+
+
+async def _obtain_token(loaded: LoadedConfig, emit: EventSink) -> str:
+    """The OAuth2 token for a test: never the cached one. An unattended flow obtains a
+    fresh token with the configured credentials (the test is about them); a person's
+    sign-in is refreshed (the refresh token is what is tested). The exchange shares the
+    send's deadline (smtp.timeout)."""
+    from tui_mailsetup.oauth2.access import obtain
+    from tui_mailsetup.secrets import SecretError
+
+    deadline = time.monotonic() + loaded.settings.smtp.timeout
+    try:
+        got = await asyncio.to_thread(obtain, loaded, renew=True, deadline=deadline)
+    except SecretError as exc:
+        raise _Early(_token_diagnosis(exc)) from None
+    emit(TranscriptLine(Direction.NOTE, untrusted_text(got.note), False))
+    return got.token
+
+
+def _token_renewer(loaded: LoadedConfig) -> Callable[[float], Awaitable[tuple[str, str]]]:
+    """For the SMTP driver: a new token when the server refused the one given (once)."""
+    from tui_mailsetup.oauth2.access import obtain
+
+    async def renew(seconds: float) -> tuple[str, str]:
+        deadline = time.monotonic() + seconds
+        got = await asyncio.to_thread(obtain, loaded, renew=True, deadline=deadline)
+        return got.token, untrusted_text(got.note)
+
+    return renew
 
 
 def _validate(loaded: LoadedConfig, secret: str | None) -> list[TranscriptLine]:

@@ -51,6 +51,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="print a valid access token (refreshed when near expiry), for msmtp's passwordeval",
     )
+    token.add_argument(
+        "--refresh",
+        action="store_true",
+        help="renew the token now, even when the stored one looks valid (the server refused it)",
+    )
     token.set_defaults(handler=run_token)
     logout = actions.add_parser("logout", parents=[common], help="forget the stored tokens")
     logout.set_defaults(handler=run_logout)
@@ -83,8 +88,11 @@ def _expiry(expires_at: float) -> dict[str, Any]:
     import datetime as dt
 
     remaining = expires_at - time.time()
+    # The store's times are checked when read (store._timestamp); 0 means "expired, unknown".
     return {
-        "expires_at": dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat(timespec="seconds"),
+        "expires_at": dt.datetime.fromtimestamp(max(0.0, expires_at), dt.UTC).isoformat(
+            timespec="seconds"
+        ),
         "expires_in": max(0, round(remaining)),
     }
 
@@ -221,7 +229,7 @@ def run_token(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     try:
-        token = access_token(loaded)
+        token = access_token(loaded, renew=bool(getattr(args, "refresh", False)))
     except SecretError as exc:
         return _failure(exc, bool(args.json))
     if args.json:

@@ -32,16 +32,6 @@ class LoginRequired(OAuth2Error):
         super().__init__(cause, fix=LOGIN_HINT, exit_code=ExitCode.NOPERM, error="login_required")
 
 
-class MissingLibraries(OAuth2Error):
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"the OAuth2 libraries are not installed ({name} is missing)",
-            fix="install the oauth2 extra: pip install 'tui-mailsetup[oauth2]'",
-            exit_code=ExitCode.CONFIG,
-            error="missing_extra",
-        )
-
-
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
 _EXCHANGE_APP_ONLY = (

@@ -30,7 +30,7 @@ from tui_mailsetup.engine.smtp.errors import Stop, lazy_diagnosis, reason
 from tui_mailsetup.engine.smtp.probes import Peer, inspect_certificate, probe_plain, probe_tls
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
 from tui_mailsetup.engine.smtp.redaction import server_text
-from tui_mailsetup.engine.smtp.session import GREETING_GRACE, Session, stage_index
+from tui_mailsetup.engine.smtp.session import GREETING_GRACE, Session, TokenRenewer, stage_index
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import (
     FingerprintFormatError,
@@ -412,6 +412,8 @@ class Conversation(Session):
             response = await authenticator.exchange(mechanism, username, password)
         finally:
             protocol.auth_label = None
+        if response.code not in {235, 334} and mechanism in BEARER_MECHANISMS and self.renew_token:
+            response = await self._auth_again(authenticator, mechanism, username)
         if response.code == 334:
             # The exchange must end (``*``) before anything else is sent.
             self.fail(await authenticator.cancel(mechanism, timeout=min(2.0, self.remaining())))
@@ -429,6 +431,40 @@ class Conversation(Session):
             self.fail(self._reply_diagnosis(response.code, response.message))
         self.authenticated = True
         self.finish(Stage.AUTH, started, label)
+
+    async def _auth_again(
+        self, authenticator: Authenticator, mechanism: str, username: str
+    ) -> SMTPResponse:
+        """The server refused the OAuth2 token: renew it once and try AUTH again, in the same
+        session (a token revoked, or not yet known to the server, before its stated expiry)."""
+        renew = self.renew_token
+        assert renew is not None
+        self.renew_token = None  # once
+        self.note("the server refused the OAuth2 access token: renewing it once and retrying AUTH")
+        try:
+            token, how = await renew(self.remaining())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            cause = getattr(exc, "cause", "") or str(exc)
+            self.fail(
+                Diagnosis(
+                    Stage.AUTH,
+                    f"The server refused the OAuth2 access token, and a new one could not be "
+                    f"obtained: {untrusted_text(cause, limit=400)}",
+                    explanation=untrusted_text(getattr(exc, "fix", "") or "", limit=400),
+                    exit_code=getattr(exc, "exit_code", ExitCode.NOPERM),
+                )
+            )
+        self.password = token
+        self.redactor.add_password(token)
+        self.note(how)
+        authenticator.bearer_error = None
+        self.protocol.auth_label = f"{mechanism} as {untrusted_text(username, limit=100)} (retry)"  # type: ignore[union-attr]
+        try:
+            return await authenticator.exchange(mechanism, username, token)
+        finally:
+            self.protocol.auth_label = None  # type: ignore[union-attr]
 
     async def _send(self) -> None:
         protocol = self.protocol
@@ -502,6 +538,7 @@ async def run_smtp(
     greeting_grace: float = GREETING_GRACE,
     addresses: list[str] | None = None,
     tls_context: ssl.SSLContext | None = None,
+    renew_token: TokenRenewer | None = None,
 ) -> AsyncIterator[Event]:
     """Run one SMTP test, yielding events as they happen; the last is always an Outcome.
 
@@ -520,6 +557,7 @@ async def run_smtp(
         greeting_grace=greeting_grace,
         addresses=addresses,
         tls_context=tls_context,
+        renew_token=renew_token,
     )
     task = asyncio.ensure_future(conversation.run())
     try:
