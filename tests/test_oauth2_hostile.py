@@ -244,9 +244,35 @@ def test_absurd_answers_are_the_endpoints_fault(
     token = app_cli(isolated_home, ca, "oauth2", "token")
     assert token.returncode == 76, said(token)
     assert "answered nonsense" in token.stderr and "Traceback" not in token.stderr
-    sent = app_cli(isolated_home, ca, "send-test", "--json")
-    assert sent.returncode == 76 and sent.json()["stage"] == "auth"
+    commands = [("send-test",), ("check", "--no-dns")] if "1e400" in answer else [("send-test",)]
+    for command in commands:
+        tested = app_cli(isolated_home, ca, *command, "--json")
+        assert tested.returncode == 76, said(tested)
+        assert tested.json()["stage"] == "auth"
     assert credentials_size(isolated_home) == 0 and smtp.attempts == []
+
+
+def test_an_unreachable_token_endpoint_is_69_everywhere(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp, plain: PlainListener
+) -> None:
+    port = plain.port
+    plain.stop()  # nothing listens there any more: connection refused
+    write_config(isolated_home, smtp, auth, token_url=f"https://127.0.0.1:{port}/token", **APP)
+    token = app_cli(isolated_home, ca, "oauth2", "token")
+    assert token.returncode == 69 and "cannot be reached" in token.stderr
+    unreadable = cli(
+        isolated_home,
+        ca,
+        "oauth2",
+        "token",
+        env={"MAILSETUP_OAUTH2__CLIENT_SECRET": SECRET, "REQUESTS_CA_BUNDLE": "/nonexistent"},
+    )
+    assert unreadable.returncode == 78 and "Traceback" not in unreadable.stderr
+    assert "REQUESTS_CA_BUNDLE" in unreadable.stderr
+    for command in (("send-test",), ("check", "--no-dns")):
+        tested = app_cli(isolated_home, ca, *command, "--json")
+        assert tested.returncode == 69, said(tested)
+        assert "password_command" not in json.dumps(tested.json())
 
 
 def test_device_code_numbers_are_bounded_and_polling_never_faster_than_5_s(
@@ -328,6 +354,12 @@ def test_a_wrong_client_secret_after_a_good_one_fails_the_test(
     assert token.returncode == 77 and token.stdout == ""
     assert auth.grants == ["client_credentials"] * 3
     assert len(smtp.messages) == 1
+    status = app_cli(isolated_home, ca, "oauth2", "status", "--json", secret="another")
+    assert status.json()["credential_changed"] is True
+    assert (
+        app_cli(isolated_home, ca, "oauth2", "status", "--json").json()["credential_changed"]
+        is False
+    )
 
 
 def test_a_change_of_scopes_or_tenant_invalidates_a_persons_sign_in(

@@ -153,7 +153,7 @@ def run_login(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     from tui_mailsetup.oauth2 import uses_token_store
-    from tui_mailsetup.oauth2.access import stale_reason
+    from tui_mailsetup.oauth2.access import credential_changed, stale_reason
     from tui_mailsetup.oauth2.providers import configuration_problems, endpoints
     from tui_mailsetup.oauth2.store import load_tokens
     from tui_mailsetup.secrets import SecretError
@@ -189,6 +189,9 @@ def run_status(args: argparse.Namespace) -> int:
             scopes=tokens.scopes,
             refresh_token=bool(tokens.refresh_token),
             access_token_valid=tokens.valid_for(0),
+            # The client secret, certificate or key is not the one the tokens were had with:
+            # the next use renews them with the configured one (and fails if it is wrong).
+            credential_changed=credential_changed(loaded, tokens),
             **_expiry(tokens.expires_at),
         )
     code = ExitCode.CONFIG if problems else ExitCode.NOPERM if login_needed else ExitCode.OK
@@ -216,6 +219,11 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"refresh token: {'stored' if tokens.refresh_token else 'none'} (source: {source})")
         if stale:
             print(f"warning: {stale}: run `tui-mailsetup oauth2 login`")
+        elif document["credential_changed"]:
+            print(
+                "note: the configured client secret, certificate or key is not the one these "
+                "tokens were obtained with; the next use renews them with it"
+            )
     if not uses_token_store(loaded.settings):
         print("note: SMTP does not use these tokens (set smtp.auth = xoauth2, no password_command)")
     return code

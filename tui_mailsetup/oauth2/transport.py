@@ -251,7 +251,16 @@ def post_form(
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise _timeout(url, 0)
-    context = tls_context() if url.lower().startswith("https:") else None
+    try:
+        context = tls_context() if url.lower().startswith("https:") else None
+    except (OSError, ssl.SSLError) as exc:
+        raise OAuth2Error(
+            f"the CA bundle {untrusted_text(ca_bundle() or 'of the system', limit=200)} "
+            f"cannot be loaded: {untrusted_text(str(exc), limit=200)}",
+            fix="point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at a readable PEM file, or unset them",
+            exit_code=ExitCode.CONFIG,
+            error="ca_bundle",
+        ) from None
     try:
         return _run(_post(url, dict(form), dict(headers or {}), context, remaining, masker))
     except OAuth2Error as exc:
@@ -325,6 +334,16 @@ async def _post(
         raise _timeout(url, seconds) from None
     except httpx.HTTPError as exc:
         raise _transport_error(url, exc, masker) from None
+    except OAuth2Error:
+        raise
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        # A URL httpx cannot use (a host name it cannot encode), a malformed proxy variable.
+        raise OAuth2Error(
+            f"{_where(url)} cannot be used: {untrusted_text(masker(str(exc)), limit=200)}",
+            fix="check oauth2.token_url and the HTTPS_PROXY/NO_PROXY variables",
+            exit_code=ExitCode.CONFIG,
+            error="url",
+        ) from None
 
 
 async def _read(url: str, response: Any, masker: Masker) -> Answer:
