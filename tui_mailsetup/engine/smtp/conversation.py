@@ -52,6 +52,11 @@ PROBE_OTHER_PORT = 2.0
 """Seconds a side probe of another port (465, when STARTTLS is missing) may take."""
 
 
+TOKEN_REFUSED = frozenset({530, 534, 535})
+"""Replies to XOAUTH2/OAUTHBEARER that refuse the token itself (after the 334 error
+challenge): worth one renewal. Others (454, 504, a mailbox with SMTP AUTH off) are not."""
+
+
 class Conversation(Session):
     """The ladder: every stage, one at a time. Use :func:`run_smtp`."""
 
@@ -412,8 +417,8 @@ class Conversation(Session):
             response = await authenticator.exchange(mechanism, username, password)
         finally:
             protocol.auth_label = None
-        if response.code not in {235, 334} and mechanism in BEARER_MECHANISMS and self.renew_token:
-            response = await self._auth_again(authenticator, mechanism, username)
+        if response.code in TOKEN_REFUSED and mechanism in BEARER_MECHANISMS and self.renew_token:
+            response = await self._auth_again(authenticator, mechanism, username, response)
         if response.code == 334:
             # The exchange must end (``*``) before anything else is sent.
             self.fail(await authenticator.cancel(mechanism, timeout=min(2.0, self.remaining())))
@@ -433,12 +438,12 @@ class Conversation(Session):
         self.finish(Stage.AUTH, started, label)
 
     async def _auth_again(
-        self, authenticator: Authenticator, mechanism: str, username: str
+        self, authenticator: Authenticator, mechanism: str, username: str, refused: SMTPResponse
     ) -> SMTPResponse:
         """The server refused the OAuth2 token: renew it once and try AUTH again, in the same
         session (a token revoked, or not yet known to the server, before its stated expiry)."""
-        renew = self.renew_token
-        assert renew is not None
+        renew, protocol = self.renew_token, self.protocol
+        assert renew is not None and protocol is not None
         self.renew_token = None  # once
         self.note("the server refused the OAuth2 access token: renewing it once and retrying AUTH")
         try:
@@ -452,6 +457,7 @@ class Conversation(Session):
                     Stage.AUTH,
                     f"The server refused the OAuth2 access token, and a new one could not be "
                     f"obtained: {untrusted_text(cause, limit=400)}",
+                    evidence=server_text(f"{refused.code} {refused.message}", limit=400),
                     explanation=untrusted_text(getattr(exc, "fix", "") or "", limit=400),
                     exit_code=getattr(exc, "exit_code", ExitCode.NOPERM),
                 )
@@ -460,11 +466,11 @@ class Conversation(Session):
         self.redactor.add_password(token)
         self.note(how)
         authenticator.bearer_error = None
-        self.protocol.auth_label = f"{mechanism} as {untrusted_text(username, limit=100)} (retry)"  # type: ignore[union-attr]
+        protocol.auth_label = f"{mechanism} as {untrusted_text(username, limit=100)} (retry)"
         try:
             return await authenticator.exchange(mechanism, username, token)
         finally:
-            self.protocol.auth_label = None  # type: ignore[union-attr]
+            protocol.auth_label = None
 
     async def _send(self) -> None:
         protocol = self.protocol
