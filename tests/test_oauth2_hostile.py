@@ -458,3 +458,36 @@ def test_a_custom_providers_535_gets_no_google_advice(
     for other in ("Google refused", "Admin console", "Microsoft", "Exchange"):
         assert other not in sent.stdout
     assert "custom" in sent.stdout
+
+
+def test_a_loopback_token_endpoint_never_goes_through_the_proxy(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
+) -> None:
+    from tests.http_servers import forward_proxy
+
+    write_config(isolated_home, smtp, auth, **APP)
+    with forward_proxy() as proxy:
+        proxied = {"HTTPS_PROXY": proxy.url, "https_proxy": proxy.url, "NO_PROXY": ""}
+        token = cli(
+            isolated_home,
+            ca,
+            "oauth2",
+            "token",
+            env={"MAILSETUP_OAUTH2__CLIENT_SECRET": SECRET, **proxied},
+        )
+    assert token.returncode == 0, token.stderr
+    # A proxy elsewhere could not reach this machine's loopback, and would see the secret.
+    assert proxy.carried == []
+
+
+def test_the_environments_proxy_carries_requests_to_other_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tui_mailsetup.oauth2.transport import _proxy_for
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.test:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.test")
+    url = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+    assert _proxy_for(url, "login.microsoftonline.com") == "http://proxy.corp.test:3128"
+    assert _proxy_for("https://sts.internal.test/token", "sts.internal.test") is None
+    assert _proxy_for("https://[::1]:8443/token", "::1") is None
