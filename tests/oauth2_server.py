@@ -582,11 +582,15 @@ class Sent:
     bytes: int = 0
 
 
-def drip(every: float, sent: Sent) -> Callable[..., bool]:
-    """The status line and headers, one byte every ``every`` seconds, for ever."""
+def drip(every: float, sent: Sent, *, body: bool = False) -> Callable[..., bool]:
+    """The status line and headers (or, with ``body``, the body after prompt headers), one
+    byte every ``every`` seconds, for ever."""
 
     def behave(handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> bool:
         text = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Slow: a" * 1000
+        if body:
+            _head(handler, 200, {"Content-Type": "application/json", "Content-Length": "9000"})
+            text = b'{"access_token": "' + b"a" * 8000
         for byte in text:
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()

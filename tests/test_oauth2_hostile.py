@@ -185,15 +185,16 @@ def test_masker_covers_encoded_and_partial_quotes() -> None:
 # --------------------------------------------------------------------------- slow, huge, endless
 
 
+@pytest.mark.parametrize("body", [False, True], ids=["headers", "body"])
 def test_a_dripping_endpoint_ends_within_the_deadline_as_a_timeout(
-    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp, body: bool
 ) -> None:
     write_config(isolated_home, smtp, auth, **APP)
     (config_path(isolated_home)).write_text(
         config_path(isolated_home).read_text().replace("timeout = 10", "timeout = 3")
     )
     sent_bytes = Sent()
-    auth.misbehave = drip(1.0, sent_bytes)
+    auth.misbehave = drip(1.0, sent_bytes, body=body)
     token = app_cli(isolated_home, ca, "oauth2", "token", timeout=60)
     assert token.returncode == 75, said(token)
     assert "did not answer within 3 s" in token.stderr
