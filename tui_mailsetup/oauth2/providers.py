@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from tui_mailsetup.names import is_loopback
 from tui_mailsetup.presets import presets_data
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import OAuth2Flow, OAuth2Settings
@@ -77,6 +79,34 @@ def endpoints(oauth2: OAuth2Settings) -> Endpoints:
     return Endpoints(token_url, device_url, scopes, tenant)
 
 
+def url_problem(url: str, *, allow_plaintext_loopback: bool) -> str | None:
+    """Why ``url`` may not be a token or device endpoint, or None when it may."""
+    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return f"{untrusted_text(url, limit=200)} is not a valid URL"
+    if not host:
+        return f"{untrusted_text(url, limit=200)} is not a URL (https://host/path)"
+    if parts.scheme == "https":
+        return None
+    if parts.scheme != "http":
+        return "must be an https:// URL"
+    if not is_loopback(host):
+        return (
+            "must be an https:// URL: a plain http token endpoint would carry the client "
+            "secret and the tokens in clear text (http is allowed only on the loopback "
+            "interface, with oauth2.allow_plaintext_loopback = true)"
+        )
+    if not allow_plaintext_loopback:
+        return (
+            "is plain http: allowed on the loopback interface only with "
+            "oauth2.allow_plaintext_loopback = true"
+        )
+    return None
+
+
 def configuration_problems(oauth2: OAuth2Settings, *, username: str = "") -> list[tuple[str, str]]:
     """What stops the configured flow before any request: (key, message) pairs."""
     facts = provider_facts(oauth2.provider.value)
@@ -137,8 +167,6 @@ def configuration_problems(oauth2: OAuth2Settings, *, username: str = "") -> lis
     ends = endpoints(oauth2)
     if not ends.token_url:
         problems.append(("oauth2.token_url", "set oauth2.token_url (the custom provider's)"))
-    from tui_mailsetup.oauth2.transport import url_problem
-
     urls = [("oauth2.token_url", ends.token_url)]
     if flow is OAuth2Flow.DEVICE_CODE:
         urls.append(("oauth2.device_authorization_url", ends.device_authorization_url))

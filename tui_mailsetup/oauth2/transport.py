@@ -5,7 +5,7 @@ client secret, a refresh token, a device code, a signed assertion), so every
 exchange is held to these rules:
 
 - ``https`` only; plain ``http`` only to the loopback interface and only when
-  ``oauth2.allow_plaintext_loopback`` says so (:func:`url_problem`, which
+  ``oauth2.allow_plaintext_loopback`` says so (:func:`.providers.url_problem`, which
   validation uses too);
 - a redirect is never followed: it is a protocol fault naming where it pointed,
   and nothing is sent there;
@@ -37,6 +37,7 @@ from typing import Any
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import is_loopback
 from tui_mailsetup.oauth2.errors import OAuth2Error, token_endpoint_error
+from tui_mailsetup.oauth2.providers import url_problem
 from tui_mailsetup.sanitize import untrusted_text
 
 MAX_RESPONSE = 64 * 1024
@@ -53,37 +54,6 @@ NONSENSE = "the token endpoint answered nonsense"
 def deadline_in(seconds: float = EXCHANGE_DEADLINE) -> float:
     """A deadline (``time.monotonic()`` based) ``seconds`` from now."""
     return time.monotonic() + seconds
-
-
-# --------------------------------------------------------------------------- URLs
-
-
-def url_problem(url: str, *, allow_plaintext_loopback: bool) -> str | None:
-    """Why ``url`` may not be a token or device endpoint, or None when it may."""
-    parts = urllib.parse.urlsplit(url.strip())
-    try:
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return f"{untrusted_text(url, limit=200)} is not a valid URL"
-    if not host:
-        return f"{untrusted_text(url, limit=200)} is not a URL (https://host/path)"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme != "http":
-        return "must be an https:// URL"
-    if not is_loopback(host):
-        return (
-            "must be an https:// URL: a plain http token endpoint would carry the client "
-            "secret and the tokens in clear text (http is allowed only on the loopback "
-            "interface, with oauth2.allow_plaintext_loopback = true)"
-        )
-    if not allow_plaintext_loopback:
-        return (
-            "is plain http: allowed on the loopback interface only with "
-            "oauth2.allow_plaintext_loopback = true"
-        )
-    return None
 
 
 # --------------------------------------------------------------------------- masking
