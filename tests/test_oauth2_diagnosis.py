@@ -180,6 +180,18 @@ def test_app_only_errors_explain_the_exchange_side() -> None:
     assert "Add-MailboxPermission" in failure.fix
 
 
+def test_a_custom_providers_token_errors_get_no_vendor_advice() -> None:
+    for error, description in (
+        ("invalid_client", "AADSTS7000215: Invalid client secret provided."),
+        ("unauthorized_client", ""),
+        ("consent_required", ""),
+    ):
+        failure = token_endpoint_error(error, description, app_only=True, provider="custom")
+        for vendor in ("Microsoft", "Google", "Exchange", "Entra", "Add-MailboxPermission"):
+            assert vendor not in failure.cause.split(" — the server said")[0] + failure.fix
+    assert "Exchange" in token_endpoint_error("consent_required", "", app_only=True).fix
+
+
 def test_server_text_in_token_errors_is_neutralised() -> None:
     failure = token_endpoint_error("invalid_request", "bad\x1b[2Jthing\nnext")
     assert "\x1b" not in str(failure) and "\n" not in str(failure)

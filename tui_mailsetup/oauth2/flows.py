@@ -93,7 +93,7 @@ def _token_request(
     )
     if 200 <= answer.status < 300 and "error" not in answer.body:
         return answer.body
-    raise error_answer(answer, masker, app_only=app_only)
+    raise error_answer(answer, masker, app_only=app_only, provider=oauth2.provider.value)
 
 
 def _client_form(oauth2: OAuth2Settings, secret: str | None, masker: Masker) -> dict[str, str]:
@@ -218,7 +218,7 @@ def device_code_login(
             continue
         if 200 <= answer.status < 300 and error is None:
             return _token_set(answer.body, oauth2, ends, account)
-        raise error_answer(answer, masker)
+        raise error_answer(answer, masker, provider=oauth2.provider.value)
 
 
 # --------------------------------------------------------------------------- refresh, app-only

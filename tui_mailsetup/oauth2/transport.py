@@ -400,7 +400,9 @@ def _transport_error(url: str, exc: Exception, masker: Masker) -> OAuth2Error:
     )
 
 
-def error_answer(answer: Answer, masker: Masker, *, app_only: bool = False) -> OAuth2Error:
+def error_answer(
+    answer: Answer, masker: Masker, *, app_only: bool = False, provider: str = ""
+) -> OAuth2Error:
     """The OAuth2Error for an answer that is not a token: its RFC 6749 §5.2 error, masked."""
     error = answer.body.get("error")
     description = answer.body.get("error_description")
@@ -416,5 +418,6 @@ def error_answer(answer: Answer, masker: Masker, *, app_only: bool = False) -> O
             masker(error),
             masker(description) if isinstance(description, str) else "",
             app_only=app_only,
+            provider=provider,
         )
     )
