@@ -492,3 +492,26 @@ def test_the_environments_proxy_carries_requests_to_other_hosts(
     assert _proxy_for(url, "login.microsoftonline.com") == "http://proxy.corp.test:3128"
     assert _proxy_for("https://sts.internal.test/token", "sts.internal.test") is None
     assert _proxy_for("https://[::1]:8443/token", "::1") is None
+
+
+def test_delivering_mail_may_use_the_cache_a_test_never_does(
+    isolated_home: Path,
+    ca: LocalCA,
+    auth: AuthServer,
+    smtp: BearerSmtp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from tui_mailsetup.config_file import load_config
+    from tui_mailsetup.runner import run_test
+
+    write_config(isolated_home, smtp, auth, **APP)
+    assert app_cli(isolated_home, ca, "oauth2", "token").returncode == 0
+    monkeypatch.setenv("MAILSETUP_OAUTH2__CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_path))
+    loaded = load_config(str(config_path(isolated_home)))
+    delivered = asyncio.run(run_test(loaded, prove_token=False, record=False))
+    assert delivered.ok and auth.grants == ["client_credentials"]
+    tested = asyncio.run(run_test(loaded, record=False))
+    assert tested.ok and auth.grants == ["client_credentials"] * 2

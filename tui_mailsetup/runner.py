@@ -111,6 +111,7 @@ async def run_test(
     kind: str = "send-test",
     record: bool = True,
     report_warnings: bool = True,
+    prove_token: bool = True,
 ) -> Outcome:
     """Run one test (``stop_after`` None: send the message) and return its Outcome.
 
@@ -119,6 +120,8 @@ async def run_test(
     it is resolved from ``loaded``'s sources. ``recipients`` None or empty
     means the sender address. ``report_warnings`` False: the caller showed
     validation's warnings already (``check`` prints every finding first).
+    ``prove_token``: an OAuth2 token from the store is renewed, never the cached one (a
+    test proves the configuration); False serves a valid cached token (delivering mail).
     Never raises for a configuration, secret, message or delivery problem;
     cancellation propagates.
     """
@@ -140,7 +143,7 @@ async def run_test(
         _check_recipients(list(recipients or ()))
         token_store = secret is None and _uses_token_store(settings)
         if token_store:
-            secret = await _obtain_token(loaded, emit)
+            secret = await _obtain_token(loaded, emit, renew=prove_token)
         else:
             secret = await _obtain_secret(loaded, secret)
         for line in _validate(loaded, secret):
@@ -240,7 +243,7 @@ def _token_diagnosis(exc: Exception) -> Diagnosis:
     )
 
 
-async def _obtain_token(loaded: LoadedConfig, emit: EventSink) -> str:
+async def _obtain_token(loaded: LoadedConfig, emit: EventSink, *, renew: bool) -> str:
     """The OAuth2 token for a test: never the cached one. An unattended flow obtains a
     fresh token with the configured credentials (the test is about them); a person's
     sign-in is refreshed (the refresh token is what is tested). The exchange shares the
@@ -250,7 +253,7 @@ async def _obtain_token(loaded: LoadedConfig, emit: EventSink) -> str:
 
     deadline = time.monotonic() + loaded.settings.smtp.timeout
     try:
-        got = await asyncio.to_thread(obtain, loaded, renew=True, deadline=deadline)
+        got = await asyncio.to_thread(obtain, loaded, renew=renew, deadline=deadline)
     except SecretError as exc:
         raise _Early(_token_diagnosis(exc)) from None
     emit(TranscriptLine(Direction.NOTE, untrusted_text(got.note), False))
