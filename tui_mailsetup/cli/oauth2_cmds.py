@@ -164,6 +164,7 @@ def run_status(args: argparse.Namespace) -> int:
     oauth2 = loaded.settings.oauth2
     try:
         tokens, source = load_tokens(loaded)
+        changed = tokens is not None and credential_changed(loaded, tokens)
     except SecretError as exc:
         return _failure(exc, bool(args.json))
     problems = configuration_problems(oauth2, username=loaded.settings.smtp.username)
@@ -191,7 +192,7 @@ def run_status(args: argparse.Namespace) -> int:
             access_token_valid=tokens.valid_for(0),
             # The client secret, certificate or key is not the one the tokens were had with:
             # the next use renews them with the configured one (and fails if it is wrong).
-            credential_changed=credential_changed(loaded, tokens),
+            credential_changed=changed,
             **_expiry(tokens.expires_at),
         )
     code = ExitCode.CONFIG if problems else ExitCode.NOPERM if login_needed else ExitCode.OK
