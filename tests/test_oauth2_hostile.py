@@ -515,3 +515,20 @@ def test_delivering_mail_may_use_the_cache_a_test_never_does(
     assert delivered.ok and auth.grants == ["client_credentials"]
     tested = asyncio.run(run_test(loaded, record=False))
     assert tested.ok and auth.grants == ["client_credentials"] * 2
+
+
+def test_a_quoted_device_code_is_masked_during_login(
+    isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
+) -> None:
+    write_config(isolated_home, smtp, auth)
+    quote = quote_request("invalid_client")
+
+    def polls_quoted(handler: object, path: str, raw: bytes) -> bool:
+        return path.endswith("/token") and quote(handler, path, raw)
+
+    auth.misbehave = polls_quoted
+    login = cli(isolated_home, ca, "oauth2", "login", "--json", timeout=90)
+    assert login.returncode == 77, said(login)
+    assert "bad request" in said(login)
+    (device_code,) = auth.devices
+    assert_no_secret(login, device_code)
