@@ -383,6 +383,9 @@ class OAuth2Settings(BaseModel):
     """Secret: the app registration's client secret (see set-secret)."""
     token: Secret = None
     """Secret: the token store that oauth2 login writes (refresh token, cached access token, expiry)."""
+    allow_plaintext_loopback: bool = False
+    """Allow a plain http:// token or device endpoint on the loopback interface (a local test
+    server or a token broker on this machine); never for another host, which is refused."""
 
 
 class DnsSettings(BaseModel):
