@@ -1,4 +1,5 @@
-"""Modal dialogs: help for a field, quit with unsaved changes, export, save the transcript."""
+"""Modal dialogs: help for a field, quit with unsaved changes, a save that met changes on
+disk, export, save the transcript."""
 
 from __future__ import annotations
 
@@ -126,6 +127,61 @@ class ConfirmQuitScreen(ModalScreen[str]):
             text.append("\n  ")
             text.append(change)
         return text
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
+class ConflictScreen(ModalScreen[str]):
+    """ctrl+s found keys changed both here and in the file since it was loaded.
+
+    Both values side by side, and the choice: "mine" (write mine over the file's),
+    "theirs" (take the file's into the form, save the rest) or "cancel" (nothing saved).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "choose('mine')", "Keep mine"),
+        Binding("f", "choose('theirs')", "Take the file's"),
+        Binding("escape,c", "choose('cancel')", "Cancel"),
+    ]
+
+    def __init__(self, conflicts: Sequence[tuple[str, str, str]], others: Sequence[str]) -> None:
+        super().__init__(id="conflict-screen")
+        self.conflicts = tuple(conflicts)
+        """(key, yours, the file's), values already shown as text."""
+        self.others = tuple(others)
+
+    def body(self) -> Text:
+        text = Text(
+            "The configuration file was changed by something else (another shell, a second "
+            "TUI, Ansible) since it was loaded here. Changed on both sides:\n"
+        )
+        for key, yours, theirs in self.conflicts:
+            text.append(f"\n{key}\n", style="bold")
+            text.append(f"  yours       {yours}\n")
+            text.append(f"  the file's  {theirs}\n")
+        if self.others:
+            text.append("\nChanged only in the file (kept either way): ")
+            text.append(", ".join(self.others))
+        return text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("The file changed since it was loaded", classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Keep mine (m)", id="mine", variant="primary", compact=True)
+                yield Button("Take the file's (f)", id="theirs", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self.body(), id="conflict-body")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
