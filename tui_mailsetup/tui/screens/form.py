@@ -199,7 +199,10 @@ class FormScreen(Screen[None]):
             row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
             row.display = spec.applies_to(self.state.driver_name)
             children.append(row)
-        return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
+        # Not a Tab stop: focus on the scroll area itself showed nothing and typing went nowhere.
+        return VerticalScroll(
+            *children, classes="section-body", id=f"body-{section.id}", can_focus=False
+        )
 
     def _build_detect(self) -> Widget:
         from tui_mailsetup.tui.widgets.server_helpers import DetectRow
