@@ -355,7 +355,12 @@ class PinConfirmScreen(ModalScreen[str]):
 
     def body(self) -> Text:
         tls = self.tls
+        # The fingerprint first: it is what is being trusted, and it stays whole above the
+        # fold of the smallest terminal (60x20), where the details below it scroll.
         text = Text()
+        text.append("SHA-256  ", style="bold")
+        text.append(_grouped(self.fingerprint))
+        text.append("\n")
         rows: list[tuple[str, str]] = []
         if tls is not None:
             rows += [
@@ -369,9 +374,7 @@ class PinConfirmScreen(ModalScreen[str]):
         for label, value in rows:
             text.append(f"{label:<9}", style="bold")
             text.append(f"{value}\n")
-        text.append("SHA-256  ", style="bold")
-        text.append(_grouped(self.fingerprint))
-        text.append("\n\n")
+        text.append("\n")
         if self.private_ca:
             text.append(
                 "This certificate is signed by an authority this machine does not trust "

@@ -62,8 +62,6 @@ class SettingsScreen(FormScreen):
     """Driver | Server | Credentials | Sender | Test (| Inbox in the demo)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("pageup", "previous_section", "Prev", priority=True),
-        Binding("pagedown", "next_section", "Next", priority=True),
         *(
             Binding(key, f"edit('{section}')", section.title(), show=False)
             for key, section in SECTION_KEYS.items()
