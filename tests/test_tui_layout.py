@@ -1,17 +1,42 @@
 """Where things are drawn, not only what they say (issue 20 items 3 and 5): the status line
-has its own row above the footer at every size, and stays until the next action."""
+has its own row above the footer at every size and stays until the next action; a failed
+test keeps its stage, its next step and f4 in view; the pin dialog its whole fingerprint."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import Footer, Input
-from tui_support import SENDER, open_section, rendered_text, settled, wait_for, write_config
+from textual.widgets._footer import FooterKey
+from tui_support import (
+    SENDER,
+    ScriptedDriver,
+    open_section,
+    rendered_text,
+    scripted_factory,
+    settled,
+    wait_for,
+    write_config,
+)
 
+from tui_mailsetup.engine.events import (
+    Diagnosis,
+    Event,
+    Outcome,
+    Stage,
+    StageFinished,
+    StageStarted,
+)
+from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.app import MailSetupApp
+from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
 from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 
 SIZES = [(60, 20), (80, 24), (120, 40)]
 
@@ -88,3 +113,94 @@ async def test_messages_of_one_action_are_shown_together(config_path: Path) -> N
         await pilot.pause()
         text = rendered_text(form(app).query_one("#status-line"))
         assert "first" in text and "second" in text
+
+
+# ---------------------------------------------------------------------- the verdict (item 5)
+
+FINGERPRINT = ":".join(f"{n:02X}" for n in range(32))
+
+
+def failure(fix: Fix | None, explanation: str) -> list[Event]:
+    events: list[Event] = []
+    for stage in (Stage.RESOLVE, Stage.CONNECT, Stage.GREETING, Stage.EHLO, Stage.STARTTLS):
+        events += [StageStarted(stage), StageFinished(stage, True, 0.01)]
+    events += [StageStarted(Stage.EHLO_AGAIN), StageFinished(Stage.EHLO_AGAIN, True, 0.01)]
+    events += [StageStarted(Stage.AUTH), StageFinished(Stage.AUTH, False, 0.02)]
+    diagnosis = Diagnosis(
+        Stage.AUTH,
+        "Authentication failed: the server rejected the username or password (535)",
+        evidence="535 5.7.8 Authentication credentials invalid",
+        explanation=explanation,
+        fix=fix,
+    )
+    events.append(Outcome(False, Stage.AUTH, 0.3, diagnosis))
+    return events
+
+
+ADVICE_535 = (
+    "One attempt was made (PLAIN as alice); no other mechanism was tried, so the account is "
+    "not locked by retries. Check the username (often the full address) and the password; "
+    "many providers require an app-specific password or an API key instead of the account "
+    "password."
+)
+
+
+async def send_and_wait(app: MailSetupApp, pilot: Pilot[Any]) -> DiagnosticsPane:
+    await settled(pilot)
+    await pilot.press("ctrl+t")
+    await wait_for(pilot, lambda: form(app).pane is not None)
+    pane = form(app).pane
+    assert pane is not None
+    await wait_for(pilot, lambda: pane.has_class("-done") and not form(app).sending)
+    await pilot.pause()
+    await pilot.pause()
+    return pane
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_failure_keeps_its_stage_its_next_step_and_f4_in_view(
+    config_path: Path, size: tuple[int, int]
+) -> None:
+    driver = ScriptedDriver(failure(None, ADVICE_535))
+    app = MailSetupApp(config_path, driver_factory=scripted_factory(driver))
+    async with app.run_test(size=size) as pilot:
+        pane = await send_and_wait(app, pilot)
+        screen_area = Region(0, 0, *app.size)
+        # The failing stage: the ladder's last line is inside its visible window.
+        ladder = pane.query_one("#ladder-view")
+        assert ladder.scroll_offset.y + ladder.scrollable_content_region.height >= (
+            ladder.virtual_size.height
+        )
+        assert screen_area.contains_region(ladder.region)
+        # The pinned line says what to do, not "see the advice above".
+        fix_line = pane.query_one("#fix-line")
+        text = rendered_text(fix_line)
+        assert "Check the username" in text and "see the advice" not in text
+        assert screen_area.contains_region(fix_line.region)
+        # f4 is in the footer and on screen.
+        keys = [k for k in form(app).query(FooterKey).results(FooterKey) if k.key == "f4"]
+        assert keys, "f4 is not in the footer"
+        assert screen_area.contains_region(keys[0].region), f"f4 at {keys[0].region}"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_pin_dialog_shows_the_whole_fingerprint(
+    config_path: Path, size: tuple[int, int]
+) -> None:
+    fix = Fix("pin the certificate", {"smtp.fingerprint": FINGERPRINT})
+    driver = ScriptedDriver(failure(fix, "The certificate signs itself."))
+    app = MailSetupApp(config_path, driver_factory=scripted_factory(driver))
+    async with app.run_test(size=size) as pilot:
+        await send_and_wait(app, pilot)
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, PinConfirmScreen))
+        await pilot.pause()
+        body = app.screen.query_one("#pin-details")
+        scroll = body.parent
+        assert isinstance(scroll, Widget)
+        lines = rendered_text(body).splitlines()
+        last = next(n for n, line in enumerate(lines) if FINGERPRINT[-11:] in line)
+        # Every line up to the fingerprint's last is inside the scroll area's window.
+        assert scroll.scroll_offset.y == 0
+        assert last < scroll.scrollable_content_region.height
+        assert Region(0, 0, *app.size).contains_region(scroll.region)
