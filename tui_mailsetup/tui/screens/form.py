@@ -45,6 +45,9 @@ W = TypeVar("W", bound=Widget)
 
 _SEVERITY_RANK = ("information", "warning", "error")
 
+PASSWORD_KEYS = frozenset({"smtp.password", "smtp.password_command"})
+"""The rows hidden when auth is xoauth2: a sign-in logs in, not a password."""
+
 # The settings model, the engine's events and the drivers are imported where they are
 # used: the first frame is drawn before they are loaded (see MailSetupApp).
 if TYPE_CHECKING:
@@ -290,6 +293,7 @@ class FormScreen(Screen[None]):
         self.saved_base = copy.deepcopy(self.state.base)
         self.settings = app.loaded.settings
         self.disk_values = self._read_disk()
+        self._follow_oauth2_provider(loading=True)
         """What the file held when the form took its values: ctrl+s compares the file with it
         to find the keys someone else changed meanwhile (None: it could not be read)."""
 
@@ -521,9 +525,40 @@ class FormScreen(Screen[None]):
             self._update_recipient()
         elif key == "smtp.host":
             self._update_username_hint()
+            self._follow_oauth2_provider()
+        elif key == "smtp.auth":
+            self._follow_oauth2_provider()
+            self._update_driver_visibility()
+            self._update_secret_note()
         if (key in FIELDS and FIELDS[key].kind == "secret") or key == "smtp.password_command":
             self._update_secret_note()
         self.revalidate()
+
+    @property
+    def uses_oauth2(self) -> bool:
+        """auth = xoauth2 on SMTP: a sign-in, not a password, logs in."""
+        return self.state.driver_name == "smtp" and str(self.state.get("smtp.auth")) == "xoauth2"
+
+    def _follow_oauth2_provider(self, *, loading: bool = False) -> None:
+        """With xoauth2, the sign-in's provider is the host's (Google for Gmail and Workspace,
+        Microsoft for Office 365 and Outlook): the default (microsoft) stayed for Gmail.
+
+        Set in the form, written by ctrl+s like any change. At load only a provider the file
+        does not name follows; ``custom`` (a provider of one's own) is never replaced.
+        """
+        if not self.uses_oauth2:
+            return
+        preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
+        if preset is None or not preset.oauth2:
+            return
+        oauth2 = self.state.base.get("oauth2", {})
+        if oauth2.get("provider") in {preset.oauth2, "custom"}:
+            return
+        if loading and self.mail_app.loaded.sources.get("oauth2.provider", "default") != "default":
+            return
+        self.set_field("oauth2.provider", preset.oauth2)
+        if preset.oauth2_tenant and not oauth2.get("tenant"):
+            self.set_field("oauth2.tenant", preset.oauth2_tenant)
 
     def set_field(self, key: str, value: Any) -> None:
         """Set a value from the program (a fix, a preset, a suggestion)."""
@@ -544,8 +579,10 @@ class FormScreen(Screen[None]):
 
     def _update_driver_visibility(self) -> None:
         driver = self.state.driver_name
+        # With OAuth2 no password is used: its rows would only ask for one.
+        hidden = PASSWORD_KEYS if self.uses_oauth2 else frozenset()
         for row in self.rows():
-            row.display = row.spec.applies_to(driver)
+            row.display = row.spec.applies_to(driver) and row.spec.key not in hidden
         for widget in self.query(".smtp-only"):
             widget.display = driver == "smtp"
 
@@ -574,6 +611,18 @@ class FormScreen(Screen[None]):
         key = SECRET_KEY_FOR_DRIVER.get(driver)
         if key is None:
             note.update("Sendmail hands the message to a local program: no credentials here.")
+            return
+        if self.uses_oauth2:
+            from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES
+
+            provider = str(self.state.base.get("oauth2", {}).get("provider") or "")
+            name = PROVIDER_NAMES.get(provider, provider or "the provider")
+            note.update(
+                Text(
+                    f"OAuth2: no password. Sign in with {name} below; the tokens go to the "
+                    "owner-only credentials file."
+                )
+            )
             return
         if self.state.secrets.get(key):
             source = "typed here: saved to the owner-only credentials file with ctrl+s"
@@ -732,6 +781,7 @@ class FormScreen(Screen[None]):
         self.set_field("smtp.host", best.host)
         self.set_field("smtp.port", best.port)
         self.set_field("smtp.encryption", best.encryption.value)
+        self._follow_oauth2_provider()
         if best.username_hint and (row := self.row("smtp.username")) is not None:
             row.set_placeholder(best.username_hint)
         self._fill_identity(event.query, best.preset_id, best.username_hint)
@@ -762,6 +812,9 @@ class FormScreen(Screen[None]):
         if preset.region and self.state.driver_name == "ses":
             self.set_field("ses.region", preset.region)
         self._update_username_hint()
+        self._follow_oauth2_provider()
+        self._update_driver_visibility()
+        self._update_secret_note()
         self.revalidate()
 
     # ------------------------------------------------------------------ saving
