@@ -36,6 +36,7 @@ from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.app import MailSetupApp
 from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
 from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.tui.screens.machine import MachineScreen
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 
 SIZES = [(60, 20), (80, 24), (120, 40)]
@@ -204,3 +205,39 @@ async def test_the_pin_dialog_shows_the_whole_fingerprint(
         assert scroll.scroll_offset.y == 0
         assert last < scroll.scrollable_content_region.height
         assert Region(0, 0, *app.size).contains_region(scroll.region)
+
+
+# ---------------------------------------------------------------------- this machine (item 8)
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_this_machine_keeps_quit_and_its_buttons_in_view_and_wraps_its_log(
+    config_path: Path, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The screen would read this machine's own mail system: not in a test.
+    monkeypatch.setattr(MachineScreen, "action_refresh_status", lambda self: None)
+    refusal = (
+        "error: Postfix is installed but not configured: there is no /etc/postfix/main.cf. "
+        "Run dpkg-reconfigure postfix and choose 'Satellite system' (or 'Internet with "
+        "smarthost'), then run mta apply again"
+    )
+    app = MailSetupApp(config_path, first_run=False)
+    async with app.run_test(size=size) as pilot:
+        await settled(pilot)
+        screen = MachineScreen(mta="postfix")
+        await app.push_screen(screen)
+        await pilot.pause()
+        screen._log(refusal)
+        await pilot.pause()
+        area = Region(0, 0, *app.size)
+        footer = screen.query_one(Footer).region
+        quit_keys = [k for k in screen.query(FooterKey).results(FooterKey) if k.key == "ctrl+q"]
+        assert quit_keys and area.contains_region(quit_keys[0].region)
+        buttons = screen.query_one("#machine-buttons").region
+        assert area.contains_region(buttons) and not buttons.overlaps(footer)
+        back = screen.query_one("#back").region
+        assert area.contains_region(back), f"Back at {back}"
+        log = screen.query_one("#machine-log-text")
+        lines = rendered_text(log).splitlines()
+        assert all(len(line.rstrip()) <= log.size.width for line in lines)
+        assert " ".join(" ".join(lines).split()) == refusal
