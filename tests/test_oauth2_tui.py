@@ -46,12 +46,18 @@ def oauth_config(path: Path, auth: AuthServer, *, client_id: bool = True) -> Pat
     )
 
 
-async def open_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
-    """Credentials step → "Sign in with …" → wait until the dialog shows the code."""
+async def press_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
+    """Credentials step → "Sign in with …" (once it shows)."""
     await open_section(pilot, "credentials")
     row = app.screen.query_one(SignInRow)
     await wait_for(pilot, lambda: bool(row.display))
     row.query_one("#signin-button", Button).press()
+    return row
+
+
+async def open_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
+    """Credentials step → "Sign in with …" → wait until the dialog shows the code."""
+    row = await press_sign_in(pilot, app)
     await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
     code_widget = app.screen.query_one("#signin-code", Static)
     await wait_for(pilot, lambda: "enter the code" in str(code_widget.render()))
@@ -112,10 +118,7 @@ async def test_sign_in_asks_for_the_client_id_and_saves_it(
     config = oauth_config(tmp_path / "cfg" / "config.toml", auth, client_id=False)
     app = MailSetupApp(config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_section(pilot, "credentials")
-        row = app.screen.query_one(SignInRow)
-        await wait_for(pilot, lambda: bool(row.display))
-        row.query_one("#signin-button", Button).press()
+        await press_sign_in(pilot, app)
         await wait_for(pilot, lambda: isinstance(app.screen, ClientIdScreen))
         await pilot.press(*auth.client_id, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
@@ -139,10 +142,7 @@ async def test_the_client_id_dialog_says_where_a_client_id_comes_from(tmp_path: 
     )
     app = MailSetupApp(config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_section(pilot, "credentials")
-        row = app.screen.query_one(SignInRow)
-        await wait_for(pilot, lambda: bool(row.display))
-        row.query_one("#signin-button", Button).press()
+        await press_sign_in(pilot, app)
         await wait_for(pilot, lambda: isinstance(app.screen, ClientIdScreen))
         await pilot.pause()
         shown = " ".join(str(w.render()) for w in app.screen.query(Static))
@@ -203,10 +203,7 @@ async def test_a_sign_in_that_cannot_reach_the_endpoint_says_so_in_one_sentence(
     )
     app = MailSetupApp(config)
     async with app.run_test(size=(80, 24)) as pilot:
-        await open_section(pilot, "credentials")
-        row = app.screen.query_one(SignInRow)
-        await wait_for(pilot, lambda: bool(row.display))
-        row.query_one("#signin-button", Button).press()
+        await press_sign_in(pilot, app)
         await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))
         dialog = app.screen
         assert isinstance(dialog, SignInScreen)

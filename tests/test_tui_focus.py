@@ -13,30 +13,22 @@ from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Select, Tabs
 from tui_support import (
-    SENDER,
     ScriptedDriver,
+    form_screen,
     open_section,
     scripted_factory,
+    server_config,
     settled,
     wait_for,
-    write_config,
 )
 
 from tui_mailsetup.engine.events import Diagnosis, Outcome, Stage, StageFinished, StageStarted
 from tui_mailsetup.tui.app import MailSetupApp
-from tui_mailsetup.tui.screens.form import FormScreen
 
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
-    path = tmp_path / "cfg" / "config.toml"
-    return write_config(path, {"smtp.host": "mail.example.test", "smtp.port": 587, **SENDER})
-
-
-def form(app: MailSetupApp) -> FormScreen:
-    screen = app.screen
-    assert isinstance(screen, FormScreen)
-    return screen
+    return server_config(tmp_path)
 
 
 def segments(widget: Widget) -> list[Segment]:
@@ -54,7 +46,7 @@ async def test_a_row_keeps_its_focus_mark_after_its_drop_down_was_used(config_pa
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(pilot)
         await open_section(pilot, "server")
-        row = form(app).row("smtp.encryption")
+        row = form_screen(app).row("smtp.encryption")
         assert row is not None
         select = row.editor
         assert isinstance(select, Select)
@@ -88,11 +80,11 @@ async def test_the_helpers_show_their_focus_without_colour(
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(pilot)
         await open_section(pilot, section)
-        shown = form(app).query_one(label)
-        form(app).query_one(Tabs).focus()
+        shown = form_screen(app).query_one(label)
+        form_screen(app).query_one(Tabs).focus()
         await pilot.pause()
         assert words not in reversed_text(shown)
-        form(app).query_one(editor).focus()
+        form_screen(app).query_one(editor).focus()
         await pilot.pause()
         assert words in reversed_text(shown)
 
@@ -104,7 +96,7 @@ async def test_every_tab_stop_shows_where_it_is(config_path: Path) -> None:
         await settled(pilot)
         for section in ("driver", "server", "credentials", "sender", "review"):
             await open_section(pilot, section)
-            for widget in form(app).focus_chain:
+            for widget in form_screen(app).focus_chain:
                 if isinstance(widget, (Input, Select, Checkbox, Button, Tabs)):
                     continue  # editors, buttons and the tab bar show focus themselves
                 # Anything else (a scroll area, the verdict, the ladder) draws a bar when focused.
@@ -143,8 +135,10 @@ async def test_under_no_color_a_failure_is_at_least_as_visible_as_a_pass(
         assert app.no_color
         await settled(pilot)
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: not form(app).sending and form(app).pane is not None)
-        pane = form(app).pane
+        await wait_for(
+            pilot, lambda: not form_screen(app).sending and form_screen(app).pane is not None
+        )
+        pane = form_screen(app).pane
         assert pane is not None
         await wait_for(pilot, lambda: pane.outcome is not None)
         await pilot.pause()

@@ -14,14 +14,14 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 from tui_support import (
-    SENDER,
     ScriptedDriver,
+    form_screen,
     open_section,
     rendered_text,
     scripted_factory,
+    server_config,
     settled,
     wait_for,
-    write_config,
 )
 
 from tui_mailsetup.engine.events import (
@@ -35,7 +35,6 @@ from tui_mailsetup.engine.events import (
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.app import MailSetupApp
 from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
-from tui_mailsetup.tui.screens.form import FormScreen
 from tui_mailsetup.tui.screens.machine import MachineScreen
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 
@@ -44,18 +43,11 @@ SIZES = [(60, 20), (80, 24), (120, 40)]
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
-    path = tmp_path / "cfg" / "config.toml"
-    return write_config(path, {"smtp.host": "mail.example.test", "smtp.port": 587, **SENDER})
-
-
-def form(app: MailSetupApp) -> FormScreen:
-    screen = app.screen
-    assert isinstance(screen, FormScreen)
-    return screen
+    return server_config(tmp_path)
 
 
 def assert_status_in_view(app: MailSetupApp, words: str) -> None:
-    screen = form(app)
+    screen = form_screen(app)
     line = screen.query_one("#status-line")
     footer = screen.query_one(Footer)
     region, bottom = line.region, footer.region
@@ -78,9 +70,9 @@ async def test_the_saved_message_has_its_own_row_above_the_footer(
     async with app.run_test(size=size) as pilot:
         await settled(pilot)
         await open_section(pilot, "sender")
-        form(app).query_one("#f-sender--name", Input).value = "Ops Team"
+        form_screen(app).query_one("#f-sender--name", Input).value = "Ops Team"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: form(app).query_one("#status-line").display)
+        await wait_for(pilot, lambda: form_screen(app).query_one("#status-line").display)
         await pilot.pause()
         assert_status_in_view(app, "Saved to")
         # Read after the fact: moving on to another field leaves it in view.
@@ -89,7 +81,7 @@ async def test_the_saved_message_has_its_own_row_above_the_footer(
         assert_status_in_view(app, "Saved to")
         # The next change is the next action: the message has been read.
         await pilot.press("x")
-        await wait_for(pilot, lambda: not form(app).query_one("#status-line").display)
+        await wait_for(pilot, lambda: not form_screen(app).query_one("#status-line").display)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -100,7 +92,7 @@ async def test_the_reason_a_test_did_not_start_is_in_view_in_the_wizard(
     async with app.run_test(size=size) as pilot:
         await settled(pilot)
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: form(app).query_one("#status-line").display)
+        await wait_for(pilot, lambda: form_screen(app).query_one("#status-line").display)
         await pilot.pause()
         assert_status_in_view(app, "before testing")
 
@@ -112,7 +104,7 @@ async def test_messages_of_one_action_are_shown_together(config_path: Path) -> N
         app.notify("first")
         app.notify("second", severity="warning")
         await pilot.pause()
-        text = rendered_text(form(app).query_one("#status-line"))
+        text = rendered_text(form_screen(app).query_one("#status-line"))
         assert "first" in text and "second" in text
 
 
@@ -149,10 +141,10 @@ ADVICE_535 = (
 async def send_and_wait(app: MailSetupApp, pilot: Pilot[Any]) -> DiagnosticsPane:
     await settled(pilot)
     await pilot.press("ctrl+t")
-    await wait_for(pilot, lambda: form(app).pane is not None)
-    pane = form(app).pane
+    await wait_for(pilot, lambda: form_screen(app).pane is not None)
+    pane = form_screen(app).pane
     assert pane is not None
-    await wait_for(pilot, lambda: pane.has_class("-done") and not form(app).sending)
+    await wait_for(pilot, lambda: pane.has_class("-done") and not form_screen(app).sending)
     await pilot.pause()
     await pilot.pause()
     return pane
@@ -179,7 +171,7 @@ async def test_a_failure_keeps_its_stage_its_next_step_and_f4_in_view(
         assert "Check the username" in text and "see the advice" not in text
         assert screen_area.contains_region(fix_line.region)
         # f4 is in the footer and on screen.
-        keys = [k for k in form(app).query(FooterKey).results(FooterKey) if k.key == "f4"]
+        keys = [k for k in form_screen(app).query(FooterKey).results(FooterKey) if k.key == "f4"]
         assert keys, "f4 is not in the footer"
         assert screen_area.contains_region(keys[0].region), f"f4 at {keys[0].region}"
 

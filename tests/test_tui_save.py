@@ -4,18 +4,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import run_cli
+from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_support import (
     SENDER,
     file_text,
+    form_screen,
     open_section,
     rendered_text,
+    server_config,
     settled,
     wait_for,
-    write_config,
 )
 
 from tui_mailsetup.config_file import file_values
@@ -26,30 +29,29 @@ from tui_mailsetup.tui.screens.form import FormScreen
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
-    path = tmp_path / "cfg" / "config.toml"
-    values = {"smtp.host": "mail.example.test", "smtp.port": 587, **SENDER}
-    return write_config(path, values)
-
-
-def form(app: MailSetupApp) -> FormScreen:
-    screen = app.screen
-    assert isinstance(screen, FormScreen)
-    return screen
+    return server_config(tmp_path)
 
 
 def editor(app: MailSetupApp, key: str) -> Input:
-    row = form(app).row(key)
+    row = form_screen(app).row(key)
     assert row is not None and isinstance(row.editor, Input)
     return row.editor
 
 
 def status(app: MailSetupApp) -> str:
-    return rendered_text(form(app).query_one("#status-line"))
+    return rendered_text(form_screen(app).query_one("#status-line"))
 
 
 def set_from_another_shell(path: Path, tmp_path: Path, key: str, value: str) -> None:
     result = run_cli("--config", str(path), "set", key, value, home=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+async def rename_and_save(app: MailSetupApp, pilot: Pilot[Any]) -> None:
+    """The person renames the sender in the TUI and presses ctrl+s."""
+    await open_section(pilot, "sender")
+    editor(app, "sender.name").value = "Ops Team"
+    await pilot.press("ctrl+s")
 
 
 def remove_line(path: Path, line: str) -> None:
@@ -63,15 +65,13 @@ async def test_a_key_set_in_another_shell_survives_a_save(
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(pilot)
         set_from_another_shell(config_path, tmp_path, "smtp.port", "3000")
-        await open_section(pilot, "sender")
-        editor(app, "sender.name").value = "Ops Team"
-        await pilot.press("ctrl+s")
+        await rename_and_save(app, pilot)
         await wait_for(pilot, lambda: "Ops Team" in file_text(config_path))
         # The TUI says the file changed underneath, and shows the file's value now.
         await wait_for(pilot, lambda: "smtp.port 3000" in status(app))
         assert "Changed in the file since it was loaded" in status(app)
         assert editor(app, "smtp.port").value == "3000"
-        assert not form(app).dirty
+        assert not form_screen(app).dirty
     values = file_values(config_path)
     assert values["smtp.port"] == 3000
     assert values["sender.name"] == "Ops Team"
@@ -103,9 +103,7 @@ async def test_a_key_changed_on_both_sides_is_asked_about(
         await settled(pilot)
         set_from_another_shell(config_path, tmp_path, "sender.name", "Other Team")
         set_from_another_shell(config_path, tmp_path, "smtp.port", "3000")
-        await open_section(pilot, "sender")
-        editor(app, "sender.name").value = "Ops Team"
-        await pilot.press("ctrl+s")
+        await rename_and_save(app, pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         dialog = app.screen
         assert isinstance(dialog, ConflictScreen)
@@ -120,7 +118,7 @@ async def test_a_key_changed_on_both_sides_is_asked_about(
         await wait_for(pilot, lambda: "Saved" in status(app))
         assert editor(app, "sender.name").value == kept
         assert editor(app, "smtp.port").value == "3000"
-        assert not form(app).dirty
+        assert not form_screen(app).dirty
     values = file_values(config_path)
     assert values["sender.name"] == kept
     assert values["smtp.port"] == 3000
@@ -134,11 +132,9 @@ async def test_cancel_in_the_conflict_dialog_writes_nothing_and_says_so(
         await settled(pilot)
         set_from_another_shell(config_path, tmp_path, "sender.name", "Other Team")
         before = file_text(config_path)
-        await open_section(pilot, "sender")
-        editor(app, "sender.name").value = "Ops Team"
-        await pilot.press("ctrl+s")
+        await rename_and_save(app, pilot)
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: "Not saved" in status(app))
-        assert form(app).dirty
+        assert form_screen(app).dirty
     assert file_text(config_path) == before

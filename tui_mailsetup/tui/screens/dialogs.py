@@ -93,7 +93,26 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ConfirmQuitScreen(ModalScreen[str]):
+class ChoiceScreen(ModalScreen[str]):
+    """A dialog whose buttons are its answers: each button's id is what it dismisses with
+    (escape, or a button without an id, is "cancel")."""
+
+    def first_focus(self) -> str:
+        """The button focused when the dialog opens: by default the one that changes nothing."""
+        return "#cancel"
+
+    def on_mount(self) -> None:
+        self.query_one(self.first_focus(), Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
+class ConfirmQuitScreen(ChoiceScreen):
     """Asked by ctrl+q when there are unsaved changes: "save", "discard" or "cancel".
 
     It lists what changed (secrets by name only), so "discard" is a decision."""
@@ -128,18 +147,8 @@ class ConfirmQuitScreen(ModalScreen[str]):
             text.append(change)
         return text
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
-
-
-class ConflictScreen(ModalScreen[str]):
+class ConflictScreen(ChoiceScreen):
     """ctrl+s found keys changed both here and in the file since it was loaded.
 
     Both values side by side, and the choice: "mine" (write mine over the file's),
@@ -182,16 +191,6 @@ class ConflictScreen(ModalScreen[str]):
             with VerticalScroll(classes="dialog-body"):
                 yield Static(self.body(), id="conflict-body")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
 
 
 class _WriteFileScreen(ModalScreen[Path | None]):
@@ -328,7 +327,7 @@ class ExportScreen(_WriteFileScreen):
         self.dismiss(None)
 
 
-class PinConfirmScreen(ModalScreen[str]):
+class PinConfirmScreen(ChoiceScreen):
     """F2 on a certificate failure: trust is a decision, made with the certificate in view.
 
     Dismisses with "pin", "ca-file" (set the CA file instead) or "cancel". When the
@@ -404,15 +403,8 @@ class PinConfirmScreen(ModalScreen[str]):
                 yield Static(self.body(), id="pin-details")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#ca-file" if self.private_ca else "#cancel", Button).focus()
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
+    def first_focus(self) -> str:
+        return "#ca-file" if self.private_ca else "#cancel"
 
 
 def _grouped(fingerprint: str) -> str:
