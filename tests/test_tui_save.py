@@ -54,8 +54,9 @@ async def rename_and_save(app: MailSetupApp, pilot: Pilot[Any]) -> None:
     await pilot.press("ctrl+s")
 
 
-def remove_line(path: Path, line: str) -> None:
-    path.write_text(file_text(path).replace(line + "\n", ""), encoding="utf-8")
+def replace_in_file(path: Path, old: str, new: str) -> None:
+    """A hand edit, or another program's write, made while the TUI is open."""
+    path.write_text(file_text(path).replace(old, new), encoding="utf-8")
 
 
 async def test_a_key_set_in_another_shell_survives_a_save(
@@ -84,7 +85,7 @@ async def test_only_the_changed_keys_are_written(config_path: Path, tmp_path: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await settled(pilot)
         # Removed from the file by someone else: the TUI must not put it back.
-        remove_line(config_path, 'name = "Acme Licensing"')
+        replace_in_file(config_path, 'name = "Acme Licensing"\n', "")
         await open_section(pilot, "server")
         editor(app, "smtp.host").value = "relay.example.test"
         await pilot.press("ctrl+s")
@@ -138,3 +139,17 @@ async def test_cancel_in_the_conflict_dialog_writes_nothing_and_says_so(
         await wait_for(pilot, lambda: "Not saved" in status(app))
         assert form_screen(app).dirty
     assert file_text(config_path) == before
+
+
+async def test_what_another_writer_put_in_the_file_reaches_the_screen_escaped(
+    config_path: Path,
+) -> None:
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        replace_in_file(config_path, '"Acme Licensing"', '"Evil\\u001b[2JTeam"')
+        await rename_and_save(app, pilot)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
+        shown = rendered_text(app.screen.query_one("#conflict-body"))
+        assert "\x1b" not in shown
+        assert "Evil\\x1b[2JTeam" in shown

@@ -946,7 +946,7 @@ class FormScreen(Screen[None]):
         # The path is in the header; with news from the file it gives way to the news.
         message = f"Saved to {path}" if not taken else "Saved"
         if taken:
-            shown = ", ".join(f"{k} {_file_shown(written.get(k))}" for k in taken)
+            shown = ", ".join(f"{_key_shown(k)} {_file_shown(written.get(k))}" for k in taken)
             message += f". Changed in the file since it was loaded, and kept: {shown}"
         if choice == "mine" and conflicts:
             message += ". Yours replaced the file's: " + ", ".join(sorted(conflicts))
@@ -978,7 +978,10 @@ class FormScreen(Screen[None]):
         """The file and this TUI changed the same keys: show both, let the person choose."""
         from tui_mailsetup.tui.screens.dialogs import ConflictScreen
 
-        rows = [(k, _shown(ours.get(k)), _shown(v)) for k, v in sorted(conflicts.items())]
+        rows = [
+            (_key_shown(k), _file_shown(ours.get(k)), _file_shown(v))
+            for k, v in sorted(conflicts.items())
+        ]
         seen = dict(conflicts)
 
         def decided(choice: str | None) -> None:
@@ -986,11 +989,13 @@ class FormScreen(Screen[None]):
                 self.save(resolved=(choice, seen))
             else:
                 self.notify(
-                    "Not saved: the file changed underneath (" + ", ".join(sorted(seen)) + ")",
+                    "Not saved: the file changed underneath ("
+                    + ", ".join(_key_shown(k) for k in sorted(seen))
+                    + ")",
                     severity="warning",
                 )
 
-        self.app.push_screen(ConflictScreen(rows, others), decided)
+        self.app.push_screen(ConflictScreen(rows, [_key_shown(k) for k in others]), decided)
 
     def focus_field(self, key: str) -> None:
         section = section_of(key)
@@ -1324,11 +1329,23 @@ def _shown(value: Any) -> str:
     return f'"{text}"' if text else "(empty)"
 
 
+def _key_shown(key: str) -> str:
+    """A dotted key read from the file (another writer may have put any text in it)."""
+    from tui_mailsetup.sanitize import untrusted_text
+
+    return untrusted_text(key, limit=100)
+
+
 def _file_shown(value: Any) -> str:
-    """A value as the file holds it (``3000``, ``"Ops"``); absent: back to its default."""
+    """A value as the file holds it (``3000``, ``"Ops"``); absent: back to its default.
+
+    Whatever wrote the file, its text reaches the terminal with control characters escaped.
+    """
+    from tui_mailsetup.sanitize import untrusted_text
+
     if value is None:
         return "(removed: the default)"
-    return f'"{value}"' if isinstance(value, str) else str(value).lower()
+    return untrusted_text(f'"{value}"' if isinstance(value, str) else str(value).lower(), limit=200)
 
 
 def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:
