@@ -298,11 +298,12 @@ class FormScreen(Screen[None]):
         to find the keys someone else changed meanwhile (None: it could not be read)."""
 
     def _read_disk(self) -> dict[str, Any] | None:
-        from tui_mailsetup.config_file import ConfigError, file_values
+        from tui_mailsetup.config_file import file_values
+        from tui_mailsetup.errors import MailSetupError
 
         try:
             return file_values(self.mail_app.config_path)
-        except (ConfigError, OSError):
+        except (MailSetupError, OSError):
             return None
 
     def _source(self, key: str) -> str:
@@ -881,8 +882,9 @@ class FormScreen(Screen[None]):
         (``resolved`` is that choice, with the file's values the dialog showed).
         """
         from tui_mailsetup import files
-        from tui_mailsetup.config_file import ConfigError, file_values, flatten, save_settings
-        from tui_mailsetup.secrets import SecretError, store_secret
+        from tui_mailsetup.config_file import file_values, flatten, save_settings
+        from tui_mailsetup.errors import MailSetupError
+        from tui_mailsetup.secrets import store_secret
 
         self.sync_rows()
         findings = self.revalidate()
@@ -924,7 +926,8 @@ class FormScreen(Screen[None]):
                         if self.saved_secrets.get(key) != value:
                             store_secret(path, key, value)
                     written = file_values(path)
-        except (ConfigError, SecretError, OSError, ValueError) as exc:
+        except (MailSetupError, OSError, ValueError) as exc:
+            # Any refusal of the file layer (a file or directory not safe to write, …) included.
             self.notify(str(exc), title="Not saved", severity="error", timeout=10)
             return False
         if asking:
