@@ -25,6 +25,7 @@ from tui_mailsetup.tui.hooks import (
     default_exporter,
     default_message_builder,
 )
+from tui_mailsetup.tui.nocolor import with_signal_greys
 
 if TYPE_CHECKING:
     from textual.filter import LineFilter
@@ -349,8 +350,6 @@ class MailSetupApp(App[int]):
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """Under NO_COLOR, a ✘ stays as visible as a ✔ (see :mod:`tui_mailsetup.tui.nocolor`)."""
-        from tui_mailsetup.tui.nocolor import with_signal_greys
-
         return with_signal_greys(super().get_line_filters())
 
     def notify(
