@@ -735,3 +735,16 @@ def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None
                 in_file = set(_flatten(read_data(path)[1]))
             keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
         write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})
+
+
+def file_values(path: Path) -> dict[str, Any]:
+    """The values the file itself holds, by dotted key, secrets left out ({} when there is
+    no file). What a writer compares to learn which keys changed on disk since it read them."""
+    if not _exists(path):
+        return {}
+    return {k: v for k, v in _flatten(read_data(path)[1]).items() if not is_secret_key(k)}
+
+
+def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested settings (``model_dump``, a TOML table) by dotted key: ``{"smtp.port": 587}``."""
+    return _flatten(data)
