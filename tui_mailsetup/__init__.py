@@ -18,13 +18,13 @@ def unsupported_python_message(version_info: "tuple[int, int]") -> "str | None":
     """The refusal for an interpreter older than MINIMUM_PYTHON, or None when it is new enough."""
     if version_info >= MINIMUM_PYTHON:
         return None
-    return (
+    # str.format, not an f-string: this must parse on the Pythons it refuses.
+    template = (
         "tui-mailsetup: error: Python {}.{} is too old; tui-mailsetup needs Python {}.{} or "
         "newer (Debian 12 and Ubuntu 24.04's python3 are). Install it with that python3: "
-        "python3 -m venv .venv && .venv/bin/pip install -e .\n".format(  # noqa: UP032 (3.5 parses no f-string)
-            version_info[0], version_info[1], MINIMUM_PYTHON[0], MINIMUM_PYTHON[1]
-        )
+        "python3 -m venv .venv && .venv/bin/pip install -e .\n"
     )
+    return template.format(version_info[0], version_info[1], *MINIMUM_PYTHON)
 
 
 _refusal = unsupported_python_message((_sys.version_info[0], _sys.version_info[1]))
