@@ -68,6 +68,23 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="print one JSON document on stdout instead of human text",
     )
+    common.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print nothing on success; on failure only the verdict (stage, cause, fix), on "
+        "stderr (for cron); the output a command exists for (get-secret, export to stdout, "
+        "oauth2 token, completion) is still printed",
+    )
+    common.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also print what is normally left out: each stage as it starts, the server's "
+        "capabilities, and the libraries' debug log on stderr",
+    )
     return common
 
 
@@ -192,11 +209,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(requested_command(arguments))
     args = parser.parse_args(arguments)
-    for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):
+    for name, default in (
+        ("config", None),
+        ("system", False),
+        ("json", False),
+        ("override", []),
+        ("quiet", False),
+        ("verbose", False),
+    ):
         if not hasattr(args, name):
             setattr(args, name, default)
+    if args.quiet and args.verbose:
+        parser.error("--quiet and --verbose cannot be used together")
     global _quick_exit
     _quick_exit = args.command in QUICK_EXIT_COMMANDS
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(
+            level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
+        )
+    if args.quiet and not args.json and _quiet_applies(args):
+        from tui_mailsetup.cli.output import quietly
+
+        with quietly(keep_stdout=args.command in DATA_COMMANDS) as captured:
+            code = _dispatch(args)
+            captured.failed = code != ExitCode.OK
+        return code
+    return _dispatch(args)
+
+
+# Commands whose standard output is the product (a secret, a token, a file's text, a
+# script): --quiet keeps it and silences only the rest.
+DATA_COMMANDS = frozenset({"get-secret", "export", "oauth2", "completion"})
+
+
+def _quiet_applies(args: argparse.Namespace) -> bool:
+    """--quiet never hides a screen: the TUI and the demo that opens it are left alone."""
+    if args.command in {None, "tui"}:
+        return False
+    return not (args.command == "demo" and not getattr(args, "headless", False))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     from tui_mailsetup.errors import MailSetupError, file_error
 
     try:

@@ -448,14 +448,21 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
 
     stop_after = Stage(args.quit_after)
     # The findings were shown above: the runner validates again (one verdict) quietly.
+    events: list[Any] = []
     outcome = smtp_cmds.run_ladder(
-        loaded, recipients=[], stop_after=stop_after, human=not args.json, report_warnings=False
+        loaded,
+        recipients=[],
+        stop_after=stop_after,
+        human=not args.json,
+        report_warnings=False,
+        collect=events,
+        verbose=bool(args.verbose),
     )
     from tui_mailsetup.cli.dns_cmds import check_dns_section
 
     dns_section = check_dns_section(args, loaded.settings)
     if args.json:
-        document = smtp_cmds.outcome_document(outcome)
+        document = smtp_cmds.outcome_document(outcome, events)
         document["findings"] = [f.to_json() for f in findings]
         document["dns"] = dns_section.to_json()
         print_json(document)

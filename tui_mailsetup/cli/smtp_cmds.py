@@ -72,7 +72,12 @@ def send_test(args: argparse.Namespace) -> int:
     recipients = list(args.to or [])
     events: list[Event] = []
     outcome = run_ladder(
-        loaded, recipients=recipients, stop_after=None, human=not as_json, collect=events
+        loaded,
+        recipients=recipients,
+        stop_after=None,
+        human=not as_json,
+        collect=events,
+        verbose=bool(args.verbose),
     )
     if as_json:
         print(json.dumps(outcome_document(outcome, events), ensure_ascii=False), flush=True)
@@ -91,10 +96,13 @@ def run_ladder(
     out: TextIO | None = None,
     collect: list[Event] | None = None,
     report_warnings: bool = True,
+    verbose: bool = False,
 ) -> Outcome:
     """The one runner (:func:`tui_mailsetup.runner.run_test`), printed as it happens.
 
-    With ``human`` the transcript streams to ``out`` (stdout) as it happens.
+    With ``human`` the transcript streams to ``out`` (stdout) as it happens, and a failure's
+    verdict goes to stderr (``send-test >/dev/null`` still says why it failed); ``verbose``
+    adds each stage as it starts and the server's capabilities.
     ``collect`` receives every event (for --json documents). The runner
     records the outcome beside the configuration (state.py). Never raises for
     a configuration, secret, message or delivery problem: those are Outcomes.
@@ -105,7 +113,16 @@ def run_ladder(
     from tui_mailsetup.state import load_state
 
     stream = out if out is not None else sys.stdout
-    printer = HumanPrinter(stream, color=use_colour(stream)) if human else None
+    printer = (
+        HumanPrinter(
+            stream,
+            color=use_colour(stream),
+            verdict_stream=sys.stderr if out is None else stream,
+            verbose=verbose,
+        )
+        if human
+        else None
+    )
     settings = loaded.settings
     if printer is not None:
         state = load_state(loaded.path)
@@ -178,20 +195,31 @@ _STYLES = {
 class HumanPrinter:
     """Readable transcript on a plain terminal; every line flushed as it happens."""
 
-    def __init__(self, stream: TextIO, *, color: bool) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        color: bool,
+        verdict_stream: TextIO | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.stream = stream
         self.color = color
+        self.verdict_stream = verdict_stream or stream
+        """Where a failure's verdict goes (stderr for send-test and check)."""
+        self.verbose = verbose
 
     def _style(self, style: str, text: str) -> str:
         code = _STYLES.get(style, "")
         return sgr(text, code) if self.color and code else text
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, stream: TextIO | None = None) -> None:
+        stream = stream or self.stream
         try:
-            print(text, file=self.stream, flush=True)
+            print(text, file=stream, flush=True)
         except UnicodeEncodeError:
-            encoding = getattr(self.stream, "encoding", None) or "ascii"
-            print(text.encode(encoding, "replace").decode(encoding), file=self.stream, flush=True)
+            encoding = getattr(stream, "encoding", None) or "ascii"
+            print(text.encode(encoding, "replace").decode(encoding), file=stream, flush=True)
 
     def warn(self, text: str) -> None:
         self._print(self._style("note", f"warning: {text}"))
@@ -233,8 +261,12 @@ class HumanPrinter:
             self._tls(event)
         elif isinstance(event, Outcome):
             self._verdict(event)
-        elif isinstance(event, ServerCapabilities | StageStarted):
-            return
+        elif not self.verbose:
+            return  # what follows is what --verbose adds
+        elif isinstance(event, StageStarted):
+            self._print(self._style("dim", f"--- {event.stage.label} …"))
+        elif isinstance(event, ServerCapabilities):
+            self._print(self._style("dim", f"--- capabilities: {_capabilities(event)}"))
 
     def _tls(self, details: TlsDetails) -> None:
         lines = [
@@ -263,21 +295,33 @@ class HumanPrinter:
                 self.warn(warning)
             return
         diagnosis = outcome.diagnosis
+        out = self.verdict_stream
         if diagnosis is None:
-            self._print(self._style("fail", f"FAILED at {outcome.stage.label}"))
+            self._print(self._style("fail", f"FAILED at {outcome.stage.label}"), out)
             return
-        self._print(self._style("fail", f"FAILED at {diagnosis.stage.label}: {diagnosis.cause}"))
+        self._print(
+            self._style("fail", f"FAILED at {diagnosis.stage.label}: {diagnosis.cause}"), out
+        )
         if diagnosis.evidence:
-            self._print(f"  evidence: {diagnosis.evidence}")
+            self._print(f"  evidence: {diagnosis.evidence}", out)
         if diagnosis.explanation:
-            self._print(f"  why: {diagnosis.explanation}")
+            self._print(f"  why: {diagnosis.explanation}", out)
         if diagnosis.fix is not None:
-            self._print(self._style("bold", f"  fix: {diagnosis.fix.label}"))
+            self._print(self._style("bold", f"  fix: {diagnosis.fix.label}"), out)
             for command in diagnosis.fix.as_commands():
-                self._print(f"    {command}")
+                self._print(f"    {command}", out)
         if diagnosis.retry_after is not None:
             until = dt.datetime.fromtimestamp(diagnosis.retry_after, dt.UTC)
-            self._print(f"  retry after: {until:%Y-%m-%d %H:%M:%S} UTC")
+            self._print(f"  retry after: {until:%Y-%m-%d %H:%M:%S} UTC", out)
         self._print(
-            self._style("dim", f"  exit code {int(outcome.exit_code)} ({outcome.exit_code.name})")
+            self._style("dim", f"  exit code {int(outcome.exit_code)} ({outcome.exit_code.name})"),
+            out,
         )
+
+
+def _capabilities(event: ServerCapabilities) -> str:
+    items = list(event.extensions)
+    if event.auth_mechanisms:
+        items.append("AUTH " + " ".join(event.auth_mechanisms))
+    where = " (over TLS)" if event.encrypted else ""
+    return untrusted_text(", ".join(items) or "(none)") + where
