@@ -48,7 +48,7 @@ def written_by_us(fmt: str, text: str) -> bool:
             document = json.loads(text)
         except ValueError:
             return False
-        return isinstance(document, dict) and _JSON_SECTIONS <= document.keys()
+        return isinstance(document, dict) and document.keys() >= _JSON_SECTIONS
     return any(MARKER in line for line in text.splitlines()[:_HEAD_LINES])
 
 
