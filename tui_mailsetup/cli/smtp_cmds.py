@@ -32,7 +32,11 @@ from tui_mailsetup.engine.events import (
 from tui_mailsetup.sanitize import untrusted_text
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep the fast path's imports small
+    from email.message import EmailMessage
+
     from tui_mailsetup.config_file import LoadedConfig
+    from tui_mailsetup.message import MessageShape
+    from tui_mailsetup.settings import MailSettings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -58,13 +62,72 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="recipient, checked as typed (repeatable; default: the sender address, a test "
         "to yourself)",
     )
+    shaping = parser.add_argument_group(
+        "the message (each refused with exit 65 when it could inject a header or is unreadable)"
+    )
+    shaping.add_argument("--subject", metavar="TEXT", help="the subject instead of the test's")
+    body = shaping.add_mutually_exclusive_group()
+    body.add_argument("--body", metavar="TEXT", help="the body text instead of the test's")
+    body.add_argument("--body-file", metavar="FILE", help="the body from a UTF-8 text file")
+    shaping.add_argument(
+        "--header",
+        metavar='"NAME: VALUE"',
+        action="append",
+        default=[],
+        help="an extra header (repeatable), e.g. --header 'X-Test-Run: 42'; From, To, "
+        "Subject and the MIME headers are the test's own",
+    )
+    shaping.add_argument(
+        "--attach",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="attach a file (repeatable; at most 10 MiB each)",
+    )
     parser.set_defaults(handler=send_test)
+
+
+def message_shape(args: argparse.Namespace) -> Any:
+    """send-test's --subject, --body/--body-file, --header and --attach, checked (65), or
+    None when none was given (the test message as it is)."""
+    from pathlib import Path
+
+    from tui_mailsetup.errors import DataError
+    from tui_mailsetup.message import (
+        MessageError,
+        MessageShape,
+        check_body,
+        check_subject,
+        parse_header,
+        read_attachment,
+        read_body_file,
+    )
+
+    if not (args.subject is not None or args.body is not None or args.body_file
+            or args.header or args.attach):  # fmt: skip
+        return None
+    try:
+        return MessageShape(
+            subject=None if args.subject is None else check_subject(args.subject),
+            body=(
+                read_body_file(Path(args.body_file))
+                if args.body_file
+                else None
+                if args.body is None
+                else check_body(args.body)
+            ),
+            headers=tuple(parse_header(text) for text in args.header),
+            attachments=tuple(read_attachment(Path(path)) for path in args.attach),
+        )
+    except MessageError as exc:
+        raise DataError(str(exc)) from None
 
 
 def send_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli import load_from_args
 
     as_json = bool(getattr(args, "json", False))
+    shape = message_shape(args)  # 65 before anything else happens
     # A configuration that does not load (78) or a malformed --override (64) is raised
     # to main(), which reports every command's errors in one shape.
     loaded = load_from_args(args)
@@ -78,9 +141,12 @@ def send_test(args: argparse.Namespace) -> int:
         human=not as_json,
         collect=events,
         verbose=bool(args.verbose),
+        shape=shape,
     )
     if as_json:
-        print(json.dumps(outcome_document(outcome, events), ensure_ascii=False), flush=True)
+        document = outcome_document(outcome, events)
+        document["message"] = None if shape is None else shape.to_json()
+        print(json.dumps(document, ensure_ascii=False), flush=True)
     return int(outcome.exit_code)
 
 
@@ -97,6 +163,7 @@ def run_ladder(
     collect: list[Event] | None = None,
     report_warnings: bool = True,
     verbose: bool = False,
+    shape: MessageShape | None = None,
 ) -> Outcome:
     """The one runner (:func:`tui_mailsetup.runner.run_test`), printed as it happens.
 
@@ -133,12 +200,21 @@ def run_ladder(
             )
         shown = recipients or default_recipients(settings, stop_after)
         printer.header(settings, [untrusted_text(r) for r in shown], stop_after)
+        for line in shape.describe() if shape is not None else []:
+            printer.note(untrusted_text(line))
 
     def on_event(event: Event) -> None:
         if collect is not None:
             collect.append(event)
         if printer is not None:
             printer.event(event)
+
+    builder = None
+    if shape is not None:
+        from tui_mailsetup.message import build_test_message, shape_message
+
+        def builder(settings: MailSettings, recipients: list[str]) -> EmailMessage:
+            return shape_message(build_test_message(settings, recipients), shape)
 
     return asyncio.run(
         run_test(
@@ -148,6 +224,7 @@ def run_ladder(
             on_event=on_event,
             kind="send-test" if stop_after is None else "check",
             report_warnings=report_warnings,
+            message_builder=builder,
         )
     )
 
@@ -223,6 +300,9 @@ class HumanPrinter:
 
     def warn(self, text: str) -> None:
         self._print(self._style("note", f"warning: {text}"))
+
+    def note(self, text: str) -> None:
+        self._print(self._style("note", f"** {text}"))
 
     def header(self, settings: Any, recipients: list[str], stop_after: Stage | None) -> None:
         if settings.driver.value == "smtp":
