@@ -74,3 +74,104 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
         assert "--break-system-packages" not in text
         assert not text.startswith("pip ")
         assert "sudo" not in text
+
+
+# --------------------------------------------------------------------------- man page, completion
+
+
+def test_the_shipped_man_page_is_current_and_lists_every_command() -> None:
+    from tui_mailsetup.cli import COMMAND_MODULES
+    from tui_mailsetup.cli.manpage import PAGE, render
+
+    text = render()
+    assert PAGE.read_text(encoding="utf-8") == text, (
+        "the man page is not current: run python -m tui_mailsetup.cli.manpage"
+    )
+    for command in COMMAND_MODULES:
+        assert f".SS tui\\-mailsetup {command.replace('-', chr(92) + '-')}" in text, command
+    for nested in ("mta apply", "oauth2 token"):
+        assert ".SS tui\\-mailsetup " + nested in text
+    assert "\\-\\-subject" in text and "\\fB73\\fR" in text
+    man = shutil.which("man")
+    if man is None:
+        pytest.skip("man is not installed: the page was checked, not rendered")
+    shown = subprocess.run(
+        [man, "-l", str(PAGE)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "80"},
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "tui-mailsetup send-test" in shown.stdout
+    assert "warning" not in shown.stderr.lower()
+
+
+def test_the_man_page_is_in_the_wheel() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shared = project["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    assert shared["tui_mailsetup/data/tui-mailsetup.1"] == "share/man/man1/tui-mailsetup.1"
+
+
+def _bash_complete(script: Path, *words: str) -> list[str]:
+    line = " ".join(f"'{w}'" for w in words)
+    program = (
+        f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+        'COMPREPLY=(); _tui_mailsetup; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout.split()
+
+
+def test_bash_completion_loads_and_completes(tmp_path: Path, isolated_home: Path) -> None:
+    from cli_helpers import run_cli
+
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    made = run_cli("completion", "bash", home=isolated_home)
+    assert made.returncode == 0, made.stderr
+    script = tmp_path / "tui-mailsetup.bash"
+    script.write_text(made.stdout)
+    assert set(_bash_complete(script, "tui-mailsetup", "se")) == {"send-test", "set", "set-secret"}
+    assert "get-secret" in _bash_complete(script, "tui-mailsetup", "")
+    assert "completion" in _bash_complete(script, "tui-mailsetup", "")
+    # Sub-commands after a global option with its value; a command's own options.
+    assert _bash_complete(script, "tui-mailsetup", "--config", "x.toml", "mta", "re") == ["revert"]
+    assert "--body-file" in _bash_complete(script, "tui-mailsetup", "send-test", "--bo")
+    assert _bash_complete(script, "tui-mailsetup", "completion", "")[:3] == ["bash", "zsh", "fish"]
+    assert _bash_complete(script, "tui-mailsetup", "set-secret", "smtp.pa") == []  # free text
+    (tmp_path / "body.txt").write_text("x")
+    assert _bash_complete(
+        script, "tui-mailsetup", "send-test", "--body-file", str(tmp_path / "bo")
+    ) == [str(tmp_path / "body.txt")]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_completion_load(tmp_path: Path, isolated_home: Path, shell: str) -> None:
+    from cli_helpers import run_cli
+
+    made = run_cli("completion", shell, home=isolated_home)
+    assert made.returncode == 0, made.stderr
+    assert "send-test" in made.stdout and "mta" in made.stdout
+    binary = shutil.which(shell)
+    if binary is None:
+        pytest.skip(f"{shell} is not installed: the script was made, not loaded")
+    script = tmp_path / f"completion.{shell}"
+    script.write_text(made.stdout)
+    if shell == "zsh":
+        program = f"autoload -U compinit && compinit -u; source {script}"
+        argv = [binary, "-f", "-c", program]
+    else:
+        argv = [binary, "--no-config", "-c", f"source {script}; complete -C 'tui-mailsetup se'"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    if shell == "fish":
+        assert "send-test" in done.stdout

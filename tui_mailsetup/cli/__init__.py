@@ -106,6 +106,7 @@ COMMAND_MODULES = {
     "oauth2": "oauth2_cmds",
     "mta": "mta_cmds",
     "tui": "tui_cmd",
+    "completion": "completion",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
 
