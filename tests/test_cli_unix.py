@@ -175,3 +175,54 @@ def test_zsh_and_fish_completion_load(tmp_path: Path, isolated_home: Path, shell
     assert done.returncode == 0, done.stderr
     if shell == "fish":
         assert "send-test" in done.stdout
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def test_dns_shows_progress_on_a_terminal_and_nothing_otherwise(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    import pty
+    import socket
+    import sys
+    import time
+
+    from cli_helpers import cli_environment
+
+    # A name server that never answers: every check waits out its time budget.
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    env = cli_environment(isolated_home, {"MAILSETUP_DNS__NAMESERVERS": f"127.0.0.1:{port}"})
+    argv = [sys.executable, "-m", "tui_mailsetup", "dns", "acme.example"]
+    try:
+        plain = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+        assert plain.returncode == 75, plain.stdout + plain.stderr
+        assert plain.stderr == ""  # not a terminal: nothing extra
+        master, slave = pty.openpty()
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, env=env
+        )
+        os.close(slave)
+        seen = b""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        silent.close()
+    assert process.returncode == 75
+    text = seen.decode("utf-8", "replace")
+    assert "dns acme.example:" in text and "SPF" in text
+    assert text.endswith("\r\x1b[K")  # the line is cleared before the report
+    assert b"dns acme.example:" not in out  # stdout (the report) has none of it

@@ -83,7 +83,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    import asyncio
 
     from tui_mailsetup.config_file import ConfigError, write_values
     from tui_mailsetup.engine.detect import DetectOptions, detect
@@ -101,12 +100,16 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.no_probe:
         options = replace(options, probe=False)
     try:
-        detection = asyncio.run(
+        from tui_mailsetup.cli.progress import run_with_progress
+
+        detection = run_with_progress(
+            args,
+            f"detect {args.address}",
             detect(
                 args.address,
                 resolver=make_resolver(settings.dns.nameservers),
                 options=options,
-            )
+            ),
         )
     except ValueError as exc:
         if args.json:
@@ -210,7 +213,6 @@ def _domain_argument(value: str) -> str | int:
 
 
 def run_dns(args: argparse.Namespace) -> int:
-    import asyncio
 
     from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
 
@@ -233,8 +235,12 @@ def run_dns(args: argparse.Namespace) -> int:
     domain = _domain_argument(str(domain))
     if isinstance(domain, int):
         return domain
-    report = asyncio.run(
-        check_sender_domain(loaded.settings, tuple(args.dkim_selector), domain=domain)
+    from tui_mailsetup.cli.progress import run_with_progress
+
+    report = run_with_progress(
+        args,
+        f"dns {domain}",
+        check_sender_domain(loaded.settings, tuple(args.dkim_selector), domain=domain),
     )
     if args.json:
         print_json(report.to_json())
