@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, overload
 
 from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
-from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
+from tui_mailsetup.cli.output import (
+    paint,
+    print_findings,
+    print_json,
+    report_error,
+    with_verdict,
+)
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
@@ -436,28 +442,30 @@ def run_set_secret(args: argparse.Namespace) -> int:
     # SecretError (78), DataError (65) and FileError (73/74) are reported by main().
     if args.delete:
         removed = delete_secret(config_path, key)
-        print(f"{key} {'removed' if removed else 'was not stored'}")
+        if args.json:
+            print_json({"ok": True, "key": key, "removed": removed})
+        else:
+            print(f"{key} {'removed' if removed else 'was not stored'}")
         return ExitCode.OK
-    value = _read_secret(key)
-    if value is None:
-        return ExitCode.DATAERR
+    value = _read_secret(key)  # DataError (65) when there is no usable value
     path = store_secret(config_path, key, value)
-    print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
+    if args.json:
+        print_json({"ok": True, "key": key, "stored": str(path), "mode": "0600"})
+    else:
+        print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
     return ExitCode.OK
 
 
-def _read_secret(key: str) -> str | None:
+def _read_secret(key: str) -> str:
     if sys.stdin is None:
-        error("no standard input to read the secret from")
-        return None
+        raise DataError("no standard input to read the secret from")
     if sys.stdin.isatty():
         import getpass
 
         first = getpass.getpass(f"{key} (not echoed): ")
         second = getpass.getpass(f"{key} again: ")
         if first != second:
-            error("the two entries differ; nothing was stored")
-            return None
+            raise DataError("the two entries differ; nothing was stored")
         value = first
     else:
         data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
@@ -473,11 +481,9 @@ def _read_secret(key: str) -> str | None:
         # One trailing newline is what `echo` and here-documents add; anything else is kept.
         value = value.removesuffix("\n").removesuffix("\r")
     if not value:
-        error(f"{key}: the secret is empty; nothing was stored")
-        return None
+        raise DataError(f"{key}: the secret is empty; nothing was stored")
     if "\n" in value or "\r" in value:
-        error(f"{key}: the secret spans several lines; nothing was stored")
-        return None
+        raise DataError(f"{key}: the secret spans several lines; nothing was stored")
     return value
 
 
@@ -505,6 +511,7 @@ def run_check(args: argparse.Namespace) -> int:
                     "offline": bool(args.offline),
                     "findings": [f.to_json() for f in findings],
                     "diagnosis": _findings_diagnosis(findings) if failed else None,
+                    "exit_code": int(ExitCode.CONFIG if failed else ExitCode.OK),
                 }
             )
         else:
@@ -557,5 +564,9 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
         document = smtp_cmds.outcome_document(outcome, events)
         document["findings"] = [f.to_json() for f in findings]
         document["dns"] = dns_section.to_json()
-        print_json(document)
-    return dns_section.exit_code(int(outcome.exit_code))
+    code = dns_section.exit_code(int(outcome.exit_code))
+    if args.json:
+        # --strict: a DNS record in error fails a ladder that passed (65).
+        cause = "a DNS record of the sender domain is in error (--strict)"
+        print_json(with_verdict(document, code, stage="dns", cause=cause))
+    return code

@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
-from tui_mailsetup.cli.output import error, paint, print_json
+from tui_mailsetup.cli.output import paint, print_json, with_verdict
+from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.sanitize import untrusted_text
@@ -84,7 +85,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
 
-    from tui_mailsetup.config_file import ConfigError, write_values
+    from tui_mailsetup.config_file import write_values
     from tui_mailsetup.engine.detect import DetectOptions, detect
     from tui_mailsetup.engine.dns_client import make_resolver
     from tui_mailsetup.paths import resolve_config_path
@@ -112,35 +113,24 @@ def run_detect(args: argparse.Namespace) -> int:
             ),
         )
     except ValueError as exc:
-        if args.json:
-            print_json(
-                {
-                    "ok": False,
-                    "stage": "detect",
-                    "elapsed": 0.0,
-                    "diagnosis": {"cause": f"{args.address!r}: {exc}", "fix": None},
-                }
-            )
-        else:
-            error(f"{args.address!r} is not an address or a domain: {exc}")
-        return ExitCode.DATAERR
+        raise DataError(f"{args.address!r} is not an address or a domain: {exc}") from None
     best = detection.best
+    saved: dict[str, Any] = {}
+    if best is not None and args.save:
+        # Saved before anything is printed: --json stays one document, failure or not
+        # (write_values' ConfigError, 78, goes to main's one error report).
+        saved = server_settings(best.host, best.port, best.encryption, best.username)
+        write_values(resolve_config_path(args.config, system=args.system), saved)
+    code = detection.exit_code if best is None else ExitCode.OK
     if args.json:
-        print_json(detection.to_json())
+        document = detection.to_json()
+        document["saved"] = saved or None
+        print_json(with_verdict(document, code, stage="detect"))
     else:
         _print_detection(detection)
-    if best is None:
-        return detection.exit_code
-    if args.save:
-        values = server_settings(best.host, best.port, best.encryption, best.username)
-        try:
-            write_values(resolve_config_path(args.config, system=args.system), values)
-        except ConfigError as exc:
-            error(f"the configuration does not load; nothing was changed:\n{exc}")
-            return exc.exit_code
-        if not args.json:
-            print("saved: " + ", ".join(f"{key} {value}" for key, value in values.items()))
-    return ExitCode.OK
+        if saved:
+            print("saved: " + ", ".join(f"{key} {value}" for key, value in saved.items()))
+    return code
 
 
 _VERDICT = {  # keyed by the engine.probe.Verdict values (a StrEnum finds itself by its value)
@@ -204,12 +194,11 @@ _MARK = {
 }
 
 
-def _domain_argument(value: str) -> str | int:
+def _domain_argument(value: str) -> str:
     try:
         return host_to_ascii(value.strip().rstrip("."))
     except ValueError as exc:
-        error(f"{value!r} is not a domain: {exc}")
-        return ExitCode.DATAERR
+        raise DataError(f"{value!r} is not a domain: {exc}") from None
 
 
 def run_dns(args: argparse.Namespace) -> int:
@@ -220,21 +209,16 @@ def run_dns(args: argparse.Namespace) -> int:
     if targets and targets[0].lower() == "spf":
         return run_dns_spf(args, targets[1:])
     if len(targets) > 1:
-        error(f"one domain at a time (got {' '.join(targets)})")
-        return ExitCode.USAGE
+        raise UsageError(f"one domain at a time (got {' '.join(targets)})")
     if args.ip or args.helo or args.sender:
-        error("--ip, --helo and --sender belong to `dns spf DOMAIN --ip ADDRESS`")
-        return ExitCode.USAGE
+        raise UsageError("--ip, --helo and --sender belong to `dns spf DOMAIN --ip ADDRESS`")
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
     domain: str | int = targets[0] if targets else sender_domain(loaded.settings)
     if not domain:
-        error("no domain given and no sender.address configured")
-        return ExitCode.USAGE
+        raise UsageError("no domain given and no sender.address configured")
     domain = _domain_argument(str(domain))
-    if isinstance(domain, int):
-        return domain
     from tui_mailsetup.cli.progress import run_with_progress
 
     report = run_with_progress(
@@ -243,7 +227,21 @@ def run_dns(args: argparse.Namespace) -> int:
         check_sender_domain(loaded.settings, tuple(args.dkim_selector), domain=domain),
     )
     if args.json:
-        print_json(report.to_json())
+        failing = next((c for c in report.checks if not c.ok), None)
+        print_json(
+            with_verdict(
+                report.to_json(),
+                int(report.exit_code),
+                stage="dns",
+                cause=(
+                    "a DNS record is in error"
+                    if report.has_errors
+                    else "a check could not be completed (a lookup failed)"
+                )
+                + (f": {failing.name}: {failing.message}" if failing else ""),
+                fix=failing.advice if failing else None,
+            )
+        )
     else:
         print_report(report)
     return int(report.exit_code)
@@ -274,20 +272,17 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     from tui_mailsetup.engine.spf import check_host
 
     if len(rest) != 1 or not args.ip:
-        error("usage: tui-mailsetup dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]")
-        return ExitCode.USAGE
+        raise UsageError(
+            "usage: tui-mailsetup dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]"
+        )
     domain = _domain_argument(rest[0])
-    if isinstance(domain, int):
-        return domain
     try:
         ipaddress.ip_address(args.ip)
     except ValueError:
-        error(f"--ip {args.ip!r} is not an IPv4 or IPv6 address")
-        return ExitCode.DATAERR
+        raise DataError(f"--ip {args.ip!r} is not an IPv4 or IPv6 address") from None
     sender = args.sender.strip()
     if sender and ("@" not in sender or any(c.isspace() for c in sender)):
-        error(f"--sender {sender!r} is not an address")
-        return ExitCode.DATAERR
+        raise DataError(f"--sender {sender!r} is not an address")
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -301,8 +296,14 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     document = result.to_json()
     document["ip"] = args.ip
     document = {k: untrusted_text(v) if isinstance(v, str) else v for k, v in document.items()}
+    code = int(
+        {"permerror": ExitCode.DATAERR, "temperror": ExitCode.TEMPFAIL}.get(
+            result.result, ExitCode.OK
+        )
+    )
     if args.json:
-        print_json(document)
+        cause = f"SPF {result.result}: {document['explanation']}"
+        print_json(with_verdict(document, code, stage="spf", cause=cause))
     else:
         colour = {"pass": "green", "fail": "red", "permerror": "red", "softfail": "yellow"}
         print(
@@ -312,11 +313,7 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
         if result.record:
             print(f"  record:  {document['record']}")
         print(f"  lookups: {result.lookups} DNS-querying terms, {result.void_lookups} void")
-    return int(
-        {"permerror": ExitCode.DATAERR, "temperror": ExitCode.TEMPFAIL}.get(
-            result.result, ExitCode.OK
-        )
-    )
+    return code
 
 
 # --------------------------------------------------------------------------- check's DNS section

@@ -66,12 +66,18 @@ def _load(args: argparse.Namespace) -> LoadedConfig | int:
 def _failure(exc: Exception, as_json: bool) -> int:
     code = int(getattr(exc, "exit_code", ExitCode.CONFIG))
     if as_json:
+        cause = getattr(exc, "cause", str(exc))
+        fix = getattr(exc, "fix", "")
         print_json(
             {
                 "ok": False,
+                # The one failure shape (schemas/failure.json), and this command's own keys.
+                "stage": "oauth2",
+                "elapsed": 0.0,
+                "diagnosis": {"stage": "oauth2", "cause": cause, "fix": fix or None},
                 "error": getattr(exc, "error", "") or "secret",
-                "cause": getattr(exc, "cause", str(exc)),
-                "fix": getattr(exc, "fix", ""),
+                "cause": cause,
+                "fix": fix,
                 "exit_code": code,
             }
         )

@@ -131,3 +131,23 @@ def quietly(*, keep_stdout: bool) -> Iterator[Captured]:
             verdict = captured.stderr.getvalue() or captured.stdout.getvalue()
             real_err.write(verdict)
             real_err.flush()
+
+
+def with_verdict(
+    document: dict[str, Any],
+    exit_code: int,
+    *,
+    stage: str,
+    cause: str = "",
+    fix: Any = None,
+) -> dict[str, Any]:
+    """``document`` with the keys every command's --json answer has (schemas/): ``ok``
+    (exactly when the exit code is 0), ``stage``, ``elapsed``, ``exit_code``, and on a
+    failure the ``diagnosis`` (cause, fix), so a script reads every failure one way."""
+    document["ok"] = exit_code == 0
+    document.setdefault("stage", stage)
+    document.setdefault("elapsed", 0.0)
+    document["exit_code"] = int(exit_code)
+    if exit_code != 0 and not document.get("diagnosis"):
+        document["diagnosis"] = {"stage": stage, "cause": cause, "fix": fix, "exit_code": exit_code}
+    return document
