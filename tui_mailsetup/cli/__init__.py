@@ -34,7 +34,15 @@ class UsageErrorParser(argparse.ArgumentParser):
             self.epilog = self.epilog_factory()
         return super().format_help()
 
+    json_requested = False
+    """--json is on the command line: a usage error is the one JSON document too."""
+
     def error(self, message: str) -> NoReturn:
+        if UsageErrorParser.json_requested:
+            from tui_mailsetup.cli.output import print_json
+            from tui_mailsetup.errors import UsageError
+
+            print_json(UsageError(f"{self.prog}: {message}").json_document())
         self.print_usage(sys.stderr)
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
 
@@ -209,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(requested_command(arguments))
+    UsageErrorParser.json_requested = "--json" in arguments[: _end_of_options(arguments)]
     args = parser.parse_args(arguments)
     for name, default in (
         ("config", None),
@@ -243,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 # Commands whose standard output is the product (a secret, a token, a file's text, a
 # script): --quiet keeps it and silences only the rest.
 DATA_COMMANDS = frozenset({"get-secret", "export", "oauth2", "completion"})
+
+
+def _end_of_options(arguments: list[str]) -> int:
+    return arguments.index("--") if "--" in arguments else len(arguments)
 
 
 def _quiet_applies(args: argparse.Namespace) -> bool:

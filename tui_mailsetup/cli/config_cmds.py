@@ -224,6 +224,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
+                "ok": True,
                 "settings": data,
                 "sources": sources,
                 "path": str(loaded.path),

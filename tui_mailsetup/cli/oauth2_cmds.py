@@ -191,7 +191,14 @@ def run_status(args: argparse.Namespace) -> int:
         )
     code = ExitCode.CONFIG if problems else ExitCode.NOPERM if login_needed else ExitCode.OK
     if args.json:
-        print_json(document)
+        from tui_mailsetup.cli.output import with_verdict
+
+        cause = (
+            "; ".join(f"{k}: {m}" for k, m in problems)
+            if problems
+            else "not signed in: run `tui-mailsetup oauth2 login`"
+        )
+        print_json(with_verdict(document, code, stage="oauth2", cause=cause))
         return code
     print(f"provider: {oauth2.provider.value}, flow: {oauth2.flow.value}")
     for key, message in problems:
