@@ -79,7 +79,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "username or OAuth2 sign-in the provider requires (e.g. --preset microsoft-365; "
         "--preset list shows them)",
     )
-    set_.set_defaults(handler=run_set)
+    set_.set_defaults(handler=run_set, parser=set_)
 
     secret = subparsers.add_parser(
         "set-secret",
@@ -283,6 +283,13 @@ def _state_summary(loaded: LoadedConfig) -> dict[str, str]:
 def run_set(args: argparse.Namespace) -> int:
     """Refuse a value invalid on its own (65, the key named, the file untouched), write it
     under the lock, then print the findings about it that depend on other keys."""
+    # Usage first, through argparse's own report: a usage error loads no settings model.
+    if args.preset is not None:
+        if args.key is not None or args.append:
+            args.parser.error("set --preset NAME takes no KEY VALUE and no --append")
+        return _run_set_preset(args)
+    if args.key is None or args.value is None:
+        args.parser.error("set needs KEY VALUE (e.g. set smtp.port 465), or --preset NAME")
     from tui_mailsetup.config_file import (
         InvalidValueError,
         similar_keys,
@@ -291,12 +298,6 @@ def run_set(args: argparse.Namespace) -> int:
     from tui_mailsetup.paths import resolve_config_path
     from tui_mailsetup.settings import field_keys, is_secret_key, list_keys, parse_list_text
 
-    if args.preset is not None:
-        if args.key is not None or args.append:
-            raise UsageError("set --preset NAME takes no KEY VALUE and no --append")
-        return _run_set_preset(args)
-    if args.key is None or args.value is None:
-        raise UsageError("set needs KEY VALUE (e.g. set smtp.port 465), or --preset NAME")
     key: str = args.key
     keys = field_keys()
     if is_secret_key(key):
