@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_environment, run_cli
+from cli_helpers import Result, cli_environment, run_cli
 
 from tui_mailsetup.config_file import write_values
 
@@ -44,6 +44,13 @@ def _config(tmp_path: Path, host: str = "smtp.example.com") -> Path:
     return config
 
 
+def _export(config: Path, home: Path, fmt: str, target: Path, *extra: str) -> Result:
+    """``export -f FMT -o TARGET`` with ``config``, as a user runs it."""
+    return run_cli(
+        "--config", str(config), "export", "-f", fmt, "-o", str(target), *extra, home=home
+    )
+
+
 def test_msmtp_export_keeps_the_other_accounts_byte_for_byte(
     tmp_path: Path, isolated_home: Path
 ) -> None:
@@ -51,9 +58,7 @@ def test_msmtp_export_keeps_the_other_accounts_byte_for_byte(
     rc.write_text(OTHER_ACCOUNTS)
     rc.chmod(0o600)
     config = _config(tmp_path)
-    first = run_cli(
-        "--config", str(config), "export", "-f", "msmtp", "-o", str(rc), home=isolated_home
-    )
+    first = _export(config, isolated_home, "msmtp", rc)
     assert first.returncode == 0, first.stderr
     text = rc.read_text()
     assert text.startswith(OTHER_ACCOUNTS)  # every byte of the hand-written part, in place
@@ -123,16 +128,11 @@ def test_a_hand_written_account_of_the_same_name_is_replaced_only_with_force(
     original = "account first\nhost a.example\n\naccount tui-mailsetup\nhost mine.example\n"
     rc.write_text(original)
     config = _config(tmp_path)
-    refused = run_cli(
-        "--config", str(config), "export", "-f", "msmtp", "-o", str(rc), home=isolated_home
-    )
+    refused = _export(config, isolated_home, "msmtp", rc)
     assert refused.returncode == 73, refused.stderr
     assert "--force" in refused.stderr and "--account" in refused.stderr
     assert rc.read_text() == original
-    forced = run_cli(
-        "--config", str(config), "export", "-f", "msmtp", "-o", str(rc), "--force",
-        home=isolated_home,
-    )  # fmt: skip
+    forced = _export(config, isolated_home, "msmtp", rc, "--force")
     assert forced.returncode == 0, forced.stderr
     assert (isolated_home / "msmtprc.bak").read_text() == original
     text = rc.read_text()
@@ -148,9 +148,7 @@ def test_another_programs_file_is_refused_without_force(
     theirs = "APP_KEY=base64:secret-of-the-app\nDB_PASSWORD=hunter2\n"
     target.write_text(theirs)
     config = _config(tmp_path)
-    refused = run_cli(
-        "--config", str(config), "export", "-f", fmt, "-o", str(target), home=isolated_home
-    )
+    refused = _export(config, isolated_home, fmt, target)
     assert refused.returncode == 73
     assert "not written by tui-mailsetup" in refused.stderr and "--force" in refused.stderr
     assert target.read_text() == theirs
@@ -161,16 +159,11 @@ def test_another_programs_file_is_refused_without_force(
     assert as_json.returncode == 73
     assert as_json.json()["ok"] is False and as_json.json()["exit_code"] == 73
 
-    forced = run_cli(
-        "--config", str(config), "export", "-f", fmt, "-o", str(target), "--force",
-        home=isolated_home,
-    )  # fmt: skip
+    forced = _export(config, isolated_home, fmt, target, "--force")
     assert forced.returncode == 0, forced.stderr
     assert (isolated_home / "target.bak").read_text() == theirs
     # Its own export is replaced without --force next time, and no backup is needed.
     (isolated_home / "target.bak").unlink()
-    again = run_cli(
-        "--config", str(config), "export", "-f", fmt, "-o", str(target), home=isolated_home
-    )
+    again = _export(config, isolated_home, fmt, target)
     assert again.returncode == 0, again.stderr
     assert not (isolated_home / "target.bak").exists()
