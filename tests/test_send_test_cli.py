@@ -74,6 +74,8 @@ def test_the_message_is_shaped_and_shown_in_the_transcript(
         (("--body", "a\x1b]0;title\x07b"), "control characters"),
         (("--attach", "/nonexistent/file"), "cannot read"),
         (("--body-file", "/nonexistent/file"), "cannot read"),
+        (("--attach", "/dev/zero"), "not a regular file"),
+        (("--body-file", "/dev/zero"), "not a regular file"),
     ],
 )
 def test_unsafe_shaping_is_refused_with_65_before_any_connection(

@@ -247,13 +247,33 @@ def check_body(body: str, what: str = "--body") -> str:
     return body
 
 
-def read_body_file(path: Path) -> str:
+def _read_regular(path: Path, what: str) -> bytes:
+    """A regular file's bytes, at most ATTACHMENT_MAX: a FIFO, a device (/dev/zero) or a
+    file that grows while read is refused, never read without end."""
+    import os
+    import stat
+
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise MessageError(f"--body-file {path}: cannot read it: {exc.strerror or exc}") from None
+        raise MessageError(f"{what} {path}: cannot read it: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise MessageError(f"{what} {path}: not a regular file")
+        try:
+            data = handle.read(ATTACHMENT_MAX + 1)
+        except OSError as exc:
+            raise MessageError(f"{what} {path}: cannot read it: {exc.strerror or exc}") from None
     if len(data) > ATTACHMENT_MAX:
-        raise MessageError(f"--body-file {path}: larger than {ATTACHMENT_MAX // 1024 // 1024} MiB")
+        raise MessageError(
+            f"{what} {path}: larger than a test message carries "
+            f"({ATTACHMENT_MAX // 1024 // 1024} MiB)"
+        )
+    return data
+
+
+def read_body_file(path: Path) -> str:
+    data = _read_regular(path, "--body-file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -266,16 +286,7 @@ def read_body_file(path: Path) -> str:
 def read_attachment(path: Path) -> Attachment:
     import mimetypes
 
-    try:
-        size = path.stat().st_size
-        if size > ATTACHMENT_MAX:
-            raise MessageError(
-                f"--attach {path}: {size} bytes, more than a test message carries "
-                f"({ATTACHMENT_MAX // 1024 // 1024} MiB)"
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MessageError(f"--attach {path}: cannot read it: {exc.strerror or exc}") from None
+    data = _read_regular(path, "--attach")
     filename = _UNSAFE_IN_HEADER.sub("_", path.name) or "attachment"
     content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     return Attachment(filename, data, content_type)
