@@ -91,7 +91,7 @@ def common_options() -> argparse.ArgumentParser:
         action="store_true",
         default=argparse.SUPPRESS,
         help="also print what is normally left out: each stage as it starts, the server's "
-        "capabilities, and the libraries' debug log on stderr",
+        "capabilities, and a log on stderr (each HTTP request made)",
     )
     return common
 
@@ -234,11 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     global _quick_exit
     _quick_exit = args.command in QUICK_EXIT_COMMANDS
     if args.verbose:
-        import logging
-
-        logging.basicConfig(
-            level=logging.DEBUG, stream=sys.stderr, format="debug: %(name)s: %(message)s"
-        )
+        _verbose_logging()
     if args.quiet and not args.json and _quiet_applies(args):
         from tui_mailsetup.cli.output import quietly
 
@@ -247,6 +243,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             captured.failed = code != ExitCode.OK
         return code
     return _dispatch(args)
+
+
+def _verbose_logging() -> None:
+    """--verbose: log records on stderr, neutralised like everything printed. The libraries
+    at INFO (httpx's one line per request), not DEBUG: their debug output can carry response
+    headers and token endpoint details, and secrets never appear in a log."""
+    import logging
+
+    from tui_mailsetup.sanitize import untrusted_text
+
+    class _Neutral(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return untrusted_text(super().format(record))
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Neutral("log: %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("tui_mailsetup").setLevel(logging.DEBUG)
 
 
 # Commands whose standard output is the product (a secret, a token, a file's text, a
