@@ -87,7 +87,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=send_test)
 
 
-def message_shape(args: argparse.Namespace) -> Any:
+def message_shape(args: argparse.Namespace) -> MessageShape | None:
     """send-test's --subject, --body/--body-file, --header and --attach, checked (65), or
     None when none was given (the test message as it is)."""
     from pathlib import Path
@@ -103,19 +103,18 @@ def message_shape(args: argparse.Namespace) -> Any:
         read_body_file,
     )
 
-    if not (args.subject is not None or args.body is not None or args.body_file
-            or args.header or args.attach):  # fmt: skip
+    asked = (args.subject, args.body, args.body_file, args.header, args.attach)
+    if all(value is None or value == [] for value in asked):
         return None
     try:
+        body = None
+        if args.body_file is not None:
+            body = read_body_file(Path(args.body_file))
+        elif args.body is not None:
+            body = check_body(args.body)
         return MessageShape(
             subject=None if args.subject is None else check_subject(args.subject),
-            body=(
-                read_body_file(Path(args.body_file))
-                if args.body_file
-                else None
-                if args.body is None
-                else check_body(args.body)
-            ),
+            body=body,
             headers=tuple(parse_header(text) for text in args.header),
             attachments=tuple(read_attachment(Path(path)) for path in args.attach),
         )
