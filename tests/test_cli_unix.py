@@ -226,3 +226,19 @@ def test_dns_shows_progress_on_a_terminal_and_nothing_otherwise(
     assert "dns acme.example:" in text and "SPF" in text
     assert text.endswith("\r\x1b[K")  # the line is cleared before the report
     assert b"dns acme.example:" not in out  # stdout (the report) has none of it
+
+
+def test_quiet_keeps_a_commands_product_and_silences_the_rest(isolated_home: Path) -> None:
+    from cli_helpers import run_cli
+
+    done = run_cli("-q", "set", "smtp.host", "smtp.example.com", home=isolated_home)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    refused = run_cli("set", "smtp.port", "many", "--quiet", home=isolated_home)
+    assert refused.returncode == 65 and refused.stdout == ""
+    assert "smtp.port" in refused.stderr
+    stored = run_cli("-q", "set-secret", "smtp.password", stdin="s3cret\n", home=isolated_home)
+    assert (stored.returncode, stored.stdout, stored.stderr) == (0, "", "")
+    got = run_cli("-q", "get-secret", "smtp.password", home=isolated_home)
+    assert (got.returncode, got.stdout, got.stderr) == (0, "s3cret\n", "")
+    exported = run_cli("-q", "export", "-f", "env", home=isolated_home)
+    assert "MAIL_HOST=smtp.example.com" in exported.stdout and exported.stderr == ""
