@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -177,7 +178,8 @@ def _print_detection(detection: Detection) -> None:
             )
         )
     if best is None:
-        print(paint(detection.cause() + ".", "red"))
+        # The verdict of a failure goes to stderr, as send-test's: `detect … >/dev/null` shows it.
+        print(paint(detection.cause() + ".", "red", stream=sys.stderr), file=sys.stderr)
     elif not best.verified and detection.probed:
         print(
             paint(
@@ -257,10 +259,13 @@ def print_report(report: DomainReport) -> None:
             print(f"           {paint(record, 'dim')}")
         if check.advice and not check.ok:
             print(f"           fix: {check.advice}")
+    # The verdict of a failure goes to stderr, as send-test's: `dns … >/dev/null` shows it.
     if report.has_errors:
-        print(paint("A record is in error: receivers are likely to reject or junk mail.", "red"))
+        verdict = "A record is in error: receivers are likely to reject or junk mail."
+        print(paint(verdict, "red", stream=sys.stderr), file=sys.stderr)
     elif report.incomplete:
-        print(paint("Some checks could not be completed (lookups failed): see unknown.", "yellow"))
+        verdict = "Some checks could not be completed (lookups failed): see unknown."
+        print(paint(verdict, "yellow", stream=sys.stderr), file=sys.stderr)
 
 
 def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
