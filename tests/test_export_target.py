@@ -167,3 +167,23 @@ def test_another_programs_file_is_refused_without_force(
     again = _export(config, isolated_home, fmt, target)
     assert again.returncode == 0, again.stderr
     assert not (isolated_home / "target.bak").exists()
+
+
+def test_accounts_added_by_hand_to_a_whole_file_export_are_kept(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    rc = isolated_home / "msmtprc"
+    config = _config(tmp_path)
+    assert _export(config, isolated_home, "msmtp", rc).returncode == 0
+    added = "\naccount mine\nhost mine.example\n"
+    rc.write_text(rc.read_text() + added)  # the user appends an account of their own
+    write_values(config, {"smtp.host": "relay.example.net"})
+    again = _export(config, isolated_home, "msmtp", rc)
+    assert again.returncode == 0, again.stderr
+    text = rc.read_text()
+    assert text.endswith(added) and "relay.example.net" in text
+    assert "smtp.example.com" not in text
+    assert [line for line in text.splitlines() if line.startswith("account default")] == [
+        "account default : tui-mailsetup"
+    ]
+    assert not (isolated_home / "msmtprc.bak").exists()

@@ -84,7 +84,10 @@ def plan_write(
     # A file that may hold a secret stays as private as it was.
     mode &= stat.S_IMODE(info.st_mode) | 0o600
     if fmt == "msmtp" and existing.strip() and not _only_our_account(existing, account):
-        merged, replaced_foreign = merge_msmtp(existing, rendered, account)
+        merged, replaced_unmarked = merge_msmtp(existing, rendered, account)
+        # An unmarked account of that name is this program's own when the file is one of
+        # its whole-file exports (accounts added below it by hand are kept, as any other).
+        replaced_foreign = replaced_unmarked and not written_by_us("msmtp", existing)
         if replaced_foreign and not force:
             raise CantCreateError(
                 f"{path} already has an msmtp account named {account!r} that tui-mailsetup did "
