@@ -187,3 +187,29 @@ def test_accounts_added_by_hand_to_a_whole_file_export_are_kept(
         "account default : tui-mailsetup"
     ]
     assert not (isolated_home / "msmtprc.bak").exists()
+
+
+def test_a_file_planted_by_another_user_is_never_replaced(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    import os
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as another user")
+    # Under /tmp itself (the test's own folder is private to root), sticky and open to all.
+    shared = Path(tempfile.mkdtemp(prefix="b22-shared-", dir="/tmp"))
+    try:
+        shared.chmod(0o1777)
+        target = shared / "mail.env"
+        planted = subprocess.run(
+            ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+             "sh", "-c", f"printf 'PLANTED=1\\n' > {target}"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert planted.returncode == 0, planted.stderr
+        refused = _export(_config(tmp_path), isolated_home, "env", target)
+        assert refused.returncode == 73
+        assert target.read_text() == "PLANTED=1\n" and target.stat().st_uid != 0
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
