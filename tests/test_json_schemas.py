@@ -172,3 +172,9 @@ def test_demo_oauth2_and_mta(config: Path, isolated_home: Path) -> None:
     valid("mta-status.json", status, status.returncode)
     queue = run_cli(*c, "mta", "queue", home=isolated_home)
     valid("mta-queue.json", queue, queue.returncode)
+
+
+def test_a_screen_asked_for_json_is_a_usage_error_document(isolated_home: Path) -> None:
+    for argv in (("--json",), ("--json", "tui"), ("demo", "--json")):
+        document = valid("failure.json", run_cli(*argv, home=isolated_home), 64)
+        assert "prints no document" in document["diagnosis"]["cause"]

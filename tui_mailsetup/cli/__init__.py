@@ -235,7 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quick_exit = args.command in QUICK_EXIT_COMMANDS
     if args.verbose:
         _verbose_logging()
-    if args.quiet and not args.json and _quiet_applies(args):
+    if args.json and _opens_screen(args):
+        # One document for every command; a screen has none to print.
+        from tui_mailsetup.errors import UsageError
+
+        what = "the TUI" if args.command in {None, "tui"} else "demo without --headless"
+        return _report(UsageError(f"--json: {what} opens a screen and prints no document"), args)
+    if args.quiet and not args.json and not _opens_screen(args):
         from tui_mailsetup.cli.output import quietly
 
         with quietly(keep_stdout=args.command in DATA_COMMANDS) as captured:
@@ -272,11 +278,11 @@ def _end_of_options(arguments: list[str]) -> int:
     return arguments.index("--") if "--" in arguments else len(arguments)
 
 
-def _quiet_applies(args: argparse.Namespace) -> bool:
-    """--quiet never hides a screen: the TUI and the demo that opens it are left alone."""
+def _opens_screen(args: argparse.Namespace) -> bool:
+    """The TUI, and the demo that opens it: --quiet leaves them alone, --json is refused."""
     if args.command in {None, "tui"}:
-        return False
-    return not (args.command == "demo" and not getattr(args, "headless", False))
+        return True
+    return args.command == "demo" and not getattr(args, "headless", False)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
