@@ -254,12 +254,12 @@ def test_token_refused_by_the_server_shows_the_decoded_334_continuation(
 
     sent = cli(isolated_home, ca, "send-test")
     assert sent.returncode == 77, sent.stdout
-    assert "status=401" in sent.stdout
-    assert "scope=https://outlook.office.com/SMTP.Send" in sent.stdout
-    assert "535 5.7.3" in sent.stdout
-    assert "oauth2 login" in sent.stdout
+    assert "status=401" in sent.stdout + sent.stderr
+    assert "scope=https://outlook.office.com/SMTP.Send" in sent.stdout + sent.stderr
+    assert "535 5.7.3" in sent.stdout + sent.stderr
+    assert "oauth2 login" in sent.stdout + sent.stderr
     # Renewed once and retried once, in the same session; never a third attempt.
-    assert "renewing it once and retrying AUTH" in sent.stdout
+    assert "renewing it once and retrying AUTH" in sent.stdout + sent.stderr
     assert len(smtp.tokens) == 2 and smtp.tokens[0] != smtp.tokens[1]
     for token in smtp.tokens:
         assert token not in sent.stdout + sent.stderr
@@ -280,7 +280,10 @@ def test_device_code_denied_and_wrong_account(
     assert other.returncode == 0
     sent = cli(isolated_home, ca, "send-test")
     assert sent.returncode == 77
-    assert "issued for another account" in sent.stdout or "mailbox" in sent.stdout
+    assert (
+        "issued for another account" in sent.stdout + sent.stderr
+        or "mailbox" in sent.stdout + sent.stderr
+    )
 
 
 # --------------------------------------------------------------------------- flows in process
@@ -347,7 +350,10 @@ def test_client_credentials_send_test_passes(
         isolated_home, ca, "send-test", env={"MAILSETUP_OAUTH2__CLIENT_SECRET": "not-the-secret"}
     )
     assert wrong.returncode == 77
-    assert "AADSTS7000215" in wrong.stdout and "set-secret oauth2.client_secret" in wrong.stdout
+    assert (
+        "AADSTS7000215" in wrong.stdout + wrong.stderr
+        and "set-secret oauth2.client_secret" in wrong.stdout + wrong.stderr
+    )
     assert "not-the-secret" not in wrong.stdout + wrong.stderr
 
     stored = cli(
@@ -453,7 +459,7 @@ def test_oauthbearer_when_xoauth2_is_not_offered(
         assert server.messages[-1].login == MAILBOX
         server.refuse_first = 99
         refused = cli(isolated_home, ca, "send-test")
-        assert refused.returncode == 77 and "status=401" in refused.stdout
+        assert refused.returncode == 77 and "status=401" in refused.stdout + refused.stderr
         assert server.continuation_answers == [b"\x01", b"\x01"]
     finally:
         server.stop()

@@ -74,12 +74,18 @@ def _load(args: argparse.Namespace) -> LoadedConfig | int:
 def _failure(exc: Exception, as_json: bool) -> int:
     code = int(getattr(exc, "exit_code", ExitCode.CONFIG))
     if as_json:
+        cause = getattr(exc, "cause", str(exc))
+        fix = getattr(exc, "fix", "")
         print_json(
             {
                 "ok": False,
+                # The one failure shape (schemas/failure.json), and this command's own keys.
+                "stage": "oauth2",
+                "elapsed": 0.0,
+                "diagnosis": {"stage": "oauth2", "cause": cause, "fix": fix or None},
                 "error": getattr(exc, "error", "") or "secret",
-                "cause": getattr(exc, "cause", str(exc)),
-                "fix": getattr(exc, "fix", ""),
+                "cause": cause,
+                "fix": fix,
                 "exit_code": code,
             }
         )
@@ -200,7 +206,14 @@ def run_status(args: argparse.Namespace) -> int:
         )
     code = ExitCode.CONFIG if problems else ExitCode.NOPERM if login_needed else ExitCode.OK
     if args.json:
-        print_json(document)
+        from tui_mailsetup.cli.output import with_verdict
+
+        cause = (
+            "; ".join(f"{k}: {m}" for k, m in problems)
+            if problems
+            else "not signed in: run `tui-mailsetup oauth2 login`"
+        )
+        print_json(with_verdict(document, code, stage="oauth2", cause=cause))
         return code
     print(f"provider: {oauth2.provider.value}, flow: {oauth2.flow.value}")
     for key, message in problems:
