@@ -44,10 +44,16 @@ def make_tree(output: Path) -> Path:
     return tree
 
 
+def ansible_galaxy() -> str:
+    """ansible-galaxy beside this interpreter (a virtual environment not on PATH), else PATH's."""
+    beside = Path(sys.executable).parent / "ansible-galaxy"
+    return str(beside) if beside.is_file() else (shutil.which("ansible-galaxy") or "ansible-galaxy")
+
+
 def build(output: Path) -> Path:
     tree = make_tree(output)
     subprocess.run(
-        ["ansible-galaxy", "collection", "build", "--force", "--output-path", str(output)],
+        [ansible_galaxy(), "collection", "build", "--force", "--output-path", str(output)],
         cwd=tree,
         check=True,
         stdout=subprocess.DEVNULL,

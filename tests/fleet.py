@@ -35,6 +35,15 @@ HOST_PYTHON = "/usr/bin/python3"
 USER_PREFIX = "tmsfleet"
 
 
+def tool(name: str) -> str | None:
+    """An Ansible command: beside this interpreter first (the README's test command runs in
+    a virtual environment that is not on PATH), then on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
+
+
 def wheelhouse() -> Path:
     return Path(os.environ.get("TUI_MAILSETUP_WHEELHOUSE", "/var/cache/tui-mailsetup/wheelhouse"))
 
@@ -44,9 +53,9 @@ def skip_reason() -> str | None:
         return "the fleet needs root (it creates system users and runs sshd)"
     if not Path(SSHD).is_file():
         return "no OpenSSH server (apt-get install openssh-server)"
-    for tool in ("ansible-playbook", "ansible-galaxy", "useradd", "ssh-keygen"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (ansible-core is in the test extra)"
+    for name in ("ansible-playbook", "ansible-galaxy", "useradd", "ssh-keygen"):
+        if tool(name) is None:
+            return f"{name} is not installed (ansible-core is in the test extra)"
     venv_ok = subprocess.run(
         [HOST_PYTHON, "-c", "import ensurepip, venv"], capture_output=True, check=False
     )
@@ -199,7 +208,7 @@ class Fleet:
         )
         subprocess.run(
             [
-                "ansible-galaxy",
+                str(tool("ansible-galaxy")),
                 "collection",
                 "install",
                 "--force",
@@ -290,7 +299,7 @@ class Fleet:
             **(env or {}),
         }
         completed = subprocess.run(
-            ["ansible-playbook", "-i", str(self.inventory(host_vars)), str(path), *args],
+            [str(tool("ansible-playbook")), "-i", str(self.inventory(host_vars)), str(path), *args],
             capture_output=True,
             text=True,
             env=environment,

@@ -7,13 +7,13 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from fleet import tool
 
 from tui_mailsetup import __version__
 
@@ -22,7 +22,7 @@ SOURCE = ROOT / "tui_mailsetup" / "ansible"
 MODULES = sorted(path.stem for path in (SOURCE / "plugins" / "modules").glob("*.py"))
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("ansible-doc") is None or shutil.which("ansible-galaxy") is None,
+    tool("ansible-doc") is None or tool("ansible-galaxy") is None,
     reason="ansible-core is not installed (it is in the test extra)",
 )
 
@@ -64,7 +64,7 @@ def test_each_module_documents_exactly_its_options(module: str, tmp_path: Path) 
     build(tmp_path, tree=True)
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path)}
     shown = subprocess.run(
-        ["ansible-doc", "-j", "-t", "module", f"tui_mailsetup.mail.{module}"],
+        [str(tool("ansible-doc")), "-j", "-t", "module", f"tui_mailsetup.mail.{module}"],
         capture_output=True,
         text=True,
         env=env,
@@ -80,7 +80,7 @@ def test_the_fleet_callback_is_documented(tmp_path: Path) -> None:
     build(tmp_path, tree=True)
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path)}
     shown = subprocess.run(
-        ["ansible-doc", "-j", "-t", "callback", "tui_mailsetup.mail.fleet"],
+        [str(tool("ansible-doc")), "-j", "-t", "callback", "tui_mailsetup.mail.fleet"],
         capture_output=True,
         text=True,
         env=env,
