@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import ssl
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from tui_mailsetup.engine.diagnosis.http_api import (
@@ -60,6 +61,11 @@ class SesReply(HttpReply):
     """An SES error answer, with the request's circumstances."""
 
     context: ErrorContext
+
+    @cached_property
+    def evidence(self) -> str:
+        """``CODE: text`` (SES's own form; never the body, which botocore has parsed)."""
+        return untrusted_text(f"{self.code}: {self.message}" if self.message else self.code)
 
     @property
     def where(self) -> str:
