@@ -9,6 +9,12 @@ grants, with their error responses (authorization_pending, slow_down,
 expired_token, access_denied, invalid_grant, invalid_client with Microsoft's
 AADSTS7000215 text, unauthorized_client).
 
+``GraphApi`` plays Microsoft Graph's ``sendMail`` and ``GET /users/{id}`` over HTTPS (same
+CA) on the shared :func:`http_servers.scripted_http`: a bearer token is accepted only when
+the AuthServer issued it for a Graph scope and it has not expired; the MIME form
+(``Content-Type: text/plain``, base64) is decoded and recorded; ``fail`` scripts Graph's
+error answers (``graph_error``).
+
 ``BearerSmtp`` is an aiosmtpd server (STARTTLS, same CA) offering XOAUTH2
 and/or OAUTHBEARER only, accepting a token only when the AuthServer issued it,
 it has not expired and it was issued for the login name; a refused token gets
@@ -18,6 +24,7 @@ the 334 error continuation (base64 JSON with status, schemes and scope).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import ssl
@@ -33,6 +40,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.http_servers import Reply, Seen, scripted_http
 from tests.smtp_servers import LocalCA
 from tui_mailsetup.sandbox import _Controller
 
@@ -401,6 +409,106 @@ class AuthServer:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --------------------------------------------------------------------------- Graph
+
+
+def graph_error(status: int, code: str, message: str, **headers: str) -> Reply:
+    """Graph's error answer: ``{"error": {"code", "message", "innerError"}}`` with a request-id."""
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {"request-id": "5e6f-err", "date": "2026-12-07T22:00:00"},
+        }
+    }
+    return (
+        status,
+        {"Content-Type": "application/json", "request-id": "5e6f-err", **headers},
+        (json.dumps(body).encode()),
+    )
+
+
+@dataclass
+class GraphSent:
+    mailbox: str
+    mime: bytes
+
+
+class GraphApi:
+    """See the module docstring; ``start()`` it, ``url`` is graph.endpoint."""
+
+    def __init__(self, auth: AuthServer, ca: LocalCA, mailboxes: set[str]) -> None:
+        self.auth = auth
+        self.ca = ca
+        self.mailboxes = mailboxes
+        self.can_read_users = True
+        """False: the token lacks User.Read.All (GET /users answers 403)."""
+        self.fail: Reply | None = None
+        """Scripted answer to every request while set (Graph's errors)."""
+        self.sent: list[GraphSent] = []
+        self.requests: list[Seen] = []
+        self._stack = contextlib.ExitStack()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> GraphApi:
+        server = self._stack.enter_context(scripted_http(self.ca.server_context()))
+        server.answer = self._answer
+        self.port = server.port
+        return self
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def _answer(self, seen: Seen) -> Reply:
+        self.requests.append(seen)
+        if self.fail is not None:
+            return self.fail
+        token = seen.headers.get("Authorization", "").removeprefix("Bearer ")
+        with self.auth._lock:
+            issued = self.auth.access_tokens.get(token)
+        if issued is None or issued.expires_at <= time.time():
+            return graph_error(
+                401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid."
+            )
+        if f"127.0.0.1:{self.port}/" not in issued.scope:
+            return graph_error(401, "InvalidAuthenticationToken", "Invalid audience.")
+        path = seen.path.partition("?")[0]
+        parts = path.split("/")  # ["", "v1.0", "users", MAILBOX, ("sendMail")]
+        if len(parts) < 4 or parts[1:3] != ["v1.0", "users"]:
+            return graph_error(400, "BadRequest", "Resource not found for the segment.")
+        mailbox = urllib.parse.unquote(parts[3])
+        if mailbox not in self.mailboxes:
+            return graph_error(
+                404, "ErrorInvalidUser", f"The requested user '{mailbox}' is invalid."
+            )
+        if seen.method == "GET" and len(parts) == 4:
+            if not self.can_read_users:
+                return graph_error(
+                    403,
+                    "Authorization_RequestDenied",
+                    "Insufficient privileges to complete the operation.",
+                )
+            return 200, {"request-id": "5e6f-get"}, json.dumps({"id": "0bd3-user"}).encode()
+        if seen.method == "POST" and parts[4:] == ["sendMail"]:
+            if seen.headers.get("Content-Type") != "text/plain":
+                return graph_error(400, "ErrorInvalidRequest", "Expected JSON or MIME.")
+            try:
+                mime = base64.b64decode(seen.body, validate=True)
+            except ValueError:
+                return graph_error(
+                    400,
+                    "ErrorMimeContentInvalidBase64String",
+                    "Invalid base64 string for MIME content.",
+                )
+            self.sent.append(GraphSent(mailbox, mime))
+            return 202, {"request-id": "5e6f-sent", "client-request-id": "5e6f-sent"}, b""
+        return graph_error(405, "ErrorInvalidRequest", "Method not allowed.")
 
 
 # --------------------------------------------------------------------------- SMTP

@@ -14,7 +14,8 @@ from typing import TypeVar
 import pytest
 
 from tui_mailsetup.drivers.http import HttpResponse
-from tui_mailsetup.engine.diagnosis import http_api, mailgun, ses
+from tui_mailsetup.engine.diagnosis import graph, http_api, mailgun, ses
+from tui_mailsetup.engine.diagnosis.graph import GraphReply
 from tui_mailsetup.engine.diagnosis.http_api import HttpReply, diagnose_http
 from tui_mailsetup.engine.diagnosis.ses import ErrorContext, SesReply
 from tui_mailsetup.engine.events import Diagnosis, Stage
@@ -265,8 +266,14 @@ def test_ses_rules_leave_other_errors_alone(
 
 
 def test_every_rule_has_its_row_is_documented_and_the_server_error_comes_last() -> None:
-    answered = {case[0] for case in MAILGUN_CASES} | {case[0] for case in SES_CASES}
-    for table in (http_api.HTTP_RULES, mailgun.MAILGUN_RULES, ses.SES_RULES):
+    answered = {case[0] for case in (*MAILGUN_CASES, *SES_CASES, *GRAPH_CASES)}
+    tables: list[Sequence[Callable[..., Diagnosis | None]]] = [
+        http_api.HTTP_RULES,
+        mailgun.MAILGUN_RULES,
+        ses.SES_RULES,
+        graph.GRAPH_RULES,
+    ]
+    for table in tables:
         names = [rule.__name__ for rule in table]
         assert len(set(names)) == len(names)
         assert names[-1] == "http_server_error"
@@ -360,6 +367,102 @@ def test_diagnose_ses_unpacks_xml_and_html_answers() -> None:
     page = ses.diagnose_ses("502", html, 502, CONTEXT, SES)
     assert page.evidence == "502: 502 Bad Gateway"
     assert page.exit_code == ExitCode.TEMPFAIL
+
+
+# --------------------------------------------------------------------------- Microsoft Graph
+
+GRAPH = MailSettings(
+    driver="graph", sender={"address": "me@example.com"}, graph={"mailbox": "box@example.com"}
+)
+
+
+def graph_reply(
+    status: int, code: str = "", message: str = "", headers: Mapping[str, str] | None = None
+) -> GraphReply:
+    return GraphReply(
+        service="Microsoft Graph",
+        status=status,
+        settings=GRAPH,
+        code=code,
+        message=message,
+        headers=headers or {},
+        mailbox="box@example.com",
+        now=NOW,
+    )
+
+
+GRAPH_CASES = [
+    ("graph_token_refused", 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.", {}, Stage.AUTH, ExitCode.NOPERM, "Graph refused the access token (HTTP 401: expired)"),
+    ("graph_token_refused", 401, "InvalidAuthenticationToken", "Invalid audience.", {}, Stage.AUTH, ExitCode.NOPERM, "(HTTP 401: wrong audience or invalid)"),
+    ("graph_send_as_denied", 403, "ErrorSendAsDenied", "not allowed to send as", {}, Stage.SEND, ExitCode.NOPERM, "box@example.com may not send as the sender address me@example.com"),
+    ("graph_access_denied", 403, "ErrorAccessDenied", "Access is denied.", {}, Stage.SEND, ExitCode.NOPERM, "Graph denied access to the mailbox box@example.com (HTTP 403 ErrorAccessDenied)"),
+    ("graph_no_mailbox", 404, "ErrorInvalidUser", "The requested user is invalid.", {}, Stage.SEND, ExitCode.NOUSER, "Graph knows no mailbox box@example.com (HTTP 404 ErrorInvalidUser)"),
+    ("graph_no_mailbox", 400, "MailboxNotEnabledForRESTAPI", "REST API is not yet supported", {}, Stage.SEND, ExitCode.NOUSER, "has no Exchange Online mailbox (licence)"),
+    ("graph_throttled", 429, "ApplicationThrottled", "over its limit", {"Retry-After": "30"}, Stage.SEND, ExitCode.TEMPFAIL, "Graph is throttling this app or mailbox (HTTP 429)"),
+    ("graph_throttled", 503, "", "", {}, Stage.SEND, ExitCode.TEMPFAIL, "Graph is busy or unavailable (HTTP 503)"),
+    ("graph_recipient_refused", 400, "ErrorInvalidRecipients", "At least one recipient is not valid.", {}, Stage.RCPT, ExitCode.NOUSER, "Graph refused a recipient"),
+    ("http_redirect", 302, "", "", {"Location": "https://login.example/"}, Stage.SEND, ExitCode.CONFIG, "Microsoft Graph answered with a redirect (HTTP 302)"),
+    ("http_client_error", 413, "ErrorMessageSizeExceeded", "too large", {}, Stage.SEND, ExitCode.DATAERR, "Microsoft Graph rejected the message (HTTP 413)"),
+    ("http_server_error", 500, "InternalServerError", "", {}, Stage.SEND, ExitCode.TEMPFAIL, "Microsoft Graph had a server error (HTTP 500)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "code", "message", "headers", "stage", "exit_code", "cause"), GRAPH_CASES
+)
+def test_each_graph_error_finds_its_named_rule(
+    rule: str,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str],
+    stage: Stage,
+    exit_code: ExitCode,
+    cause: str,
+) -> None:
+    reply = graph_reply(status, code, message, headers)
+    assert answering(reply, graph.GRAPH_RULES) == rule
+    diagnosis = diagnose_http(reply, graph.GRAPH_RULES)
+    assert (diagnosis.stage, diagnosis.exit_code) == (stage, exit_code)
+    assert cause in diagnosis.cause
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "code", "message"),
+    [
+        ("graph_token_refused", 403, "InvalidAuthenticationToken", "expired"),
+        ("graph_send_as_denied", 403, "ErrorAccessDenied", "Access is denied."),
+        ("graph_access_denied", 401, "ErrorAccessDenied", ""),
+        ("graph_no_mailbox", 400, "ErrorInvalidRecipients", ""),
+        ("graph_throttled", 500, "InternalServerError", ""),
+        ("graph_recipient_refused", 413, "ErrorMessageSizeExceeded", "recipient count"),
+        ("graph_recipient_refused", 400, "ErrorInvalidRequest", "bad body"),
+    ],
+)
+def test_graph_rules_leave_other_errors_alone(
+    rule: str, status: int, code: str, message: str
+) -> None:
+    assert getattr(graph, rule)(graph_reply(status, code, message)) is None
+
+
+def test_graph_names_the_policy_and_offers_the_mailboxs_own_address() -> None:
+    policy = graph.graph_access_denied(graph_reply(403, "ErrorAccessDenied", "AccessPolicy blocks"))
+    assert policy is not None and policy.explanation == graph.POLICY_FIX
+    grant = graph.graph_access_denied(graph_reply(403, "ErrorAccessDenied", "Access is denied."))
+    assert grant is not None and grant.explanation.startswith(graph.PERMISSION_FIX)
+    send_as = graph.graph_send_as_denied(graph_reply(403, "ErrorSendAsDenied", ""))
+    assert send_as is not None and send_as.fix is not None
+    assert send_as.fix.changes == {"sender.address": "box@example.com"}
+
+
+def test_graph_throttling_remembers_retry_after_and_a_401_shows_the_challenge() -> None:
+    throttled = graph.graph_throttled(graph_reply(503, headers={"Retry-After": "30"}))
+    assert throttled is not None and throttled.retry_after == NOW + 30
+    challenge = {"WWW-Authenticate": 'Bearer error="invalid_token" \x1b[2J, expired'}
+    refused = graph.graph_token_refused(graph_reply(401, "", "", challenge))
+    assert refused is not None and "expired" in refused.cause
+    assert "(WWW-Authenticate: Bearer error=" in refused.evidence
+    assert "\x1b" not in refused.evidence
 
 
 # --------------------------------------------------------------------------- no answer at all

@@ -2,7 +2,8 @@
 
 Each driver gets a real counterpart on 127.0.0.1: SMTP an aiosmtpd sandbox
 (STARTTLS + AUTH), Sendmail a fake binary that records what it was given,
-Mailgun and SES the local HTTP fake of test_drivers_http. The rules:
+Mailgun and SES the local HTTP fake of test_drivers_http, Graph the HTTPS Graph stand-in
+and token endpoint of tests/oauth2_server.py. The rules:
 
 * "configured" means the same to validation and to the driver: what validation
   accepts, the runner sends; what validation refuses for missing credentials,
@@ -23,6 +24,8 @@ import pytest
 from aws_servers import ses_json
 from http_servers import Reply, ScriptedHttp, Seen
 
+from tests.oauth2_server import AuthServer, GraphApi
+from tests.smtp_servers import LocalCA
 from tui_mailsetup.config_file import LoadedConfig, load_config, write_values
 from tui_mailsetup.drivers import create_driver
 from tui_mailsetup.engine.events import Event, Outcome, Stage
@@ -34,7 +37,7 @@ from tui_mailsetup.sandbox import Sandbox
 from tui_mailsetup.secrets import delete_secret, secret_sources, store_secret
 from tui_mailsetup.validation import validate
 
-DRIVERS = ["smtp", "sendmail", "mailgun", "ses"]
+DRIVERS = ["smtp", "sendmail", "mailgun", "ses", "graph"]
 SENDER = {"sender.name": "Contract", "sender.address": "ops@acme.com"}
 RECIPIENT = "dev@acme.com"
 SECRET = "s3cret-Contract-value"
@@ -101,6 +104,38 @@ def rig(
             return len(record.read_text().splitlines()) if record.exists() else 0
 
         yield Rig(driver, config, runs, runs, binary.unlink)
+        return
+    if driver == "graph":
+        ca = LocalCA(tmp_path)
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_path))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_path))
+        auth = AuthServer(ca, app_subject=SENDER["sender.address"]).start()
+        graph = GraphApi(auth, ca, {SENDER["sender.address"]}).start()
+        write_values(
+            config,
+            {
+                "driver": "graph",
+                "graph.endpoint": graph.url,
+                "smtp.timeout": 10,
+                "oauth2.flow": "client-credentials",
+                "oauth2.tenant": "acme.com",
+                "oauth2.client_id": auth.client_id,
+                "oauth2.token_url": auth.token_url,
+                **SENDER,
+            },
+        )
+        store_secret(config, "oauth2.client_secret", auth.client_secret)
+        try:
+            yield Rig(
+                driver,
+                config,
+                lambda: len(graph.sent),
+                lambda: len(graph.requests) + len(auth.grants),
+                lambda: delete_secret(config, "oauth2.client_secret") and None,
+            )
+        finally:
+            graph.stop()
+            auth.stop()
         return
     if driver == "mailgun":
         http_api.reply = (200, {}, b'{"id": "<1@mg>", "message": "Queued"}')

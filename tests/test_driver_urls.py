@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cli_helpers import config_path, run_cli
 
+from tui_mailsetup.drivers.graph import GraphDriver
 from tui_mailsetup.drivers.mailgun import MailgunDriver
 from tui_mailsetup.drivers.ses_api import SesApi
 from tui_mailsetup.endpoints import URL_KEYS_BY_DRIVER, url_problem
@@ -28,6 +29,12 @@ SENDER = {"name": "Acme", "address": "alerts@acme.example"}
 BASE = {
     "mailgun": {"domain": "mg.acme.example"},
     "ses": {"region": "eu-west-1", "access_key_id": "AKIAIOSFODNN7EXAMPLE"},
+    "graph": {"mailbox": "alerts@acme.example"},
+}
+SECRETS = {
+    "mailgun": "key-123",
+    "ses": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "graph": "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.access-token",
 }
 
 GOOD = [
@@ -68,10 +75,20 @@ def url_errors(driver: str, key: str, url: str) -> list[str]:
 def driver_refuses(driver: str, url: str, settings: MailSettings) -> bool:
     """The driver's own check before it sends anything."""
     if driver == "mailgun":
-        problem = MailgunDriver(settings, "key-123")._problem()
+        problem = MailgunDriver(settings, SECRETS[driver])._problem()
+    elif driver == "ses":
+        problem = SesApi(settings, SECRETS[driver])._settings_problem()
     else:
-        problem = SesApi(settings, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")._settings_problem()
+        problem = GraphDriver(settings, SECRETS[driver])._problem()
     return problem is not None and problem.exit_code == 78
+
+
+def expected_refusal(driver: str, url: str) -> bool:
+    """BAD everywhere; Graph also takes only its root URL (the driver appends /v1.0/…)."""
+    if url in BAD:
+        return True
+    path = url.split("://", 1)[1].partition("/")[2].rstrip("/")
+    return driver == "graph" and path not in ("", "v1.0")
 
 
 @pytest.mark.parametrize(("driver", "key"), DRIVER_URLS)
@@ -81,7 +98,7 @@ def test_validation_and_driver_agree(driver: str, key: str, url: str) -> None:
     errors = url_errors(driver, key, url)
     refused = driver_refuses(driver, url, settings)
     assert bool(errors) == refused, (errors, refused)
-    assert refused == (url in BAD)
+    assert refused == expected_refusal(driver, url)
     # The password inside a URL is never repeated in the message.
     assert not any("hunter2" in message for message in errors)
 
@@ -93,7 +110,7 @@ async def test_the_driver_refuses_before_sending(driver: str, key: str, url: str
     from tui_mailsetup.drivers import create_driver
 
     settings = MailSettings.model_validate(settings_data(driver, key, url))
-    secret = "key-123" if driver == "mailgun" else "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    secret = SECRETS[driver]
     events = [
         event
         async for event in create_driver(settings, secret).send(EmailMessage(), ["bob@example.com"])
@@ -114,9 +131,16 @@ def test_check_offline_agrees(tmp_path: Path, driver: str, key: str, url: str, c
     path.parent.mkdir(parents=True)
     section, name = key.split(".")
     extra = "\n".join(f'{k} = "{v}"' for k, v in BASE.get(section, {}).items())
+    # Graph's token comes from [oauth2]: an app registration complete enough to validate.
+    oauth2 = (
+        '[oauth2]\nprovider = "microsoft"\nflow = "client-credentials"\n'
+        'tenant = "acme.example"\nclient_id = "11111111-2222-3333-4444-555555555555"\n'
+        if driver == "graph"
+        else ""
+    )
     path.write_text(
         f'driver = "{driver}"\n[sender]\nname = "Acme"\naddress = "alerts@acme.example"\n'
-        f'[{section}]\n{extra}\n{name} = "{url}"\n'
+        f'[{section}]\n{extra}\n{name} = "{url}"\n{oauth2}'
     )
     result = run_cli(
         "check",
@@ -125,6 +149,7 @@ def test_check_offline_agrees(tmp_path: Path, driver: str, key: str, url: str, c
         env={
             "MAILSETUP_MAILGUN__API_KEY": "key-123",
             "MAILSETUP_SES__SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "MAILSETUP_OAUTH2__CLIENT_SECRET": "app-secret-value",
         },
     )
     assert result.returncode == code, result.stdout + result.stderr
@@ -132,8 +157,15 @@ def test_check_offline_agrees(tmp_path: Path, driver: str, key: str, url: str, c
         assert key in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("driver", "key"), DRIVER_URLS)
-@pytest.mark.parametrize("fmt", ["env", "django", "json"])
+@pytest.mark.parametrize(
+    ("driver", "key", "fmt"),
+    [
+        (driver, key, fmt)
+        for driver, key in DRIVER_URLS
+        # Graph exports only what an application speaking Graph can use.
+        for fmt in (("env", "json") if driver == "graph" else ("env", "django", "json"))
+    ],
+)
 def test_exports_refuse_what_the_driver_refuses(driver: str, key: str, fmt: str) -> None:
     settings = MailSettings.model_validate(settings_data(driver, key, "http://api.example.com"))
     with pytest.raises(ExportError, match=key):

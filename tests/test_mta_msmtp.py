@@ -8,6 +8,7 @@ test submits through is a two-line wrapper running msmtp on that file
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -123,8 +124,9 @@ def test_apply_test_delivered_wrong_password_diagnosed_and_revert(
     assert "FAILED at AUTH: Authentication failed" in failed.stdout
     assert wrong not in failed.stdout
 
+    # One revert after two applies: the file as it was before the first one.
     assert mta(isolated_home, config, etc, "revert").returncode == 0
-    assert mta(isolated_home, config, etc, "revert").returncode == 0
+    assert mta(isolated_home, config, etc, "revert").returncode == 65
     assert rc.read_bytes() == original
     assert stat.S_IMODE(rc.stat().st_mode) == 0o644
 
@@ -175,3 +177,51 @@ def test_a_relay_without_login_gets_a_world_readable_msmtprc(
     rc = etc / "msmtprc"
     assert stat.S_IMODE(rc.stat().st_mode) == 0o644
     assert "auth off" in rc.read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mta apply writes the system msmtprc as root")
+def test_a_hand_edit_of_the_msmtprc_makes_revert_refuse_and_show_it(
+    relay: Sandbox, etc: Path, isolated_home: Path
+) -> None:
+    config = write_config(isolated_home, relay)
+    rc = etc / "msmtprc"
+    original = b"defaults\ntimeout 10\n"
+    rc.write_bytes(original)
+    rc.chmod(0o600)
+    assert mta(isolated_home, config, etc, "apply").returncode == 0
+    rc.write_text(rc.read_text() + "account work\nhost mail.work.example\npassword hunter2\n")
+    edited = rc.read_bytes()
+
+    refused = mta(isolated_home, config, etc, "revert")
+    assert refused.returncode == 78, refused.stdout + refused.stderr
+    assert f"{rc} changed since mta apply wrote it" in refused.stderr
+    assert "+account work" in refused.stderr and "+password ********" in refused.stderr
+    assert "hunter2" not in refused.stderr and PASSWORD not in refused.stderr
+    assert rc.read_bytes() == edited
+
+    forced = mta(isolated_home, config, etc, "revert", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert rc.read_bytes() == original
+    assert stat.S_IMODE(rc.stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mta apply writes the system msmtprc as root")
+def test_a_tampered_manifest_names_no_file_but_the_msmtprc(
+    relay: Sandbox, etc: Path, isolated_home: Path
+) -> None:
+    # In /etc, "passwd" is a name inside the configuration directory too.
+    canary = etc / "passwd"
+    canary.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    config = write_config(isolated_home, relay)
+    assert mta(isolated_home, config, etc, "apply").returncode == 0
+    rc = etc / "msmtprc"
+    applied = rc.read_bytes()
+    manifest = etc / ".tui-mailsetup-backups" / "msmtp" / "applied" / "manifest.json"
+    document = json.loads(manifest.read_text())
+    document["files"].append(dict(document["files"][0], name="passwd", before=None))
+    manifest.write_text(json.dumps(document))
+    refused = mta(isolated_home, config, etc, "revert")
+    assert refused.returncode == 65, refused.stdout + refused.stderr
+    assert "a file mta apply never writes: 'passwd'" in refused.stderr
+    assert canary.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+    assert rc.read_bytes() == applied

@@ -230,3 +230,84 @@ def test_the_log_is_read_from_where_it_was_when_following_began(tmp_path: Path) 
         handle.write(" done\n")
     assert source.new_lines() == ["second half done"]
     assert LogSource(None).available is False
+
+
+# --------------------------------------------------------------------------- apply's record
+
+
+def _record_with_pending_change(config_dir: Path) -> tuple[Path, bytes, bytes]:
+    from tui_mailsetup.mta import backup
+
+    old, new = b"relayhost = [a.example]:587\n", b"relayhost = [b.example]:587\n"
+    (config_dir / "main.cf").write_bytes(old)
+    root = backup.backup_root(config_dir, "postfix")
+    with backup.exclusive(root):
+        record = backup.create(root, "postfix", {"main.cf": (old, 0o644, 0)})
+        record.parameters = {"relayhost": backup.Parameter(None, "[a.example]:587")}
+        record.files["main.cf"].pending = backup.store_object(record, new)
+        record.pending_parameters = {"relayhost": backup.Parameter(None, "[b.example]:587")}
+        backup.write_manifest(record)
+    return root, old, new
+
+
+@pytest.mark.parametrize("killed_after_the_rename", [True, False])
+def test_a_change_killed_half_way_is_settled_by_what_main_cf_is(
+    tmp_path: Path, killed_after_the_rename: bool
+) -> None:
+    from tui_mailsetup.mta import backup
+
+    root, old, new = _record_with_pending_change(tmp_path)
+    if killed_after_the_rename:
+        (tmp_path / "main.cf").write_bytes(new)
+    record = backup.load(root, "postfix", frozenset({"main.cf"}), frozenset({"relayhost"}))
+    assert record is not None
+    entry = record.files["main.cf"]
+    assert entry.pending is None and record.pending_parameters is None
+    assert entry.after == backup.sha256(new if killed_after_the_rename else old)
+    host = "b" if killed_after_the_rename else "a"
+    assert record.parameters["relayhost"].after == f"[{host}.example]:587"
+    assert backup.states(record, tmp_path)["main.cf"] == (
+        backup.RESTORE if killed_after_the_rename else backup.SAME
+    )
+
+
+@pytest.mark.parametrize("problem", ["group-writable", "symlink", "foreign-owner"])
+def test_a_backup_record_others_could_change_is_refused(tmp_path: Path, problem: str) -> None:
+    from tui_mailsetup.mta import backup
+
+    root, _, _ = _record_with_pending_change(tmp_path)
+    manifest = root / backup.RECORD / backup.MANIFEST
+    if problem == "group-writable":
+        (root / backup.RECORD).chmod(0o770)
+    elif problem == "symlink":
+        target = tmp_path / "elsewhere.json"
+        target.write_bytes(manifest.read_bytes())
+        manifest.unlink()
+        manifest.symlink_to(target)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("giving a file to another user needs root")
+        os.chown(manifest, 65534, 65534)
+    with pytest.raises(MtaError) as caught:
+        backup.load(root, "postfix", frozenset({"main.cf"}), frozenset({"relayhost"}))
+    assert caught.value.exit_code is ExitCode.CONFIG
+    assert "it is not used and nothing was changed" in str(caught.value)
+    assert "fix it with:" in str(caught.value)
+
+
+def test_revert_never_writes_through_a_symlink_out_of_the_configuration_directory(
+    tmp_path: Path,
+) -> None:
+    from tui_mailsetup.mta import backup
+
+    config_dir, elsewhere = tmp_path / "postfix", tmp_path / "elsewhere"
+    config_dir.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    (config_dir / "sasl_passwd").symlink_to(elsewhere / "passwd")
+    (config_dir / "main.cf").symlink_to(config_dir / "main.cf.real")
+    assert backup.inside(config_dir, "main.cf") == config_dir / "main.cf"
+    with pytest.raises(MtaError) as caught:
+        backup.inside(config_dir, "sasl_passwd")
+    assert caught.value.exit_code is ExitCode.CONFIG
+    assert "outside" in str(caught.value) and "nothing was changed" in str(caught.value)

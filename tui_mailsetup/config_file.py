@@ -15,6 +15,7 @@ several lines, which the Python 3.11 tomllib refuses.)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from tui_mailsetup import files, paths
+from tui_mailsetup.config_peek import PARSE_LIMIT, deep_line
 from tui_mailsetup.errors import ConfigurationError, DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity
@@ -182,17 +184,61 @@ def read_data(path: Path) -> tuple[str, dict[str, Any]]:
     import tomllib
 
     text = _read_text(path)
+    if deep_line(text, PARSE_LIMIT) is not None:
+        raise _too_deep(path, text)
     try:
-        return text, tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         # tomlkit's verdict, as before: its error (with the line), or its values.
-        return text, _parse_document(path, text).unwrap()
+        data = _parse_document(path, text).unwrap()
+    except RecursionError:
+        raise _too_deep(path, text) from None
+    check_depth(path, text, data)
+    return text, data
+
+
+MAX_DEPTH = 16
+"""Tables and lists nested deeper than this are refused: the deepest key is three levels
+down, and everything that walks the values (merging the layers, validation) recurses."""
+
+
+def check_depth(path: Path, text: str, data: Mapping[str, Any]) -> None:
+    """ConfigError (78, with the line) when ``data`` nests deeper than MAX_DEPTH. Iterative:
+    it must not itself run out of stack on what it refuses."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(path, text)
+        if isinstance(value, Mapping):
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
+
+
+def _too_deep(path: Path, text: str) -> ConfigError:
+    line = deep_line(text, MAX_DEPTH)
+    origin = f"{path}:{line}" if line else str(path)
+    return ConfigError(
+        path,
+        [
+            ConfigProblem(
+                "",
+                f"tables or lists are nested more than {MAX_DEPTH} deep; no setting is "
+                "nested like that (check this line)",
+                origin,
+                line,
+            )
+        ],
+    )
 
 
 def read_document(path: Path) -> tuple[str, tomlkit.TOMLDocument]:
     """The file's text and its tomlkit document (for writing: it keeps comments and
     order); ConfigError with the line when it does not parse."""
     text = _read_text(path)
+    if deep_line(text, PARSE_LIMIT) is not None:
+        raise _too_deep(path, text)
     return text, _parse_document(path, text)
 
 
@@ -202,7 +248,9 @@ def _parse_document(path: Path, text: str) -> tomlkit.TOMLDocument:
 
     try:
         document = tomlkit.parse(text)
-        document.unwrap()  # some errors (a key set twice in a table) show only here
+        check_depth(path, text, document.unwrap())  # a key set twice shows only here
+    except RecursionError:
+        raise _too_deep(path, text) from None
     except tomlkit.exceptions.ParseError as exc:
         message = str(exc).split(" at line ")[0]
         origin = f"{path}:{exc.line}"
@@ -357,8 +405,8 @@ def load_config(
     file_source = TomlFileSource(MailSettings, config_path)
     layers: list[tuple[ValueSource, dict[str, Any]]] = [
         (ValueSource.FILE, file_source()),
-        (ValueSource.SECRETS_DIR, secrets_dir_source()()),
-        (ValueSource.ENV, environment_source()()),
+        (ValueSource.SECRETS_DIR, _read_layer(config_path, ValueSource.SECRETS_DIR)),
+        (ValueSource.ENV, _read_layer(config_path, ValueSource.ENV)),
         (ValueSource.CLI, _nest(overrides or {})),
     ]
     merged: dict[str, Any] = {}
@@ -385,6 +433,85 @@ def load_config(
         for key in file_source.ignored_secrets
     ]
     return LoadedConfig(settings, sources, config_path, config_path.exists(), warnings)
+
+
+def _read_layer(config_path: Path, layer: ValueSource) -> dict[str, Any]:
+    """The environment's or the secrets directories' values; ConfigError (78) naming the
+    variable (or file) whose value is not the JSON its key takes (a list, a table)."""
+    from pydantic_settings import SettingsError
+
+    source = environment_source() if layer is ValueSource.ENV else secrets_dir_source()
+    try:
+        values: dict[str, Any] = source()
+        check_depth(config_path, "", values)
+    except (SettingsError, RecursionError, ConfigError) as exc:
+        raise ConfigError(config_path, [_layer_problem(layer)]) from exc
+    return values
+
+
+def _layer_problem(layer: ValueSource) -> ConfigProblem:
+    """Which variable (or secrets-directory file) holds a value that is not valid JSON."""
+    import json
+
+    candidates: dict[str, str] = {}
+    if layer is ValueSource.ENV:
+        candidates = {name: value for name, value in os.environ.items()}
+    else:
+        for directory in paths.secrets_dirs():
+            with contextlib.suppress(OSError):
+                for entry in directory.iterdir():
+                    with contextlib.suppress(OSError, UnicodeDecodeError):
+                        if entry.is_file() and entry.stat().st_size < 65536:
+                            candidates[entry.name] = entry.read_text(encoding="utf-8")
+    sections = set(SECTION_NAMES)
+    lists = {key for key in field_keys() if _is_list(key)}
+    for name, value in sorted(candidates.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTED_DELIMITER, ".")
+        if key not in sections and key not in lists:
+            continue
+        try:
+            check_depth(Path(name), "", {"": json.loads(value)})
+        except (ValueError, RecursionError, ConfigError):
+            pass
+        else:
+            continue
+        form = (
+            f'a JSON list, e.g. {name}=\'["a", "b"]\''
+            if key in lists
+            else f'a JSON table, e.g. {name}=\'{{"key": "value"}}\', or one variable per '
+            f"key ({name}{ENV_NESTED_DELIMITER}KEY)"
+        )
+        origin = (
+            f"environment variable {name}"
+            if layer is ValueSource.ENV
+            else f"secrets directory file {name}"
+        )
+        return ConfigProblem(
+            key, f"is not valid JSON (or nests too deep): it must be {form}", origin
+        )
+    where = "the environment" if layer is ValueSource.ENV else "a secrets directory"
+    return ConfigProblem(
+        "",
+        f"a {ENV_PREFIX}* value in {where} cannot be read: lists and tables are written as "
+        'JSON, e.g. \'["a", "b"]\'',
+        where,
+    )
+
+
+def _is_list(key: str) -> bool:
+    import typing
+
+    section, _, name = key.rpartition(".")
+    model: type[BaseModel] = MailSettings
+    if section:
+        annotation = MailSettings.model_fields[section].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        model = annotation
+    info = model.model_fields.get(name)
+    return info is not None and typing.get_origin(info.annotation) is list
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

@@ -40,6 +40,7 @@ MAILGUN_VERSION_PATH = "/v3"
 URL_KEYS_BY_DRIVER = {
     "mailgun": ("mailgun.base_url",),
     "ses": ("ses.endpoint_url",),
+    "graph": ("graph.endpoint",),
 }
 """The URL settings each HTTP driver sends its credentials to (the contract test walks these)."""
 
@@ -54,10 +55,14 @@ class UrlProblem:
     """The URL is well-formed but would send the credential unencrypted to another machine."""
 
 
-def url_problem(url: str, *, carries: str = "the API key") -> UrlProblem | None:
+def url_problem(
+    url: str, *, carries: str = "the API key", root_only: bool = False
+) -> UrlProblem | None:
     """None when ``url`` may be sent ``carries``; else what is wrong, before anything is sent.
 
-    An empty ``url`` is not judged here: every caller treats it as "the provider's own".
+    ``root_only``: the service's root (``https://graph.microsoft.com``), no path; the driver
+    appends its own. An empty ``url`` is not judged here: every caller treats it as "the
+    provider's own".
     """
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         return UrlProblem("url-invalid", "must not contain spaces or control characters")
@@ -82,6 +87,11 @@ def url_problem(url: str, *, carries: str = "the API key") -> UrlProblem | None:
         return UrlProblem("url-invalid", "must not have a query (?…) or fragment (#…)")
     if port == 0:
         return UrlProblem("url-invalid", "has port 0")
+    if root_only and parts.path not in ("", "/"):
+        return UrlProblem(
+            "url-invalid",
+            f"must be the service's root URL ({parts.scheme}://{parts.netloc}), without a path",
+        )
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return UrlProblem(
             "url-plaintext",

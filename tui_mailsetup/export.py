@@ -56,6 +56,10 @@ PASSWORD_PLACEHOLDER = "<password>"
 POSTFIX_SASL_MAP = "${default_database_type}:${config_directory}/sasl_passwd"
 
 
+GRAPH_FORMATS = ("env", "json")
+"""What the graph driver exports to: an application speaking Graph itself, or the settings."""
+
+
 class ExportError(Exception):
     """The settings cannot be exported in the asked format; nothing was written."""
 
@@ -107,7 +111,15 @@ def canonical_format(name: str) -> str:
 def render(fmt: str, settings: MailSettings, options: ExportOptions | None = None) -> str:
     """The exported text for ``fmt`` (see :data:`FORMATS`)."""
     options = options or ExportOptions()
-    renderer = _RENDERERS[canonical_format(fmt)]
+    fmt = canonical_format(fmt)
+    if settings.driver is Driver.GRAPH and fmt not in GRAPH_FORMATS:
+        raise ExportError(
+            f"the graph driver sends through Microsoft Graph's HTTPS API, which {fmt} cannot "
+            f"use; export it as {' or '.join(GRAPH_FORMATS)}, or make `tui-mailsetup sendmail` "
+            "this machine's sendmail (see tui-mailsetup mta apply --mta tui-mailsetup)",
+            ExitCode.CONFIG,
+        )
+    renderer = _RENDERERS[fmt]
     _require_usable_api_urls(settings)
     return renderer(settings, options)
 
@@ -133,7 +145,8 @@ def write_export(path: Path, text: str, *, mode: int) -> None:
         files.ensure_dir(path.parent, private=True)
     else:
         files.ensure_dir(path.parent)
-    files.atomic_write(path, text.encode("utf-8"), mode=mode)
+    # Private: a secret (or a file that may hold one) is never handed to another user.
+    files.atomic_write(path, text.encode("utf-8"), mode=mode, secret=mode & 0o077 == 0)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -488,6 +501,8 @@ def _env_lines(settings: MailSettings, options: ExportOptions) -> list[tuple[str
             ("MAILGUN_SECRET", _secret_or_none(options, "mailgun.api_key")),
             ("MAILGUN_ENDPOINT", mailgun_api_host(settings)),
         ]
+    elif settings.driver is Driver.GRAPH:
+        pairs += _graph_env(settings, options)
     else:
         pairs += [
             ("MAIL_MAILER", "ses"),
@@ -502,6 +517,40 @@ def _env_lines(settings: MailSettings, options: ExportOptions) -> list[tuple[str
     return pairs
 
 
+def _graph_env(settings: MailSettings, options: ExportOptions) -> list[tuple[str, str | None]]:
+    """What an application speaking Graph needs: the Azure Identity SDKs' variables
+    (EnvironmentCredential: tenant, client, secret or certificate, authority), Graph's root
+    and scope, and the mailbox (Laravel's microsoft-graph mailers read MAIL_MAILER)."""
+    from urllib.parse import urlsplit
+
+    from tui_mailsetup.drivers.graph_auth import graph_root, graph_scopes
+    from tui_mailsetup.settings import OAuth2Flow
+
+    oauth2 = settings.oauth2
+    flow_settings = settings.model_copy(
+        update={"oauth2": oauth2.model_copy(update={"flow": OAuth2Flow.CLIENT_CREDENTIALS})}
+    )
+    pairs: list[tuple[str, str | None]] = [
+        ("MAIL_MAILER", "microsoft-graph"),
+        ("AZURE_TENANT_ID", oauth2.tenant),
+        ("AZURE_CLIENT_ID", oauth2.client_id),
+    ]
+    if oauth2.certificate_file:
+        pairs.append(("AZURE_CLIENT_CERTIFICATE_PATH", oauth2.certificate_file))
+    else:
+        pairs.append(("AZURE_CLIENT_SECRET", _secret_or_none(options, "oauth2.client_secret")))
+    if oauth2.token_url:
+        parts = urlsplit(oauth2.token_url)
+        pairs.append(("AZURE_AUTHORITY_HOST", f"{parts.scheme}://{parts.netloc}"))
+    pairs += [
+        ("GRAPH_ENDPOINT", graph_root(settings)),
+        ("GRAPH_SCOPE", " ".join(oauth2.scopes) or graph_scopes(flow_settings)[0]),
+        ("GRAPH_MAILBOX", settings.graph.mailbox or settings.sender.address),
+        ("GRAPH_SAVE_TO_SENT_ITEMS", "true" if settings.graph.save_to_sent_items else "false"),
+    ]
+    return pairs
+
+
 def _secret_or_none(options: ExportOptions, key: str) -> str | None:
     value = options.secret(key)
     if options.include_secrets and value is None:
@@ -511,6 +560,12 @@ def _secret_or_none(options: ExportOptions, key: str) -> str | None:
 
 def render_env(settings: MailSettings, options: ExportOptions) -> str:
     lines = _header(options, ".env mail settings (Laravel's names)")
+    if settings.driver is Driver.GRAPH and settings.oauth2.flow.value == "device-code":
+        lines.append(
+            "# Note: the device-code sign-in is this program's; an application sending through "
+            "Graph on its own needs an app registration with the Mail.Send application "
+            "permission (client credentials)."
+        )
     if _has_trust_settings(settings):
         lines.append(
             "# Note: the certificate settings (ca_file, fingerprint, verify) have no .env "

@@ -18,6 +18,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tui_mailsetup.errors import CantCreateError, ConfigurationError, file_error
 
@@ -28,6 +29,13 @@ LOCK_SUFFIX = ".lock"
 class UnsafePermissionsError(ConfigurationError):
     """A file or directory that holds secrets, or that secrets are used with, can be read or
     changed by others (78)."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path} if self.path else {}
 
 
 def ensure_dir(path: Path, *, private: bool = False) -> None:
@@ -105,7 +113,9 @@ def locked(config_path: Path) -> Iterator[None]:
             return
         ensure_dir(path.parent, private=True)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+            # Never through a link: another user's would have root create or open any file.
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(path, flags, 0o600)
         except OSError as exc:
             raise file_error(exc, path, "create the lock file") from exc
         try:
@@ -129,19 +139,28 @@ def atomic_write(
     mode: int = 0o644,
     backup: bool = False,
     keep_mode: bool = False,
+    secret: bool = False,
 ) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves the old or the new file, never half.
 
     The temporary file is created with ``mode`` from the start (a secret is
     never readable by others, not even for a moment), fsynced, renamed over
     the target, and the directory fsynced. With ``keep_mode`` an existing
-    file keeps its mode; its owner and group are always kept where this
-    process may set them. A symlink is written through to its target. With
-    ``backup`` the previous version is kept as ``<name>.bak``.
+    file keeps its mode; its owner and group are kept where this process may
+    set them, unless the data is a ``secret``: then the file is the caller's
+    and :func:`secret_write_target`'s rule holds (another user's file, link or
+    directory is refused). A symlink is written through to its target, unless
+    another user owns the link. With ``backup`` the previous version is kept
+    as ``<name>.bak``.
 
-    Raises errors.CantCreateError (73) or errors.WriteError (74) naming the path.
+    Raises errors.CantCreateError (73) or errors.WriteError (74) naming the path,
+    UnsafePermissionsError (78) when a secret would be handed to another user.
     """
-    target = write_target(path)
+    if secret:
+        target = secret_write_target(path)
+    else:
+        _refuse_foreign_link(path, CantCreateError)
+        target = write_target(path)
     directory = target.parent
     try:
         current: os.stat_result | None = target.stat()
@@ -160,9 +179,10 @@ def atomic_write(
         raise file_error(exc, target) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
-            if current is not None and (current.st_uid, current.st_gid) != (
-                os.getuid(),
-                os.getgid(),
+            if (
+                not secret
+                and current is not None
+                and (current.st_uid, current.st_gid) != (os.getuid(), os.getgid())
             ):
                 with contextlib.suppress(OSError):
                     os.fchown(handle.fileno(), current.st_uid, current.st_gid)
@@ -203,6 +223,11 @@ def _copy_atomically(source: Path, destination: Path) -> None:
         raise
 
 
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or an unlink in ``directory`` durable (best effort)."""
+    _fsync_dir(directory)
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
@@ -241,38 +266,163 @@ def check_private_dir(directory: Path) -> None:
         )
 
 
-def _check_not_writable_by_others(path: Path, what: str) -> None:
-    info = path.stat()
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        kind = "chmod go-w"
+# --------------------------------------------------------------------------- trust before action
+
+_MAX_LINKS = 40
+"""Symbolic links followed while checking one path (the kernel's own limit)."""
+
+
+def _owner_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"uid {uid}, {pwd.getpwuid(uid).pw_name}"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _trusted_owner(uid: int) -> bool:
+    """The caller (its effective user: under sudo, root) and root may own what is trusted."""
+    return uid in {os.geteuid(), 0}
+
+
+def check_trusted(path: Path, *, purpose: str) -> None:
+    """Trust before action (PRODUCT.md): refuse ``path`` unless it, every directory above it
+    and every symbolic link on the way are owned by the caller or root, and none can be
+    changed by group or others. A directory others may write is safe only when it is
+    sticky (``/tmp``): no one can then replace an entry they do not own.
+
+    ``purpose`` says what is not done, for the refusal ("its password_command is not
+    run"). The one check every path uses before a configuration makes the program run,
+    send, contact or change anything, and before a secret is written into a directory;
+    the part of ``path`` that does not exist yet is skipped (nothing there to trust).
+
+    Raises UnsafePermissionsError (78) naming the file or directory, its owner and mode,
+    and the ``chown``/``chmod`` that fixes it.
+    """
+    subject = Path(path)
+    pending = list(Path.cwd().joinpath(subject).parts)
+    current = Path(pending.pop(0))  # the root directory
+    _check_entry(current, os.lstat(current), subject, purpose, last=not pending)
+    links = 0
+    while pending:
+        name = pending.pop(0)
+        if name in {"", "."}:
+            continue
+        if name == "..":
+            current = current.parent  # no links in current: a lexical step is the kernel's
+            continue
+        candidate = current / name
+        try:
+            info = os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise UnsafePermissionsError(
+                f"{candidate} cannot be checked ({exc.strerror or exc}), so {subject} is not "
+                f"trusted: {purpose}"
+            ) from exc
+        if stat.S_ISLNK(info.st_mode):
+            _check_entry(candidate, info, subject, purpose, last=False)
+            links += 1
+            if links > _MAX_LINKS:
+                raise UnsafePermissionsError(
+                    f"{subject}: too many symbolic links on the way; {purpose}"
+                )
+            pending[:0] = Path(os.readlink(candidate)).parts
+            if pending and pending[0] == os.sep:
+                current = Path(pending.pop(0))
+            continue
+        _check_entry(candidate, info, subject, purpose, last=not pending)
+        current = candidate
+
+
+def _check_entry(
+    place: Path, info: os.stat_result, subject: Path, purpose: str, *, last: bool
+) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        role = "a symbolic link on the way to it"
+    elif place == subject or last:
+        role = "the file itself" if not stat.S_ISDIR(info.st_mode) else "the directory itself"
+    else:
+        role = "a directory above it"
+    mode = stat.S_IMODE(info.st_mode)
+    about = f"{place} ({role}; owner {_owner_name(info.st_uid)}, mode {mode:04o})"
+    if not _trusted_owner(info.st_uid):
+        chown = "chown -h" if stat.S_ISLNK(info.st_mode) else "chown"
         raise UnsafePermissionsError(
-            f"{path} ({what}) can be changed by group or others (mode "
-            f"{stat.S_IMODE(info.st_mode):04o}), so anyone could point the stored secrets at "
-            f"their own server; it is not used with a secret. Fix it with: {kind} {path}"
+            f"{subject} is not trusted: {about} belongs to another user, who could change "
+            f"what it says; {purpose}. Fix it with: {chown} {os.geteuid()} {place} "
+            "(or move the file somewhere only you can write)",
+            path=place,
         )
-    uid = os.getuid()
-    if info.st_uid not in {uid, 0}:
+    if stat.S_ISLNK(info.st_mode):
+        return  # a link's own mode means nothing; its owner and directory were checked
+    shared = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if shared and not (stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX):
         raise UnsafePermissionsError(
-            f"{path} ({what}) belongs to another user (uid {info.st_uid}), who could point the "
-            f"stored secrets at their own server; it is not used with a secret. "
-            f"Fix it with: chown {uid} {path}"
+            f"{subject} is not trusted: {about} can be changed by group or others; "
+            f"{purpose}. Fix it with: chmod go-w {place}",
+            path=place,
         )
 
 
 def check_trusted_config(config_path: Path) -> None:
-    """Refuse, as ssh does, a configuration that someone else could have written: the file or
-    its directory writable by group or others, or owned by another user (root is trusted).
+    """check_trusted for a configuration about to be used with a secret (kept for callers
+    that only ask whether the file is trusted)."""
+    check_trusted(
+        config_path,
+        purpose="it is not used with a secret, nor to run a command, send or change anything",
+    )
 
-    Called before a secret is used with the configuration (the secret would go to
-    whatever server the file names). A missing file is fine; its directory is still checked.
+
+# --------------------------------------------------------------------------- secret-bearing writes
+
+
+def _refuse_foreign_link(
+    path: Path, error: type[UnsafePermissionsError] | type[CantCreateError]
+) -> None:
+    """A write never follows a symbolic link another user owns (root's are trusted): they
+    could point it at any file, and this program may run as root."""
+    try:
+        link = os.lstat(path)
+    except OSError:
+        return  # missing, or unreachable: the write itself says so
+    if stat.S_ISLNK(link.st_mode) and not _trusted_owner(link.st_uid):
+        raise error(
+            f"{path} is a symbolic link owned by another user ({_owner_name(link.st_uid)}); "
+            "it is not followed, and nothing was written. Remove the link "
+            f"(rm {path}) or choose another file",
+            path=path,
+        )
+
+
+def secret_write_target(path: Path) -> Path:
+    """The file a write of a secret to ``path`` replaces, after the one rule for every
+    secret-bearing write (PRODUCT.md): the secret never goes to another user. A symbolic
+    link another user owns is never followed, an existing file another user owns is
+    never written to (nor its ownership kept: :func:`atomic_write` with ``secret``
+    creates a new file owned by the caller), and the directory it lands in, with every
+    directory above, passes :func:`check_trusted`.
+
+    Raises UnsafePermissionsError (78) naming the file and what to do.
     """
-    places: list[tuple[Path, str]] = []
-    if config_path.exists():
-        places.append((config_path, "the configuration file"))
-        target = write_target(config_path)
-        if target != config_path:
-            places.append((target.parent, "the configuration file's directory"))
-    if config_path.parent.exists():
-        places.append((config_path.parent, "the configuration directory"))
-    for place, what in places:
-        _check_not_writable_by_others(place, what)
+    _refuse_foreign_link(path, UnsafePermissionsError)
+    target = write_target(path)
+    try:
+        info: os.stat_result | None = os.lstat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise file_error(exc, target) from exc
+    if info is not None:
+        _refuse_special(target, info)
+        if not _trusted_owner(info.st_uid):
+            raise UnsafePermissionsError(
+                f"{target} belongs to another user ({_owner_name(info.st_uid)}); a secret is "
+                f"never written into a file someone else owns. Nothing was written. Remove it "
+                f"(rm {target}) or choose another file",
+                path=target,
+            )
+    check_trusted(target.parent, purpose="a secret is not written there; nothing was written")
+    return target

@@ -61,6 +61,12 @@ def _msgid_domain(address: str) -> str:
         return "tui-mailsetup.invalid"
 
 
+def new_message_id(sender_address: str) -> str:
+    """A new Message-ID in the sender's domain."""
+    # make_msgid() would call socket.getfqdn(), which can stall on reverse DNS.
+    return f"<{uuid.uuid4().hex}.tui-mailsetup@{_msgid_domain(sender_address)}>"
+
+
 def build_test_message(
     settings: MailSettings,
     recipients: list[str],
@@ -92,8 +98,7 @@ def build_test_message(
         raise MessageError(f"the sender or a recipient cannot be put in a header: {exc}") from None
     message["Subject"] = f"Test email from {name or sender.address.strip()}"
     message["Date"] = email.utils.format_datetime(sent)
-    # make_msgid() would call socket.getfqdn(), which can stall on reverse DNS.
-    message["Message-ID"] = f"<{uuid.uuid4().hex}.tui-mailsetup@{_msgid_domain(sender.address)}>"
+    message["Message-ID"] = new_message_id(sender.address)
     message["User-Agent"] = f"tui-mailsetup/{__version__}"
     smtp = settings.smtp
     driver = settings.driver.value
@@ -115,6 +120,8 @@ def build_test_message(
             f"Domain:         {settings.mailgun.domain}",
             f"Region:         {settings.mailgun.region.value}",
         ]
+    elif driver == "graph":
+        lines += [f"Mailbox:        {settings.graph.mailbox or settings.sender.address}"]
     elif driver == "ses":
         lines += [f"Region:         {settings.ses.region}"]
     elif driver == "sendmail":

@@ -97,6 +97,22 @@ def credentials_path(config_path: Path) -> Path:
     return config_path.with_name(CREDENTIALS_FILENAME)
 
 
+SYSTEM_SPOOL = Path("/var/spool") / APP_NAME
+"""The spool of ``tui-mailsetup sendmail`` run as root."""
+SPOOL_ENV = "MAILSETUP_SPOOL"
+"""Points the spool elsewhere (tests; a program's own user on a shared machine)."""
+
+
+def spool_dir() -> Path:
+    """Where ``sendmail`` keeps messages a temporary failure held back: $MAILSETUP_SPOOL,
+    else /var/spool/tui-mailsetup for root, else the user's state directory's ``spool``."""
+    if explicit := os.environ.get(SPOOL_ENV):
+        return Path(explicit).expanduser()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return SYSTEM_SPOOL
+    return current().state_dir / "spool"
+
+
 def state_path(config_path: Path) -> Path:
     """Runtime state (last test result, rate limits) beside the configuration."""
     return config_path.with_name(STATE_FILENAME)

@@ -79,6 +79,11 @@ class _Early(Exception):
         self.diagnosis = diagnosis
 
 
+class _Untrusted(_Early):
+    """The configuration could have been written by another user: nothing is done with it,
+    not even recording the outcome beside it (in a directory they may control)."""
+
+
 def default_recipients(settings: MailSettings, stop_after: Stage | None) -> list[str]:
     """No recipient given: a test to yourself (the sender address), when one is needed."""
     if stop_after is not None and stop_after not in MESSAGE_STAGES:
@@ -139,6 +144,7 @@ async def run_test(
         # Given recipients are values at the door (65); the default one is the sender
         # address, which validation judges as configuration (78).
         _check_recipients(list(recipients or ()))
+        _check_trusted(loaded)
         typed = bool(secret)
         secret = await _obtain_secret(loaded, secret)
         lines, secret_where = _validate(loaded, secret, typed=typed)
@@ -148,6 +154,7 @@ async def run_test(
         message = _build_message(settings, targets, stop_after, message_builder or _default_message)
         driver = _make_driver(settings, secret, driver_factory or _default_driver)
     except _Early as early:
+        record = record and not isinstance(early, _Untrusted)
         outcome = _early_outcome(early.diagnosis, started, targets)
         cause = outcome.diagnosis.cause if outcome.diagnosis else ""
         emit(StageFinished(outcome.stage, False, outcome.elapsed, cause))
@@ -187,6 +194,28 @@ def _check_recipients(recipients: list[str]) -> None:
                     exit_code=ExitCode.DATAERR,
                 )
             )
+
+
+def _check_trusted(loaded: LoadedConfig) -> None:
+    """Trust before action: nothing is run, fetched or sent with a configuration that
+    another user could have written (files.check_trusted)."""
+    from tui_mailsetup.files import UnsafePermissionsError, check_trusted
+
+    try:
+        check_trusted(
+            loaded.path,
+            purpose="nothing is sent with it and its password_command is not run",
+        )
+    except UnsafePermissionsError as exc:
+        raise _Untrusted(
+            Diagnosis(
+                Stage.CONFIG,
+                str(exc),
+                explanation="Checked before any command was run or connection made: "
+                "nothing was sent.",
+                exit_code=ExitCode.CONFIG,
+            )
+        ) from None
 
 
 async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig, ValueSource
+from tui_mailsetup.config_peek import PARSE_LIMIT, deep_line
 from tui_mailsetup.errors import ConfigurationError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import C0_C1, NOT_UTF8, SURROGATES, untrusted_text
@@ -70,9 +71,11 @@ def read_credentials(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SecretError(f"{path}: the credentials file cannot be read as TOML") from exc
+    if (line := deep_line(text, PARSE_LIMIT)) is not None:
+        raise SecretError(f"{path}:{line}: the credentials file is nested too deep to be read")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         data = _parse_with_tomlkit(path, text)
     flat: dict[str, str] = {}
     for section, values in data.items():
@@ -93,7 +96,7 @@ def _parse_with_tomlkit(path: Path, text: str) -> dict[str, Any]:
 
     try:
         return tomlkit.parse(text).unwrap()
-    except (tomlkit.exceptions.TOMLKitError, ValueError) as exc:
+    except (tomlkit.exceptions.TOMLKitError, ValueError, RecursionError) as exc:
         # The parse error text could quote a secret: say only where it is.
         line = getattr(exc, "line", None)
         where = f"{path}:{line}" if line else str(path)
@@ -163,7 +166,7 @@ def _write_credentials(path: Path, secrets: dict[str, str]) -> None:
         table: Any = document[section]
         table[name] = value
     files.remove_stale_temporaries(path)
-    files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o600)
+    files.atomic_write(path, tomlkit.dumps(document).encode("utf-8"), mode=0o600, secret=True)
 
 
 # --------------------------------------------------------------------------- keyring
@@ -316,28 +319,29 @@ def shadowing_source(loaded: LoadedConfig, key: str) -> str | None:
     return describe_source(loaded, key, source)
 
 
-def check_config_trusted(loaded: LoadedConfig) -> None:
-    """SecretError (78) when someone else could have written the configuration, so that a
-    secret would go wherever they pointed it (see files.check_trusted_config)."""
+def check_config_trusted(loaded: LoadedConfig, *, purpose: str = "") -> None:
+    """SecretError (78) when someone else could have written the configuration: a secret
+    would go wherever they pointed it, their password_command would run (files.check_trusted,
+    trust before action)."""
     try:
-        files.check_trusted_config(loaded.path)
+        files.check_trusted(
+            loaded.path,
+            purpose=purpose or "its password_command is not run and no secret is used with it",
+        )
     except files.UnsafePermissionsError as exc:
         raise SecretError(str(exc)) from exc
-    except OSError:
-        return  # unreadable paths fail later, with their own message
 
 
 def resolve_secret(loaded: LoadedConfig, key: str) -> ResolvedSecret:
     """The secret's value and where it came from; value None when no source has it.
 
     Raises SecretError when the configuration could have been written by another user
-    (a secret is never used with it) or a source fails.
+    (checked first: neither password_command nor any other source is asked then) or a
+    source fails.
     """
     _check_key(key)
-    found = _resolve(loaded, key)
-    if found.value is not None:
-        check_config_trusted(loaded)
-    return found
+    check_config_trusted(loaded)
+    return _resolve(loaded, key)
 
 
 def _resolve(loaded: LoadedConfig, key: str) -> ResolvedSecret:

@@ -151,6 +151,16 @@ def _address_rule(value: str) -> None:
     check_address(value)
 
 
+def _mailbox_rule(value: str) -> None:
+    """A Graph mailbox: an address (user principal name) or an object ID (a GUID)."""
+    import re
+
+    if "@" in value:
+        _address_rule(value)
+    elif not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value):
+        raise ValueError("is neither an address nor an object ID (a GUID)")
+
+
 def _command_rule(value: str) -> None:
     import shlex
 
@@ -196,6 +206,7 @@ class Driver(StrEnum):
     SENDMAIL = "sendmail"
     MAILGUN = "mailgun"
     SES = "ses"
+    GRAPH = "graph"
 
 
 class Encryption(StrEnum):
@@ -314,6 +325,20 @@ class SesSettings(BaseModel):
     AWS_ACCESS_KEY_ID in the environment, as in the AWS CLI's --profile."""
 
 
+class GraphSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    mailbox: Annotated[SafeStr, _field_rule("graph-mailbox-invalid", _mailbox_rule)] = ""
+    """The mailbox the message is sent as (its address or object ID); empty: sender.address.
+    An app-only token needs the Mail.Send application permission for it."""
+    endpoint: SafeStr = ""
+    """Graph's root URL; empty: https://graph.microsoft.com. National clouds:
+    https://graph.microsoft.us, https://dod-graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn
+    (with the matching oauth2.token_url)."""
+    save_to_sent_items: bool = False
+    """Keep a copy in the mailbox's Sent Items (Graph's saveToSentItems)."""
+
+
 class OAuth2Provider(StrEnum):
     MICROSOFT = "microsoft"
     GOOGLE = "google"
@@ -413,12 +438,13 @@ class MailSettings(BaseSettings):
     )
 
     driver: Annotated[Driver, BeforeValidator(_lower)] = Driver.SMTP
-    """smtp, sendmail, mailgun or ses."""
+    """smtp, sendmail, mailgun, ses or graph (Microsoft Graph sendMail, the token from [oauth2])."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     sendmail: SendmailSettings = Field(default_factory=SendmailSettings)
     mailgun: MailgunSettings = Field(default_factory=MailgunSettings)
     ses: SesSettings = Field(default_factory=SesSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
     dns: DnsSettings = Field(default_factory=DnsSettings)
     detect: DetectSettings = Field(default_factory=DetectSettings)
     oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
@@ -523,6 +549,7 @@ SECRET_KEY_FOR_DRIVER: dict[Driver, str] = {
     Driver.SMTP: "smtp.password",
     Driver.MAILGUN: "mailgun.api_key",
     Driver.SES: "ses.secret_access_key",
+    Driver.GRAPH: "oauth2.token",
 }
 """The secret each driver needs (one of MailSettings.SECRET_KEYS); Sendmail's local mail
 system holds its own."""

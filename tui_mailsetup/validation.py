@@ -173,6 +173,8 @@ def validate(
         findings += _check_mailgun(settings, secret_sources)
     elif settings.driver is Driver.SES:
         findings += _check_ses(settings, secret_sources)
+    elif settings.driver is Driver.GRAPH:
+        findings += check_graph(settings, secret_sources)
     findings += _check_dns(settings)
     return _sorted(findings)
 
@@ -529,11 +531,11 @@ def _check_mailgun(
     return findings
 
 
-def _check_api_url(key: str, url: str, carries: str) -> list[Finding]:
+def _check_api_url(key: str, url: str, carries: str, *, root_only: bool = False) -> list[Finding]:
     """An HTTP driver's URL setting, by the rule the driver applies before sending."""
     if not url:
         return []
-    problem = url_problem(url, carries=carries)
+    problem = url_problem(url, carries=carries, root_only=root_only)
     if problem is None:
         return []
     section = key.split(".", 1)[0]
@@ -631,16 +633,62 @@ def _check_dns(settings: MailSettings) -> list[Finding]:
     return []
 
 
-def _check_oauth2(
+def check_graph(
     settings: MailSettings, secret_sources: Mapping[str, str | None] | None
 ) -> list[Finding]:
-    """auth = xoauth2 with tokens from `oauth2 login`: what the configured flow still lacks."""
+    """driver = graph: the mailbox, the endpoint, and the [oauth2] flow with Graph's scopes.
+    The Graph driver's token resolution asks this too: with an error here it asks no
+    token endpoint, and the runner reports this finding."""
+    from tui_mailsetup.drivers.graph_auth import graph_root, graph_scopes
+
+    findings: list[Finding] = []
+    graph = settings.graph
+    mailbox = graph.mailbox.strip()
+    if not mailbox and not settings.sender.address.strip():
+        findings.append(
+            _error(
+                "graph.mailbox",
+                "No mailbox to send as: set graph.mailbox (or sender.address) to the "
+                "Exchange Online mailbox's address",
+                "graph-mailbox-empty",
+            )
+        )
+    if graph.endpoint.strip():
+        findings += _check_api_url(
+            "graph.endpoint", graph_root(settings), "the access token", root_only=True
+        )
+    if settings.oauth2.provider.value == "google":
+        findings.append(
+            _error(
+                "oauth2.provider",
+                "Microsoft Graph takes only Microsoft's tokens: set oauth2.provider = microsoft",
+                "graph-provider",
+                Fix("use Microsoft sign-in", {"oauth2.provider": "microsoft"}),
+            )
+        )
+    view = settings
+    if not settings.oauth2.scopes:
+        oauth2 = settings.oauth2.model_copy(update={"scopes": graph_scopes(settings)})
+        view = settings.model_copy(update={"oauth2": oauth2})
+    findings += _check_oauth2(view, secret_sources, related="driver")
+    return findings
+
+
+def _check_oauth2(
+    settings: MailSettings,
+    secret_sources: Mapping[str, str | None] | None,
+    *,
+    related: str = "smtp.auth",
+) -> list[Finding]:
+    """Tokens from `oauth2 login` or an unattended flow (auth = xoauth2, driver = graph):
+    what the configured flow still lacks."""
     from tui_mailsetup.oauth2.providers import configuration_problems
 
     oauth2 = settings.oauth2
+    username = settings.smtp.username if related == "smtp.auth" else ""
     findings = [
-        _error(key, message, "oauth2-config", None, "smtp.auth")
-        for key, message in configuration_problems(oauth2, username=settings.smtp.username)
+        _error(key, message, "oauth2-config", None, related)
+        for key, message in configuration_problems(oauth2, username=username)
     ]
     if (
         oauth2.flow.value == "client-credentials"

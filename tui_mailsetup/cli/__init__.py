@@ -88,6 +88,7 @@ COMMAND_MODULES = {
     "demo": "demo_cmd",
     "oauth2": "oauth2_cmds",
     "mta": "mta_cmds",
+    "sendmail": "sendmail_cmd",
     "tui": "tui_cmd",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
@@ -190,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback."""
     _tolerant_streams()
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and os.path.basename(sys.argv[0]) == "sendmail":
+        # Installed as the machine's sendmail (a symlink): its options, its command.
+        arguments = ["sendmail", *arguments]
     parser = build_parser(requested_command(arguments))
     args = parser.parse_args(arguments)
     for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):

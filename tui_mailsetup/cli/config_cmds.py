@@ -150,8 +150,9 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
 
 def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
     """What loading noticed: a secret in the main file, an unusable credentials file, a
-    configuration that others could have written while a secret is there to be used with it."""
-    from tui_mailsetup.secrets import credentials_problem, secret_sources
+    configuration that others could have written (nothing is run, sent or applied with it:
+    trust before action, files.check_trusted)."""
+    from tui_mailsetup.secrets import credentials_problem
 
     findings = list(loaded.warnings)
     if problem := credentials_problem(loaded.path):
@@ -161,12 +162,7 @@ def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
     try:
         files.check_trusted_config(loaded.path)
     except files.UnsafePermissionsError as exc:
-        if any(secret_sources(loaded).values()):
-            findings.append(
-                Finding(Severity.ERROR, "smtp.password", str(exc), code="config-unsafe")
-            )
-    except OSError:
-        pass
+        findings.append(Finding(Severity.ERROR, "smtp.password", str(exc), code="config-unsafe"))
     return findings
 
 

@@ -46,8 +46,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         )
         parser.add_argument(
             "--mta",
-            choices=("postfix", "msmtp"),
-            help="the mail system to use (default: the one that provides sendmail)",
+            choices=("postfix", "msmtp", "tui-mailsetup"),
+            help="the mail system to use (default: the one that provides sendmail); "
+            "tui-mailsetup: this program's own sendmail command and its spool",
         )
         parser.add_argument(
             "--config-dir",
@@ -78,8 +79,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
     revert = add(
         "revert",
-        "restore the files the last mta apply changed, byte for byte",
-        "Restore the backup the last mta apply kept (and reload Postfix). Needs root.",
+        "take back what mta apply changed, keeping changes made since",
+        "Take back what mta apply changed: each file it wrote is restored as it was before "
+        "the first apply while it is still what apply left; a main.cf edited since gets only "
+        "apply's own parameters back (the other edits kept); a sasl_passwd or msmtprc changed "
+        "since is shown and left alone (exit 78) unless --force. Reloads Postfix. Needs root.",
+    )
+    revert.add_argument(
+        "--force",
+        action="store_true",
+        help="restore a sasl_passwd or msmtprc changed since mta apply anyway (losing the change)",
     )
     revert.set_defaults(handler=run_revert)
 
@@ -157,6 +166,25 @@ def _load(args: argparse.Namespace) -> LoadedConfig | int:
     return load_or_report(args)
 
 
+def _check_trusted(backend: Backend | None, loaded: LoadedConfig | None, action: str) -> None:
+    """Trust before action: ``mta apply`` and ``revert`` change the whole machine, so every
+    configuration they use (this program's, secret or not, and the MTA's own files and
+    backups) must be owned by the caller or root and writable by no one else
+    (files.check_trusted). Raises files.UnsafePermissionsError (78)."""
+    from tui_mailsetup import files
+    from tui_mailsetup.mta import backup
+    from tui_mailsetup.mta.postfix import Postfix
+
+    if loaded is not None:
+        files.check_trusted(loaded.path, purpose=f"{action} does not use it; nothing was done")
+    if backend is None:
+        return
+    purpose = f"{action} changes nothing"
+    targets = backend.written_files() if isinstance(backend, Postfix) else [backend.path]
+    for target in [*targets, backup.backup_root(backend.config_dir, backend.name)]:
+        files.check_trusted(target, purpose=purpose)
+
+
 def _quiet_load(args: argparse.Namespace) -> LoadedConfig | None:
     from tui_mailsetup.cli import load_from_args
     from tui_mailsetup.config_file import ConfigError
@@ -190,8 +218,13 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    if args.mta == "tui-mailsetup":
+        from tui_mailsetup.cli.spool_cmds import run_own_apply
+
+        return run_own_apply(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
+    from tui_mailsetup.files import UnsafePermissionsError
     from tui_mailsetup.mta import MtaError, require_root
     from tui_mailsetup.mta.status import password_for
 
@@ -201,6 +234,7 @@ def run_apply(args: argparse.Namespace) -> int:
     try:
         provider = _provider(args)
         backend = _backend(args, provider.name)
+        _check_trusted(backend, loaded, "mta apply")
         if not args.dry_run:
             require_root("mta apply")
         plan = backend.plan(loaded.settings, password_for(loaded))
@@ -213,7 +247,7 @@ def run_apply(args: argparse.Namespace) -> int:
         done: list[str] = []
         if not args.dry_run and plan.changes:
             done = backend.apply(plan)  # type: ignore[arg-type]
-    except MtaError as exc:
+    except (MtaError, UnsafePermissionsError) as exc:
         return _mta_error(args, exc)
     except OSError as exc:
         return _mta_error(args, file_error(exc, exc.filename or "the configuration"))
@@ -243,15 +277,21 @@ def run_apply(args: argparse.Namespace) -> int:
 
 
 def run_revert(args: argparse.Namespace) -> int:
+    if args.mta == "tui-mailsetup":
+        from tui_mailsetup.cli.spool_cmds import run_own_revert
+
+        return run_own_revert(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.errors import file_error
+    from tui_mailsetup.files import UnsafePermissionsError
     from tui_mailsetup.mta import MtaError, require_root
 
     try:
         backend = _backend(args, _provider(args).name)
+        _check_trusted(backend, None, "mta revert")
         require_root("mta revert")
-        done = backend.revert()
-    except MtaError as exc:
+        done = backend.revert(force=bool(args.force))
+    except (MtaError, UnsafePermissionsError) as exc:
         return _mta_error(args, exc)
     except OSError as exc:
         return _mta_error(
@@ -271,6 +311,7 @@ def run_revert(args: argparse.Namespace) -> int:
 def run_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.engine.events import Outcome
+    from tui_mailsetup.files import UnsafePermissionsError
     from tui_mailsetup.mta import MtaError
     from tui_mailsetup.mta.follow import send_and_follow
 
@@ -289,6 +330,7 @@ def run_test(args: argparse.Namespace) -> int:
     try:
         provider = _provider(args)
         backend = _backend(args, provider.name)
+        _check_trusted(None, loaded, "mta test")
         result = send_and_follow(
             backend,
             settings,
@@ -297,7 +339,7 @@ def run_test(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             progress=progress,
         )
-    except MtaError as exc:
+    except (MtaError, UnsafePermissionsError) as exc:
         return _mta_error(args, exc)
     if args.json:
         print_json(result.to_json())
@@ -323,6 +365,10 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_queue(args: argparse.Namespace) -> int:
+    from tui_mailsetup.cli.spool_cmds import own_sendmail, run_spool_queue
+
+    if own_sendmail(args.mta):
+        return run_spool_queue(args)
     from tui_mailsetup.cli.output import print_json
     from tui_mailsetup.mta import MtaError, require_root
     from tui_mailsetup.mta.postfix import Postfix

@@ -59,8 +59,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace) -> LoadedConfig | int:
     from tui_mailsetup.cli.config_cmds import load_or_report
+    from tui_mailsetup.drivers.graph_auth import token_view
 
-    return load_or_report(args)
+    loaded = load_or_report(args)
+    # driver = graph: sign in (and show, and print tokens) with Graph's scopes.
+    return loaded if isinstance(loaded, int) else token_view(loaded)
 
 
 def _failure(exc: Exception, as_json: bool) -> int:

@@ -21,6 +21,7 @@ _DRIVER_CLASSES: dict[Driver, tuple[str, str]] = {
     Driver.SENDMAIL: ("tui_mailsetup.drivers.sendmail", "SendmailDriver"),
     Driver.MAILGUN: ("tui_mailsetup.drivers.mailgun", "MailgunDriver"),
     Driver.SES: ("tui_mailsetup.drivers.ses", "SesDriver"),
+    Driver.GRAPH: ("tui_mailsetup.drivers.graph", "GraphDriver"),
 }
 __all__ = [
     "SECRET_KEY_FOR_DRIVER",
@@ -54,6 +55,12 @@ def resolve_driver_secret(loaded: LoadedConfig) -> str | None:
     if key is None:
         return None
     # Only now, and only when needed: password_command may prompt or be slow.
+    if loaded.settings.driver is Driver.GRAPH:
+        # The [oauth2] token, asked for with Graph's scopes; none (and no request) while
+        # validation finds the settings incomplete: the runner then reports its finding.
+        from tui_mailsetup.drivers.graph_auth import graph_access_token, incomplete
+
+        return None if incomplete(loaded) else graph_access_token(loaded)
     from tui_mailsetup.oauth2 import uses_token_store
 
     if uses_token_store(loaded.settings):

@@ -20,12 +20,13 @@ rules over it; those rules, and what a failed request means, live in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tui_mailsetup.endpoints import url_problem
@@ -66,6 +67,10 @@ class HttpRequest:
     """Transcript lines for the headers, secrets already replaced by placeholders."""
     summary: str = ""
     """What the body is, for the transcript ("message/rfc822, 812 bytes")."""
+    response_headers: tuple[str, ...] = ()
+    """Response headers shown in the transcript when present (a request ID, Retry-After)."""
+    masked: tuple[str, ...] = field(default=(), repr=False)
+    """Secrets sent (a bearer token): masked wherever an answer quotes them back."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +115,11 @@ class TransportError(Exception):
         self.diagnosis = diagnosis
 
 
-def check_url(url: str, what: str) -> Diagnosis | None:
+def check_url(url: str, what: str, *, root_only: bool = False) -> Diagnosis | None:
     """None when ``url`` may carry credentials; else why not (before anything is sent).
 
     The rule is :func:`tui_mailsetup.endpoints.url_problem`, the one validation applies."""
-    problem = url_problem(url)
+    problem = url_problem(url, root_only=root_only)
     if problem is None:
         return None
     return Diagnosis(
@@ -301,12 +306,31 @@ async def run_request(
     yield TranscriptLine(
         Direction.RECEIVED, f"HTTP {response.status} {untrusted_text(response.reason)}", True
     )
+    for name in request.response_headers:
+        if value := response.header(name):
+            shown = untrusted_text(f"{name}: {value}", limit=300)
+            yield TranscriptLine(Direction.RECEIVED, mask(shown, request.masked), True)
     for line in body_lines(response.body):
-        yield TranscriptLine(Direction.RECEIVED, line, True)
+        yield TranscriptLine(Direction.RECEIVED, mask(line, request.masked), True)
     ok, detail, diagnosis = interpret(response)
+    if diagnosis is not None and request.masked:
+        diagnosis = dataclasses.replace(
+            diagnosis,
+            cause=mask(diagnosis.cause, request.masked),
+            evidence=mask(diagnosis.evidence, request.masked),
+        )
     elapsed = time.monotonic() - started
     for event in send_finished(ok, elapsed, detail, diagnosis, recipients, message_id):
         yield event
+
+
+def mask(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every secret in ``secrets`` replaced by a placeholder (a hostile or
+    echoing server may quote the token back)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 def send_finished(

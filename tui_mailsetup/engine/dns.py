@@ -79,6 +79,9 @@ def relay_of(settings: MailSettings) -> tuple[Preset | None, str]:
         return get_preset(f"mailgun-{settings.mailgun.region.value}"), ""
     if settings.driver is Driver.SES:
         return get_preset(f"ses-{settings.ses.region}"), ""
+    if settings.driver is Driver.GRAPH:
+        # Graph's mail leaves through Exchange Online, as Microsoft 365's SMTP does.
+        return get_preset("microsoft-365"), ""
     if settings.driver is Driver.SMTP:
         host = settings.smtp.host.strip().strip("[]")
         return match_preset(host), host

@@ -25,6 +25,7 @@ MTAS: dict[str, tuple[str, str]] = {
     "nullmailer": ("nullmailer", "nullmailer"),
     "opensmtpd": ("OpenSMTPD", "opensmtpd"),
     "sendmail": ("Sendmail", "sendmail-bin"),
+    "tui-mailsetup": ("tui-mailsetup sendmail", "tui-mailsetup"),
 }
 APPLICABLE = ("postfix", "msmtp")
 """The MTAs ``mta apply`` can configure."""
@@ -37,6 +38,7 @@ _BY_PROGRAM = {
     "nullmailer-inject": "nullmailer",
     "sendmail.postfix": "postfix",
     "sendmail.sendmail": "sendmail",
+    "tui-mailsetup": "tui-mailsetup",  # mta apply --mta tui-mailsetup (mta/own.py)
 }
 _BY_PACKAGE_PREFIX = (
     ("postfix", "postfix"),

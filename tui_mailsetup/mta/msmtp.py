@@ -10,6 +10,7 @@ set-group-ID), otherwise root only (0600), and apply says what that means.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import grp
 import os
@@ -222,16 +223,73 @@ class Msmtp:
             )
         return plan
 
+    def _root(self) -> Path:
+        return backup.backup_root(self.config_dir, self.name)
+
+    def _load(self) -> backup.Record | None:
+        return backup.load(self._root(), self.name, frozenset({self.path.name}), frozenset())
+
     def apply(self, plan: Plan) -> list[str]:
-        root = backup.backup_root(self.config_dir, self.name)
-        return backup.changed_with_backup(root, [self.path], lambda: self._apply(plan))
+        """Record, then one atomic write; a second apply replaces the first one's file, and
+        revert still returns to the file as it was before the first."""
+        root = self._root()
+        with backup.exclusive(root, [self.path]):
+            record = backup.apply_change(
+                root,
+                self._load(),
+                self.name,
+                self.config_dir,
+                (self.path.name,),
+                {self.path.name: plan.text.encode("utf-8")},
+                lambda _name, data: self._put(data, plan.mode, plan.group),
+                list,
+            )
+        return [
+            f"backup of the file as it was before mta apply kept in {record.directory}",
+            f"{self.path} written (mode {plan.mode:04o})",
+        ]
 
-    def _apply(self, plan: Plan) -> list[str]:
-        files.atomic_write(self.path, plan.text.encode("utf-8"), mode=plan.mode)
+    def _put(self, data: bytes | None, mode: int, group: int) -> None:
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                backup.inside(self.config_dir, self.path.name).unlink()
+            return
+        files.atomic_write(self.path, data, mode=mode, secret=True)
         if os.geteuid() == 0:
-            os.chown(self.path, 0, plan.group)
-        os.chmod(self.path, plan.mode)
-        return [f"{self.path} written (mode {plan.mode:04o})"]
+            os.chown(self.path, 0, group)
+        os.chmod(self.path, mode)
 
-    def revert(self) -> list[str]:
-        return backup.revert(backup.backup_root(self.config_dir, self.name))
+    def revert(self, *, force: bool = False) -> list[str]:
+        """The msmtprc as it was before the first apply, while it is still what apply left;
+        changed since, the difference is shown and nothing is done (unless ``force``)."""
+        root = self._root()
+        name = self.path.name
+        with backup.exclusive(root, [self.path]):
+            record = self._load()
+            if record is None:
+                raise backup.no_record(root)
+            state = backup.states(record, self.config_dir)[name]
+            if state == backup.CHANGED and not force:
+                raise backup.refuse_changed(
+                    self.path, backup.hand_edits(record, self.config_dir, name, _masked)
+                )
+            done = ["nothing mta apply wrote was left to take back"]
+            if state != backup.SAME:
+                data = backup.originals(record, [name])[name]
+                if data is None:
+                    self._put(None, 0, 0)
+                    done = [f"removed {self.path} (mta apply created it)"]
+                else:
+                    group, max_mode = self.ownership(secret=_holds_secret(data))
+                    mode, gid = backup.held_mode(record.files[name], max_mode, group)
+                    self._put(data, mode, gid)
+                    done = [f"restored {self.path} as it was before mta apply"]
+            backup.drop(record)
+        return done
+
+
+def _holds_secret(data: bytes) -> bool:
+    return any(
+        line.strip().partition(" ")[0] in SECRET_KEYS
+        for line in data.decode(errors="replace").splitlines()
+    )

@@ -1,6 +1,11 @@
 """Postfix: its relay settings read with ``postconf``, applied with ``postconf -e``,
 ``postmap`` and ``postfix reload``; its queue through ``postqueue -j`` and ``postsuper``.
 
+Apply edits a private copy of main.cf (and builds sasl_passwd's table) in a
+scratch directory, checks it with ``postconf -c SCRATCH -n``, and puts each
+file in place with one atomic rename, main.cf last; :mod:`.backup` records
+what it wrote so that revert takes back that and no hand edit.
+
 What the settings mean in Postfix's terms is export.py's knowledge
 (:func:`tui_mailsetup.export.render_postfix` and ``render_postfix_sasl``):
 this module runs that output through Postfix's own tools, never a second
@@ -10,6 +15,7 @@ copy of the rules. Every tool gets ``-c CONFIG_DIR``, so a scratch instance
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -69,6 +75,8 @@ REMOVABLE = frozenset(
 (``smtp_tls_CAfile`` stays: an administrator may rely on it for other destinations)."""
 OVERRIDING = ("transport_maps", "sender_dependent_relayhost_maps", "smtp_tls_policy_maps")
 """Parameters that would silently override the relay settings when set."""
+RECORDED = ("main.cf", SASL_FILE, *(SASL_FILE + suffix for suffix in MAP_SUFFIXES))
+"""The files mta apply may write, all in the configuration directory (what revert may touch)."""
 _QUEUE_ID = re.compile(r"[0-9A-Za-z]{6,20}")
 _PARAMETER_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_]+)\s*=\s?(?P<value>.*)$")
 
@@ -107,6 +115,10 @@ def sasl_table(settings: MailSettings, password: str | None) -> str | None:
         return render_postfix_sasl(settings, ExportOptions(secrets={"smtp.password": password}))
     except ExportError as exc:
         raise MtaError(str(exc), exc.exit_code) from exc
+
+
+def _masked_table(text: str) -> list[str]:
+    return [_masked_table_line(line) + "\n" for line in text.splitlines()]
 
 
 def _masked_table_line(line: str) -> str:
@@ -283,8 +295,11 @@ class Postfix:
 
     # ------------------------------------------------------------------ apply
 
-    def conflicts(self, settings: MailSettings, wanted: dict[str, str]) -> list[str]:
-        """Existing settings that apply cannot merge, as the lines that say them."""
+    def conflicts(
+        self, settings: MailSettings, wanted: dict[str, str], ours: frozenset[str] = frozenset()
+    ) -> list[str]:
+        """Existing settings that apply cannot merge, as the lines that say them
+        (``ours``: sasl_passwd lines an earlier apply wrote, which a new one replaces)."""
         current = self.explicit()
         lines = [
             f"main.cf: {name} = {untrusted_text(current[name])}"
@@ -304,10 +319,15 @@ class Postfix:
         lines += [f"master.cf: {line}" for line in self.service_overrides()]
         sasl_path = self.config_dir / SASL_FILE
         if settings.smtp.username and sasl_path.is_file():
-            ours = postfix_nexthop(settings)
+            nexthop = postfix_nexthop(settings)
             for raw in _read(sasl_path).splitlines():
                 words = raw.split(None, 1)
-                if words and not words[0].startswith("#") and words[0] != ours:
+                if (
+                    words
+                    and not words[0].startswith("#")
+                    and words[0] != nexthop
+                    and raw not in ours
+                ):
                     lines.append(f"{SASL_FILE}: {_masked_table_line(raw)}")
         return lines
 
@@ -315,7 +335,7 @@ class Postfix:
         self.require_configured()
         wanted = wanted_parameters(settings)
         sasl_text = sasl_table(settings, password)
-        conflicts = self.conflicts(settings, wanted)
+        conflicts = self.conflicts(settings, wanted, self._our_sasl_lines())
         if conflicts:
             raise MtaError(
                 "the existing Postfix configuration has settings mta apply cannot merge "
@@ -365,13 +385,7 @@ class Postfix:
     def _edited_copy(self, changed: dict[str, str], remove: list[str]) -> str:
         """main.cf as ``postconf -e``/``-X`` would leave it, computed on a private copy."""
         with tempfile.TemporaryDirectory(prefix="tui-mailsetup-postconf-") as scratch:
-            copy_dir = Path(scratch)
-            shutil.copyfile(self.main_cf, copy_dir / "main.cf")
-            master = self.config_dir / "master.cf"
-            if master.is_file():
-                shutil.copyfile(master, copy_dir / "master.cf")
-            self._edit(copy_dir, changed, remove)
-            return (copy_dir / "main.cf").read_text(errors="replace")
+            return self._checked_main_cf(Path(scratch), changed, remove).decode(errors="replace")
 
     def _edit(self, config_dir: Path, changed: dict[str, str], remove: list[str]) -> None:
         # One parameter per call: postconf appends new ones in the order it is given them
@@ -393,36 +407,215 @@ class Postfix:
             if base.with_name(base.name + s).exists()
         ]
 
-    def backup_targets(self) -> list[Path]:
-        base = self.config_dir / SASL_FILE
-        return [self.main_cf, base, *(base.with_name(base.name + s) for s in MAP_SUFFIXES)]
+    # ------------------------------------------------------------------ the record
+
+    def _root(self) -> Path:
+        return backup.backup_root(self.config_dir, self.name)
+
+    def _load(self) -> backup.Record | None:
+        return backup.load(
+            self._root(), self.name, frozenset(RECORDED), frozenset(RELAY_PARAMETERS)
+        )
+
+    def written_files(self) -> list[Path]:
+        """The files mta apply may write (RECORDED), as paths."""
+        return [self.config_dir / name for name in RECORDED]
+
+    def _our_sasl_lines(self) -> frozenset[str]:
+        """The sasl_passwd lines the last apply wrote (a dry run without root: none known)."""
+        try:
+            record = self._load()
+        except MtaError:
+            if os.geteuid() == 0:
+                raise
+            return frozenset()
+        entry = record.files.get(SASL_FILE) if record else None
+        if record is None or entry is None or entry.after in (None, entry.before):
+            return frozenset()
+        assert entry.after is not None
+        return frozenset(record.read_object(entry.after).decode(errors="replace").splitlines())
+
+    def _put(self, name: str, data: bytes | None, *, mode: int = 0o600, gid: int = -1) -> None:
+        """One file in place, atomically; main.cf keeps its owner and mode, the SASL files
+        are 0600 (they hold the password)."""
+        path = backup.inside(self.config_dir, name)
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        elif name == "main.cf":
+            files.atomic_write(path, data, keep_mode=True)
+        else:
+            # sasl_passwd and its table hold the password: never another user's file or link.
+            files.atomic_write(path, data, mode=mode, secret=True)
+            if gid >= 0 and os.geteuid() == 0:
+                os.chown(path, 0, gid)  # root's, whoever owned the file it replaces
+            os.chmod(path, mode)
+
+    def _checked_main_cf(self, scratch: Path, changed: dict[str, str], remove: list[str]) -> bytes:
+        """main.cf with the parameters changed, built in ``scratch`` and read back by
+        ``postconf -n`` before it goes anywhere near the real one."""
+        shutil.copyfile(self.main_cf, scratch / "main.cf")
+        master = self.config_dir / "master.cf"
+        if master.is_file():
+            shutil.copyfile(master, scratch / "master.cf")
+        self._edit(scratch, changed, remove)
+        result = run_tool([self.postconf, "-c", str(scratch), "-n"])
+        if not result.ok:
+            raise MtaError(
+                f"the new main.cf does not pass postconf -n: {result.complaint()}; nothing was "
+                "changed",
+                ExitCode.CONFIG,
+            )
+        return (scratch / "main.cf").read_bytes()
+
+    def _build(self, plan: Plan, scratch: Path) -> dict[str, bytes]:
+        """Every file apply writes, built and checked in ``scratch``: the maps first, then
+        sasl_passwd, main.cf last (it is what points Postfix at them)."""
+        new: dict[str, bytes] = {}
+        main_cf = None
+        if plan.set_parameters or plan.remove_parameters:
+            main_cf = self._checked_main_cf(scratch, plan.set_parameters, plan.remove_parameters)
+        if plan.sasl_changed and plan.sasl_text is not None:
+            sasl = scratch / SASL_FILE
+            files.atomic_write(sasl, plan.sasl_text.encode("utf-8"), mode=0o600)
+            config = scratch if main_cf is not None else self.config_dir
+            result = run_tool([find_tool("postmap", PACKAGE), "-c", str(config), str(sasl)])
+            if not result.ok:
+                raise MtaError(
+                    f"postmap failed: {result.complaint()}; nothing was changed", ExitCode.CONFIG
+                )
+            for suffix in MAP_SUFFIXES:
+                built = scratch / (SASL_FILE + suffix)
+                if built.exists():
+                    new[built.name] = built.read_bytes()
+            new[SASL_FILE] = sasl.read_bytes()
+        if main_cf is not None:
+            new["main.cf"] = main_cf
+        return new
+
+    # ------------------------------------------------------------------ apply / revert
 
     def apply(self, plan: Plan) -> list[str]:
-        """Back up, write, postmap, reload (all put back if a step fails). What was done."""
-        root = backup.backup_root(self.config_dir, self.name)
-        return backup.changed_with_backup(root, self.backup_targets(), lambda: self._apply(plan))
+        """Record, write (each file atomically, main.cf last), reload; all put back if a
+        step fails. A second apply replaces the first one's values; what revert returns
+        to stays the state before the first. What was done, for the reader."""
+        root = self._root()
+        with backup.exclusive(root, self.written_files()):
+            record = self._load()
+            before = self.explicit()
+            with backup.scratch(root) as scratch:
+                new = self._build(plan, Path(scratch))
+            changed: dict[str, str | None] = dict(plan.set_parameters)
+            changed |= dict.fromkeys(plan.remove_parameters)
+            record = backup.apply_change(
+                root,
+                record,
+                self.name,
+                self.config_dir,
+                RECORDED,
+                new,
+                lambda name, data: self._put(name, data),
+                lambda: [self.reload()],
+                parameters=changed if "main.cf" in new else None,
+                parameters_now=before,
+            )
+        done = [f"backup of the files as they were before mta apply kept in {record.directory}"]
+        if "main.cf" in new:
+            done.append(f"{self.main_cf} replaced in one step (checked with postconf -n)")
+        if SASL_FILE in new:
+            done.append(f"{self.config_dir / SASL_FILE} written (mode 0600) with its postmap table")
+        return done + record.done
 
-    def _apply(self, plan: Plan) -> list[str]:
+    def revert(self, *, force: bool = False) -> list[str]:
+        """Take back what apply wrote and nothing else (README: what revert restores)."""
+        root = self._root()
+        with backup.exclusive(root, self.written_files()):
+            record = self._load()
+            if record is None:
+                raise backup.no_record(root)
+            with backup.scratch(root) as scratch:
+                done = self._revert(record, Path(scratch), force=force)
+            backup.drop(record)
+        done.append(self.reload())
+        return done
+
+    def _revert(self, record: backup.Record, scratch: Path, *, force: bool) -> list[str]:
+        state = backup.states(record, self.config_dir)
+        sasl_state = state.get(SASL_FILE, backup.SAME)
+        if sasl_state == backup.CHANGED and not force:
+            raise backup.refuse_changed(
+                self.config_dir / SASL_FILE,
+                backup.hand_edits(record, self.config_dir, SASL_FILE, _masked_table),
+            )
+        names = [
+            name
+            for name in RECORDED[2:]
+            if state.get(name) == backup.RESTORE
+            or (state.get(name) == backup.CHANGED and sasl_state != backup.SAME)
+        ]
+        if sasl_state != backup.SAME:
+            names.append(SASL_FILE)
+        main = record.files["main.cf"]
+        main_state = state["main.cf"]
         done: list[str] = []
-        self._edit(self.config_dir, plan.set_parameters, plan.remove_parameters)
-        if plan.set_parameters or plan.remove_parameters:
-            done.append(f"{self.main_cf} updated with postconf")
-        if plan.sasl_changed and plan.sasl_text is not None:
-            sasl_path = self.config_dir / SASL_FILE
-            files.atomic_write(sasl_path, plan.sasl_text.encode("utf-8"), mode=0o600)
-            result = self._tool("postmap", str(sasl_path))
-            if not result.ok:
-                raise MtaError(f"postmap failed: {result.complaint()}", ExitCode.CONFIG)
-            for built in self._map_files():
-                os.chmod(built, 0o600)
-            done.append(f"{sasl_path} written (mode 0600) and postmap run")
-        done.append(self.reload())
-        return done
+        main_cf: bytes | None = None
+        if main_state == backup.RESTORE and main.whole:
+            names.append("main.cf")
+        elif main_state != backup.SAME:
+            if not self.main_cf.is_file():
+                if not force:
+                    raise backup.refuse_changed(self.main_cf, [f"{self.main_cf}: removed"])
+                names.append("main.cf")
+            else:
+                main_cf, done = self._parameters_taken_back(record, scratch)
+        data = backup.originals(record, names)  # every copy checked before anything is written
+        for name in names:
+            entry = record.files[name]
+            if name == "main.cf":
+                self._put(name, data[name])
+            else:
+                mode, gid = backup.held_mode(entry, 0o600, 0)
+                self._put(name, data[name], mode=mode, gid=gid)
+            path = self.config_dir / name
+            done.insert(
+                0,
+                f"restored {path} as it was before mta apply"
+                if data[name] is not None
+                else f"removed {path} (mta apply created it)",
+            )
+        if main_cf is not None:
+            self._put("main.cf", main_cf)
+        return done or ["nothing mta apply wrote was left to take back"]
 
-    def revert(self) -> list[str]:
-        done = backup.revert(backup.backup_root(self.config_dir, self.name))
-        done.append(self.reload())
-        return done
+    def _parameters_taken_back(
+        self, record: backup.Record, scratch: Path
+    ) -> tuple[bytes, list[str]]:
+        """main.cf changed since apply: apply's own parameters back to their earlier values
+        (where they are still what apply set), every other line as it is now."""
+        current = self.explicit()
+        restore: dict[str, str] = {}
+        remove: list[str] = []
+        taken: list[str] = []
+        kept: list[str] = []
+        for name, parameter in record.parameters.items():
+            now = current.get(name)
+            if _normalise(now) == _normalise(parameter.after):
+                if parameter.before is None:
+                    if now is not None:
+                        remove.append(name)
+                        taken.append(f"{name} removed")
+                elif _normalise(now) != _normalise(parameter.before):
+                    restore[name] = parameter.before
+                    taken.append(f"{name} = {untrusted_text(parameter.before)}")
+            elif _normalise(now) != _normalise(parameter.before):
+                shown = "unset" if now is None else f"now {untrusted_text(now)}"
+                kept.append(f"{self.main_cf}: {name} was changed by hand since ({shown}): kept")
+        data = self._checked_main_cf(scratch, restore, remove)
+        done = [
+            f"{self.main_cf} changed since mta apply: only its own parameters were taken back "
+            f"({'; '.join(taken) or 'none left'}); the other edits are kept"
+        ]
+        return data, done + kept
 
     # ------------------------------------------------------------------ queue
 

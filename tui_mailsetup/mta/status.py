@@ -104,6 +104,34 @@ def _postfix_queue(
     }
 
 
+def _spool_queue() -> dict[str, Any]:
+    """This program's own spool (mta/own.py makes it the machine's sendmail)."""
+    import time
+
+    from tui_mailsetup.spool import Spool
+
+    spool = Spool()
+    queued = spool.entries()
+    oldest: dict[str, Any] | None = None
+    if queued:
+        entry, now = queued[0], time.time()
+        envelope = entry.envelope
+        # The shape of entry_json's (a Postfix queue entry), so one printer reads both.
+        oldest = entry.to_json(now) | {
+            "queue_id": entry.id,
+            "queue": "spool",
+            "arrival": envelope.created,
+            "recipients": [{"address": a, "reason": envelope.reason} for a in envelope.recipients],
+            "diagnosis": None,
+        }
+    return {
+        "size": len(queued),
+        "deferred": len(queued),
+        "held": len(spool.entries("failed")),
+        "oldest_deferred": oldest,
+    }
+
+
 def machine_status(
     provider: Provider, config_dir: Path | None, settings: MailSettings | None
 ) -> dict[str, Any]:
@@ -150,6 +178,9 @@ def machine_status(
         elif provider.name == "nullmailer":
             document["relay"] = others.nullmailer_relay()
             document["queue"] = _size_only(others.nullmailer_queue_size())
+        elif provider.name == "tui-mailsetup":
+            document["relay"] = {"driver": settings.driver.value} if settings is not None else {}
+            document["queue"] = _spool_queue()
         elif provider.name == "opensmtpd":
             document["relay"] = others.opensmtpd_relay()
             document["queue"] = _size_only(others.opensmtpd_queue_size())

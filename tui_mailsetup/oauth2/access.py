@@ -40,6 +40,12 @@ def account_for(loaded: LoadedConfig) -> str:
 
 
 def check_configuration(loaded: LoadedConfig) -> None:
+    """OAuth2Error (78) for an incomplete configuration, or one another user could have
+    written: no token endpoint is contacted with it (files.check_trusted)."""
+    try:
+        files.check_trusted(loaded.path, purpose="no token endpoint is contacted with it")
+    except files.UnsafePermissionsError as exc:
+        raise OAuth2Error(str(exc), exit_code=ExitCode.CONFIG, error="permissions") from exc
     problems = configuration_problems(
         loaded.settings.oauth2, username=loaded.settings.smtp.username
     )

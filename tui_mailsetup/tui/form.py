@@ -30,12 +30,23 @@ SMTP = frozenset({"smtp"})
 SENDMAIL = frozenset({"sendmail"})
 MAILGUN = frozenset({"mailgun"})
 SES = frozenset({"ses"})
+GRAPH = frozenset({"graph"})
 
 DRIVER_LABELS: dict[str, str] = {
     "smtp": "SMTP server",
     "sendmail": "Sendmail (local binary)",
     "mailgun": "Mailgun (HTTP API)",
     "ses": "Amazon SES (API)",
+    "graph": "Microsoft Graph (API; when SMTP AUTH is off)",
+}
+
+FORM_SECRET_KEYS: dict[str, str] = {"graph": "oauth2.client_secret"}
+"""The secret typed in the form where it is not the one the driver sends with (Graph sends
+with an access token, obtained with the app's client secret)."""
+
+GRAPH_FLOW_LABELS: dict[str, str] = {
+    "client-credentials": "App (client credentials)",
+    "device-code": "Person's sign-in (device code)",
 }
 
 ENCRYPTION_LABELS: dict[str, str] = {
@@ -145,6 +156,16 @@ SECTIONS: tuple[Section, ...] = (
             ),
             FieldSpec("ses.region", "Region", placeholder="us-east-1", drivers=SES),
             FieldSpec("ses.endpoint_url", "Endpoint", placeholder="AWS", drivers=SES),
+            FieldSpec(
+                "graph.mailbox", "Mailbox", placeholder="empty: the sender address", drivers=GRAPH
+            ),
+            FieldSpec(
+                "graph.endpoint",
+                "Graph URL",
+                placeholder="https://graph.microsoft.com",
+                drivers=GRAPH,
+            ),
+            FieldSpec("graph.save_to_sent_items", "Sent Items", "bool", drivers=GRAPH),
         ),
     ),
     Section(
@@ -173,6 +194,20 @@ SECTIONS: tuple[Section, ...] = (
             ),
             FieldSpec("ses.access_key_id", "Access key ID", placeholder="AKIA…", drivers=SES),
             FieldSpec("ses.secret_access_key", "Secret key", "secret", drivers=SES),
+            FieldSpec(
+                "oauth2.flow", "Sign-in", "select", _options(GRAPH_FLOW_LABELS), drivers=GRAPH
+            ),
+            FieldSpec(
+                "oauth2.tenant", "Tenant", placeholder="contoso.onmicrosoft.com", drivers=GRAPH
+            ),
+            FieldSpec("oauth2.client_id", "Client ID", placeholder="the app's ID", drivers=GRAPH),
+            FieldSpec("oauth2.client_secret", "Client secret", "secret", drivers=GRAPH),
+            FieldSpec(
+                "oauth2.certificate_file",
+                "Certificate",
+                placeholder="optional: PEM with key, instead of a secret",
+                drivers=GRAPH,
+            ),
         ),
     ),
     Section(

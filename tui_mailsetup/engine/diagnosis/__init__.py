@@ -26,6 +26,7 @@ driver that uses them, not from here, so an SMTP run never loads them:
   (401/403, 429 with ``Retry-After``, redirects, 4xx, 5xx), :func:`~.http_api.diagnose_http`,
   and what a request without an answer means; how a new HTTP driver adds its rules;
 - :mod:`.mailgun` — :data:`~.mailgun.MAILGUN_RULES`;
+- :mod:`.graph` — :data:`~.graph.GRAPH_RULES` for Microsoft Graph's sendMail;
 - :mod:`.ses` — :data:`~.ses.SES_RULES` for Amazon SES's API (its SMTP interface's
   replies are in :mod:`.providers`), and botocore's failures without an answer.
 """

@@ -13,7 +13,9 @@ table. The tables:
   message, anything else a server error);
 - :data:`.mailgun.MAILGUN_RULES`: the shared rules with Mailgun's 404 and credentials hint;
 - :data:`.ses.SES_RULES`: Amazon SES's error codes (sandbox, identities, throttling, quota,
-  keys, signatures, IAM), then its 404 and its generic refusal.
+  keys, signatures, IAM), then its 404 and its generic refusal;
+- :data:`.graph.GRAPH_RULES`: Microsoft Graph's token, Send As, access policy, mailbox,
+  throttling and recipient errors, then the shared redirect, 4xx and 5xx rules.
 
 Why here, in the engine, and not beside each driver: the rules are pure functions of the
 answer and need nothing of httpx or botocore, so they are tested one by one without a
@@ -22,19 +24,22 @@ package, whatever the transport. The drivers build the :class:`HttpReply` from t
 answer, name their table and report the diagnosis; the engine imports no driver (the
 import-linter contracts), so a rule reads only the reply and the settings, never a client.
 
-**Adding an HTTP driver's rules** (Microsoft Graph, say): decode the API's error
-document into ``code`` and ``message`` and build an ``HttpReply(service="Microsoft
-Graph", status=…, headers=…, body=…, code=…, message=…, settings=…, auth_hint=…)``
-(``drivers.http.HttpResponse.reply`` does it for an httpx answer). Write each case as a
-small function of the reply, named for the case (``graph_send_as_denied``), returning None
-when the reply is not its case, in ``engine/diagnosis/graph.py``. Declare
-``GRAPH_RULES = (graph_token_refused, graph_send_as_denied, …, *HTTP_RULES)``: the
-driver's own rules first, then the shared ones that still apply (leave out any the driver's
-rules replace), :func:`http_server_error` last. The driver's interpretation calls
-``diagnose_http(reply, GRAPH_RULES)``. A rule that needs more than the settings (SES's
-credential source) takes a frozen subclass of :class:`HttpReply` with those fields
-(:class:`.ses.SesReply`). Each rule gets a row in the parametrized table of
-``tests/test_diagnosis_http.py`` that names the rule answering a reply.
+**Adding an HTTP driver's rules** (Postmark, say; :mod:`.graph` is a worked example):
+decode the API's error document into ``code`` and ``message`` and build an
+``HttpReply(service="Postmark", status=…, headers=…, body=…, code=…, message=…,
+settings=…, auth_hint=…)`` (``drivers.http.HttpResponse.reply`` does it for an httpx
+answer). Write each case as a small function of the reply, named for the case
+(``postmark_inactive_recipient``), returning None when the reply is not its case, in
+``engine/diagnosis/postmark.py``. Declare ``POSTMARK_RULES = (its own rules…, *HTTP_RULES)``:
+the driver's own rules first, then the shared ones that still apply (leave out any the
+driver's rules replace, as :data:`.graph.GRAPH_RULES` leaves out 401/403/429),
+:func:`http_server_error` last. The driver's interpretation calls
+``diagnose_http(reply, POSTMARK_RULES)`` and decides nothing itself. A rule that needs
+more than the settings (SES's credential source, Graph's mailbox) takes a frozen subclass
+of :class:`HttpReply` with those fields (:class:`.ses.SesReply`, :class:`.graph.GraphReply`),
+which may also say how its evidence reads. Each rule gets a row in the parametrized tables
+of ``tests/test_diagnosis_http.py`` naming the rule that must answer (a test fails when a
+rule of a table has none).
 
 Also here: what a request that got no HTTP answer means (:func:`transport_diagnosis`, by
 the error underneath: :data:`TRANSPORT_RULES`), and a proxy or an installation that cannot

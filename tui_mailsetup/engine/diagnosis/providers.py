@@ -71,7 +71,9 @@ def microsoft_smtp_auth_disabled(reply: Reply) -> Diagnosis | None:
             "Microsoft 365 turns authenticated SMTP off by default. An administrator enables it "
             "for the mailbox (Microsoft 365 admin center: Active users → Mail → Manage email "
             "apps → Authenticated SMTP) or tenant-wide (Set-TransportConfig "
-            "-SmtpClientAuthenticationDisabled $false); security defaults also block it."
+            "-SmtpClientAuthenticationDisabled $false); security defaults also block it. "
+            "Where it must stay off, send through Microsoft Graph instead: driver = graph, "
+            "with an app registration holding the Mail.Send application permission."
         ),
         exit_code=ExitCode.NOPERM,
     )

@@ -29,6 +29,7 @@ from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.form import (
     FIELDS,
+    FORM_SECRET_KEYS,
     SECTION_BY_ID,
     SECTIONS,
     FieldSpec,
@@ -82,6 +83,8 @@ def describe_target(settings: MailSettings) -> str:
         return settings.sendmail.path
     if settings.driver is Driver.MAILGUN:
         return f"Mailgun {settings.mailgun.domain} ({settings.mailgun.region.value})"
+    if settings.driver is Driver.GRAPH:
+        return f"Microsoft Graph as {settings.graph.mailbox or settings.sender.address}"
     return f"Amazon SES {settings.ses.region}"
 
 
@@ -528,7 +531,7 @@ class FormScreen(Screen[None]):
         from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
 
         driver = self.state.driver
-        key = SECRET_KEY_FOR_DRIVER.get(driver)
+        key = FORM_SECRET_KEYS.get(driver) or SECRET_KEY_FOR_DRIVER.get(driver)
         if key is None:
             note.update("Sendmail hands the message to a local program: no credentials here.")
             return
@@ -1148,6 +1151,7 @@ def _without_secrets(settings: MailSettings) -> MailSettings:
             "smtp": settings.smtp.model_copy(update={"password": None}),
             "mailgun": settings.mailgun.model_copy(update={"api_key": None}),
             "ses": settings.ses.model_copy(update={"secret_access_key": None}),
+            "oauth2": settings.oauth2.model_copy(update={"client_secret": None, "token": None}),
         }
     )
 

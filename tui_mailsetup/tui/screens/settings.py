@@ -14,7 +14,7 @@ from textual.widgets import TabbedContent, TabPane, Tabs
 from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
 from tui_mailsetup.findings import Finding, Severity
-from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, SECTIONS
+from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, FORM_SECRET_KEYS, SECTIONS
 from tui_mailsetup.tui.screens.form import FormScreen, source_words
 from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
 
@@ -184,7 +184,13 @@ class SettingsScreen(FormScreen):
             pane.refresh_messages()
 
 
-SERVER_LABELS = {"smtp": "Server", "sendmail": "Program", "mailgun": "Mailgun", "ses": "SES"}
+SERVER_LABELS = {
+    "smtp": "Server",
+    "sendmail": "Program",
+    "mailgun": "Mailgun",
+    "ses": "SES",
+    "graph": "Mailbox",
+}
 """The home screen's second line, by driver."""
 
 
@@ -230,9 +236,13 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
     elif driver is Driver.MAILGUN:
         domain = f"{settings.mailgun.domain} ({settings.mailgun.region.value})"
         rows.append(HomeRow("s", SERVER_LABELS[driver], Text(domain), "server"))
+    elif driver is Driver.GRAPH:
+        mailbox = settings.graph.mailbox or settings.sender.address or "(not set)"
+        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(mailbox), "server"))
     else:
         rows.append(HomeRow("s", SERVER_LABELS[driver], Text(settings.ses.region), "server"))
-    secret_key = SECRET_KEY_FOR_DRIVER.get(driver)
+    # Graph's token comes from [oauth2]: the secret typed here is the app's.
+    secret_key = FORM_SECRET_KEYS.get(driver) or SECRET_KEY_FOR_DRIVER.get(driver)
     if secret_key is not None:
         login = Text()
         if driver is Driver.SMTP:
