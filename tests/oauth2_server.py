@@ -31,6 +31,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -92,6 +93,13 @@ class AuthServer:
     refresh_tokens: dict[str, Issued] = field(default_factory=dict)
     grants: list[str] = field(default_factory=list)
     port: int = 0
+    tls: bool = True
+    """False: plain http (for oauth2.allow_plaintext_loopback)."""
+    misbehave: Callable[[BaseHTTPRequestHandler, str, bytes], bool] | None = None
+    """A hostile answer (see the behaviours below): given the handler, the path and the raw
+    request body, it writes its own answer and returns True, or False for the normal one."""
+    requests: list[bytes] = field(default_factory=list)
+    """Every request body received."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,7 +116,16 @@ class AuthServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                raw = self.rfile.read(length)
+                outer.requests.append(raw)
+                hostile = outer.misbehave
+                if hostile is not None and self.path != "/activate":
+                    try:
+                        if hostile(self, self.path, raw):
+                            return
+                    except OSError:
+                        return  # the client hung up on a hostile answer: what it should do
+                form = dict(urllib.parse.parse_qsl(raw.decode()))
                 status, body = outer.handle(self.path, form)
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -118,9 +135,10 @@ class AuthServer:
                 self.wfile.write(data)
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.ca.leaf.configure_cert(context)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.ca.leaf.configure_cert(context)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
@@ -134,7 +152,7 @@ class AuthServer:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def token_url(self) -> str:
@@ -537,14 +555,15 @@ class _BearerHandler:
 
     async def _check(self, server: SMTP, user: str, token: str) -> AuthResult:
         self.box.attempts.append(user)
-        if self.box.auth.valid(token, user) is not None:
+        self.box.tokens.append(token)
+        refuse = self.box.refuse_first > 0
+        self.box.refuse_first -= 1
+        if not refuse and self.box.auth.valid(token, user) is not None:
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
         detail = {"status": "401", "schemes": "bearer", "scope": SMTP_SCOPE}
         answer = await server.challenge_auth(json.dumps(detail).encode())
         self.box.continuation_answers.append(answer if isinstance(answer, bytes) else None)
-        return AuthResult(
-            success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
-        )
+        return AuthResult(success=False, handled=False, message=self.box.refusal)
 
     async def _initial_response(self, server: SMTP, args: list[str]) -> bytes | None:
         if len(args) >= 2:
@@ -589,6 +608,10 @@ class BearerSmtp:
         self.messages: list[Received] = []
         self.attempts: list[str] = []
         self.continuation_answers: list[bytes | None] = []
+        self.tokens: list[str] = []
+        self.refuse_first = 0
+        """Refuse this many AUTH attempts whatever the token (revoked, not yet propagated)."""
+        self.refusal = "535 5.7.3 Authentication unsuccessful"
         self.port = 0
         self._controller: _Controller | None = None
 
@@ -616,3 +639,140 @@ class BearerSmtp:
     def stop(self) -> None:
         if self._controller is not None:
             self._controller.stop()
+
+
+# --------------------------------------------------------------------------- hostile endpoints
+# Behaviours for AuthServer.misbehave: what a token endpoint on the untrusted network may do.
+
+
+def _head(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str]) -> None:
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.flush()
+
+
+def redirect_to(location: str, status: int = 307) -> Callable[..., bool]:
+    """Answer every POST with a redirect (the body of a 307/308 would be re-sent there)."""
+
+    def behave(handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> bool:
+        _head(handler, status, {"Location": location, "Content-Length": "0"})
+        return True
+
+    return behave
+
+
+def quote_request(error: str = "invalid_client") -> Callable[..., bool]:
+    """An error whose description quotes the request: raw, decoded, and a secret's prefix."""
+
+    def behave(handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> bool:
+        form = dict(urllib.parse.parse_qsl(raw.decode()))
+        decoded = " ".join(f"{k}={v}" for k, v in form.items())
+        prefixes = " ".join(v[:16] for v in form.values() if len(v) > 16)
+        body = json.dumps(
+            {
+                "error": error,
+                "error_description": f"bad request {raw.decode()} i.e. {decoded}; prefix {prefixes}",
+            }
+        ).encode()
+        _head(handler, 400, {"Content-Type": "application/json", "Content-Length": str(len(body))})
+        handler.wfile.write(body)
+        return True
+
+    return behave
+
+
+@dataclass
+class Sent:
+    """How many body bytes a hostile behaviour managed to write."""
+
+    bytes: int = 0
+
+
+def drip(every: float, sent: Sent, *, body: bool = False) -> Callable[..., bool]:
+    """The status line and headers (or, with ``body``, the body after prompt headers), one
+    byte every ``every`` seconds, for ever."""
+
+    def behave(handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> bool:
+        text = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Slow: a" * 1000
+        if body:
+            _head(handler, 200, {"Content-Type": "application/json", "Content-Length": "9000"})
+            text = b'{"access_token": "' + b"a" * 8000
+        for byte in text:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            sent.bytes += 1
+            time.sleep(every)
+        return True
+
+    return behave
+
+
+def flood(sent: Sent, *, total: int | None = None, chunked: bool = False) -> Callable[..., bool]:
+    """A 200 whose body never ends (chunked) or is ``total`` bytes with no length given."""
+
+    def behave(handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> bool:
+        handler.protocol_version = "HTTP/1.1"
+        headers = {"Content-Type": "application/json", "Connection": "close"}
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+        _head(handler, 200, headers)
+        block = b'{"access_token": "' + b"A" * 65536
+        while total is None or sent.bytes < total:
+            data = f"{len(block):x}\r\n".encode() + block + b"\r\n" if chunked else block
+            handler.wfile.write(data)
+            sent.bytes += len(block)
+        return True
+
+    return behave
+
+
+def answer_raw(text: str, status: int = 200) -> Callable[..., bool]:
+    """A JSON text written as given (numbers such as 1e400 or NaN that json.dumps cannot)."""
+
+    def behave(handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> bool:
+        body = text.encode()
+        _head(
+            handler, status, {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        )
+        handler.wfile.write(body)
+        return True
+
+    return behave
+
+
+class PlainListener:
+    """A plain TCP listener on 127.0.0.1 that records every byte anyone sends it."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.received = bytearray()
+        self.connections = 0
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.settimeout(2)
+            try:
+                while data := connection.recv(65536):
+                    self.received += data
+            except OSError:
+                pass
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()

@@ -582,7 +582,7 @@ def test_detect_command_dead_dns_exits_75_and_says_so(isolated_home: Path) -> No
         run_cli("set", "dns.nameservers", entry, home=isolated_home)
         human = run_cli("detect", "dead.example", "--no-probe", home=isolated_home)
     assert human.returncode == 75, human.stdout + human.stderr
-    assert "DNS lookups for dead.example failed" in human.stdout
+    assert "DNS lookups for dead.example failed" in human.stderr  # the verdict
     assert "No mail submission server found" not in human.stdout
 
 

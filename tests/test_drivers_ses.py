@@ -491,7 +491,7 @@ def test_without_botocore_the_message_names_the_extra(aws_env: Path, tmp_path: P
     }
     result = run_cli("send-test", home=aws_env, env=env)
     assert result.returncode == 78, result.stdout + result.stderr
-    assert "pip install 'tui-mailsetup[aws]'" in result.stdout
+    assert "pip install 'tui-mailsetup[aws]'" in result.stderr  # the verdict
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import Log, Static
+from textual.widgets import Static
 
 from tests.postfix_instance import PostfixInstance, postfix_instance
 from tests.tui_support import wait_for, write_config
@@ -46,7 +46,7 @@ async def test_status_apply_confirmed_then_test_delivered(
                 return str(screen.query_one("#machine-status", Static).render())
 
             def log() -> str:
-                return "\n".join(screen.query_one("#machine-log", Log).lines)
+                return "\n".join(screen.log_lines)
 
             await wait_for(pilot, lambda: "Postfix" in status() and "Queue" in status())
             assert "Matches this program's settings: no" in status()

@@ -162,11 +162,16 @@ def test_device_code_login_then_send_test_passes_and_no_token_is_shown(
     assert len(smtp.messages) == 1 and smtp.messages[0].login == MAILBOX
     assert access not in sent.stdout + sent.stderr
     assert "XOAUTH2" in sent.stdout
-    # The cached token was still good: no request reached the token endpoint for the send.
-    assert auth.grants.count("refresh_token") == 0
+    # A test proves the sign-in, not the cache: the stored refresh token was used, and said so.
+    assert auth.grants.count("refresh_token") == 1
+    assert "refreshed" in sent.stdout and "stored sign-in" in sent.stdout
+    refreshed = str(stored_tokens(isolated_home)["access_token"])
+    assert refreshed != access and refreshed not in sent.stdout + sent.stderr
 
+    # passwordeval's `oauth2 token` serves the stored token while it is valid.
     printed = cli(isolated_home, ca, "oauth2", "token")
-    assert printed.returncode == 0 and printed.stdout.strip() == access
+    assert printed.returncode == 0 and printed.stdout.strip() == refreshed
+    assert auth.grants.count("refresh_token") == 1
 
 
 def test_expired_access_token_is_refreshed_without_a_new_login(
@@ -245,18 +250,21 @@ def test_token_refused_by_the_server_shows_the_decoded_334_continuation(
 ) -> None:
     write_config(isolated_home, smtp, auth)
     assert device_login(isolated_home, ca, auth)[0].returncode == 0
-    access = str(stored_tokens(isolated_home)["access_token"])
-    auth.expire_access_tokens()  # server side only: the client still believes it is valid
+    smtp.refuse_first = 99  # the server refuses every token (a conditional-access policy)
 
     sent = cli(isolated_home, ca, "send-test")
     assert sent.returncode == 77, sent.stdout
-    assert "status=401" in sent.stdout
-    assert "scope=https://outlook.office.com/SMTP.Send" in sent.stdout
-    assert "535 5.7.3" in sent.stdout
-    assert "oauth2 login" in sent.stdout
-    assert access not in sent.stdout + sent.stderr
-    # The client answered the error challenge with an empty line, as XOAUTH2 requires.
-    assert smtp.continuation_answers == [b""]
+    assert "status=401" in sent.stdout + sent.stderr
+    assert "scope=https://outlook.office.com/SMTP.Send" in sent.stdout + sent.stderr
+    assert "535 5.7.3" in sent.stdout + sent.stderr
+    assert "oauth2 login" in sent.stdout + sent.stderr
+    # Renewed once and retried once, in the same session; never a third attempt.
+    assert "renewing it once and retrying AUTH" in sent.stdout + sent.stderr
+    assert len(smtp.tokens) == 2 and smtp.tokens[0] != smtp.tokens[1]
+    for token in smtp.tokens:
+        assert token not in sent.stdout + sent.stderr
+    # The client answered each error challenge with an empty line, as XOAUTH2 requires.
+    assert smtp.continuation_answers == [b"", b""]
 
 
 def test_device_code_denied_and_wrong_account(
@@ -272,7 +280,10 @@ def test_device_code_denied_and_wrong_account(
     assert other.returncode == 0
     sent = cli(isolated_home, ca, "send-test")
     assert sent.returncode == 77
-    assert "issued for another account" in sent.stdout or "mailbox" in sent.stdout
+    assert (
+        "issued for another account" in sent.stdout + sent.stderr
+        or "mailbox" in sent.stdout + sent.stderr
+    )
 
 
 # --------------------------------------------------------------------------- flows in process
@@ -297,6 +308,7 @@ def test_slow_down_and_expired_token(
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_path))
     monkeypatch.setattr(flows, "SLOW_DOWN_STEP", 0.5)
+    monkeypatch.setattr(flows, "MIN_INTERVAL", 0.1)  # the RFC's 5 s floor, shortened to test
     loaded = _loaded(isolated_home, auth, smtp)
     waits: list[float] = []
 
@@ -338,7 +350,10 @@ def test_client_credentials_send_test_passes(
         isolated_home, ca, "send-test", env={"MAILSETUP_OAUTH2__CLIENT_SECRET": "not-the-secret"}
     )
     assert wrong.returncode == 77
-    assert "AADSTS7000215" in wrong.stdout and "set-secret oauth2.client_secret" in wrong.stdout
+    assert (
+        "AADSTS7000215" in wrong.stdout + wrong.stderr
+        and "set-secret oauth2.client_secret" in wrong.stdout + wrong.stderr
+    )
     assert "not-the-secret" not in wrong.stdout + wrong.stderr
 
     stored = cli(
@@ -442,10 +457,10 @@ def test_oauthbearer_when_xoauth2_is_not_offered(
         assert sent.returncode == 0, sent.stdout
         assert "OAUTHBEARER" in sent.stdout
         assert server.messages[-1].login == MAILBOX
-        auth.expire_access_tokens()
+        server.refuse_first = 99
         refused = cli(isolated_home, ca, "send-test")
-        assert refused.returncode == 77 and "status=401" in refused.stdout
-        assert server.continuation_answers == [b"\x01"]
+        assert refused.returncode == 77 and "status=401" in refused.stdout + refused.stderr
+        assert server.continuation_answers == [b"\x01", b"\x01"]
     finally:
         server.stop()
 

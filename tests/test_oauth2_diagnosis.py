@@ -69,11 +69,33 @@ def settings(**oauth2: object) -> MailSettings:
 def test_provider_replies_to_a_bearer_token(
     code: int, message: str, flow: str, expected: str
 ) -> None:
-    result = diag.bearer_refused(code, message, settings(flow=flow), mechanism="XOAUTH2")
+    provider = "google" if "5.7.8" in message or "5.7.9" in message else "microsoft"
+    result = diag.bearer_refused(
+        code, message, settings(flow=flow, provider=provider), mechanism="XOAUTH2"
+    )
     assert result.stage is Stage.AUTH
     assert result.exit_code is ExitCode.NOPERM
     assert expected.lower() in (result.cause + " " + result.explanation).lower()
     assert message.split()[0] in result.evidence
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "5.7.8 Username and Password not accepted. For more information, go to\n5.7.8  "
+        "https://support.google.com/mail/?p=BadCredentials",
+        "5.7.3 Authentication unsuccessful [SN4PR0601CA0002.namprd06.prod.outlook.com]",
+    ],
+)
+def test_a_custom_providers_refusal_gets_no_google_or_microsoft_advice(message: str) -> None:
+    configured = settings(
+        provider="custom", flow="client-credentials", client_id="c", scopes=["smtp"]
+    )
+    result = diag.bearer_refused(535, message, configured, mechanism="XOAUTH2")
+    said = result.cause + " " + result.explanation
+    for other in ("Google", "Microsoft", "Admin console", "Exchange", "Set-CASMailbox"):
+        assert other not in said
+    assert "custom" in said and result.exit_code is ExitCode.NOPERM
 
 
 def test_microsoft_5_7_57_says_to_authenticate() -> None:
@@ -156,6 +178,18 @@ def test_token_endpoint_errors(
 def test_app_only_errors_explain_the_exchange_side() -> None:
     failure = token_endpoint_error("unauthorized_client", "", app_only=True)
     assert "Add-MailboxPermission" in failure.fix
+
+
+def test_a_custom_providers_token_errors_get_no_vendor_advice() -> None:
+    for error, description in (
+        ("invalid_client", "AADSTS7000215: Invalid client secret provided."),
+        ("unauthorized_client", ""),
+        ("consent_required", ""),
+    ):
+        failure = token_endpoint_error(error, description, app_only=True, provider="custom")
+        for vendor in ("Microsoft", "Google", "Exchange", "Entra", "Add-MailboxPermission"):
+            assert vendor not in failure.cause.split(" — the server said")[0] + failure.fix
+    assert "Exchange" in token_endpoint_error("consent_required", "", app_only=True).fix
 
 
 def test_server_text_in_token_errors_is_neutralised() -> None:

@@ -107,7 +107,7 @@ def test_send_test_wrong_password_exit_77_and_no_secret(tmp_path: Path) -> None:
         config = _write_config(tmp_path, {**box.smtp_settings(), "timeout": 10})
         result = _run(config, env=_env(MAILSETUP_SMTP__PASSWORD="wrong-" + PASSWORD))
         assert result.returncode == 77
-        assert "FAILED at AUTH" in result.stdout
+        assert "FAILED at AUTH" in result.stderr  # the verdict: visible with >/dev/null
         assert PASSWORD not in result.stdout + result.stderr
         assert len(box.auth_attempts) == 1
 
@@ -217,7 +217,7 @@ def test_send_test_unparseable_recipient_is_65_without_traceback(tmp_path: Path)
     result = _run(config, "--to", "<a@b.test>")
     assert result.returncode == 65, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert "recipient" in result.stdout
+    assert "recipient" in result.stderr  # the verdict goes to stderr
 
 
 def test_send_test_long_sender_name_in_the_file_is_78_with_path_and_line(tmp_path: Path) -> None:
@@ -290,8 +290,10 @@ def test_early_failures_are_neutralised_too(tmp_path: Path) -> None:
     config = _write_config(tmp_path, {"host": "127.0.0.1", "port": 9, "encryption": "none"})
     result = _run(config, "--to", "\x1b]0;pwned\x07<a@b.test>")
     assert result.returncode == 65, result.stdout + result.stderr
-    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
-    assert "\\x1b]0;pwned" in result.stdout
+    assert (
+        "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout + result.stderr
+    )
+    assert "\\x1b]0;pwned" in result.stdout + result.stderr
 
 
 def test_send_test_honours_overrides_for_one_run(tmp_path: Path) -> None:
@@ -361,7 +363,7 @@ def test_bad_recipient_is_65_and_never_repaired(tmp_path: Path, recipient: str) 
     assert "not a valid address" in document["diagnosis"]["cause"]
     human = _run(config, "--to", recipient)
     assert human.returncode == 65
-    assert "\x85" not in human.stdout and "Traceback" not in human.stderr
-    assert "never repaired" in human.stdout
+    assert "\x85" not in human.stdout + human.stderr and "Traceback" not in human.stderr
+    assert "never repaired" in human.stderr
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["last_test"]["exit_code"] == 65

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.geometry import Region
@@ -32,6 +32,9 @@ from tui_mailsetup.sandbox import Sandbox
 from tui_mailsetup.secrets import store_secret
 from tui_mailsetup.settings import MailSettings
 
+if TYPE_CHECKING:
+    from tui_mailsetup.tui.screens.form import FormScreen
+
 SENDER = {"sender.name": "Acme Licensing", "sender.address": "licensing@acme.example"}
 
 
@@ -50,6 +53,21 @@ def sandbox_config(box: Sandbox, path: Path, *, password: str | None = None, **e
     values.update(SENDER)
     values.update(extra)
     return write_config(path, values, box.password if password is None else password)
+
+
+def server_config(directory: Path) -> Path:
+    """A saved SMTP configuration (host, port, sender) in ``directory/cfg/config.toml``."""
+    values = {"smtp.host": "mail.example.test", "smtp.port": 587, **SENDER}
+    return write_config(directory / "cfg" / "config.toml", values)
+
+
+def form_screen(app: App[Any]) -> FormScreen:
+    """The app's screen, which must be the wizard or the settings screen."""
+    from tui_mailsetup.tui.screens.form import FormScreen
+
+    screen = app.screen
+    assert isinstance(screen, FormScreen)
+    return screen
 
 
 async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], limit: float = 15.0) -> None:

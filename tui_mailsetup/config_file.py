@@ -36,12 +36,15 @@ from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,
+    LIST_FORMS,
     BaseSettings,
     MailSettings,
     PydanticBaseSettingsSource,
     environment_source,
     field_keys,
     is_secret_key,
+    list_keys,
+    parse_list_text,
     secrets_dir_source,
 )
 
@@ -514,12 +517,13 @@ def _is_list(key: str) -> bool:
     return info is not None and typing.get_origin(info.annotation) is list
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, str]:
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``--override smtp.port=2525`` pairs as dotted keys; errors.UsageError (a ValueError,
     64) naming the bad one. Secrets are refused: a command line shows in ``ps`` and in the
     shell's history. Messages name the key, never the value (it may be a secret)."""
     keys = field_keys()
-    overrides: dict[str, str] = {}
+    lists = list_keys()
+    overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
@@ -538,6 +542,12 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
             raise UsageError(
                 f"--override {shown!r}: unknown key" + (f"; did you mean {close}?" if close else "")
             )
+        if key in lists:
+            try:
+                overrides[key] = parse_list_text(value)
+            except ValueError as exc:
+                raise UsageError(f"--override {key}=…: the value {exc}") from None
+            continue
         overrides[key] = value
     return overrides
 
@@ -560,7 +570,7 @@ def _problems(
     problems = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
-        source = sources.get(key, ValueSource.FILE)
+        source = _source_of(sources, key)
         line = None
         if source == ValueSource.FILE:
             line = locate_key(text, key)
@@ -573,6 +583,16 @@ def _problems(
             origin = "command line"
         problems.append(ConfigProblem(key, describe_error(error, key), origin, line))
     return problems
+
+
+def _source_of(sources: Mapping[str, str], key: str) -> str:
+    """Where ``key`` came from; for an item of a list (dns.nameservers.1), where the list did."""
+    parts = key.split(".")
+    while parts:
+        if (source := sources.get(".".join(parts))) is not None:
+            return source
+        parts.pop()
+    return ValueSource.FILE
 
 
 def _number(value: Any) -> Any:
@@ -601,7 +621,7 @@ def _in_our_words(error: Mapping[str, Any]) -> str | None:
     if kind in {"enum", "literal_error"} and "expected" in context:
         return f"must be one of {context['expected']}"
     if kind in {"string_type", "list_type", "dict_type", "model_type", "model_attributes_type"}:
-        wanted = {"string_type": "text", "list_type": 'a list, e.g. ["a", "b"]'}.get(
+        wanted = {"string_type": "text", "list_type": f"a list, {LIST_FORMS}"}.get(
             kind, "a section of settings"
         )
         return f"must be {wanted}"
@@ -666,9 +686,13 @@ def _without_secrets(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
+def write_values(
+    path: Path, values: Mapping[str, Any], *, append: Iterable[str] = ()
+) -> MailSettings:
     """Set dotted keys in the file, keeping its comments, order, mode and owner; returns the
-    file's settings. Holds the configuration's lock for the whole read-modify-write.
+    file's settings. Holds the configuration's lock for the whole read-modify-write. The
+    list keys named in ``append`` get their new items added after the file's own (an item
+    already there is not doubled), read under the same lock.
 
     Raises InvalidValueError (65: a new value is invalid on its own; nothing written),
     ConfigError (78: the file does not load for another reason; untouched), UsageError
@@ -683,6 +707,7 @@ def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
     with files.locked(path):
         text, document = _document_for_update(path)
         candidate = _without_secrets(document.unwrap())
+        values = _appended(candidate, values, frozenset(append))
         _deep_merge(candidate, _nest(values))
         try:
             file_settings = MailSettings.model_validate(candidate)
@@ -711,6 +736,19 @@ def write_values(path: Path, values: Mapping[str, Any]) -> MailSettings:
     return file_settings
 
 
+def _appended(
+    current: Mapping[str, Any], values: Mapping[str, Any], append: frozenset[str]
+) -> dict[str, Any]:
+    flat = _flatten(current)
+    result = dict(values)
+    for key in append & values.keys():
+        existing = flat.get(key, [])
+        if not isinstance(existing, list):
+            existing = []  # validation reports the file's own value
+        result[key] = existing + [item for item in values[key] if item not in existing]
+    return result
+
+
 def _raise_for(exc: ValidationError, path: Path, text: str, values: Mapping[str, Any]) -> None:
     """A new value's own error is the caller's (65); any other is the file's (78)."""
     for error in exc.errors():
@@ -735,3 +773,16 @@ def save_settings(path: Path, settings: MailSettings, keys: Iterable[str] | None
                 in_file = set(_flatten(read_data(path)[1]))
             keys = [k for k in flat if flat[k] != defaults.get(k) or k in in_file]
         write_values(path, {k: flat[k] for k in keys if not is_secret_key(k)})
+
+
+def file_values(path: Path) -> dict[str, Any]:
+    """The values the file itself holds, by dotted key, secrets left out ({} when there is
+    no file). What a writer compares to learn which keys changed on disk since it read them."""
+    if not _exists(path):
+        return {}
+    return {k: v for k, v in _flatten(read_data(path)[1]).items() if not is_secret_key(k)}
+
+
+def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested settings (``model_dump``, a TOML table) by dotted key: ``{"smtp.port": 587}``."""
+    return _flatten(data)

@@ -56,13 +56,21 @@ class UrlProblem:
 
 
 def url_problem(
-    url: str, *, carries: str = "the API key", root_only: bool = False
+    url: str,
+    *,
+    carries: str = "the API key",
+    root_only: bool = False,
+    allow_query: bool = False,
+    loopback_http_setting: str = "",
 ) -> UrlProblem | None:
     """None when ``url`` may be sent ``carries``; else what is wrong, before anything is sent.
 
     ``root_only``: the service's root (``https://graph.microsoft.com``), no path; the driver
-    appends its own. An empty ``url`` is not judged here: every caller treats it as "the
-    provider's own".
+    appends its own. ``allow_query``: the URL is used as it is (a token endpoint), nothing
+    is appended to it. ``loopback_http_setting``: plain http even to loopback only when that
+    setting (``oauth2.allow_plaintext_loopback``) is on; the caller passes it only when it
+    is off. An empty ``url`` is not judged here: every caller treats it as "the provider's
+    own".
     """
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         return UrlProblem("url-invalid", "must not contain spaces or control characters")
@@ -83,8 +91,10 @@ def url_problem(
             "must not contain a user name or password (user:password@host): it would be printed "
             f"with the URL; {carries} is stored with set-secret",
         )
-    if parts.query or parts.fragment or url.endswith(("?", "#")):
-        return UrlProblem("url-invalid", "must not have a query (?…) or fragment (#…)")
+    if parts.fragment or url.endswith("#"):
+        return UrlProblem("url-invalid", "must not have a fragment (#…)")
+    if not allow_query and (parts.query or url.endswith("?")):
+        return UrlProblem("url-invalid", "must not have a query (?…)")
     if port == 0:
         return UrlProblem("url-invalid", "has port 0")
     if root_only and parts.path not in ("", "/"):
@@ -98,6 +108,13 @@ def url_problem(
             f"uses plain http to another machine: {carries} would travel unencrypted. Use "
             "https://; only a server on this machine (127.0.0.1, ::1, localhost) may be "
             "reached over http",
+            plaintext=True,
+        )
+    if parts.scheme == "http" and loopback_http_setting:
+        return UrlProblem(
+            "url-plaintext",
+            f"is plain http: allowed on the loopback interface only with "
+            f"{loopback_http_setting} = true",
             plaintext=True,
         )
     return None

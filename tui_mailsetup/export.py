@@ -76,6 +76,8 @@ class ExportOptions:
     """The configuration the callback commands (msmtp's passwordeval) should read."""
     program: Sequence[str] = field(default_factory=lambda: tuple(program_argv()))
     """How to run tui-mailsetup from another program."""
+    account: str = "tui-mailsetup"
+    """msmtp: the account's name (export --account; export_target.check_account_name)."""
 
     @property
     def include_secrets(self) -> bool:
@@ -139,14 +141,17 @@ def output_mode(fmt: str, *, include_secrets: bool) -> int:
     return 0o600 if include_secrets or canonical_format(fmt) in ALWAYS_PRIVATE else 0o644
 
 
-def write_export(path: Path, text: str, *, mode: int) -> None:
-    """Write atomically; a file holding secrets is never readable by others, not even briefly."""
+def write_export(path: Path, text: str, *, mode: int, backup: bool = False) -> None:
+    """Write atomically; a file holding secrets is never readable by others, not even briefly.
+    With ``backup`` the file replaced is kept as ``<name>.bak``."""
     if mode & 0o077 == 0:
         files.ensure_dir(path.parent, private=True)
     else:
         files.ensure_dir(path.parent)
     # Private: a secret (or a file that may hold one) is never handed to another user.
-    files.atomic_write(path, text.encode("utf-8"), mode=mode, secret=mode & 0o077 == 0)
+    files.atomic_write(
+        path, text.encode("utf-8"), mode=mode, backup=backup, secret=mode & 0o077 == 0
+    )
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -269,7 +274,7 @@ def render_msmtp(settings: MailSettings, options: ExportOptions) -> str:
     lines += [
         "# Use it with: msmtp -C THIS_FILE, or append it to ~/.msmtprc.",
         "",
-        "account tui-mailsetup",
+        f"account {options.account}",
         f"host {_msmtp_value('smtp.host', host)}",
         f"port {smtp.port}",
         f"timeout {max(1, round(smtp.timeout))}",
@@ -320,7 +325,7 @@ def render_msmtp(settings: MailSettings, options: ExportOptions) -> str:
     if settings.sender.name:
         # msmtp < 1.8.25 has no from_full_name; keep the name visible for the reader.
         lines.append(f"# Sender name: {_comment_safe(settings.sender.name)}")
-    lines += ["", "account default : tui-mailsetup", ""]
+    lines += ["", f"account default : {options.account}", ""]
     return "\n".join(lines)
 
 

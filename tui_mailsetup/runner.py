@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -116,6 +116,7 @@ async def run_test(
     kind: str = "send-test",
     record: bool = True,
     report_warnings: bool = True,
+    prove_token: bool = True,
 ) -> Outcome:
     """Run one test (``stop_after`` None: send the message) and return its Outcome.
 
@@ -124,6 +125,8 @@ async def run_test(
     it is resolved from ``loaded``'s sources. ``recipients`` None or empty
     means the sender address. ``report_warnings`` False: the caller showed
     validation's warnings already (``check`` prints every finding first).
+    ``prove_token``: an OAuth2 token from the store is renewed, never the cached one (a
+    test proves the configuration); False serves a valid cached token (delivering mail).
     Never raises for a configuration, secret, message or delivery problem;
     cancellation propagates.
     """
@@ -146,13 +149,19 @@ async def run_test(
         _check_recipients(list(recipients or ()))
         _check_trusted(loaded)
         typed = bool(secret)
-        secret = await _obtain_secret(loaded, secret)
+        token_store = secret is None and _uses_token_store(settings)
+        if token_store:
+            secret = await _obtain_token(loaded, emit, renew=prove_token)
+        else:
+            secret = await _obtain_secret(loaded, secret)
         lines, secret_where = _validate(loaded, secret, typed=typed)
         for line in lines:
             if report_warnings:
                 emit(line)
         message = _build_message(settings, targets, stop_after, message_builder or _default_message)
         driver = _make_driver(settings, secret, driver_factory or _default_driver)
+        if token_store and hasattr(driver, "renew_token"):
+            driver.renew_token = _token_renewer(loaded)
     except _Early as early:
         record = record and not isinstance(early, _Untrusted)
         outcome = _early_outcome(early.diagnosis, started, targets)
@@ -231,17 +240,14 @@ async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:
         # slow to answer: never on the event loop.
         return await asyncio.to_thread(resolve_driver_secret, loaded)
     except SecretError as exc:
-        # oauth2.errors.OAuth2Error carries its own cause and fix (77: sign in again).
-        oauth2_cause = getattr(exc, "cause", None)
+        if getattr(exc, "cause", None):
+            raise _Early(_token_diagnosis(exc)) from None
         raise _Early(
             Diagnosis(
                 Stage.AUTH,
-                f"The OAuth2 access token could not be obtained: {oauth2_cause}"
-                if oauth2_cause
-                else f"The secret {key} could not be obtained",
+                f"The secret {key} could not be obtained",
                 evidence=str(exc),
-                explanation=getattr(exc, "fix", "")
-                or (
+                explanation=(
                     "Check smtp.password_command (run it by hand), the credentials file "
                     "beside the configuration, or the keyring."
                     if key == "smtp.password"
@@ -250,6 +256,56 @@ async def _obtain_secret(loaded: LoadedConfig, typed: str | None) -> str | None:
                 exit_code=getattr(exc, "exit_code", ExitCode.CONFIG),
             )
         ) from None
+
+
+def _uses_token_store(settings: MailSettings) -> bool:
+    """auth = xoauth2 with its token from `oauth2 login`'s store, and a login to use it for."""
+    from tui_mailsetup.drivers import secret_key_for
+    from tui_mailsetup.oauth2 import uses_token_store
+
+    return secret_key_for(settings) is not None and uses_token_store(settings)
+
+
+def _token_diagnosis(exc: Exception) -> Diagnosis:
+    """An OAuth2 failure (oauth2.errors.OAuth2Error: its own cause, fix and exit code:
+    69 unreachable, 75 timeout, 76 nonsense, 77 refused or sign in again, 78 settings)."""
+    return Diagnosis(
+        Stage.AUTH,
+        f"The OAuth2 access token could not be obtained: {getattr(exc, 'cause', exc)}",
+        evidence=str(exc),
+        explanation=getattr(exc, "fix", "")
+        or "The token endpoint is configured in the [oauth2] section (oauth2.token_url).",
+        exit_code=getattr(exc, "exit_code", ExitCode.CONFIG),
+    )
+
+
+async def _obtain_token(loaded: LoadedConfig, emit: EventSink, *, renew: bool) -> str:
+    """The OAuth2 token for a test: never the cached one. An unattended flow obtains a
+    fresh token with the configured credentials (the test is about them); a person's
+    sign-in is refreshed (the refresh token is what is tested). The exchange shares the
+    send's deadline (smtp.timeout)."""
+    from tui_mailsetup.oauth2.access import obtain
+    from tui_mailsetup.secrets import SecretError
+
+    deadline = time.monotonic() + loaded.settings.smtp.timeout
+    try:
+        got = await asyncio.to_thread(obtain, loaded, renew=renew, deadline=deadline)
+    except SecretError as exc:
+        raise _Early(_token_diagnosis(exc)) from None
+    emit(TranscriptLine(Direction.NOTE, untrusted_text(got.note), False))
+    return got.token
+
+
+def _token_renewer(loaded: LoadedConfig) -> Callable[[float], Awaitable[tuple[str, str]]]:
+    """For the SMTP driver: a new token when the server refused the one given (once)."""
+    from tui_mailsetup.oauth2.access import obtain
+
+    async def renew(seconds: float) -> tuple[str, str]:
+        deadline = time.monotonic() + seconds
+        got = await asyncio.to_thread(obtain, loaded, renew=True, deadline=deadline)
+        return got.token, untrusted_text(got.note)
+
+    return renew
 
 
 def _validate(

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 import types
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_origin
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_core import PydanticCustomError
+
+if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 # The variables' names live in paths.py, which the TUI's cheap first read
 # (config_peek.py) shares; re-exported here for config_file.py.
@@ -383,6 +387,9 @@ class OAuth2Settings(BaseModel):
     """Secret: the app registration's client secret (see set-secret)."""
     token: Secret = None
     """Secret: the token store that oauth2 login writes (refresh token, cached access token, expiry)."""
+    allow_plaintext_loopback: bool = False
+    """Allow a plain http:// token or device endpoint on the loopback interface (a local test
+    server or a token broker on this machine); never for another host, which is refused."""
 
 
 class DnsSettings(BaseModel):
@@ -475,8 +482,57 @@ class MailSettings(BaseSettings):
         return (init_settings,)
 
 
+LIST_FORMS = 'comma-separated (a,b) or JSON (["a", "b"])'
+"""How a list is written wherever one value is text: the environment, --override, set."""
+
+
+def parse_list_text(raw: str) -> list[str]:
+    """A list setting written as text, in the one way every entry point reads it: JSON
+    (``["a", "b"]``) when it starts with ``[``, else comma-separated (``a, b``; empty
+    items dropped, so "" is the empty list). ValueError, saying the forms, for anything
+    else: a malformed JSON list, or one that holds anything but text."""
+    text = raw.strip()
+    if not text.startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError(f"is not a valid JSON list; write it {LIST_FORMS}") from None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"must be a list of text; write it {LIST_FORMS}")
+    return value
+
+
+def list_keys(model: type[BaseModel] = MailSettings, prefix: str = "") -> frozenset[str]:
+    """The dotted keys whose value is a list (dns.nameservers, oauth2.scopes, …)."""
+    keys: set[str] = set()
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= list_keys(annotation, f"{prefix}{name}.")
+        elif get_origin(annotation) is list:
+            keys.add(f"{prefix}{name}")
+    return frozenset(keys)
+
+
+class _EnvironmentSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a list the way --override and set do.
+
+    A value that is not a usable list is passed on as the text it is: validation then
+    refuses it (78) naming the variable and the expected forms (config_file._problems),
+    where pydantic-settings would raise its own error for the whole section."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        if field is not None and get_origin(field.annotation) is list and isinstance(value, str):
+            try:
+                return parse_list_text(value)
+            except ValueError:
+                return value
+        return super().decode_complex_value(field_name, field, value)
+
+
 def environment_source() -> PydanticBaseSettingsSource:
-    return EnvSettingsSource(
+    return _EnvironmentSource(
         MailSettings,
         env_prefix=ENV_PREFIX,
         env_nested_delimiter=ENV_NESTED_DELIMITER,

@@ -34,7 +34,15 @@ class UsageErrorParser(argparse.ArgumentParser):
             self.epilog = self.epilog_factory()
         return super().format_help()
 
+    json_requested = False
+    """--json is on the command line: a usage error is the one JSON document too."""
+
     def error(self, message: str) -> NoReturn:
+        if UsageErrorParser.json_requested:
+            from tui_mailsetup.cli.output import print_json
+            from tui_mailsetup.errors import UsageError
+
+            print_json(UsageError(f"{self.prog}: {message}").json_document())
         self.print_usage(sys.stderr)
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
 
@@ -68,6 +76,23 @@ def common_options() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="print one JSON document on stdout instead of human text",
     )
+    common.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print nothing on success; on failure only the verdict (stage, cause, fix), on "
+        "stderr (for cron); the output a command exists for (get-secret, export to stdout, "
+        "oauth2 token, completion) is still printed",
+    )
+    common.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also print what is normally left out: each stage as it starts, the server's "
+        "capabilities, and a log on stderr (each HTTP request made)",
+    )
     return common
 
 
@@ -90,6 +115,7 @@ COMMAND_MODULES = {
     "mta": "mta_cmds",
     "sendmail": "sendmail_cmd",
     "tui": "tui_cmd",
+    "completion": "completion",
 }
 _OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
 
@@ -195,12 +221,75 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Installed as the machine's sendmail (a symlink): its options, its command.
         arguments = ["sendmail", *arguments]
     parser = build_parser(requested_command(arguments))
+    UsageErrorParser.json_requested = "--json" in arguments[: _end_of_options(arguments)]
     args = parser.parse_args(arguments)
-    for name, default in (("config", None), ("system", False), ("json", False), ("override", [])):
+    for name, default in (
+        ("config", None),
+        ("system", False),
+        ("json", False),
+        ("override", []),
+        ("quiet", False),
+        ("verbose", False),
+    ):
         if not hasattr(args, name):
             setattr(args, name, default)
+    if args.quiet and args.verbose:
+        parser.error("--quiet and --verbose cannot be used together")
     global _quick_exit
     _quick_exit = args.command in QUICK_EXIT_COMMANDS
+    if args.verbose:
+        _verbose_logging()
+    if args.json and _opens_screen(args):
+        # One document for every command; a screen has none to print.
+        from tui_mailsetup.errors import UsageError
+
+        what = "the TUI" if args.command in {None, "tui"} else "demo without --headless"
+        return _report(UsageError(f"--json: {what} opens a screen and prints no document"), args)
+    if args.quiet and not args.json and not _opens_screen(args):
+        from tui_mailsetup.cli.output import quietly
+
+        with quietly(keep_stdout=args.command in DATA_COMMANDS) as captured:
+            code = _dispatch(args)
+            captured.failed = code != ExitCode.OK
+        return code
+    return _dispatch(args)
+
+
+def _verbose_logging() -> None:
+    """--verbose: log records on stderr, neutralised like everything printed. The libraries
+    at INFO (httpx's one line per request), not DEBUG: their debug output can carry response
+    headers and token endpoint details, and secrets never appear in a log."""
+    import logging
+
+    from tui_mailsetup.sanitize import untrusted_text
+
+    class _Neutral(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return untrusted_text(super().format(record))
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Neutral("log: %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("tui_mailsetup").setLevel(logging.DEBUG)
+
+
+# Commands whose standard output is the product (a secret, a token, a file's text, a
+# script): --quiet keeps it and silences only the rest.
+DATA_COMMANDS = frozenset({"get-secret", "export", "oauth2", "completion"})
+
+
+def _end_of_options(arguments: list[str]) -> int:
+    return arguments.index("--") if "--" in arguments else len(arguments)
+
+
+def _opens_screen(args: argparse.Namespace) -> bool:
+    """The TUI, and the demo that opens it: --quiet leaves them alone, --json is refused."""
+    if args.command in {None, "tui"}:
+        return True
+    return args.command == "demo" and not getattr(args, "headless", False)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     from tui_mailsetup.errors import MailSetupError, file_error
 
     try:

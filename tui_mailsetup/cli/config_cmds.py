@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import sys
@@ -11,7 +12,13 @@ from typing import TYPE_CHECKING, Any, overload
 
 from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
-from tui_mailsetup.cli.output import error, paint, print_findings, print_json, report_error
+from tui_mailsetup.cli.output import (
+    paint,
+    print_findings,
+    print_json,
+    report_error,
+    with_verdict,
+)
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
@@ -20,6 +27,8 @@ from tui_mailsetup.sanitize import untrusted_text
 # The settings model, pydantic and the files are imported by the commands that use
 # them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tui_mailsetup.config_file import LoadedConfig
 
 
@@ -51,9 +60,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "cannot be written (read-only directory, full disk).",
     )
     set_.epilog_factory = _settable_keys_epilog
-    set_.add_argument("key", help="dotted key, e.g. smtp.port")
-    set_.add_argument("value", help='the value; lists (dns.nameservers) as "a,b" or JSON')
-    set_.set_defaults(handler=run_set)
+    set_.add_argument("key", nargs="?", help="dotted key, e.g. smtp.port")
+    set_.add_argument(
+        "value",
+        nargs="?",
+        help='the value; a list (dns.nameservers, oauth2.scopes, …) comma-separated ("a,b") '
+        'or as JSON (\'["a", "b"]\')',
+    )
+    set_.add_argument(
+        "--append",
+        action="store_true",
+        help="for a list key: add the items after the ones already set (none doubled)",
+    )
+    set_.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="apply a provider's preset instead of one key: host, port, encryption, and the "
+        "username or OAuth2 sign-in the provider requires (e.g. --preset microsoft-365; "
+        "--preset list shows them)",
+    )
+    set_.set_defaults(handler=run_set, parser=set_)
 
     secret = subparsers.add_parser(
         "set-secret",
@@ -194,6 +220,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(
             {
+                "ok": True,
                 "settings": data,
                 "sources": sources,
                 "path": str(loaded.path),
@@ -249,34 +276,23 @@ def _state_summary(loaded: LoadedConfig) -> dict[str, str]:
 # --------------------------------------------------------------------------- set
 
 
-def _parse_list(raw: str) -> list[str]:
-    raw = raw.strip()
-    if raw.startswith("["):
-        try:
-            value = json.loads(raw)
-        except RecursionError:
-            raise ValueError("the list is nested too deeply") from None
-        if not isinstance(value, list):
-            raise ValueError("expected a list")
-        return [str(v) for v in value]
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
 def run_set(args: argparse.Namespace) -> int:
     """Refuse a value invalid on its own (65, the key named, the file untouched), write it
     under the lock, then print the findings about it that depend on other keys."""
+    # Usage first, through argparse's own report: a usage error loads no settings model.
+    if args.preset is not None:
+        if args.key is not None or args.append:
+            args.parser.error("set --preset NAME takes no KEY VALUE and no --append")
+        return _run_set_preset(args)
+    if args.key is None or args.value is None:
+        args.parser.error("set needs KEY VALUE (e.g. set smtp.port 465), or --preset NAME")
     from tui_mailsetup.config_file import (
-        ConfigError,
         InvalidValueError,
-        ValueSource,
-        env_var_name,
-        plain_value,
         similar_keys,
         write_values,
     )
     from tui_mailsetup.paths import resolve_config_path
-    from tui_mailsetup.secrets import secret_sources
-    from tui_mailsetup.settings import field_keys, is_secret_key
+    from tui_mailsetup.settings import field_keys, is_secret_key, list_keys, parse_list_text
 
     key: str = args.key
     keys = field_keys()
@@ -290,35 +306,119 @@ def run_set(args: argparse.Namespace) -> int:
         hint = f" Did you mean {close}?" if close else " `tui-mailsetup set --help` lists the keys."
         raise UsageError(f"unknown key '{untrusted_text(key, limit=80)}'.{hint}")
     value: Any = args.value
-    if key == "dns.nameservers":
+    if key in list_keys():
         try:
-            value = _parse_list(args.value)
+            value = parse_list_text(args.value)
         except ValueError as exc:
             raise InvalidValueError(key, str(exc)) from None
+    elif args.append:
+        raise UsageError(f"--append is for list keys; {key} holds one value")
     # Only the path: the file is read (and validated) under the lock by write_values;
     # an invalid environment variable does not stop correcting the file.
     config_path = resolve_config_path(args.config, system=args.system)
-    file_settings = write_values(config_path, {key: value})
-    stored = file_settings.model_dump(mode="json")
-    for part in key.split("."):
-        stored = stored[part]
-    shown = json.dumps(plain_value(stored), ensure_ascii=False)
-    print(untrusted_text(f"{key} = {shown}  (written to {config_path})"))
+    file_settings = write_values(config_path, {key: value}, append=[key] if args.append else [])
+    return _report_written(args, config_path, file_settings, [key])
+
+
+def _report_written(
+    args: argparse.Namespace, config_path: Path, file_settings: Any, keys: list[str]
+) -> int:
+    """What set wrote, and the findings about it that depend on other keys (human or --json)."""
+    from tui_mailsetup.config_file import ConfigError, ValueSource, env_var_name, plain_value
+    from tui_mailsetup.secrets import secret_sources
+    from tui_mailsetup.validation import validate
+
+    dumped = file_settings.model_dump(mode="json")
+    written: dict[str, Any] = {}
+    for key in keys:
+        stored = dumped
+        for part in key.split("."):
+            stored = stored[part]
+        written[key] = plain_value(stored)
+    notes: list[str] = []
+    related: list[Finding] = []
     try:
         after = load_from_args(args)
     except (ValueError, ConfigError) as exc:
         # Written; what else is wrong (the environment, --override) does not undo that.
-        print(f"note: the effective configuration does not load:\n{untrusted_text(str(exc))}")
+        notes.append(f"the effective configuration does not load:\n{exc}")
+    else:
+        notes += [
+            f"the environment variable {env_var_name(key)} overrides this value"
+            for key in keys
+            if after.sources.get(key) == ValueSource.ENV
+        ]
+        related = [
+            f
+            for f in validate(after.settings, secret_sources=secret_sources(after))
+            if set(keys) & set(f.fields)
+        ]
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "path": str(config_path),
+                "written": written,
+                "notes": notes,
+                "findings": [f.to_json() for f in related],
+            }
+        )
         return ExitCode.OK
-    if after.sources.get(key) == ValueSource.ENV:
-        print(f"note: the environment variable {env_var_name(key)} overrides this value")
-    from tui_mailsetup.validation import validate
-
-    related = [
-        f for f in validate(after.settings, secret_sources=secret_sources(after)) if key in f.fields
-    ]
+    for key, value in written.items():
+        shown = json.dumps(value, ensure_ascii=False)
+        print(untrusted_text(f"{key} = {shown}  (written to {config_path})"))
+    for note in notes:
+        print(untrusted_text(f"note: {note}"))
     print_findings(related)
     return ExitCode.OK
+
+
+def _run_set_preset(args: argparse.Namespace) -> int:
+    """set --preset NAME: the preset's settings written in one locked write."""
+    from tui_mailsetup.config_file import ConfigError, read_data, write_values
+    from tui_mailsetup.paths import resolve_config_path
+    from tui_mailsetup.presets import get_preset, load_presets
+
+    name = str(args.preset).strip().lower()
+    if name == "list":
+        presets = load_presets()
+        if args.json:
+            print_json(
+                {
+                    "ok": True,
+                    "presets": [{"id": p.id, "name": p.name, "host": p.host} for p in presets],
+                }
+            )
+        else:
+            for each in presets:
+                print(untrusted_text(f"{each.id:<24} {each.name:<28} {each.host}"))
+        return ExitCode.OK
+    preset = get_preset(name)
+    if preset is None:
+        ids = ", ".join(p.id for p in load_presets())
+        raise UsageError(
+            f"unknown preset {untrusted_text(args.preset, limit=40)!r}; presets: {ids}"
+        )
+    config_path = resolve_config_path(args.config, system=args.system)
+    changes = preset.settings_changes()
+    if "smtp.username" not in changes and preset.username_format:
+        # As the TUI's preset picker does: the login the provider expects for the sender
+        # address already set, when no username is set yet.
+        data: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError, ConfigError):
+            if config_path.exists():
+                _, data = read_data(config_path)
+        address = str(data.get("sender", {}).get("address", ""))
+        has_username = bool(str(data.get("smtp", {}).get("username", "")).strip())
+        if address and not has_username and (username := preset.username_for(address)):
+            changes["smtp.username"] = username
+    file_settings = write_values(config_path, changes)
+    if not args.json:
+        print(untrusted_text(f"preset {preset.id} ({preset.name}):"))
+    code = _report_written(args, config_path, file_settings, list(changes))
+    if preset.notes and not args.json:
+        print(untrusted_text(f"note: {preset.notes}"))
+    return code
 
 
 # --------------------------------------------------------------------------- set-secret
@@ -340,47 +440,51 @@ def run_set_secret(args: argparse.Namespace) -> int:
     # SecretError (78), DataError (65) and FileError (73/74) are reported by main().
     if args.delete:
         removed = delete_secret(config_path, key)
-        print(f"{key} {'removed' if removed else 'was not stored'}")
+        if args.json:
+            print_json({"ok": True, "key": key, "removed": removed})
+        else:
+            print(f"{key} {'removed' if removed else 'was not stored'}")
         return ExitCode.OK
-    value = _read_secret(key)
-    if value is None:
-        return ExitCode.DATAERR
+    value = _read_secret(key)  # DataError (65) when there is no usable value
     path = store_secret(config_path, key, value)
-    print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
-    _warn_if_shadowed(args, key)
-    return ExitCode.OK
-
-
-def _warn_if_shadowed(args: argparse.Namespace, key: str) -> None:
-    """A secret stored where a source earlier in the lookup order wins is not used: say so
-    now, not at the next failed login (a forgotten MAILSETUP_SMTP__PASSWORD, say)."""
-    from tui_mailsetup.errors import MailSetupError
-    from tui_mailsetup.secrets import shadowing_source
-
-    try:
-        where = shadowing_source(load_from_args(args), key)
-    except MailSetupError:
-        return  # a configuration that does not load says so itself at its next use
+    where = _shadowing_source(args, key)
+    if args.json:
+        document = {"ok": True, "key": key, "stored": str(path), "mode": "0600"}
+        print_json(document | ({"shadowed_by": where} if where else {}))
+    else:
+        print(untrusted_text(f"{key} stored in {path} (mode 0600)"))
     if where is not None:
         message = (
             f"{key} is also supplied by {where}, which comes first in the lookup order: the "
             "value just stored is not used until that one is removed"
         )
         print(f"tui-mailsetup: warning: {untrusted_text(message)}", file=sys.stderr)
+    return ExitCode.OK
 
 
-def _read_secret(key: str) -> str | None:
+def _shadowing_source(args: argparse.Namespace, key: str) -> str | None:
+    """A secret stored where a source earlier in the lookup order wins is not used: where
+    that source is, to say so now, not at the next failed login (a forgotten
+    MAILSETUP_SMTP__PASSWORD, say)."""
+    from tui_mailsetup.errors import MailSetupError
+    from tui_mailsetup.secrets import shadowing_source
+
+    try:
+        return shadowing_source(load_from_args(args), key)
+    except MailSetupError:
+        return None  # a configuration that does not load says so itself at its next use
+
+
+def _read_secret(key: str) -> str:
     if sys.stdin is None:
-        error("no standard input to read the secret from")
-        return None
+        raise DataError("no standard input to read the secret from")
     if sys.stdin.isatty():
         import getpass
 
         first = getpass.getpass(f"{key} (not echoed): ")
         second = getpass.getpass(f"{key} again: ")
         if first != second:
-            error("the two entries differ; nothing was stored")
-            return None
+            raise DataError("the two entries differ; nothing was stored")
         value = first
     else:
         data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
@@ -396,11 +500,9 @@ def _read_secret(key: str) -> str | None:
         # One trailing newline is what `echo` and here-documents add; anything else is kept.
         value = value.removesuffix("\n").removesuffix("\r")
     if not value:
-        error(f"{key}: the secret is empty; nothing was stored")
-        return None
+        raise DataError(f"{key}: the secret is empty; nothing was stored")
     if "\n" in value or "\r" in value:
-        error(f"{key}: the secret spans several lines; nothing was stored")
-        return None
+        raise DataError(f"{key}: the secret spans several lines; nothing was stored")
     return value
 
 
@@ -428,6 +530,7 @@ def run_check(args: argparse.Namespace) -> int:
                     "offline": bool(args.offline),
                     "findings": [f.to_json() for f in findings],
                     "diagnosis": _findings_diagnosis(findings) if failed else None,
+                    "exit_code": int(ExitCode.CONFIG if failed else ExitCode.OK),
                 }
             )
         else:
@@ -463,15 +566,26 @@ def _check_online(args: argparse.Namespace, loaded: LoadedConfig, findings: list
 
     stop_after = Stage(args.quit_after)
     # The findings were shown above: the runner validates again (one verdict) quietly.
+    events: list[Any] = []
     outcome = smtp_cmds.run_ladder(
-        loaded, recipients=[], stop_after=stop_after, human=not args.json, report_warnings=False
+        loaded,
+        recipients=[],
+        stop_after=stop_after,
+        human=not args.json,
+        report_warnings=False,
+        collect=events,
+        verbose=bool(args.verbose),
     )
     from tui_mailsetup.cli.dns_cmds import check_dns_section
 
     dns_section = check_dns_section(args, loaded.settings)
     if args.json:
-        document = smtp_cmds.outcome_document(outcome)
+        document = smtp_cmds.outcome_document(outcome, events)
         document["findings"] = [f.to_json() for f in findings]
         document["dns"] = dns_section.to_json()
-        print_json(document)
-    return dns_section.exit_code(int(outcome.exit_code))
+    code = dns_section.exit_code(int(outcome.exit_code))
+    if args.json:
+        # --strict: a DNS record in error fails a ladder that passed (65).
+        cause = "a DNS record of the sender domain is in error (--strict)"
+        print_json(with_verdict(document, code, stage="dns", cause=cause))
+    return code

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup.cli.config_cmds import load_or_report
-from tui_mailsetup.cli.output import error, paint, print_json
+from tui_mailsetup.cli.output import paint, print_json, with_verdict
+from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.sanitize import untrusted_text
@@ -87,9 +89,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    import asyncio
 
-    from tui_mailsetup.config_file import ConfigError, write_values
+    from tui_mailsetup.config_file import write_values
     from tui_mailsetup.engine.detect import DetectOptions, detect
     from tui_mailsetup.engine.dns_client import make_resolver
     from tui_mailsetup.paths import resolve_config_path
@@ -104,48 +105,42 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.no_probe:
         options = replace(options, probe=False)
     try:
-        detection = asyncio.run(
+        from tui_mailsetup.cli.progress import run_with_progress
+
+        detection = run_with_progress(
+            args,
+            f"detect {args.address}",
             detect(
                 args.address,
                 resolver=make_resolver(settings.dns.nameservers, lifetime=settings.dns.timeout),
                 options=options,
-            )
+            ),
         )
     except ValueError as exc:
-        if args.json:
-            print_json(
-                {
-                    "ok": False,
-                    "stage": "detect",
-                    "elapsed": 0.0,
-                    "diagnosis": {"cause": f"{args.address!r}: {exc}", "fix": None},
-                }
-            )
-        else:
-            error(f"{args.address!r} is not an address or a domain: {exc}")
-        return ExitCode.DATAERR
+        raise DataError(f"{args.address!r} is not an address or a domain: {exc}") from None
     best = detection.best
-    document = detection.to_json()
     saved: dict[str, Any] = {}
-    status = detection.exit_code
     # Only what worked is saved: a detection without a usable candidate writes nothing.
-    if args.save and best is not None:
+    # Saved before anything is printed: --json stays one document, failure or not
+    # (write_values' ConfigError, 78, goes to main's one error report).
+    if best is not None and args.save:
         saved = _detected_values(detection)
-        try:
-            write_values(resolve_config_path(args.config, system=args.system), saved)
-        except ConfigError as exc:
-            error(f"the configuration does not load; nothing was changed:\n{exc}")
-            return exc.exit_code
-        document["saved"] = saved
+        write_values(resolve_config_path(args.config, system=args.system), saved)
+    code = detection.exit_code
     if args.json:
-        print_json(document)
+        document = detection.to_json()
+        document["saved"] = saved or None
+        print_json(with_verdict(document, code, stage="detect"))
     else:
         _print_detection(detection)
         if saved:
             print("saved: " + ", ".join(f"{key} = {value}" for key, value in saved.items()))
         elif args.save:
-            print(paint("Nothing saved: no candidate worked.", "red"))
-    return status
+            print(
+                paint("Nothing saved: no candidate worked.", "red", stream=sys.stderr),
+                file=sys.stderr,
+            )
+    return code
 
 
 def _detected_values(detection: Detection) -> dict[str, Any]:
@@ -216,8 +211,9 @@ def _print_detection(detection: Detection) -> None:
             )
         )
     if best is None:
-        print(paint(detection.cause() + ".", "red"))
-        print(f"fix: {detection.fix()}.")
+        # The verdict of a failure goes to stderr, as send-test's: `detect … >/dev/null` shows it.
+        print(paint(detection.cause() + ".", "red", stream=sys.stderr), file=sys.stderr)
+        print(f"fix: {detection.fix()}.", file=sys.stderr)
     elif not best.verified:
         print(paint("Not verified (probes off): confirm with check.", "yellow"))
 
@@ -230,16 +226,14 @@ _MARK = {
 }
 
 
-def _domain_argument(value: str) -> str | int:
+def _domain_argument(value: str) -> str:
     try:
         return host_to_ascii(value.strip().rstrip("."))
     except ValueError as exc:
-        error(f"{value!r} is not a domain: {exc}")
-        return ExitCode.DATAERR
+        raise DataError(f"{value!r} is not a domain: {exc}") from None
 
 
 def run_dns(args: argparse.Namespace) -> int:
-    import asyncio
 
     from tui_mailsetup.engine.dns import check_sender_domain, sender_domain
 
@@ -247,26 +241,39 @@ def run_dns(args: argparse.Namespace) -> int:
     if targets and targets[0].lower() == "spf":
         return run_dns_spf(args, targets[1:])
     if len(targets) > 1:
-        error(f"one domain at a time (got {' '.join(targets)})")
-        return ExitCode.USAGE
+        raise UsageError(f"one domain at a time (got {' '.join(targets)})")
     if args.ip or args.helo or args.sender:
-        error("--ip, --helo and --sender belong to `dns spf DOMAIN --ip ADDRESS`")
-        return ExitCode.USAGE
+        raise UsageError("--ip, --helo and --sender belong to `dns spf DOMAIN --ip ADDRESS`")
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
     domain: str | int = targets[0] if targets else sender_domain(loaded.settings)
     if not domain:
-        error("no domain given and no sender.address configured")
-        return ExitCode.USAGE
+        raise UsageError("no domain given and no sender.address configured")
     domain = _domain_argument(str(domain))
-    if isinstance(domain, int):
-        return domain
-    report = asyncio.run(
-        check_sender_domain(loaded.settings, tuple(args.dkim_selector), domain=domain)
+    from tui_mailsetup.cli.progress import run_with_progress
+
+    report = run_with_progress(
+        args,
+        f"dns {domain}",
+        check_sender_domain(loaded.settings, tuple(args.dkim_selector), domain=domain),
     )
     if args.json:
-        print_json(report.to_json())
+        failing = next((c for c in report.checks if not c.ok), None)
+        print_json(
+            with_verdict(
+                report.to_json(),
+                int(report.exit_code),
+                stage="dns",
+                cause=(
+                    "a DNS record is in error"
+                    if report.has_errors
+                    else "a check could not be completed (a lookup failed)"
+                )
+                + (f": {failing.name}: {failing.message}" if failing else ""),
+                fix=failing.advice if failing else None,
+            )
+        )
     else:
         print_report(report)
     return int(report.exit_code)
@@ -282,10 +289,13 @@ def print_report(report: DomainReport) -> None:
             print(f"           {paint(record, 'dim')}")
         if check.advice and not check.ok:
             print(f"           fix: {check.advice}")
+    # The verdict of a failure goes to stderr, as send-test's: `dns … >/dev/null` shows it.
     if report.has_errors:
-        print(paint("A record is in error: receivers are likely to reject or junk mail.", "red"))
+        verdict = "A record is in error: receivers are likely to reject or junk mail."
+        print(paint(verdict, "red", stream=sys.stderr), file=sys.stderr)
     elif report.incomplete:
-        print(paint("Some checks could not be completed (lookups failed): see unknown.", "yellow"))
+        verdict = "Some checks could not be completed (lookups failed): see unknown."
+        print(paint(verdict, "yellow", stream=sys.stderr), file=sys.stderr)
 
 
 def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
@@ -297,20 +307,17 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     from tui_mailsetup.engine.spf import check_host
 
     if len(rest) != 1 or not args.ip:
-        error("usage: tui-mailsetup dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]")
-        return ExitCode.USAGE
+        raise UsageError(
+            "usage: tui-mailsetup dns spf DOMAIN --ip ADDRESS [--helo NAME] [--sender ADDRESS]"
+        )
     domain = _domain_argument(rest[0])
-    if isinstance(domain, int):
-        return domain
     try:
         ipaddress.ip_address(args.ip)
     except ValueError:
-        error(f"--ip {args.ip!r} is not an IPv4 or IPv6 address")
-        return ExitCode.DATAERR
+        raise DataError(f"--ip {args.ip!r} is not an IPv4 or IPv6 address") from None
     sender = args.sender.strip()
     if sender and ("@" not in sender or any(c.isspace() for c in sender)):
-        error(f"--sender {sender!r} is not an address")
-        return ExitCode.DATAERR
+        raise DataError(f"--sender {sender!r} is not an address")
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -324,8 +331,14 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     document = result.to_json()
     document["ip"] = args.ip
     document = {k: untrusted_text(v) if isinstance(v, str) else v for k, v in document.items()}
+    code = int(
+        {"permerror": ExitCode.DATAERR, "temperror": ExitCode.TEMPFAIL}.get(
+            result.result, ExitCode.OK
+        )
+    )
     if args.json:
-        print_json(document)
+        cause = f"SPF {result.result}: {document['explanation']}"
+        print_json(with_verdict(document, code, stage="spf", cause=cause))
     else:
         colour = {"pass": "green", "fail": "red", "permerror": "red", "softfail": "yellow"}
         print(
@@ -335,11 +348,7 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
         if result.record:
             print(f"  record:  {document['record']}")
         print(f"  lookups: {result.lookups} DNS-querying terms, {result.void_lookups} void")
-    return int(
-        {"permerror": ExitCode.DATAERR, "temperror": ExitCode.TEMPFAIL}.get(
-            result.result, ExitCode.OK
-        )
-    )
+    return code
 
 
 # --------------------------------------------------------------------------- check's DNS section

@@ -48,7 +48,21 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--output",
         "-o",
         metavar="PATH",
-        help="write to PATH (atomically; a secret-bearing file is created 0600); - or none: stdout",
+        help="write to PATH (atomically; a secret-bearing file is created 0600); - or none: "
+        "stdout. An existing file that tui-mailsetup did not write is refused (73) unless "
+        "--force; for msmtp only this program's own account is added or replaced in it",
+    )
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file tui-mailsetup did not write, keeping it as PATH.bak",
+    )
+    export.add_argument(
+        "--account",
+        metavar="NAME",
+        default="tui-mailsetup",
+        help="msmtp: the account's name (default: tui-mailsetup); other accounts in the file "
+        "are kept byte for byte, and it becomes the default account only when there is none",
     )
     export.add_argument(
         "--include-secrets",
@@ -60,6 +74,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     get_secret = subparsers.add_parser(
         "get-secret",
         parents=[common],
+        help="print one secret on stdout, for the programs export configures (msmtp's passwordeval)",
         description=(
             "Print one secret (smtp.password, mailgun.api_key, ses.secret_access_key) on "
             "standard output, and nothing else. For programs configured by export, such as "
@@ -70,7 +85,6 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "key", metavar="KEY", choices=_LazyChoices(lambda: declared().secret_keys)
     )
     get_secret.set_defaults(handler=run_get_secret)
-    _hide(subparsers, "get-secret")
 
 
 class _LazyChoices:
@@ -84,17 +98,6 @@ class _LazyChoices:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._make())
-
-
-def _hide(subparsers: Any, name: str) -> None:
-    """Keep a plumbing command out of the command list in ``--help`` (it still works)."""
-    actions = getattr(subparsers, "_choices_actions", None)
-    if isinstance(actions, list):
-        actions[:] = [action for action in actions if getattr(action, "dest", None) != name]
-
-
-def _error(message: str) -> None:
-    print(f"tui-mailsetup: error: {message}", file=sys.stderr)
 
 
 class _LazySecrets(Mapping[str, "str | None"]):
@@ -124,6 +127,17 @@ class _LazySecrets(Mapping[str, "str | None"]):
         return len(self._keys)
 
 
+def _as_error(exc: Exception) -> Exception:
+    """ExportError as the one error model (main() prints it, in JSON too under --json)."""
+    from tui_mailsetup.errors import ConfigurationError, UsageError
+    from tui_mailsetup.export import ExportError
+
+    if isinstance(exc, ExportError):
+        kind = UsageError if exc.exit_code == ExitCode.USAGE else ConfigurationError
+        return kind(str(exc), exit_code=exc.exit_code)
+    return exc
+
+
 def run_export(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.config_cmds import load_or_report
     from tui_mailsetup.export import (
@@ -134,13 +148,13 @@ def run_export(args: argparse.Namespace) -> int:
         render,
         write_export,
     )
-    from tui_mailsetup.secrets import SecretError
+    from tui_mailsetup.export_target import check_account_name, plan_write
 
     try:
         fmt = canonical_format(args.format)
     except ExportError as exc:
-        _error(str(exc))
-        return exc.exit_code
+        raise _as_error(exc) from exc
+    account = check_account_name(args.account)
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
@@ -148,56 +162,64 @@ def run_export(args: argparse.Namespace) -> int:
         options = ExportOptions(
             secrets=_LazySecrets(loaded) if args.include_secrets else None,
             config_path=loaded.path.resolve(),
+            account=account,
         )
         text = render(fmt, loaded.settings, options)
-    except SecretError as exc:
-        _error(str(exc))
-        return ExitCode.CONFIG
     except ExportError as exc:
-        _error(str(exc))
-        return exc.exit_code
+        raise _as_error(exc) from exc
 
     if not args.output or args.output == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if args.json:
+            import json
+
+            print(json.dumps({"ok": True, "format": fmt, "output": None, "text": text}))
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
         return ExitCode.OK
 
     path = Path(args.output).expanduser()
     mode = output_mode(fmt, include_secrets=args.include_secrets)
-    try:
-        write_export(path, text, mode=mode)
-    except OSError as exc:  # 73 (cannot create) or 74 (write failed), naming the path
-        from tui_mailsetup.errors import file_error
-
-        failure = file_error(exc, path)
-        _error(str(failure))
-        return int(failure.exit_code)
+    # 73 when it would replace a file this program did not write (without --force).
+    plan = plan_write(path, fmt, text, mode=mode, force=args.force, account=account)
+    write_export(path, plan.text, mode=plan.mode, backup=plan.backup)
+    backup = f"{path}.bak" if plan.backup else None
     if args.json:
         import json
 
-        document = {"ok": True, "format": fmt, "output": str(path), "mode": f"{mode:04o}"}
+        document = {
+            "ok": True,
+            "format": fmt,
+            "output": str(path),
+            "mode": f"{plan.mode:04o}",
+            "merged": plan.merged,
+            "backup": backup,
+        }
         print(json.dumps(document))
-    else:
-        print(f"wrote {path} ({fmt}, mode {mode:04o})", file=sys.stderr)
+    elif not args.quiet:
+        what = f"account {account} in " if plan.merged else ""
+        kept = f"; the previous file is kept as {backup}" if backup else ""
+        print(f"wrote {what}{path} ({fmt}, mode {plan.mode:04o}){kept}", file=sys.stderr)
     return ExitCode.OK
 
 
 def run_get_secret(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli.config_cmds import load_or_report
-    from tui_mailsetup.secrets import SecretError, resolve_secret
+    from tui_mailsetup.errors import ConfigurationError
+    from tui_mailsetup.secrets import resolve_secret
 
     loaded = load_or_report(args)
     if isinstance(loaded, int):
         return loaded
-    try:
-        resolved = resolve_secret(loaded, args.key)
-    except SecretError as exc:
-        _error(str(exc))
-        return ExitCode.CONFIG
+    resolved = resolve_secret(loaded, args.key)  # SecretError: 78, reported by main()
     if resolved.value is None:
         hint = f"store one with: tui-mailsetup set-secret {args.key}"
-        _error(f"no value is set for {args.key} ({hint})")
-        return ExitCode.CONFIG
+        raise ConfigurationError(f"no value is set for {args.key} ({hint})")
+    if args.json:
+        import json
+
+        print(json.dumps({"ok": True, "key": args.key, "value": resolved.value}))
+        return ExitCode.OK
     sys.stdout.write(resolved.value + "\n")
     sys.stdout.flush()
     return ExitCode.OK

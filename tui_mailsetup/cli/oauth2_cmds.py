@@ -51,6 +51,11 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="print a valid access token (refreshed when near expiry), for msmtp's passwordeval",
     )
+    token.add_argument(
+        "--refresh",
+        action="store_true",
+        help="renew the token now, even when the stored one looks valid (the server refused it)",
+    )
     token.set_defaults(handler=run_token)
     logout = actions.add_parser("logout", parents=[common], help="forget the stored tokens")
     logout.set_defaults(handler=run_logout)
@@ -69,12 +74,18 @@ def _load(args: argparse.Namespace) -> LoadedConfig | int:
 def _failure(exc: Exception, as_json: bool) -> int:
     code = int(getattr(exc, "exit_code", ExitCode.CONFIG))
     if as_json:
+        cause = getattr(exc, "cause", str(exc))
+        fix = getattr(exc, "fix", "")
         print_json(
             {
                 "ok": False,
+                # The one failure shape (schemas/failure.json), and this command's own keys.
+                "stage": "oauth2",
+                "elapsed": 0.0,
+                "diagnosis": {"stage": "oauth2", "cause": cause, "fix": fix or None},
                 "error": getattr(exc, "error", "") or "secret",
-                "cause": getattr(exc, "cause", str(exc)),
-                "fix": getattr(exc, "fix", ""),
+                "cause": cause,
+                "fix": fix,
                 "exit_code": code,
             }
         )
@@ -86,8 +97,11 @@ def _expiry(expires_at: float) -> dict[str, Any]:
     import datetime as dt
 
     remaining = expires_at - time.time()
+    # The store's times are checked when read (store._timestamp); 0 means "expired, unknown".
     return {
-        "expires_at": dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat(timespec="seconds"),
+        "expires_at": dt.datetime.fromtimestamp(max(0.0, expires_at), dt.UTC).isoformat(
+            timespec="seconds"
+        ),
         "expires_in": max(0, round(remaining)),
     }
 
@@ -148,7 +162,7 @@ def run_login(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     from tui_mailsetup.oauth2 import uses_token_store
-    from tui_mailsetup.oauth2.access import stale_reason
+    from tui_mailsetup.oauth2.access import credential_changed, stale_reason
     from tui_mailsetup.oauth2.providers import configuration_problems, endpoints
     from tui_mailsetup.oauth2.store import load_tokens
     from tui_mailsetup.secrets import SecretError
@@ -159,6 +173,7 @@ def run_status(args: argparse.Namespace) -> int:
     oauth2 = loaded.settings.oauth2
     try:
         tokens, source = load_tokens(loaded)
+        changed = tokens is not None and credential_changed(loaded, tokens)
     except SecretError as exc:
         return _failure(exc, bool(args.json))
     problems = configuration_problems(oauth2, username=loaded.settings.smtp.username)
@@ -184,11 +199,21 @@ def run_status(args: argparse.Namespace) -> int:
             scopes=tokens.scopes,
             refresh_token=bool(tokens.refresh_token),
             access_token_valid=tokens.valid_for(0),
+            # The client secret, certificate or key is not the one the tokens were had with:
+            # the next use renews them with the configured one (and fails if it is wrong).
+            credential_changed=changed,
             **_expiry(tokens.expires_at),
         )
     code = ExitCode.CONFIG if problems else ExitCode.NOPERM if login_needed else ExitCode.OK
     if args.json:
-        print_json(document)
+        from tui_mailsetup.cli.output import with_verdict
+
+        cause = (
+            "; ".join(f"{k}: {m}" for k, m in problems)
+            if problems
+            else "not signed in: run `tui-mailsetup oauth2 login`"
+        )
+        print_json(with_verdict(document, code, stage="oauth2", cause=cause))
         return code
     print(f"provider: {oauth2.provider.value}, flow: {oauth2.flow.value}")
     for key, message in problems:
@@ -211,6 +236,11 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"refresh token: {'stored' if tokens.refresh_token else 'none'} (source: {source})")
         if stale:
             print(f"warning: {stale}: run `tui-mailsetup oauth2 login`")
+        elif document["credential_changed"]:
+            print(
+                "note: the configured client secret, certificate or key is not the one these "
+                "tokens were obtained with; the next use renews them with it"
+            )
     if not uses_token_store(loaded.settings):
         print("note: SMTP does not use these tokens (set smtp.auth = xoauth2, no password_command)")
     return code
@@ -224,7 +254,7 @@ def run_token(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     try:
-        token = access_token(loaded)
+        token = access_token(loaded, renew=bool(getattr(args, "refresh", False)))
     except SecretError as exc:
         return _failure(exc, bool(args.json))
     if args.json:

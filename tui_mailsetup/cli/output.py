@@ -6,9 +6,13 @@ values from files, the environment and the command line.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tui_mailsetup.findings import Finding, Severity
@@ -94,3 +98,56 @@ def report_error(exc: MailSetupError, *, as_json: bool) -> int:
     else:
         error(str(exc))
     return int(exc.exit_code)
+
+
+@dataclass
+class Captured:
+    """What a command printed under --quiet; ``failed`` is set by the caller once it knows."""
+
+    stdout: io.StringIO
+    stderr: io.StringIO
+    failed: bool = False
+
+
+@contextlib.contextmanager
+def quietly(*, keep_stdout: bool) -> Iterator[Captured]:
+    """--quiet: everything a command prints is held back; on success it is dropped, on a
+    failure what went to stderr (the verdict: stage, cause, fix) is written there. A
+    command that printed its verdict only on stdout has that written to stderr instead,
+    so that ``cmd --quiet >/dev/null`` never hides why it failed."""
+    real_out, real_err = sys.stdout, sys.stderr
+    captured = Captured(io.StringIO(), io.StringIO())
+    if not keep_stdout:
+        sys.stdout = captured.stdout
+    sys.stderr = captured.stderr
+    try:
+        yield captured
+    except BaseException:
+        captured.failed = True
+        raise
+    finally:
+        sys.stdout, sys.stderr = real_out, real_err
+        if captured.failed:
+            verdict = captured.stderr.getvalue() or captured.stdout.getvalue()
+            real_err.write(verdict)
+            real_err.flush()
+
+
+def with_verdict(
+    document: dict[str, Any],
+    exit_code: int,
+    *,
+    stage: str,
+    cause: str = "",
+    fix: Any = None,
+) -> dict[str, Any]:
+    """``document`` with the keys every command's --json answer has (schemas/): ``ok``
+    (exactly when the exit code is 0), ``stage``, ``elapsed``, ``exit_code``, and on a
+    failure the ``diagnosis`` (cause, fix), so a script reads every failure one way."""
+    document["ok"] = exit_code == 0
+    document.setdefault("stage", stage)
+    document.setdefault("elapsed", 0.0)
+    document["exit_code"] = int(exit_code)
+    if exit_code != 0 and not document.get("diagnosis"):
+        document["diagnosis"] = {"stage": stage, "cause": cause, "fix": fix, "exit_code": exit_code}
+    return document

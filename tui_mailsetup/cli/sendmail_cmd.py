@@ -66,7 +66,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument(
             flag, dest="ignored", metavar="VALUE", action="append", help=argparse.SUPPRESS
         )
-    parser.add_argument("-v", dest="verbose", action="store_true", help="print the transcript")
+    # -v (print the transcript, on stderr) is the global --verbose/-v.
     parser.add_argument("recipients", nargs="*", metavar="RECIPIENT")
     parser.set_defaults(handler=run_sendmail)
 
@@ -106,34 +106,55 @@ def run_sendmail(args: argparse.Namespace) -> int:
         ignore_dots=ignore_dots,
     )
     outcome = None
-    printer = _printer() if args.verbose else None
+    verbose = bool(getattr(args, "verbose", False))
+    printer = _printer() if verbose else None
     for note in submission.notes:
-        if args.verbose:
+        if verbose:
             print(f"note: {note}", file=sys.stderr)
     if loaded is not None:
         outcome = deliver(loaded, submission, printer.event if printer else None)
         if outcome.ok:
-            return ExitCode.OK
+            return _done(args, outcome, ExitCode.OK)
         if not kept(outcome):
             _report(outcome)
-            return int(outcome.exit_code)
+            return _done(args, outcome, outcome.exit_code)
     reason = problem if outcome is None else ""
     try:
         entry_id = Spool().add(submission.message, envelope_for(submission, outcome, reason))
     except MailSetupError as exc:
         if outcome is not None:
             _report(outcome)
-        print(
-            f"sendmail: the message could not be kept in the spool either: {exc}", file=sys.stderr
-        )
-        return ExitCode.TEMPFAIL
+        message = f"the message could not be kept in the spool either: {exc}"
+        print(f"sendmail: {message}", file=sys.stderr)
+        return _done(args, outcome, ExitCode.TEMPFAIL, cause=message)
     cause = reason or (outcome.diagnosis.cause if outcome and outcome.diagnosis else "not sent")
     print(
         f"sendmail: not sent yet ({cause}); kept in the spool as {entry_id}: "
         "`tui-mailsetup mta queue` lists it, `tui-mailsetup mta queue --retry` sends it",
         file=sys.stderr,
     )
-    return ExitCode.OK
+    return _done(args, outcome, ExitCode.OK, spooled=entry_id, cause=cause)
+
+
+def _done(
+    args: argparse.Namespace,
+    outcome: Any,
+    code: int,
+    *,
+    spooled: str | None = None,
+    cause: str = "",
+) -> int:
+    """With --json, the one document (schemas/sendmail.json): the send's verdict, and the
+    spool entry when the message was kept instead."""
+    if getattr(args, "json", False):
+        from tui_mailsetup.cli.output import print_json, with_verdict
+
+        document: dict[str, Any] = outcome.to_json() if outcome is not None else {}
+        document["spooled"] = spooled
+        if spooled is not None:
+            document["reason"] = cause
+        print_json(with_verdict(document, code, stage="sendmail", cause=cause))
+    return int(code)
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, str]:

@@ -32,7 +32,11 @@ from tui_mailsetup.engine.events import (
 from tui_mailsetup.sanitize import untrusted_text
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep the fast path's imports small
+    from email.message import EmailMessage
+
     from tui_mailsetup.config_file import LoadedConfig
+    from tui_mailsetup.message import MessageShape
+    from tui_mailsetup.settings import MailSettings
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -58,13 +62,71 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         help="recipient, checked as typed (repeatable; default: the sender address, a test "
         "to yourself)",
     )
+    shaping = parser.add_argument_group(
+        "the message (each refused with exit 65 when it could inject a header or is unreadable)"
+    )
+    shaping.add_argument("--subject", metavar="TEXT", help="the subject instead of the test's")
+    body = shaping.add_mutually_exclusive_group()
+    body.add_argument("--body", metavar="TEXT", help="the body text instead of the test's")
+    body.add_argument("--body-file", metavar="FILE", help="the body from a UTF-8 text file")
+    shaping.add_argument(
+        "--header",
+        metavar='"NAME: VALUE"',
+        action="append",
+        default=[],
+        help="an extra header (repeatable), e.g. --header 'X-Test-Run: 42'; From, To, "
+        "Subject and the MIME headers are the test's own",
+    )
+    shaping.add_argument(
+        "--attach",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="attach a file (repeatable; at most 10 MiB each)",
+    )
     parser.set_defaults(handler=send_test)
+
+
+def message_shape(args: argparse.Namespace) -> MessageShape | None:
+    """send-test's --subject, --body/--body-file, --header and --attach, checked (65), or
+    None when none was given (the test message as it is)."""
+    from pathlib import Path
+
+    from tui_mailsetup.errors import DataError
+    from tui_mailsetup.message import (
+        MessageError,
+        MessageShape,
+        check_body,
+        check_subject,
+        parse_header,
+        read_attachment,
+        read_body_file,
+    )
+
+    asked = (args.subject, args.body, args.body_file, args.header, args.attach)
+    if all(value is None or value == [] for value in asked):
+        return None
+    try:
+        body = None
+        if args.body_file is not None:
+            body = read_body_file(Path(args.body_file))
+        elif args.body is not None:
+            body = check_body(args.body)
+        return MessageShape(
+            subject=None if args.subject is None else check_subject(args.subject),
+            body=body,
+            headers=tuple(parse_header(text) for text in args.header),
+            attachments=tuple(read_attachment(Path(path)) for path in args.attach),
+        )
+    except MessageError as exc:
+        raise DataError(str(exc)) from None
 
 
 def send_test(args: argparse.Namespace) -> int:
     from tui_mailsetup.cli import load_from_args
 
     as_json = bool(getattr(args, "json", False))
+    shape = message_shape(args)  # 65 before anything else happens
     # A configuration that does not load (78) or a malformed --override (64) is raised
     # to main(), which reports every command's errors in one shape.
     loaded = load_from_args(args)
@@ -72,10 +134,18 @@ def send_test(args: argparse.Namespace) -> int:
     recipients = list(args.to or [])
     events: list[Event] = []
     outcome = run_ladder(
-        loaded, recipients=recipients, stop_after=None, human=not as_json, collect=events
+        loaded,
+        recipients=recipients,
+        stop_after=None,
+        human=not as_json,
+        collect=events,
+        verbose=bool(args.verbose),
+        shape=shape,
     )
     if as_json:
-        print(json.dumps(outcome_document(outcome, events), ensure_ascii=False), flush=True)
+        document = outcome_document(outcome, events)
+        document["message"] = None if shape is None else shape.to_json()
+        print(json.dumps(document, ensure_ascii=False), flush=True)
     return int(outcome.exit_code)
 
 
@@ -91,10 +161,14 @@ def run_ladder(
     out: TextIO | None = None,
     collect: list[Event] | None = None,
     report_warnings: bool = True,
+    verbose: bool = False,
+    shape: MessageShape | None = None,
 ) -> Outcome:
     """The one runner (:func:`tui_mailsetup.runner.run_test`), printed as it happens.
 
-    With ``human`` the transcript streams to ``out`` (stdout) as it happens.
+    With ``human`` the transcript streams to ``out`` (stdout) as it happens, and a failure's
+    verdict goes to stderr (``send-test >/dev/null`` still says why it failed); ``verbose``
+    adds each stage as it starts and the server's capabilities.
     ``collect`` receives every event (for --json documents). The runner
     records the outcome beside the configuration (state.py). Never raises for
     a configuration, secret, message or delivery problem: those are Outcomes.
@@ -105,7 +179,16 @@ def run_ladder(
     from tui_mailsetup.state import load_state
 
     stream = out if out is not None else sys.stdout
-    printer = HumanPrinter(stream, color=use_colour(stream)) if human else None
+    printer = (
+        HumanPrinter(
+            stream,
+            color=use_colour(stream),
+            verdict_stream=sys.stderr if out is None else stream,
+            verbose=verbose,
+        )
+        if human
+        else None
+    )
     settings = loaded.settings
     if printer is not None:
         state = load_state(loaded.path)
@@ -116,12 +199,21 @@ def run_ladder(
             )
         shown = recipients or default_recipients(settings, stop_after)
         printer.header(settings, [untrusted_text(r) for r in shown], stop_after)
+        for line in shape.describe() if shape is not None else []:
+            printer.note(untrusted_text(line))
 
     def on_event(event: Event) -> None:
         if collect is not None:
             collect.append(event)
         if printer is not None:
             printer.event(event)
+
+    builder = None
+    if shape is not None:
+        from tui_mailsetup.message import build_test_message, shape_message
+
+        def builder(settings: MailSettings, recipients: list[str]) -> EmailMessage:
+            return shape_message(build_test_message(settings, recipients), shape)
 
     return asyncio.run(
         run_test(
@@ -131,6 +223,7 @@ def run_ladder(
             on_event=on_event,
             kind="send-test" if stop_after is None else "check",
             report_warnings=report_warnings,
+            message_builder=builder,
         )
     )
 
@@ -178,23 +271,37 @@ _STYLES = {
 class HumanPrinter:
     """Readable transcript on a plain terminal; every line flushed as it happens."""
 
-    def __init__(self, stream: TextIO, *, color: bool) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        color: bool,
+        verdict_stream: TextIO | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.stream = stream
         self.color = color
+        self.verdict_stream = verdict_stream or stream
+        """Where a failure's verdict goes (stderr for send-test and check)."""
+        self.verbose = verbose
 
     def _style(self, style: str, text: str) -> str:
         code = _STYLES.get(style, "")
         return sgr(text, code) if self.color and code else text
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, stream: TextIO | None = None) -> None:
+        stream = stream or self.stream
         try:
-            print(text, file=self.stream, flush=True)
+            print(text, file=stream, flush=True)
         except UnicodeEncodeError:
-            encoding = getattr(self.stream, "encoding", None) or "ascii"
-            print(text.encode(encoding, "replace").decode(encoding), file=self.stream, flush=True)
+            encoding = getattr(stream, "encoding", None) or "ascii"
+            print(text.encode(encoding, "replace").decode(encoding), file=stream, flush=True)
 
     def warn(self, text: str) -> None:
         self._print(self._style("note", f"warning: {text}"))
+
+    def note(self, text: str) -> None:
+        self._print(self._style("note", f"** {text}"))
 
     def header(self, settings: Any, recipients: list[str], stop_after: Stage | None) -> None:
         if settings.driver.value == "smtp":
@@ -233,8 +340,12 @@ class HumanPrinter:
             self._tls(event)
         elif isinstance(event, Outcome):
             self._verdict(event)
-        elif isinstance(event, ServerCapabilities | StageStarted):
-            return
+        elif not self.verbose:
+            return  # what follows is what --verbose adds
+        elif isinstance(event, StageStarted):
+            self._print(self._style("dim", f"--- {event.stage.label} …"))
+        elif isinstance(event, ServerCapabilities):
+            self._print(self._style("dim", f"--- capabilities: {_capabilities(event)}"))
 
     def _tls(self, details: TlsDetails) -> None:
         lines = [
@@ -263,21 +374,33 @@ class HumanPrinter:
                 self.warn(warning)
             return
         diagnosis = outcome.diagnosis
+        out = self.verdict_stream
         if diagnosis is None:
-            self._print(self._style("fail", f"FAILED at {outcome.stage.label}"))
+            self._print(self._style("fail", f"FAILED at {outcome.stage.label}"), out)
             return
-        self._print(self._style("fail", f"FAILED at {diagnosis.stage.label}: {diagnosis.cause}"))
+        self._print(
+            self._style("fail", f"FAILED at {diagnosis.stage.label}: {diagnosis.cause}"), out
+        )
         if diagnosis.evidence:
-            self._print(f"  evidence: {diagnosis.evidence}")
+            self._print(f"  evidence: {diagnosis.evidence}", out)
         if diagnosis.explanation:
-            self._print(f"  why: {diagnosis.explanation}")
+            self._print(f"  why: {diagnosis.explanation}", out)
         if diagnosis.fix is not None:
-            self._print(self._style("bold", f"  fix: {diagnosis.fix.label}"))
+            self._print(self._style("bold", f"  fix: {diagnosis.fix.label}"), out)
             for command in diagnosis.fix.as_commands():
-                self._print(f"    {command}")
+                self._print(f"    {command}", out)
         if diagnosis.retry_after is not None:
             until = dt.datetime.fromtimestamp(diagnosis.retry_after, dt.UTC)
-            self._print(f"  retry after: {until:%Y-%m-%d %H:%M:%S} UTC")
+            self._print(f"  retry after: {until:%Y-%m-%d %H:%M:%S} UTC", out)
         self._print(
-            self._style("dim", f"  exit code {int(outcome.exit_code)} ({outcome.exit_code.name})")
+            self._style("dim", f"  exit code {int(outcome.exit_code)} ({outcome.exit_code.name})"),
+            out,
         )
+
+
+def _capabilities(event: ServerCapabilities) -> str:
+    items = list(event.extensions)
+    if event.auth_mechanisms:
+        items.append("AUTH " + " ".join(event.auth_mechanisms))
+    where = " (over TLS)" if event.encrypted else ""
+    return untrusted_text(", ".join(items) or "(none)") + where

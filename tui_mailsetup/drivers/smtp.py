@@ -7,6 +7,7 @@ from email.message import EmailMessage
 
 from tui_mailsetup.engine.events import Event, Stage
 from tui_mailsetup.engine.smtp import GREETING_GRACE, run_smtp
+from tui_mailsetup.engine.smtp.session import TokenRenewer
 from tui_mailsetup.settings import MailSettings
 
 
@@ -29,6 +30,9 @@ class SmtpDriver:
         self.settings = settings
         self._password = password
         self._greeting_grace = greeting_grace
+        self.renew_token: TokenRenewer | None = None
+        """Set by the runner for OAuth2 tokens from the store: renews a token the server
+        refused, once, in the same session."""
 
     def __repr__(self) -> str:
         # Never show the password, not even in a debugger or a traceback.
@@ -48,4 +52,5 @@ class SmtpDriver:
             recipients,
             stop_after=stop_after,
             greeting_grace=self._greeting_grace,
+            renew_token=self.renew_token,
         )

@@ -1,17 +1,14 @@
 """OAuth2 for XOAUTH2/OAUTHBEARER: flows, the token store, provider facts.
 
-Importing this package is cheap: the OAuth2 libraries (authlib, requests,
-google-auth; the ``tui-mailsetup[oauth2]`` extra) are imported only by
-:mod:`tui_mailsetup.oauth2.flows`, when a token has to be fetched from a token
-endpoint. A cached access token that is still valid is served without them.
+Importing this package is cheap: httpx and cryptography are imported only by
+:mod:`tui_mailsetup.oauth2.transport` and :mod:`tui_mailsetup.oauth2.flows`, when a
+token has to be fetched from a token endpoint. A cached access token that is still
+valid is served without them.
 """
 
 from __future__ import annotations
 
 from tui_mailsetup.settings import AuthMechanism, Driver, MailSettings
-
-EXTRA = "oauth2"
-INSTALL_HINT = "pip install 'tui-mailsetup[oauth2]'"
 
 
 def uses_token_store(settings: MailSettings) -> bool:

@@ -32,16 +32,6 @@ class LoginRequired(OAuth2Error):
         super().__init__(cause, fix=LOGIN_HINT, exit_code=ExitCode.NOPERM, error="login_required")
 
 
-class MissingLibraries(OAuth2Error):
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"the OAuth2 libraries are not installed ({name} is missing)",
-            fix="install the oauth2 extra: pip install 'tui-mailsetup[oauth2]'",
-            exit_code=ExitCode.CONFIG,
-            error="missing_extra",
-        )
-
-
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
 _EXCHANGE_APP_ONLY = (
@@ -172,16 +162,28 @@ _ERROR_RULES: dict[str, tuple[str, str, ExitCode]] = {
 }
 
 
+_VENDOR_NEUTRAL: dict[str, str] = {
+    "unauthorized_client": "enable the flow for the app at the provider, or change oauth2.flow",
+}
+"""Fixes for a custom provider where the general rule names Microsoft's or Google's pages."""
+
+
 def token_endpoint_error(
-    error: str, description: str = "", *, app_only: bool = False
+    error: str, description: str = "", *, app_only: bool = False, provider: str = ""
 ) -> OAuth2Error:
-    """The OAuth2Error for an error response from a token or device-authorization endpoint."""
+    """The OAuth2Error for an error response from a token or device-authorization endpoint.
+
+    ``provider`` (oauth2.provider): a custom provider gets no Microsoft or Google advice,
+    whatever its text says; "" when unknown (the text decides)."""
     code = untrusted_text(error or "unknown_error", limit=80)
     detail = untrusted_text(description or "", limit=300)
-    match = _AADSTS.search(description or "")
+    custom = provider not in {"", "microsoft", "google"}
+    match = None if custom or provider == "google" else _AADSTS.search(description or "")
     rule = _AADSTS_RULES.get(match.group(1)) if match else None
     if rule is None:
         rule = _ERROR_RULES.get(error)
+        if rule is not None and custom and error in _VENDOR_NEUTRAL:
+            rule = (rule[0], _VENDOR_NEUTRAL[error], rule[2])
     if rule is None:
         cause, fix, exit_code = (
             f"The token endpoint refused the request ({code})",
@@ -192,7 +194,11 @@ def token_endpoint_error(
         cause, fix, exit_code = rule
     if detail:
         cause += f" — the server said: {detail}"
-    if app_only and error in {"invalid_client", "unauthorized_client", "consent_required"}:
+    if (
+        app_only
+        and provider in {"", "microsoft"}
+        and error in {"invalid_client", "unauthorized_client", "consent_required"}
+    ):
         fix += ". " + _EXCHANGE_APP_ONLY
     if fix == LOGIN_HINT:
         failure: OAuth2Error = LoginRequired(cause)

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from tui_mailsetup.presets import presets_data
+from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import OAuth2Flow, OAuth2Settings
+
+_TENANT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+"""A Microsoft tenant as it goes into the endpoint's path: a GUID or a domain."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,21 @@ def endpoints(oauth2: OAuth2Settings) -> Endpoints:
     return Endpoints(token_url, device_url, scopes, tenant)
 
 
+def url_problem(url: str, *, allow_plaintext_loopback: bool) -> str | None:
+    """Why ``url`` may not be a token or device endpoint, or None when it may: the one URL
+    rule (:func:`tui_mailsetup.endpoints.url_problem`), plain http to loopback only with
+    oauth2.allow_plaintext_loopback."""
+    from tui_mailsetup.endpoints import url_problem as rule
+
+    problem = rule(
+        url.strip(),
+        carries="the client secret and the tokens",
+        allow_query=True,
+        loopback_http_setting="" if allow_plaintext_loopback else "oauth2.allow_plaintext_loopback",
+    )
+    return None if problem is None else problem.message
+
+
 def configuration_problems(oauth2: OAuth2Settings, *, username: str = "") -> list[tuple[str, str]]:
     """What stops the configured flow before any request: (key, message) pairs."""
     facts = provider_facts(oauth2.provider.value)
@@ -121,9 +141,25 @@ def configuration_problems(oauth2: OAuth2Settings, *, username: str = "") -> lis
                 "app-only tokens are issued by one tenant: set oauth2.tenant to its ID or domain",
             )
         )
+    tenant = oauth2.tenant.strip()
+    if tenant and not _TENANT.fullmatch(tenant):
+        problems.append(
+            (
+                "oauth2.tenant",
+                "a tenant is an ID (a GUID) or a domain name: letters, digits, . and -",
+            )
+        )
     ends = endpoints(oauth2)
     if not ends.token_url:
         problems.append(("oauth2.token_url", "set oauth2.token_url (the custom provider's)"))
+    urls = [("oauth2.token_url", ends.token_url)]
+    if flow is OAuth2Flow.DEVICE_CODE:
+        urls.append(("oauth2.device_authorization_url", ends.device_authorization_url))
+    for key, url in urls:
+        if url and (
+            problem := url_problem(url, allow_plaintext_loopback=oauth2.allow_plaintext_loopback)
+        ):
+            problems.append((key, f"{untrusted_text(url, limit=200)} {problem}"))
     if flow is OAuth2Flow.DEVICE_CODE:
         if not ends.device_authorization_url:
             problems.append(

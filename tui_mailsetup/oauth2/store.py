@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from tui_mailsetup.secrets import SecretError, delete_secret, resolve_secret, st
 TOKEN_KEY = "oauth2.token"
 REFRESH_MARGIN = 300.0
 """Seconds before expiry at which a cached access token is refreshed."""
+MAX_TIMESTAMP = 4102444800.0
+"""2100-01-01: a stored expiry beyond it is nonsense, read as expired."""
 
 
 @dataclass
@@ -36,6 +39,15 @@ class TokenSet:
     scopes: list[str] = field(default_factory=list)
     account: str = ""
     obtained_at: float = field(default_factory=time.time)
+    # What the sign-in was made for, beyond flow, client and token endpoint (issue 21): it is
+    # used only while the configuration is the same. An older store has no salt.
+    tenant: str = ""
+    device_authorization_url: str = ""
+    requested_scopes: list[str] = field(default_factory=list)
+    salt: str = ""
+    """Random, per sign-in: the key of ``credential`` (so equal secrets never look equal)."""
+    credential: str = ""
+    """HMAC-SHA256 (keyed with ``salt``) of the client secret, certificate or key file."""
 
     def valid_for(self, seconds: float, *, now: float | None = None) -> bool:
         """The access token is good for at least ``seconds`` more."""
@@ -54,9 +66,25 @@ class TokenSet:
         token = cls(**known)
         if not isinstance(token.access_token, str) or not isinstance(token.refresh_token, str):
             raise ValueError("token values are not strings")
-        token.expires_at = float(token.expires_at or 0)
+        for name in ("flow", "client_id", "token_url", "account", "tenant", "salt", "credential"):
+            if not isinstance(getattr(token, name), str):
+                raise ValueError(f"{name} is not a string")
+        if not isinstance(token.device_authorization_url, str):
+            raise ValueError("device_authorization_url is not a string")
+        token.expires_at = _timestamp(token.expires_at)
+        token.obtained_at = _timestamp(token.obtained_at)
         token.scopes = [str(s) for s in token.scopes or []]
+        token.requested_scopes = [str(s) for s in token.requested_scopes or []]
         return token
+
+
+def _timestamp(value: object) -> float:
+    """A stored time, or 0 (long expired) when it is not one: a store written by an older
+    version may hold ``1e300`` or worse, and must not break every later command."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    number = float(value)
+    return number if math.isfinite(number) and 0 <= number <= MAX_TIMESTAMP else 0.0
 
 
 def load_tokens(loaded: LoadedConfig) -> tuple[TokenSet | None, str | None]:

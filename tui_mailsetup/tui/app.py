@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,8 +25,11 @@ from tui_mailsetup.tui.hooks import (
     default_exporter,
     default_message_builder,
 )
+from tui_mailsetup.tui.nocolor import with_signal_greys
 
 if TYPE_CHECKING:
+    from textual.filter import LineFilter
+
     from tui_mailsetup.config_file import ConfigError, LoadedConfig
     from tui_mailsetup.config_peek import Peek
     from tui_mailsetup.engine.events import Outcome
@@ -344,6 +347,10 @@ class MailSetupApp(App[int]):
         if until is None:
             return None
         return Text(f"Rate limited until {until}", style="bold yellow")
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Under NO_COLOR, a ✘ stays as visible as a ✔ (see :mod:`tui_mailsetup.tui.nocolor`)."""
+        return with_signal_greys(super().get_line_filters())
 
     def notify(
         self,

@@ -53,7 +53,12 @@ def bearer_refused(
     token_refused = provider_code("microsoft", "token_refused")
     bad_credentials = provider_code("google", "bad_credentials")
     stronger_sign_in = provider_code("google", "stronger_sign_in")
-    if smtp_auth_disabled in text:
+    # Advice names the provider that is configured: a custom provider's 535 5.7.8 is not
+    # Google's, and gets no Admin console or Exchange advice.
+    provider = settings.oauth2.provider.value
+    microsoft = provider == "microsoft"
+    google = provider == "google"
+    if microsoft and smtp_auth_disabled in text:
         return refused(
             "Microsoft 365 has SMTP AUTH disabled for this mailbox or tenant "
             f"(535 {smtp_auth_disabled})",
@@ -61,13 +66,13 @@ def bearer_refused(
             f"{user} → Mail → Manage email apps → Authenticated SMTP, or Set-CASMailbox -Identity "
             f"{user} -SmtpClientAuthenticationDisabled $false (security defaults also block it).",
         )
-    if basic_auth_refused in text:
+    if microsoft and basic_auth_refused in text:
         return refused(
             f"Microsoft 365 refused the login as basic authentication (550 {basic_auth_refused})",
             "The server did not take the credentials as an OAuth2 token. Check that smtp.auth is "
             "xoauth2 and that the token comes from `tui-mailsetup oauth2 token`.",
         )
-    if re.search(rf"\b{re.escape(token_refused)}\b", text):
+    if microsoft and re.search(rf"\b{re.escape(token_refused)}\b", text):
         if app_only:
             return refused(
                 f"Exchange Online refused the app-only token (535 {token_refused})",
@@ -85,7 +90,7 @@ def bearer_refused(
             f"(oauth2.scopes empty gives {' '.join(_microsoft().default_scopes(OAuth2Flow.DEVICE_CODE))}), or "
             f"SMTP AUTH is disabled for the mailbox. Fix: {_LOGIN_AGAIN}.",
         )
-    if (bad_credentials in text and code == 535) or "badcredentials" in text:
+    if google and ((bad_credentials in text and code == 535) or "badcredentials" in text):
         return refused(
             f"Google refused the OAuth2 token (535-{bad_credentials})",
             f"The token has expired or was revoked, lacks the {gmail_scope} scope, or "
@@ -93,7 +98,7 @@ def bearer_refused(
             f"console must authorise its client ID for {gmail_scope} (domain-wide "
             f"delegation) and oauth2.user must be a mailbox in the domain. Otherwise: {_LOGIN_AGAIN}.",
         )
-    if stronger_sign_in in text and code == 534:
+    if google and stronger_sign_in in text and code == 534:
         return refused(
             f"Google wants a stronger sign-in for this account (534-{stronger_sign_in})",
             "Google asks for an app password or OAuth2 here; with OAuth2 the token must be for "
@@ -101,12 +106,18 @@ def bearer_refused(
         )
     if code == 535 or status in {"400", "401"}:
         scope = (server_error or {}).get("scope", "")
+        unattended = settings.oauth2.flow is not OAuth2Flow.DEVICE_CODE
         return refused(
             "The server refused the OAuth2 access token"
             + (f" (status {status})" if status else f" ({code})"),
             "The token has expired or was revoked, or it lacks the scope the server wants"
             + (f" ({untrusted_text(scope)})" if scope else "")
             + f", or it was issued for another account than {user}. "
-            + ("Check the app's permissions." if app_only else f"Fix: {_LOGIN_AGAIN}."),
+            + (
+                f"Check with the {provider} provider that the app may send as {user} "
+                "(its permissions and oauth2.scopes)."
+                if unattended
+                else f"Fix: {_LOGIN_AGAIN}."
+            ),
         )
     return from_reply(stage, code, message, settings, mechanism=mechanism)

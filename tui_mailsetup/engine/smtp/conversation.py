@@ -30,7 +30,7 @@ from tui_mailsetup.engine.smtp.errors import Stop, lazy_diagnosis, reason
 from tui_mailsetup.engine.smtp.probes import Peer, inspect_certificate, probe_plain, probe_tls
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
 from tui_mailsetup.engine.smtp.redaction import server_text
-from tui_mailsetup.engine.smtp.session import GREETING_GRACE, Session, stage_index
+from tui_mailsetup.engine.smtp.session import GREETING_GRACE, Session, TokenRenewer, stage_index
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import (
     FingerprintFormatError,
@@ -50,6 +50,11 @@ else:
 
 PROBE_OTHER_PORT = 2.0
 """Seconds a side probe of another port (465, when STARTTLS is missing) may take."""
+
+
+TOKEN_REFUSED = frozenset({530, 534, 535})
+"""Replies to XOAUTH2/OAUTHBEARER that refuse the token itself (after the 334 error
+challenge): worth one renewal. Others (454, 504, a mailbox with SMTP AUTH off) are not."""
 
 
 class Conversation(Session):
@@ -414,6 +419,8 @@ class Conversation(Session):
             response = await authenticator.exchange(mechanism, username, password)
         finally:
             protocol.auth_label = None
+        if response.code in TOKEN_REFUSED and mechanism in BEARER_MECHANISMS and self.renew_token:
+            response = await self._auth_again(authenticator, mechanism, username, response)
         if response.code == 334:
             # The exchange must end (``*``) before anything else is sent.
             self.fail(await authenticator.cancel(mechanism, timeout=min(2.0, self.remaining())))
@@ -431,6 +438,41 @@ class Conversation(Session):
             self.fail(self._reply_diagnosis(response.code, response.message))
         self.authenticated = True
         self.finish(Stage.AUTH, started, label)
+
+    async def _auth_again(
+        self, authenticator: Authenticator, mechanism: str, username: str, refused: SMTPResponse
+    ) -> SMTPResponse:
+        """The server refused the OAuth2 token: renew it once and try AUTH again, in the same
+        session (a token revoked, or not yet known to the server, before its stated expiry)."""
+        renew, protocol = self.renew_token, self.protocol
+        assert renew is not None and protocol is not None
+        self.renew_token = None  # once
+        self.note("the server refused the OAuth2 access token: renewing it once and retrying AUTH")
+        try:
+            token, how = await renew(self.remaining())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            cause = getattr(exc, "cause", "") or str(exc)
+            self.fail(
+                Diagnosis(
+                    Stage.AUTH,
+                    f"The server refused the OAuth2 access token, and a new one could not be "
+                    f"obtained: {untrusted_text(cause, limit=400)}",
+                    evidence=server_text(f"{refused.code} {refused.message}", limit=400),
+                    explanation=untrusted_text(getattr(exc, "fix", "") or "", limit=400),
+                    exit_code=getattr(exc, "exit_code", ExitCode.NOPERM),
+                )
+            )
+        self.password = token
+        self.redactor.add_password(token)
+        self.note(how)
+        authenticator.bearer_error = None
+        protocol.auth_label = f"{mechanism} as {untrusted_text(username, limit=100)} (retry)"
+        try:
+            return await authenticator.exchange(mechanism, username, token)
+        finally:
+            protocol.auth_label = None
 
     async def _send(self) -> None:
         protocol = self.protocol
@@ -504,6 +546,7 @@ async def run_smtp(
     greeting_grace: float = GREETING_GRACE,
     addresses: list[str] | None = None,
     tls_context: ssl.SSLContext | None = None,
+    renew_token: TokenRenewer | None = None,
 ) -> AsyncIterator[Event]:
     """Run one SMTP test, yielding events as they happen; the last is always an Outcome.
 
@@ -522,6 +565,7 @@ async def run_smtp(
         greeting_grace=greeting_grace,
         addresses=addresses,
         tls_context=tls_context,
+        renew_token=renew_token,
     )
     task = asyncio.ensure_future(conversation.run())
     try:

@@ -14,6 +14,7 @@ import contextlib
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from tui_mailsetup.engine import diagnosis as diag
 else:
     diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
+
+TokenRenewer = Callable[[float], Awaitable[tuple[str, str]]]
+"""Given the seconds left, a new OAuth2 access token and a note saying how it was had.
+Raises an exception with ``cause``/``fix``/``exit_code`` (secrets.SecretError) when it cannot."""
 
 QUIT_GRACE = 3.0
 """Seconds QUIT may take once the message was accepted (outside the overall deadline)."""
@@ -94,8 +99,12 @@ class Session:
         greeting_grace: float = GREETING_GRACE,
         addresses: list[str] | None = None,
         tls_context: ssl.SSLContext | None = None,
+        renew_token: TokenRenewer | None = None,
     ) -> None:
         self.settings = settings
+        self.renew_token = renew_token
+        """For XOAUTH2/OAUTHBEARER: a new access token when the server refuses the one given
+        (tried once, in the same session)."""
         self.given_addresses = addresses
         """smtp.host's addresses, already resolved by the caller (detect's resolver)."""
         self._context_future: asyncio.Future[ssl.SSLContext] | None = None

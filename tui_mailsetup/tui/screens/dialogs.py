@@ -1,4 +1,5 @@
-"""Modal dialogs: help for a field, quit with unsaved changes, export, save the transcript."""
+"""Modal dialogs: help for a field, quit with unsaved changes, a save that met changes on
+disk, export, save the transcript."""
 
 from __future__ import annotations
 
@@ -92,7 +93,26 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ConfirmQuitScreen(ModalScreen[str]):
+class ChoiceScreen(ModalScreen[str]):
+    """A dialog whose buttons are its answers: each button's id is what it dismisses with
+    (escape, or a button without an id, is "cancel")."""
+
+    def first_focus(self) -> str:
+        """The button focused when the dialog opens: by default the one that changes nothing."""
+        return "#cancel"
+
+    def on_mount(self) -> None:
+        self.query_one(self.first_focus(), Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
+class ConfirmQuitScreen(ChoiceScreen):
     """Asked by ctrl+q when there are unsaved changes: "save", "discard" or "cancel".
 
     It lists what changed (secrets by name only), so "discard" is a decision."""
@@ -127,15 +147,50 @@ class ConfirmQuitScreen(ModalScreen[str]):
             text.append(change)
         return text
 
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
+class ConflictScreen(ChoiceScreen):
+    """ctrl+s found keys changed both here and in the file since it was loaded.
 
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
+    Both values side by side, and the choice: "mine" (write mine over the file's),
+    "theirs" (take the file's into the form, save the rest) or "cancel" (nothing saved).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "choose('mine')", "Keep mine"),
+        Binding("f", "choose('theirs')", "Take the file's"),
+        Binding("escape,c", "choose('cancel')", "Cancel"),
+    ]
+
+    def __init__(self, conflicts: Sequence[tuple[str, str, str]], others: Sequence[str]) -> None:
+        super().__init__(id="conflict-screen")
+        self.conflicts = tuple(conflicts)
+        """(key, yours, the file's), values already shown as text."""
+        self.others = tuple(others)
+
+    def body(self) -> Text:
+        text = Text(
+            "The configuration file was changed by something else (another shell, a second "
+            "TUI, Ansible) since it was loaded here. Changed on both sides:\n"
+        )
+        for key, yours, theirs in self.conflicts:
+            text.append(f"\n{key}\n", style="bold")
+            text.append(f"  yours       {yours}\n")
+            text.append(f"  the file's  {theirs}\n")
+        if self.others:
+            text.append("\nChanged only in the file (kept either way): ")
+            text.append(", ".join(self.others))
+        return text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("The file changed since it was loaded", classes="dialog-title")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Keep mine (m)", id="mine", variant="primary", compact=True)
+                yield Button("Take the file's (f)", id="theirs", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+            with VerticalScroll(classes="dialog-body"):
+                yield Static(self.body(), id="conflict-body")
+        yield Footer()
 
 
 class _WriteFileScreen(ModalScreen[Path | None]):
@@ -272,7 +327,7 @@ class ExportScreen(_WriteFileScreen):
         self.dismiss(None)
 
 
-class PinConfirmScreen(ModalScreen[str]):
+class PinConfirmScreen(ChoiceScreen):
     """F2 on a certificate failure: trust is a decision, made with the certificate in view.
 
     Dismisses with "pin", "ca-file" (set the CA file instead) or "cancel". When the
@@ -299,7 +354,12 @@ class PinConfirmScreen(ModalScreen[str]):
 
     def body(self) -> Text:
         tls = self.tls
+        # The fingerprint first: it is what is being trusted, and it stays whole above the
+        # fold of the smallest terminal (60x20), where the details below it scroll.
         text = Text()
+        text.append("SHA-256  ", style="bold")
+        text.append(_grouped(self.fingerprint))
+        text.append("\n")
         rows: list[tuple[str, str]] = []
         if tls is not None:
             rows += [
@@ -313,9 +373,7 @@ class PinConfirmScreen(ModalScreen[str]):
         for label, value in rows:
             text.append(f"{label:<9}", style="bold")
             text.append(f"{value}\n")
-        text.append("SHA-256  ", style="bold")
-        text.append(_grouped(self.fingerprint))
-        text.append("\n\n")
+        text.append("\n")
         if self.private_ca:
             text.append(
                 "This certificate is signed by an authority this machine does not trust "
@@ -345,15 +403,8 @@ class PinConfirmScreen(ModalScreen[str]):
                 yield Static(self.body(), id="pin-details")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#ca-file" if self.private_ca else "#cancel", Button).focus()
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
+    def first_focus(self) -> str:
+        return "#ca-file" if self.private_ca else "#cancel"
 
 
 def _grouped(fingerprint: str) -> str:

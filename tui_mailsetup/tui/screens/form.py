@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -21,7 +22,6 @@ from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Static
 
@@ -43,6 +43,11 @@ from tui_mailsetup.tui.widgets.field import FieldRow
 from tui_mailsetup.tui.widgets.server_helpers import DetectRow, PresetRow
 
 W = TypeVar("W", bound=Widget)
+
+_SEVERITY_RANK = ("information", "warning", "error")
+
+PASSWORD_KEYS = frozenset({"smtp.password", "smtp.password_command"})
+"""The rows hidden when auth is xoauth2: a sign-in logs in, not a password."""
 
 # The settings model, the engine's events and the drivers are imported where they are
 # used: the first frame is drawn before they are loaded (see MailSetupApp).
@@ -98,10 +103,13 @@ class FormScreen(Screen[None]):
         Binding("ctrl+t", "send_test", "Test"),
         Binding("f1", "help", "Help"),
         Binding("f2", "fix", "Fix"),
-        Binding("f3", "check_dns", "DNS"),
+        # Zoom before DNS: the footer cuts from the right, and at 60 columns f4 (the whole
+        # verdict) must stay in view. Priority bindings come first in the footer whatever
+        # their place here: pgup is left to f1's list (pgdn shows the way), for the room.
         Binding("f4", "zoom_verdict", "Zoom"),
+        Binding("f3", "check_dns", "DNS"),
         Binding("escape", "cancel_send", "Cancel"),
-        Binding("pageup", "previous_section", "Prev", priority=True),
+        Binding("pageup", "previous_section", "Prev", priority=True, show=False),
         Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
@@ -117,6 +125,8 @@ class FormScreen(Screen[None]):
             driver = peek.text("driver").lower() if peek is not None else ""
             self.state = FormState.provisional(driver)
             self.saved_raw, self.saved_secrets = self.state.snapshot()
+            self.saved_base: dict[str, Any] = {}
+            self.disk_values: dict[str, Any] | None = None
         self.findings: list[Finding] = []
         self._prebuilding = False
         self.sending = False
@@ -127,7 +137,8 @@ class FormScreen(Screen[None]):
         self._focus_after_mount: str | None = None
         self._sent_settings: MailSettings | None = None
         self._fix_shown = False
-        self._status_timer: Timer | None = None
+        self._status_batch: Text | None = None
+        self._status_severity = "information"
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
         self._first_mount_done = False
@@ -197,7 +208,10 @@ class FormScreen(Screen[None]):
             row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
             row.display = spec.applies_to(self.state.driver_name)
             children.append(row)
-        return VerticalScroll(*children, classes="section-body", id=f"body-{section.id}")
+        # Not a Tab stop: focus on the scroll area itself showed nothing and typing went nowhere.
+        return VerticalScroll(
+            *children, classes="section-body", id=f"body-{section.id}", can_focus=False
+        )
 
     def _build_detect(self) -> Widget:
         from tui_mailsetup.tui.widgets.server_helpers import DetectRow
@@ -279,7 +293,21 @@ class FormScreen(Screen[None]):
         app = self.mail_app
         self.state = FormState.from_settings(app.loaded.settings, app.secret_sources())
         self.saved_raw, self.saved_secrets = self.state.snapshot()
+        self.saved_base = copy.deepcopy(self.state.base)
         self.settings = app.loaded.settings
+        self.disk_values = self._read_disk()
+        self._follow_oauth2_provider(loading=True)
+        """What the file held when the form took its values: ctrl+s compares the file with it
+        to find the keys someone else changed meanwhile (None: it could not be read)."""
+
+    def _read_disk(self) -> dict[str, Any] | None:
+        from tui_mailsetup.config_file import file_values
+        from tui_mailsetup.errors import MailSetupError
+
+        try:
+            return file_values(self.mail_app.config_path)
+        except (MailSetupError, OSError):
+            return None
 
     def _source(self, key: str) -> str:
         if not self.mail_app.config_ready:
@@ -372,7 +400,13 @@ class FormScreen(Screen[None]):
     # ------------------------------------------------------------------ messages
 
     def show_status(self, message: str, *, title: str, severity: str, timeout: float) -> None:
-        """A message on the line above the footer (toasts covered the verdict and the actions)."""
+        """A message on its own row above the footer (toasts covered the verdict and the actions).
+
+        It stays until the next thing the person does (a value typed or chosen, another
+        section, another message): "saved", "fixed", "pinned" and the reason a key did
+        nothing are read after the fact. ``timeout`` is ignored for that reason. Messages
+        from one action (saved, then "still overridden") are shown together.
+        """
         line = self.query_one("#status-line", Static)
         mark = {"error": "✘ ", "warning": "! "}.get(severity, "✔ ")
         style = {"error": "bold red", "warning": "bold yellow"}.get(severity, "green")
@@ -380,15 +414,26 @@ class FormScreen(Screen[None]):
         if title:
             text.append(f"{title}: ", style="bold")
         text.append(message)
+        if self._status_batch is not None:
+            # Another message of the same action: both stay in view, the worst one sets the mark.
+            text = Text("\n").join([self._status_batch, text])
+            severity = max(severity, self._status_severity, key=_SEVERITY_RANK.index)
+        else:
+            self.call_after_refresh(self._close_status_batch)
+        self._status_batch = text
+        self._status_severity = severity
         line.update(text)
         line.set_class(True, "-shown")
         line.set_class(severity == "error", "-error")
-        if self._status_timer is not None:
-            self._status_timer.stop()
-        self._status_timer = self.set_timer(timeout, self._clear_status)
 
-    def _clear_status(self) -> None:
-        self.query_one("#status-line", Static).set_class(False, "-shown")
+    def _close_status_batch(self) -> None:
+        self._status_batch = None
+
+    def clear_status(self) -> None:
+        """The person did something else: the last message has been read."""
+        self._status_batch = None
+        with contextlib.suppress(NoMatches):
+            self.query_one("#status-line", Static).set_class(False, "-shown")
 
     # ------------------------------------------------------------------ sections
 
@@ -406,12 +451,14 @@ class FormScreen(Screen[None]):
         """Show a section that is already built, without moving focus."""
 
     def action_next_section(self) -> None:
+        self.clear_status()
         ids = self.section_ids
         index = ids.index(self.current_section())
         if index + 1 < len(ids):
             self.show_section(ids[index + 1])
 
     def action_previous_section(self) -> None:
+        self.clear_status()
         ids = self.section_ids
         index = ids.index(self.current_section())
         if index > 0:
@@ -470,6 +517,7 @@ class FormScreen(Screen[None]):
         """A value the person typed or chose."""
         if not self.state.set(key, value):
             return
+        self.clear_status()
         if key == "driver":
             self._update_driver_visibility()
             self._update_secret_note()
@@ -481,9 +529,40 @@ class FormScreen(Screen[None]):
             self._update_recipient()
         elif key == "smtp.host":
             self._update_username_hint()
+            self._follow_oauth2_provider()
+        elif key == "smtp.auth":
+            self._follow_oauth2_provider()
+            self._update_driver_visibility()
+            self._update_secret_note()
         if (key in FIELDS and FIELDS[key].kind == "secret") or key == "smtp.password_command":
             self._update_secret_note()
         self.revalidate()
+
+    @property
+    def uses_oauth2(self) -> bool:
+        """auth = xoauth2 on SMTP: a sign-in, not a password, logs in."""
+        return self.state.driver_name == "smtp" and str(self.state.get("smtp.auth")) == "xoauth2"
+
+    def _follow_oauth2_provider(self, *, loading: bool = False) -> None:
+        """With xoauth2, the sign-in's provider is the host's (Google for Gmail and Workspace,
+        Microsoft for Office 365 and Outlook): the default (microsoft) stayed for Gmail.
+
+        Set in the form, written by ctrl+s like any change. At load only a provider the file
+        does not name follows; ``custom`` (a provider of one's own) is never replaced.
+        """
+        if not self.uses_oauth2:
+            return
+        preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
+        if preset is None or not preset.oauth2:
+            return
+        oauth2 = self.state.base.get("oauth2", {})
+        if oauth2.get("provider") in {preset.oauth2, "custom"}:
+            return
+        if loading and self.mail_app.loaded.sources.get("oauth2.provider", "default") != "default":
+            return
+        self.set_field("oauth2.provider", preset.oauth2)
+        if preset.oauth2_tenant and not oauth2.get("tenant"):
+            self.set_field("oauth2.tenant", preset.oauth2_tenant)
 
     def set_field(self, key: str, value: Any) -> None:
         """Set a value from the program (a fix, a preset, a suggestion)."""
@@ -504,8 +583,10 @@ class FormScreen(Screen[None]):
 
     def _update_driver_visibility(self) -> None:
         driver = self.state.driver_name
+        # With OAuth2 no password is used: its rows would only ask for one.
+        hidden = PASSWORD_KEYS if self.uses_oauth2 else frozenset()
         for row in self.rows():
-            row.display = row.spec.applies_to(driver)
+            row.display = row.spec.applies_to(driver) and row.spec.key not in hidden
         for widget in self.query(".smtp-only"):
             widget.display = driver == "smtp"
 
@@ -534,6 +615,18 @@ class FormScreen(Screen[None]):
         key = FORM_SECRET_KEYS.get(driver) or SECRET_KEY_FOR_DRIVER.get(driver)
         if key is None:
             note.update("Sendmail hands the message to a local program: no credentials here.")
+            return
+        if self.uses_oauth2:
+            from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES
+
+            provider = str(self.state.base.get("oauth2", {}).get("provider") or "")
+            name = PROVIDER_NAMES.get(provider, provider or "the provider")
+            note.update(
+                Text(
+                    f"OAuth2: no password. Sign in with {name} below; the tokens go to the "
+                    "owner-only credentials file."
+                )
+            )
             return
         if self.state.secrets.get(key):
             source = "typed here: saved to the owner-only credentials file with ctrl+s"
@@ -692,6 +785,7 @@ class FormScreen(Screen[None]):
         self.set_field("smtp.host", best.host)
         self.set_field("smtp.port", best.port)
         self.set_field("smtp.encryption", best.encryption.value)
+        self._follow_oauth2_provider()
         if best.username_hint and (row := self.row("smtp.username")) is not None:
             row.set_placeholder(best.username_hint)
         self._fill_identity(event.query, best.preset_id, best.username_hint)
@@ -722,9 +816,32 @@ class FormScreen(Screen[None]):
         if preset.region and self.state.driver_name == "ses":
             self.set_field("ses.region", preset.region)
         self._update_username_hint()
+        self._follow_oauth2_provider()
+        self._update_driver_visibility()
+        self._update_secret_note()
         self.revalidate()
 
     # ------------------------------------------------------------------ saving
+
+    def _base_changes(self) -> dict[str, tuple[Any, Any]]:
+        """Keys without a field of their own (``oauth2.client_id``, …) that a fix, a preset or
+        the sign-in set since the last save: ``{key: (before, after)}``."""
+        from tui_mailsetup.config_file import flatten
+
+        before, after = flatten(self.saved_base), flatten(self.state.base)
+        return {
+            key: (before.get(key), value)
+            for key, value in after.items()
+            if key not in FIELDS and before.get(key) != value
+        }
+
+    def person_changed_keys(self) -> list[str]:
+        """The keys changed in this TUI since the last save, secrets apart: all ctrl+s writes."""
+        from tui_mailsetup.settings import MailSettings
+
+        keys = [k for k in self.state.changed_keys(self.saved_raw)]
+        keys += [k for k in self._base_changes() if k not in keys]
+        return [k for k in keys if k not in MailSettings.SECRET_KEYS]
 
     def describe_changes(self) -> list[str]:
         """What changed since the last save, one line each; secrets by name only."""
@@ -732,6 +849,8 @@ class FormScreen(Screen[None]):
         lines = []
         for key in self.state.changed_keys(self.saved_raw):
             before, after = self.saved_raw.get(key), self.state.raw.get(key)
+            lines.append(f"{key}: {_shown(before)} → {_shown(after)}")
+        for key, (before, after) in self._base_changes().items():
             lines.append(f"{key}: {_shown(before)} → {_shown(after)}")
         for key, value in self.state.secrets.items():
             if self.saved_secrets.get(key) != value:
@@ -741,15 +860,34 @@ class FormScreen(Screen[None]):
     @property
     def dirty(self) -> bool:
         self.sync_rows()
-        return self.state.raw != self.saved_raw or self.state.secrets != self.saved_secrets
+        return (
+            self.state.raw != self.saved_raw
+            or self.state.secrets != self.saved_secrets
+            or bool(self._base_changes())
+        )
 
     def action_save(self) -> None:
         self.save()
 
-    def save(self) -> bool:
-        from tui_mailsetup.config_file import ConfigError, save_settings
-        from tui_mailsetup.secrets import SecretError, store_secret
-        from tui_mailsetup.settings import MailSettings
+    def _changed_underneath(self, now: dict[str, Any]) -> set[str]:
+        """The keys whose value in the file differs from what it held when the form loaded it."""
+        before = self.disk_values
+        if before is None:
+            return set()
+        return {k for k in before.keys() | now.keys() if before.get(k) != now.get(k)}
+
+    def save(self, resolved: tuple[str, dict[str, Any]] | None = None) -> bool:
+        """ctrl+s: write the keys changed here, and only those; keep what others wrote meanwhile.
+
+        When the file changed on disk since it was loaded, the keys changed there and not here
+        are kept (the form then shows the file's values); a key changed on both sides is a
+        conflict: a dialog shows both values and the person keeps theirs or takes the file's
+        (``resolved`` is that choice, with the file's values the dialog showed).
+        """
+        from tui_mailsetup import files
+        from tui_mailsetup.config_file import file_values, flatten, save_settings
+        from tui_mailsetup.errors import MailSetupError
+        from tui_mailsetup.secrets import store_secret
 
         self.sync_rows()
         findings = self.revalidate()
@@ -767,31 +905,58 @@ class FormScreen(Screen[None]):
         app = self.mail_app
         path = app.config_path
         loaded = app.loaded
-        changed = set(self.state.changed_keys(self.saved_raw))
-        keys = [
-            key
-            for key, source in loaded.sources.items()
-            if (source == "file" or key in changed) and key not in MailSettings.SECRET_KEYS
-        ]
-        keys += [k for k in changed if k not in keys and k not in MailSettings.SECRET_KEYS]
+        mine = self.person_changed_keys()
         clean = _without_secrets(settings)
+        ours = flatten(clean.model_dump(mode="json"))
+        conflicts: dict[str, Any] = {}
         try:
-            save_settings(path, clean, keys)
-            for key, value in self.state.secrets.items():
-                if self.saved_secrets.get(key) != value:
-                    store_secret(path, key, value)
-        except (ConfigError, SecretError, OSError, ValueError) as exc:
+            # One lock from reading the file to writing it: no other writer comes in between.
+            with files.locked(path):
+                now = file_values(path)
+                underneath = self._changed_underneath(now)
+                conflicts = {
+                    k: now.get(k) for k in mine if k in underneath and now.get(k) != ours.get(k)
+                }
+                choice, seen = resolved if resolved is not None else ("", {})
+                asking = bool(conflicts) and (
+                    choice not in {"mine", "theirs"}
+                    or any(k not in seen or seen[k] != v for k, v in conflicts.items())
+                )
+                if not asking:
+                    keys = [k for k in mine if not (choice == "theirs" and k in conflicts)]
+                    save_settings(path, clean, keys)
+                    for key, value in self.state.secrets.items():
+                        if self.saved_secrets.get(key) != value:
+                            store_secret(path, key, value)
+                    written = file_values(path)
+        except (MailSetupError, OSError, ValueError) as exc:
+            # Any refusal of the file layer (a file or directory not safe to write, …) included.
             self.notify(str(exc), title="Not saved", severity="error", timeout=10)
             return False
-        overridden = [k for k in changed if loaded.sources.get(k) in {"env", "secrets-dir", "cli"}]
+        if asking:
+            self._ask_about_conflicts(conflicts, ours, sorted(underneath - set(mine)))
+            return False
+        overridden = [k for k in mine if loaded.sources.get(k) in {"env", "secrets-dir", "cli"}]
         app.reload()
+        # What someone else wrote meanwhile (and a conflict settled for the file) now shows.
+        taken = sorted(underneath - set(keys))
+        self._take_from_file(taken)
         self.saved_raw, self.saved_secrets = self.state.snapshot()
+        self.saved_base = copy.deepcopy(self.state.base)
+        self.disk_values = written
         self.state.known_secrets.update(app.secret_sources())
         for row in self.rows():
             row.set_source(self._source(row.spec.key))
         self._update_secret_note()
         self.revalidate()
-        self.notify(f"Saved to {path}", title="Saved")
+        # The path is in the header; with news from the file it gives way to the news.
+        message = f"Saved to {path}" if not taken else "Saved"
+        if taken:
+            shown = ", ".join(f"{_key_shown(k)} {_file_shown(written.get(k))}" for k in taken)
+            message += f". Changed in the file since it was loaded, and kept: {shown}"
+        if choice == "mine" and conflicts:
+            message += ". Yours replaced the file's: " + ", ".join(sorted(conflicts))
+        self.notify(message, severity="warning" if taken else "information")
         if overridden:
             self.notify(
                 "Still overridden by the environment: " + ", ".join(sorted(overridden)),
@@ -799,6 +964,44 @@ class FormScreen(Screen[None]):
                 timeout=8,
             )
         return True
+
+    def _take_from_file(self, keys: Iterable[str]) -> None:
+        """Show the file's (just reloaded) values for these keys, as if loaded that way."""
+        from tui_mailsetup.config_file import flatten
+        from tui_mailsetup.tui.form import display_value
+
+        loaded = self.mail_app.loaded.settings
+        effective = flatten(loaded.model_dump(mode="json"))
+        for key in keys:
+            if key in FIELDS:
+                self.set_field(key, display_value(loaded, FIELDS[key]))
+            elif key in effective:
+                self.set_field(key, effective[key])
+
+    def _ask_about_conflicts(
+        self, conflicts: dict[str, Any], ours: dict[str, Any], others: list[str]
+    ) -> None:
+        """The file and this TUI changed the same keys: show both, let the person choose."""
+        from tui_mailsetup.tui.screens.dialogs import ConflictScreen
+
+        rows = [
+            (_key_shown(k), _file_shown(ours.get(k)), _file_shown(v))
+            for k, v in sorted(conflicts.items())
+        ]
+        seen = dict(conflicts)
+
+        def decided(choice: str | None) -> None:
+            if choice in {"mine", "theirs"}:
+                self.save(resolved=(choice, seen))
+            else:
+                self.notify(
+                    "Not saved: the file changed underneath ("
+                    + ", ".join(_key_shown(k) for k in sorted(seen))
+                    + ")",
+                    severity="warning",
+                )
+
+        self.app.push_screen(ConflictScreen(rows, [_key_shown(k) for k in others]), decided)
 
     def focus_field(self, key: str) -> None:
         section = section_of(key)
@@ -1130,6 +1333,25 @@ def display_for(spec: FieldSpec, value: Any) -> Any:
 def _shown(value: Any) -> str:
     text = "" if value is None else str(value)
     return f'"{text}"' if text else "(empty)"
+
+
+def _key_shown(key: str) -> str:
+    """A dotted key read from the file (another writer may have put any text in it)."""
+    from tui_mailsetup.sanitize import untrusted_text
+
+    return untrusted_text(key, limit=100)
+
+
+def _file_shown(value: Any) -> str:
+    """A value as the file holds it (``3000``, ``"Ops"``); absent: back to its default.
+
+    Whatever wrote the file, its text reaches the terminal with control characters escaped.
+    """
+    from tui_mailsetup.sanitize import untrusted_text
+
+    if value is None:
+        return "(removed: the default)"
+    return untrusted_text(f'"{value}"' if isinstance(value, str) else str(value).lower(), limit=200)
 
 
 def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:

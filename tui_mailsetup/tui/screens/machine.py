@@ -3,8 +3,8 @@
 The work is :mod:`tui_mailsetup.mta`'s, run in worker threads (the MTA tools
 block); this screen shows the status, the apply diff with a confirmation,
 the test message followed live, and the queue with a retry. Every line shown
-is text the mta package has already sanitised, written to a plain-text
-``Log`` (never markup).
+is text the mta package has already sanitised, shown as plain ``Text``
+(never markup), wrapped to the terminal's width.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Label, Log, Static
+from textual.widgets import Button, Footer, Label, Static
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from tui_mailsetup.config_file import LoadedConfig
     from tui_mailsetup.mta import MtaError
     from tui_mailsetup.settings import MailSettings
+
+
+MAX_LOG_LINES = 2000
+"""Lines the log keeps (a long queue listing scrolls the oldest away)."""
 
 
 def machine_command(app: App[Any]) -> SystemCommand:
@@ -74,16 +79,25 @@ class MachineScreen(Screen[None]):
 
     DEFAULT_CSS = """
     MachineScreen #machine-status-box { height: auto; max-height: 45%; padding: 0 1; }
-    MachineScreen .dialog-buttons { height: auto; }
+    /* In the flow, under the status (a dialog's buttons dock at the bottom: here they lay
+       under the footer and could not be seen). */
+    MachineScreen #machine-buttons { height: 1; margin: 1 0 0 1; }
+    MachineScreen #machine-buttons Button { width: auto; min-width: 0; margin: 0 2 0 0; }
+    /* Focused: another line, not only another colour (NO_COLOR, TERM=linux). */
+    MachineScreen #machine-log:focus { border: heavy $accent; }
+    MachineScreen #machine-status-box { border-left: blank; }
+    MachineScreen #machine-status-box:focus { border-left: outer $accent; }
     MachineScreen #machine-log { height: 1fr; border: round $primary; }
     """
+    # The footer is compact and its words short: with the app's ctrl+q (shown first) every
+    # key fits at 80 columns, and Quit still shows at 60 (the rest is cut from the right).
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back"),
-        Binding("r", "refresh_status", "Status"),
-        Binding("a", "preview_apply", "Apply…"),
+        Binding("a", "preview_apply", "Apply"),
         Binding("t", "test", "Test"),
+        Binding("r", "refresh_status", "Status"),
         Binding("u", "show_queue", "Queue"),
-        Binding("y", "retry_queue", "Retry queue"),
+        Binding("y", "retry_queue", "Retry"),
     ]
 
     def __init__(
@@ -99,6 +113,8 @@ class MachineScreen(Screen[None]):
         self.config_dir = config_dir
         self.sendmail = sendmail
         self.timeout = timeout
+        self.log_lines: list[str] = []
+        """Every line written to the log, as plain text (what a person reads there)."""
 
     def compose(self) -> ComposeResult:
         yield Label(
@@ -106,15 +122,18 @@ class MachineScreen(Screen[None]):
         )
         with VerticalScroll(id="machine-status-box"):
             yield Static("Reading the mail system…", id="machine-status", markup=False)
-        with Horizontal(classes="dialog-buttons"):
+        with Horizontal(id="machine-buttons"):
             yield Button("Status", id="status", compact=True)
             yield Button("Apply…", id="apply", variant="primary", compact=True)
             yield Button("Test", id="test", compact=True)
             yield Button("Queue", id="queue", compact=True)
             yield Button("Retry", id="retry", compact=True)
             yield Button("Back", id="back", compact=True)
-        yield Log(id="machine-log", highlight=False)
-        yield Footer()
+        # Wrapped, and again when the terminal is resized: an apply refusal is a long
+        # sentence, and it was cut even at 120 columns.
+        with VerticalScroll(id="machine-log"):
+            yield Static("", id="machine-log-text", markup=False)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if getattr(self.app, "config_ready", True):
@@ -143,9 +162,11 @@ class MachineScreen(Screen[None]):
         return self.loaded.settings
 
     def _log(self, *lines: str) -> None:
-        log = self.query_one("#machine-log", Log)
-        for line in lines:
-            log.write_line(line)
+        self.log_lines.extend(lines)
+        del self.log_lines[:-MAX_LOG_LINES]
+        # Plain text: the mta package sanitised it; never markup.
+        self.query_one("#machine-log-text", Static).update(Text("\n".join(self.log_lines)))
+        self.query_one("#machine-log", VerticalScroll).scroll_end(animate=False)
 
     def _log_from_thread(self, *lines: str) -> None:
         self.app.call_from_thread(self._log, *lines)

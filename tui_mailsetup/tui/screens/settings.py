@@ -62,8 +62,6 @@ class SettingsScreen(FormScreen):
     """Driver | Server | Credentials | Sender | Test (| Inbox in the demo)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("pageup", "previous_section", "Prev", priority=True),
-        Binding("pagedown", "next_section", "Next", priority=True),
         *(
             Binding(key, f"edit('{section}')", section.title(), show=False)
             for key, section in SECTION_KEYS.items()
@@ -248,7 +246,10 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
         if driver is Driver.SMTP:
             user = settings.smtp.username
             login.append(user if user else "none (no authentication)")
-        if driver is not Driver.SMTP or settings.smtp.username:
+        if screen.uses_oauth2:
+            # OAuth2 logs in with a sign-in, not a password: say whose, not "password not set".
+            login.append(oauth2_login_words(screen))
+        elif driver is not Driver.SMTP or settings.smtp.username:
             label = FIELDS[secret_key].label.lower()
             if state.secrets.get(secret_key):
                 login.append(f"; {label} typed, not saved yet")
@@ -276,6 +277,31 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
         to_fix.append(f"{errors[0].field}: {errors[0].message}")
         rows.append(HomeRow("", "Problems", to_fix))
     return rows
+
+
+def oauth2_login_words(screen: FormScreen) -> Text:
+    """The home screen's login line with xoauth2: the provider and who is signed in."""
+    import dataclasses
+
+    from tui_mailsetup.settings import OAuth2Provider
+    from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES, signed_in_as
+
+    app = screen.mail_app
+    settings = screen.settings or app.loaded.settings
+    # The form's provider: it may have followed the host since the settings were validated.
+    provider = str(screen.state.base.get("oauth2", {}).get("provider") or "microsoft")
+    text = Text(f"; OAuth2 with {PROVIDER_NAMES.get(provider, provider)}")
+    try:
+        oauth2 = settings.oauth2.model_copy(update={"provider": OAuth2Provider(provider)})
+    except ValueError:
+        oauth2 = settings.oauth2
+    settings = settings.model_copy(update={"oauth2": oauth2})
+    who = signed_in_as(dataclasses.replace(app.loaded, settings=settings))
+    if who is not None:
+        text.append(f", signed in as {who}")
+    else:
+        text.append(", not signed in yet (c: Sign in)", style="bold red")
+    return text
 
 
 def home_footer(screen: FormScreen) -> Text:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, ContentSwitcher, Static
@@ -19,11 +16,6 @@ from tui_mailsetup.tui.screens.form import FormScreen
 
 class WizardScreen(FormScreen):
     """Driver → Server → Credentials → Sender → Review & test. Going back never loses a value."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("pageup", "previous_section", "Prev", priority=True),
-        Binding("pagedown", "next_section", "Next", priority=True),
-    ]
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="steps")

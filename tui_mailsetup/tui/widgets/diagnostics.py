@@ -8,6 +8,7 @@ fixed number of lines, so a flood of 100,000 lines costs bounded memory.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable
 
@@ -100,7 +101,11 @@ def fix_line(outcome: Outcome | None, *, fix_key: str = "F2") -> Text | None:
     fix = outcome.diagnosis.fix
     text = Text("Fix: ", style="bold")
     if fix is None:
-        text.append("see the advice above", style="")
+        # Nothing to apply: the advice's own next step, here where it is never scrolled away
+        # ("see the advice above" pointed at text cut off at 80x24).
+        step = next_step(outcome.diagnosis.explanation)
+        text.append(step or "no change to apply from here")
+        text.append("  [f4 all the advice]", style="bold")
     else:
         text.append(fix.label)
         if "smtp.fingerprint" in fix.changes:
@@ -109,6 +114,50 @@ def fix_line(outcome: Outcome | None, *, fix_key: str = "F2") -> Text | None:
         else:
             text.append(f"  [{fix_key} apply · ctrl+t test again]", style="bold")
     return text
+
+
+IMPERATIVES = frozenset(
+    [
+        "add",
+        "ask",
+        "check",
+        "choose",
+        "confirm",
+        "copy",
+        "create",
+        "enable",
+        "install",
+        "open",
+        "pin",
+        "remove",
+        "run",
+        "set",
+        "store",
+        "try",
+        "turn",
+        "type",
+        "upgrade",
+        "use",
+        "wait",
+    ]
+)
+"""The verbs an advice's next step starts with ("Check the username …")."""
+
+
+def next_step(explanation: str) -> str:
+    """The first thing the advice tells the person to do, as one sentence; "" when none.
+
+    The engine's explanations say what happened, then what to do ("… Check the username
+    (often the full address) and the password; many providers …"): a clause that starts
+    with an imperative verb is that step.
+    """
+    for clause in re.split(r"(?<=[.;:!?])\s+", explanation):
+        clause = clause.strip()
+        first = clause.split(" ", 1)[0].lower()
+        if first in IMPERATIVES:
+            clause = clause.rstrip(".;:!? ")
+            return clause[0].upper() + clause[1:] + "."
+    return ""
 
 
 def verdict_text(outcome: Outcome, *, fix_key: str = "F2", with_fix: bool = True) -> Text:
@@ -193,6 +242,15 @@ class StageLadder(Static):
             self.parent.scroll_end(animate=False, immediate=False)
 
 
+class LadderView(VerticalScroll):
+    """The ladder's scroll area: its end (the stage reached, or the one that failed) stays
+    in view when the verdict below takes room from it. Scrolled once, before that resize,
+    the failing stage was left below the fold in 3 runs of 11."""
+
+    def on_resize(self) -> None:
+        self.scroll_end(animate=False, immediate=True)
+
+
 class VerdictView(Vertical):
     """The verdict (scrolls; Tab reaches it, arrows scroll it) and, under it, the fix line."""
 
@@ -228,7 +286,9 @@ class DiagnosticsPane(Vertical):
     }
     DiagnosticsPane #verdict-view {
         height: auto;
-        max-height: 70%;
+        /* The ladder keeps 3 rows (scrolled to its end: the failing stage stays in view);
+           the advice of the common failures fits the rest at 80x24. */
+        max-height: 80%;
         display: none;
         border-top: hkey $foreground 30%;
     }
@@ -285,7 +345,7 @@ class DiagnosticsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            with VerticalScroll(id="ladder-view"):
+            with LadderView(id="ladder-view"):
                 yield StageLadder(id="ladder")
             yield RichLog(
                 max_lines=self.max_lines, wrap=True, markup=False, min_width=20, id="transcript"

@@ -42,6 +42,12 @@ def finding_text(finding: Finding, *, with_fix_key: bool = True, keys: str = "F2
     return text
 
 
+def mark_focus(label: Widget, editor: Widget) -> None:
+    """Reverse a helper's label while its editor (or a drop-down's list) has focus: a mark
+    that shows with NO_COLOR and on TERM=linux, where a shade of the editor does not."""
+    label.set_class(editor.has_focus_within, "-focused")
+
+
 class Tick(Checkbox):
     """A checkbox whose state shows without colour: ``[X]`` on, ``[ ]`` off (NO_COLOR, 16 colours)."""
 
@@ -301,10 +307,12 @@ class FieldRow(Vertical):
         self.post_message(self.ValueChanged(self, value))
 
     def on_descendant_focus(self) -> None:
-        self.add_class("-focused")
+        self.set_class(self.has_focus_within, "-focused")
 
     def on_descendant_blur(self) -> None:
-        self.remove_class("-focused")
+        # Where focus is now, not the event: a drop-down hands focus to its list and back,
+        # and the blur of one can arrive after the focus of the other (the mark was lost).
+        self.set_class(self.has_focus_within, "-focused")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == self.spec.widget_id:

@@ -12,6 +12,7 @@ The OAuth2 libraries load only when the flow starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,6 +35,26 @@ if TYPE_CHECKING:
 
 PROVIDER_NAMES = {"microsoft": "Microsoft", "google": "Google", "custom": "OAuth2"}
 
+CLIENT_ID_HELP = {
+    "microsoft": (
+        "Microsoft Entra admin center → App registrations → New registration (allow public "
+        "client flows; API permission SMTP.Send): the Application (client) ID. Guide: "
+        "learn.microsoft.com/entra/identity-platform/quickstart-register-app"
+    ),
+    "google": (
+        "Google Cloud console → APIs & Services → Credentials → Create credentials → OAuth "
+        'client ID, type "TVs and Limited Input devices": its client ID. Guide: '
+        "developers.google.com/identity/protocols/oauth2/limited-input-device"
+    ),
+    "custom": "Your authorisation server's client registration gives it.",
+}
+"""Where a client ID comes from, as text (an SSH terminal has no browser to open)."""
+
+CLIENT_ID_PLACEHOLDER = {
+    "microsoft": "00000000-0000-0000-0000-000000000000",
+    "google": "1234567890-abc….apps.googleusercontent.com",
+}
+
 
 def signin_provider(settings: MailSettings | None) -> str | None:
     """The provider to sign in with for these settings, or None when OAuth2 does not apply."""
@@ -43,6 +64,56 @@ def signin_provider(settings: MailSettings | None) -> str | None:
         return settings.oauth2.provider.value
     preset = match_preset(settings.smtp.host)
     return preset.oauth2 if preset is not None and preset.oauth2 else None
+
+
+def signed_in_as(loaded: LoadedConfig) -> str | None:
+    """Who the stored sign-in is for ("the app" for an app-only flow); None: not signed in."""
+    from tui_mailsetup.oauth2.store import load_tokens
+    from tui_mailsetup.secrets import SecretError
+
+    try:
+        tokens, _ = load_tokens(loaded)
+    except SecretError:
+        return None
+    return None if tokens is None else (tokens.account or "the app")
+
+
+def signin_failure(error: BaseException, loaded: LoadedConfig) -> str:
+    """A failed sign-in in one sentence, never a library's exception text.
+
+    Cannot reach the endpoint (no DNS, no route), no answer in time, a certificate not
+    trusted, or what the endpoint refused (its error, already worded by the OAuth2 layer).
+    """
+    from urllib.parse import urlsplit
+
+    from tui_mailsetup.oauth2.errors import OAuth2Error
+    from tui_mailsetup.oauth2.providers import endpoints
+
+    try:
+        ends = endpoints(loaded.settings.oauth2)
+        url = ends.device_authorization_url or ends.token_url
+        host = urlsplit(url).hostname or url
+    except Exception:
+        host = "the sign-in service"
+    if not isinstance(error, OAuth2Error):
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    kind = error.error
+    if kind == "unavailable":
+        return f"Cannot reach {host}: no DNS or no route to it from this machine."
+    if kind == "timeout":
+        return f"{host} did not answer in time; try again, or check the network."
+    if kind == "tls":
+        return (
+            f"Cannot reach {host} securely: its certificate is not trusted here (behind an "
+            "inspecting proxy, point REQUESTS_CA_BUNDLE at the proxy's CA)."
+        )
+    if kind == "http":
+        status = re.search(r"\b([45]\d\d)\b", error.cause)
+        code = f"HTTP {status.group(1)}" if status else "an HTTP error"
+        return f"{host} refused the sign-in: {code}."
+    if kind in {"missing_extra", "permissions", "client", "certificate", "key_file"}:
+        return str(error)
+    return f"The sign-in service refused: {error}"
 
 
 class SignInScreen(ModalScreen["TokenSet | None"]):
@@ -85,7 +156,6 @@ class SignInScreen(ModalScreen["TokenSet | None"]):
     @work(thread=True, exit_on_error=False, name="oauth2-signin")
     def _run(self) -> None:
         from tui_mailsetup.oauth2.access import login
-        from tui_mailsetup.secrets import SecretError
 
         try:
             tokens = login(
@@ -93,9 +163,10 @@ class SignInScreen(ModalScreen["TokenSet | None"]):
                 lambda prompt: self.app.call_from_thread(self._show_prompt, prompt),
                 cancel=self._cancel,
             )
-        except SecretError as exc:
+        except Exception as exc:
+            # Every failure ends here in one sentence (a failed worker showed nothing at all).
             if not self._cancel.is_set():
-                self.app.call_from_thread(self._failed, str(exc))
+                self.app.call_from_thread(self._failed, signin_failure(exc, self._loaded))
             return
         self.app.call_from_thread(self._done, tokens)
 
@@ -155,18 +226,21 @@ class ClientIdScreen(ModalScreen["str | None"]):
 
     def __init__(self, provider: str) -> None:
         super().__init__(id="client-id-screen")
+        self._provider = provider
         self._name = PROVIDER_NAMES.get(provider, provider)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="client-id-box"):
             yield Static(
                 Text(
-                    f"Sign in with {self._name} needs the Application (client) ID of your app "
-                    "registration (saved as oauth2.client_id):"
+                    f"Sign in with {self._name} needs the client ID of an app registration: "
+                    "the program that asks for the sign-in is registered once, by you or "
+                    "your administrator, and the registration gives its ID."
                 )
             )
-            yield Input(placeholder="00000000-0000-0000-0000-000000000000", id="client-id")
-            yield Static(Text("enter continues, escape cancels"))
+            yield Static(Text(CLIENT_ID_HELP.get(self._provider, CLIENT_ID_HELP["custom"])))
+            yield Input(placeholder=CLIENT_ID_PLACEHOLDER.get(self._provider, ""), id="client-id")
+            yield Static(Text("enter continues (saved with the settings: ctrl+s), escape cancels"))
 
     @on(Input.Submitted, "#client-id")
     def _submitted(self, event: Input.Submitted) -> None:
@@ -225,18 +299,9 @@ class SignInRow(Horizontal):
         return result
 
     def _show_state(self) -> None:
-        from tui_mailsetup.oauth2.store import load_tokens
-        from tui_mailsetup.secrets import SecretError
-
         loaded = self._loaded()
-        text = ""
-        if loaded is not None:
-            try:
-                tokens, _ = load_tokens(loaded)
-            except SecretError:
-                tokens = None
-            if tokens is not None:
-                text = f"Signed in as {tokens.account or 'the app'}"
+        who = signed_in_as(loaded) if loaded is not None else None
+        text = f"Signed in as {who}" if who is not None else ""
         self.query_one("#signin-state", Static).update(Text(text))
 
     @on(Button.Pressed, "#signin-button")
@@ -273,18 +338,9 @@ class SignInRow(Horizontal):
         self.app.push_screen(SignInScreen(loaded, self._provider), finished)
 
     def _client_id_given(self, client_id: str | None) -> None:
-        """Save it as `tui-mailsetup set oauth2.client_id` would, show it in the form, go on."""
-        from pydantic import ValidationError
-
-        from tui_mailsetup.config_file import ConfigError, write_values
-
-        loaded = self._loaded()
-        if client_id is None or loaded is None:
-            return
-        try:
-            write_values(loaded.path, {"oauth2.client_id": client_id})
-        except (ConfigError, ValidationError, OSError, ValueError) as exc:
-            self.app.notify(str(exc), title="Not saved", severity="error", timeout=10)
+        """Put it in the form (ctrl+s saves it with the rest; nothing is written before) and
+        go on with the sign-in, which uses the form's settings."""
+        if client_id is None:
             return
         # The form keeps keys without a field of their own in its base values.
         set_field = getattr(self.screen, "set_field", None)
@@ -293,7 +349,4 @@ class SignInRow(Horizontal):
         revalidate = getattr(self.screen, "revalidate", None)
         if callable(revalidate):
             revalidate()
-        reload = getattr(self.app, "reload", None)
-        if callable(reload):
-            reload()
         self.query_one("#signin-button", Button).press()

@@ -10,7 +10,7 @@ from textual.widgets import Button, Input, Label, Static
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 from tui_mailsetup.tui.widgets.dns_report import DnsPanel
-from tui_mailsetup.tui.widgets.field import finding_text
+from tui_mailsetup.tui.widgets.field import finding_text, mark_focus
 
 
 def findings_summary(findings: list[Finding], *, limit: int = 3) -> Text:
@@ -75,7 +75,7 @@ class ReviewPanel(Vertical):
         yield Static("", id="findings-summary")
         yield Static("", id="last-result")
         with Horizontal(id="review-actions"):
-            yield Label("Send to")
+            yield Label("Send to", id="recipient-label")
             yield Input(placeholder="the sender address", compact=True, id="recipient")
             yield Button("Test", compact=True, id="btn-test", tooltip="ctrl+t")
             yield Button("Save", compact=True, id="btn-save", tooltip="ctrl+s")
@@ -84,6 +84,12 @@ class ReviewPanel(Vertical):
             yield Button("Save log…", compact=True, id="btn-save-log")
         yield DnsPanel(id="dns")
         yield DiagnosticsPane(id="diagnostics")
+
+    def on_descendant_focus(self) -> None:
+        mark_focus(self.query_one("#recipient-label"), self.query_one("#recipient"))
+
+    def on_descendant_blur(self) -> None:
+        mark_focus(self.query_one("#recipient-label"), self.query_one("#recipient"))
 
     def show_findings(self, findings: list[Finding]) -> None:
         self.query_one("#findings-summary", Static).update(findings_summary(findings))

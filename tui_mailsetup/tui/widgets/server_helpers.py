@@ -17,6 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tui_mailsetup.tui.widgets.field import mark_focus
+
 if TYPE_CHECKING:
     from tui_mailsetup.engine.detect import Candidate
     from tui_mailsetup.presets import Preset
@@ -63,6 +65,12 @@ class DetectRow(Vertical):
             )
             yield Button("Detect", compact=True, id="btn-detect")
         yield Static("", id="detect-status", classes="-empty")
+
+    def on_descendant_focus(self) -> None:
+        mark_focus(self.query_one(".field-label"), self.query_one("#detect-query"))
+
+    def on_descendant_blur(self) -> None:
+        mark_focus(self.query_one(".field-label"), self.query_one("#detect-query"))
 
     def _status(self, text: Text) -> None:
         status = self.query_one("#detect-status", Static)
@@ -143,8 +151,16 @@ class PresetRow(Vertical):
 
     def compose(self) -> ComposeResult:
         options = [(preset.name, preset.id) for preset in self.presets]
-        yield Select(options, prompt="Provider preset…", compact=True, id="preset")
+        with Horizontal():
+            yield Label("Preset", classes="field-label")
+            yield Select(options, prompt="Provider preset…", compact=True, id="preset")
         yield Static("", id="preset-notes", classes="-empty")
+
+    def on_descendant_focus(self) -> None:
+        mark_focus(self.query_one(".field-label"), self.query_one("#preset"))
+
+    def on_descendant_blur(self) -> None:
+        mark_focus(self.query_one(".field-label"), self.query_one("#preset"))
 
     @on(Select.Changed, "#preset")
     def _changed(self, event: Select.Changed) -> None:
