@@ -19,7 +19,8 @@ verified.
 
 Exit codes: 401 and 403 (the token, the permission, the access policy, Send As) 77;
 404 (no such mailbox, no Exchange licence) and refused recipients 67; 429 and 503/504
-(throttled, with ``Retry-After``) and other 5xx 75; other 4xx 65.
+(throttled, with ``Retry-After``) and other 5xx 75; other 4xx 65. What an error answer
+means is decided by :data:`tui_mailsetup.engine.diagnosis.graph.GRAPH_RULES`.
 """
 
 from __future__ import annotations
@@ -35,33 +36,19 @@ from tui_mailsetup.drivers.graph_auth import NATIONAL_CLOUDS, graph_root
 from tui_mailsetup.drivers.http import (
     HttpRequest,
     HttpResponse,
-    body_lines,
     check_url,
     refuse,
     run_request,
-    server_error,
-    status_diagnosis,
 )
-from tui_mailsetup.engine.diagnosis.rate_limits import retry_after_header
+from tui_mailsetup.engine.diagnosis.graph import GRAPH_RULES, SERVICE, GraphReply
+from tui_mailsetup.engine.diagnosis.http_api import diagnose_http
 from tui_mailsetup.engine.events import Diagnosis, Event, Stage
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.fixes import Fix
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
 
 REQUEST_ID_HEADERS = ("request-id", "client-request-id", "x-ms-ags-diagnostic", "Retry-After")
 CHECK_PERMISSION = "User.ReadBasic.All (or User.Read.All)"
-PERMISSION_FIX = (
-    "In Entra ID → App registrations → the app → API permissions: add Microsoft Graph → "
-    "Application permissions → Mail.Send, then 'Grant admin consent' (a delegated sign-in "
-    "needs the delegated Mail.Send, consented by the user or an administrator)."
-)
-POLICY_FIX = (
-    "An Exchange ApplicationAccessPolicy or an RBAC for Applications management scope limits "
-    "which mailboxes the app may use and excludes this one. Check with "
-    "Test-ApplicationAccessPolicy -Identity MAILBOX -AppId CLIENT_ID (or "
-    "Test-ServicePrincipalAuthorization), and add the mailbox to the policy's group or scope."
-)
 
 
 def mailbox_of(settings: MailSettings) -> str:
@@ -185,110 +172,19 @@ class GraphDriver:
         return False, f"HTTP {response.status}", self._diagnose(response)
 
     def _diagnose(self, response: HttpResponse) -> Diagnosis:
-        status = response.status
+        """Graph's error answer, judged by GRAPH_RULES (engine/diagnosis/graph.py)."""
         code, text = _error(response)
-        evidence = f"{code}: {text}" if code else " ".join(body_lines(response.body))[:500]
-        mailbox = mailbox_of(self.settings)
-        lowered = f"{code} {text}".lower()
-        if status == 401:
-            return _token_refused(response, evidence, lowered)
-        if "sendasdenied" in lowered:
-            sender = self.settings.sender.address.strip()
-            fix = None
-            if "@" in mailbox and sender.lower() != mailbox.lower():
-                fix = Fix("send as the mailbox's own address", {"sender.address": mailbox})
-            return Diagnosis(
-                Stage.SEND,
-                f"{mailbox} may not send as the sender address {sender} (ErrorSendAsDenied)",
-                evidence=evidence,
-                explanation="The From address must be the mailbox itself, or the mailbox needs "
-                "Send As on it (Add-RecipientPermission -Identity SENDER -Trustee MAILBOX "
-                "-AccessRights SendAs), or graph.mailbox set to the sender's own mailbox.",
-                fix=fix,
-                exit_code=ExitCode.NOPERM,
-            )
-        if status == 403:
-            policy = "accesspolicy" in lowered or "raop" in lowered or "rbac" in lowered
-            return Diagnosis(
-                Stage.SEND,
-                f"Graph denied access to the mailbox {mailbox} (HTTP 403"
-                + (f" {code})" if code else ")"),
-                evidence=evidence,
-                explanation=POLICY_FIX
-                if policy
-                else f"{PERMISSION_FIX} If it is granted and consented: {POLICY_FIX}",
-                exit_code=ExitCode.NOPERM,
-            )
-        if status == 404 or "errorinvaliduser" in lowered or "mailboxnotenabled" in lowered:
-            unlicensed = "mailboxnotenabledforrestapi" in lowered
-            return Diagnosis(
-                Stage.SEND,
-                f"The mailbox {mailbox} has no Exchange Online mailbox (licence)"
-                if unlicensed
-                else f"Graph knows no mailbox {mailbox} (HTTP {status} {code})".replace(" )", ")"),
-                evidence=evidence,
-                explanation="The user exists but has no Exchange Online licence, or the mailbox "
-                "is on-premises (Graph reaches only Exchange Online mailboxes): assign a licence "
-                "or send as another mailbox."
-                if unlicensed
-                else "Set graph.mailbox (or sender.address) to an Exchange Online mailbox of "
-                "this tenant: its address or user principal name, as Entra ID lists it.",
-                exit_code=ExitCode.NOUSER,
-            )
-        if status in (429, 503, 504) or "throttl" in lowered:
-            retry_after = retry_after_header(response.header("Retry-After"))
-            return Diagnosis(
-                Stage.SEND,
-                f"Graph is throttling this app or mailbox (HTTP {status})"
-                if status == 429
-                else f"Graph is busy or unavailable (HTTP {status}); try again later",
-                evidence=evidence,
-                explanation="Exchange Online limits requests per app and mailbox (about 10,000 "
-                "per 10 minutes, 4 at once) and messages per day; the answer says when to "
-                "try again.",
-                exit_code=ExitCode.TEMPFAIL,
-                retry_after=retry_after,
-            )
-        if status == 400 and "recipient" in lowered:
-            return Diagnosis(
-                Stage.RCPT,
-                "Graph refused a recipient",
-                evidence=evidence,
-                exit_code=ExitCode.NOUSER,
-            )
-        if status >= 500:
-            return server_error("Microsoft Graph", status, evidence)
-        return status_diagnosis(
-            response, "Microsoft Graph", auth_hint=PERMISSION_FIX, evidence=evidence
+        reply = GraphReply(
+            service=SERVICE,
+            status=response.status,
+            settings=self.settings,
+            code=code,
+            message=text,
+            headers=response.headers,
+            body=response.body,
+            mailbox=mailbox_of(self.settings),
         )
-
-
-def _token_refused(response: HttpResponse, evidence: str, lowered: str) -> Diagnosis:
-    challenge = untrusted_text(response.header("WWW-Authenticate"), limit=300)
-    lowered += " " + challenge.lower()
-    expired = "expired" in lowered or "lifetime" in lowered or "not yet valid" in lowered
-    if expired:
-        explanation = (
-            "The token's lifetime is over (or this machine's clock is wrong: check it with "
-            "timedatectl). A cached token is renewed when it nears expiry; for a token given "
-            "by hand, get a new one."
-        )
-    else:
-        explanation = (
-            "The token was issued for another resource (its audience is not Microsoft Graph: "
-            "the SMTP scope https://outlook.office365.com/.default, say), or by another cloud's "
-            "sign-in. Leave oauth2.scopes empty (Graph's scope is then asked for) or set it to "
-            "https://graph.microsoft.com/.default (the endpoint's host for a national cloud), "
-            "and for a delegated sign-in run tui-mailsetup oauth2 login again."
-        )
-    return Diagnosis(
-        Stage.AUTH,
-        "Graph refused the access token (HTTP 401"
-        + (": expired)" if expired else ": wrong audience or invalid)"),
-        evidence=evidence + (f" (WWW-Authenticate: {challenge})" if challenge else ""),
-        explanation=explanation,
-        exit_code=ExitCode.NOPERM,
-    )
+        return diagnose_http(reply, GRAPH_RULES)
 
 
 def _json(response: HttpResponse) -> dict[str, Any]:

@@ -10,6 +10,11 @@ placeholder; plain ``http://`` is refused except towards the loopback
 interface (local test servers and compatible services on this machine), and
 a request to the loopback interface never goes through a proxy on another
 machine (which could not reach this machine's loopback, and would see the key).
+
+What an answer (or its absence) means is not decided here: a driver turns its
+answer into an ``HttpReply`` (:meth:`HttpResponse.reply`) and runs its table of
+rules over it; those rules, and what a failed request means, live in
+:mod:`tui_mailsetup.engine.diagnosis.http_api`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import asyncio
 import dataclasses
 import ipaddress
 import os
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,7 +30,15 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from tui_mailsetup.endpoints import url_problem
-from tui_mailsetup.engine.diagnosis.rate_limits import retry_after_header
+from tui_mailsetup.engine.diagnosis.http_api import (
+    HttpReply,
+    body_lines,
+    cannot_send,
+    header_value,
+    proxy_failed,
+    root_cause,
+    transport_diagnosis,
+)
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Direction,
@@ -40,8 +52,8 @@ from tui_mailsetup.engine.events import (
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import is_loopback
 from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.settings import MailSettings
 
-BODY_LINES_SHOWN = 8
 MAX_RESPONSE = 256 * 1024
 
 
@@ -70,8 +82,29 @@ class HttpResponse:
 
     def header(self, name: str) -> str:
         """A response header's value ("" when absent); names match in any case, as in HTTP."""
-        wanted = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == wanted), "")
+        return header_value(self.headers, name)
+
+    def reply(
+        self,
+        service: str,
+        settings: MailSettings,
+        *,
+        code: str = "",
+        message: str = "",
+        auth_hint: str = "",
+    ) -> HttpReply:
+        """This answer as the diagnosis rules judge it (:mod:`.engine.diagnosis.http_api`),
+        with the API's error ``code`` and ``message`` as the driver decoded them."""
+        return HttpReply(
+            service=service,
+            status=self.status,
+            settings=settings,
+            code=code,
+            message=message,
+            headers=self.headers,
+            body=self.body,
+            auth_hint=auth_hint,
+        )
 
 
 class TransportError(Exception):
@@ -182,7 +215,7 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         import httpx
     except ImportError as exc:  # a runtime dependency: only a broken installation lacks it
         raise TransportError(
-            _cannot_send(
+            cannot_send(
                 "httpx is not installed (a dependency of tui-mailsetup): pip install httpx", exc
             )
         ) from exc
@@ -220,14 +253,14 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         raise TransportError(transport_diagnosis(TimeoutError(str(exc)), request.url)) from exc
     except httpx.ProxyError as exc:
         raise TransportError(
-            _proxy_failed(
+            proxy_failed(
                 f"The proxy {_shown_proxy(proxy.url or '')} refused or failed the request", exc
             )
         ) from exc
     except httpx.ConnectError as exc:
         if proxy.url:  # the connection that failed is the one to the proxy
             raise TransportError(
-                _proxy_failed(
+                proxy_failed(
                     f"Could not connect to the proxy {_shown_proxy(proxy.url)}", root_cause(exc)
                 )
             ) from exc
@@ -236,95 +269,8 @@ async def _perform(request: HttpRequest, seconds: float, proxy: ProxyChoice) -> 
         raise TransportError(transport_diagnosis(root_cause(exc), request.url)) from exc
     except (ImportError, ValueError) as exc:  # a socks:// proxy without socksio, a bad proxy URL
         raise TransportError(
-            _cannot_send("The proxy in the environment cannot be used", exc)
+            cannot_send("The proxy in the environment cannot be used", exc)
         ) from exc
-
-
-def _cannot_send(cause: str, error: BaseException) -> Diagnosis:
-    """Nothing was sent: this installation or environment cannot make the request."""
-    return Diagnosis(
-        Stage.SEND, cause, evidence=untrusted_text(str(error)), exit_code=ExitCode.CONFIG
-    )
-
-
-def _proxy_failed(cause: str, error: BaseException) -> Diagnosis:
-    return Diagnosis(
-        Stage.SEND,
-        cause,
-        evidence=untrusted_text(str(error)),
-        explanation="Check HTTPS_PROXY / HTTP_PROXY, or add the host to NO_PROXY.",
-        exit_code=ExitCode.UNAVAILABLE,
-    )
-
-
-def root_cause(error: BaseException) -> BaseException:
-    """The OS or TLS error underneath httpx's and httpcore's wrappers."""
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        seen.append(current)
-        if isinstance(current, BaseExceptionGroup) and current.exceptions:
-            current = current.exceptions[0]
-            continue
-        if isinstance(current, OSError) and (
-            current.errno is not None or type(current) is not OSError
-        ):
-            return current
-        current = current.__cause__ or current.__context__
-    text = str(error)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return ssl.SSLCertVerificationError(text)
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return socket.gaierror(text)
-    if "Connection refused" in text:
-        return ConnectionRefusedError(text)
-    return error
-
-
-_TRANSPORT: tuple[
-    tuple[type[BaseException] | tuple[type[BaseException], ...], str, ExitCode], ...
-] = (
-    # The most specific first: a certificate error is an SSLError too.
-    (ssl.SSLCertVerificationError, "The certificate of {host} was rejected", ExitCode.PROTOCOL),
-    (ssl.SSLError, "TLS with {host} failed", ExitCode.PROTOCOL),
-    (socket.gaierror, "The name {host} does not resolve", ExitCode.UNAVAILABLE),
-    ((TimeoutError, socket.timeout), "{host} did not answer in time", ExitCode.TEMPFAIL),
-    (ConnectionRefusedError, "{host} refused the connection", ExitCode.UNAVAILABLE),
-)
-"""What a request that got no HTTP answer means, by the error underneath."""
-
-
-def transport_diagnosis(reason: object, url: str) -> Diagnosis:
-    host = urlsplit(url).hostname or url
-    cause, exit_code = "The request to {host} failed", ExitCode.UNAVAILABLE
-    for kind, text, code in _TRANSPORT:
-        if isinstance(reason, kind):
-            cause, exit_code = text, code
-            break
-    return Diagnosis(
-        Stage.SEND,
-        cause.format(host=host),
-        evidence=untrusted_text(str(reason)),
-        exit_code=exit_code,
-    )
-
-
-def server_error(service: str, status: int, evidence: str) -> Diagnosis:
-    """An HTTP 5xx (or no status at all) from a mail API: temporary."""
-    return Diagnosis(
-        Stage.SEND,
-        f"{service} had a server error (HTTP {status}); try again later",
-        evidence=evidence,
-        exit_code=ExitCode.TEMPFAIL,
-    )
-
-
-def body_lines(body: bytes) -> list[str]:
-    text = untrusted_text(body.decode("utf-8", "replace"))
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > BODY_LINES_SHOWN:
-        lines = [*lines[:BODY_LINES_SHOWN], f"… {len(lines) - BODY_LINES_SHOWN} more lines"]
-    return lines
 
 
 Interpret = Callable[[HttpResponse], "tuple[bool, str, Diagnosis | None]"]
@@ -403,57 +349,6 @@ def send_finished(
         StageFinished(Stage.SEND, ok, elapsed, detail),
         Outcome(ok, stage, elapsed, diagnosis, message_id if ok else "", tuple(recipients)),
     )
-
-
-def status_diagnosis(
-    response: HttpResponse, service: str, *, auth_hint: str, evidence: str = ""
-) -> Diagnosis:
-    """The usual meaning of an HTTP error status from a mail API."""
-    status = response.status
-    evidence = evidence or " ".join(body_lines(response.body))[:500]
-    if status in (401, 403):
-        return Diagnosis(
-            Stage.SEND,
-            f"{service} refused the credentials (HTTP {status})",
-            evidence=evidence,
-            explanation=auth_hint,
-            exit_code=ExitCode.NOPERM,
-        )
-    if status == 429:
-        retry_after = retry_after_header(response.header("Retry-After"))
-        return Diagnosis(
-            Stage.SEND,
-            f"{service} is rate limiting this account (HTTP 429)",
-            evidence=evidence,
-            exit_code=ExitCode.TEMPFAIL,
-            retry_after=retry_after,
-        )
-    if 300 <= status < 400:
-        location = untrusted_text(response.header("Location"))
-        return Diagnosis(
-            Stage.SEND,
-            f"{service} answered with a redirect (HTTP {status}), which is not followed",
-            evidence=f"Location: {location}" if location else evidence,
-            explanation="Redirects are not followed so that the API key never goes elsewhere; "
-            "set the base URL to the API's own address.",
-            exit_code=ExitCode.CONFIG,
-        )
-    if status == 404:
-        return Diagnosis(
-            Stage.SEND,
-            f"{service} does not know this domain or endpoint (HTTP 404)",
-            evidence=evidence,
-            explanation="Check the domain, the region and the base URL.",
-            exit_code=ExitCode.CONFIG,
-        )
-    if 400 <= status < 500:
-        return Diagnosis(
-            Stage.SEND,
-            f"{service} rejected the message (HTTP {status})",
-            evidence=evidence,
-            exit_code=ExitCode.DATAERR,
-        )
-    return server_error(service, status, evidence)
 
 
 async def refuse(diagnosis: Diagnosis, recipients: list[str]) -> AsyncIterator[Event]:

@@ -7,7 +7,8 @@ verified and nothing is sent.
 
 The request goes out with httpx (asynchronous, explicit timeouts, the proxy
 variables honoured), imported only when this driver runs: see
-:mod:`tui_mailsetup.drivers.http`.
+:mod:`tui_mailsetup.drivers.http`. What an error answer means is
+:data:`tui_mailsetup.engine.diagnosis.mailgun.MAILGUN_RULES`.
 """
 
 from __future__ import annotations
@@ -25,18 +26,14 @@ from tui_mailsetup.drivers.http import (
     multipart,
     refuse,
     run_request,
-    status_diagnosis,
 )
 from tui_mailsetup.endpoints import mailgun_api_root
+from tui_mailsetup.engine.diagnosis.http_api import diagnose_http
+from tui_mailsetup.engine.diagnosis.mailgun import AUTH_HINT, MAILGUN_RULES, SERVICE
 from tui_mailsetup.engine.events import Diagnosis, Event, Stage
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import MailSettings
-
-AUTH_HINT = (
-    "Use a Mailgun API key (Sending API keys work for sending; checking the domain needs an "
-    "account key), and the region the domain was created in: an EU domain answers 401 on "
-    "the US API."
-)
 
 
 class MailgunDriver:
@@ -110,28 +107,30 @@ class MailgunDriver:
 
     def _interpret_send(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
         if response.status == 200:
-            queued = _json_field(response, "id")
+            queued = untrusted_text(_json_field(response, "id"))
             return True, f"queued as {queued}" if queued else "queued", None
-        return _refused(response)
+        return self._refused(response)
 
     def _interpret_check(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
         if response.status == 200:
             return True, "the API key and the domain are valid", None
-        return _refused(response)
+        return self._refused(response)
 
-
-def _refused(response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
-    """Mailgun's error answer: the status, and what it usually means."""
-    evidence = _json_field(response, "message")
-    diagnosis = status_diagnosis(response, "Mailgun", auth_hint=AUTH_HINT, evidence=evidence)
-    return False, f"HTTP {response.status}", diagnosis
+    def _refused(self, response: HttpResponse) -> tuple[bool, str, Diagnosis | None]:
+        """Mailgun's error answer (its JSON ``message`` the evidence), judged by MAILGUN_RULES."""
+        reply = response.reply(
+            SERVICE,
+            self.settings,
+            message=_json_field(response, "message"),
+            auth_hint=AUTH_HINT,
+        )
+        return False, f"HTTP {response.status}", diagnose_http(reply, MAILGUN_RULES)
 
 
 def _json_field(response: HttpResponse, name: str) -> str:
-    from tui_mailsetup.sanitize import untrusted_text
-
+    """A top-level field of the JSON answer as the server sent it, untrusted ("" when absent)."""
     try:
         value = json.loads(response.body.decode("utf-8", "replace")).get(name, "")
     except (ValueError, AttributeError):
         return ""
-    return untrusted_text(str(value)) if value else ""
+    return str(value) if value else ""

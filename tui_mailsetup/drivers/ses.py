@@ -18,8 +18,8 @@ it is not verified here.
 botocore is imported only when this driver runs. Beside it:
 :mod:`.ses_api` (botocore: credentials, clients, calls, transcript),
 :mod:`.ses_account` (``check``), :mod:`.ses_credentials` (where credentials
-would come from, offline: used by validation and ``show``) and
-:mod:`.ses_diagnosis` (what an error means).
+would come from, offline: used by validation and ``show``). What an error
+means is decided by the rules of :mod:`tui_mailsetup.engine.diagnosis.ses`.
 """
 
 from __future__ import annotations
@@ -34,12 +34,7 @@ from tui_mailsetup.drivers.http import send_finished
 from tui_mailsetup.drivers.ses_account import AccountCheck
 from tui_mailsetup.drivers.ses_api import END, Bridge, ClientError, Failed, Result
 from tui_mailsetup.drivers.ses_credentials import credential_hint, looks_like_smtp_password
-from tui_mailsetup.drivers.ses_diagnosis import (
-    FAILED_IDENTITIES,
-    NOT_VERIFIED,
-    diagnose_error,
-    identity_domain,
-)
+from tui_mailsetup.engine.diagnosis.ses import sender_rejected
 from tui_mailsetup.engine.events import (
     Diagnosis,
     Event,
@@ -141,14 +136,11 @@ class SesDriver(AccountCheck):
             )
         except ClientError as error:
             context = self._context(opened, recipients)
-            if error.code == "MessageRejected" and NOT_VERIFIED.search(error.message):
-                failed = FAILED_IDENTITIES.search(error.message)
-                names = failed.group(2).lower() if failed else sender.lower()
-                if sender.lower() in names or identity_domain(sender) in names:
-                    bridge.note(f"looking for {sender} in the other SES regions")
-                    elsewhere = self._verified_elsewhere(opened, sender)
-                    context = replace(context, verified_in=elsewhere)
-            diagnosis = diagnose_error(error.code, error.message, error.status, context)
+            if sender_rejected(error.code, error.message, sender):
+                bridge.note(f"looking for {sender} in the other SES regions")
+                elsewhere = self._verified_elsewhere(opened, sender)
+                context = replace(context, verified_in=elsewhere)
+            diagnosis = self._explain(error, context)
             return Result(False, diagnosis.cause, diagnosis)
         accepted = untrusted_text(str(answer.get("MessageId", "")))
         return Result(

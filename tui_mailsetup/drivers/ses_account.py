@@ -20,10 +20,9 @@ from tui_mailsetup.drivers.ses_api import (
     Session,
     is_verified,
 )
-from tui_mailsetup.drivers.ses_diagnosis import (
+from tui_mailsetup.engine.diagnosis.ses import (
     DENIED,
     ErrorContext,
-    diagnose_error,
     identity_domain,
     not_verified,
 )
@@ -106,9 +105,7 @@ class AccountCheck(SesApi):
                 return {"error": f"not allowed to read the account ({error.code}: ses:GetAccount)"}
             if error.status in (404, 501) or error.code in ("UnknownOperationException", "404"):
                 return self._account_v1(opened, bridge, region)
-            raise Failed(
-                diagnose_error(error.code, error.message, error.status, self._context(opened, []))
-            ) from None
+            raise Failed(self._explain(error, self._context(opened, []))) from None
         quota = answer.get("SendQuota") or {}
         return {
             "api": "sesv2 GetAccount",
@@ -130,9 +127,7 @@ class AccountCheck(SesApi):
         except ClientError as error:
             if error.code in DENIED:
                 return {"error": f"not allowed to read the quota ({error.code}: ses:GetSendQuota)"}
-            raise Failed(
-                diagnose_error(error.code, error.message, error.status, self._context(opened, []))
-            ) from None
+            raise Failed(self._explain(error, self._context(opened, []))) from None
         account.update(
             max_24_hour_send=quota.get("Max24HourSend"),
             max_send_rate=quota.get("MaxSendRate"),
@@ -164,11 +159,7 @@ class AccountCheck(SesApi):
                         "verified": None,
                         "error": f"{error.code}: ses:GetEmailIdentity",
                     }
-                raise Failed(
-                    diagnose_error(
-                        error.code, error.message, error.status, self._context(opened, [])
-                    )
-                ) from None
+                raise Failed(self._explain(error, self._context(opened, []))) from None
             if is_verified(answer):
                 dkim = answer.get("DkimAttributes") or {}
                 return {

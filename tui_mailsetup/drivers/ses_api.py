@@ -4,8 +4,8 @@ botocore runs in a worker thread; :class:`Bridge` carries its transcript
 lines to the event loop as they happen. :class:`SesApi` opens the session
 (explicit keys or the AWS chain, :mod:`.ses_credentials`), creates a client
 per service and region with the request's timeouts, and turns every error
-into a diagnosis (:mod:`.ses_diagnosis`) or a :class:`ClientError` for the
-caller to judge. The driver (:mod:`.ses`) and ``check`` (:mod:`.ses_account`)
+into a diagnosis (:mod:`tui_mailsetup.engine.diagnosis.ses`, :data:`SES_RULES`) or a
+:class:`ClientError` for the caller to judge (:meth:`SesApi._explain`). The driver (:mod:`.ses`) and ``check`` (:mod:`.ses_account`)
 build on it.
 """
 
@@ -26,15 +26,16 @@ from tui_mailsetup.drivers.ses_credentials import (
     looks_like_smtp_password,
     session_profile,
 )
-from tui_mailsetup.drivers.ses_diagnosis import (
+from tui_mailsetup.endpoints import ses_endpoint
+from tui_mailsetup.engine.diagnosis.ses import (
     ErrorContext,
     credentials_diagnosis,
+    diagnose_ses,
     error_code_and_message,
     identity_domain,
     no_credentials,
     transport_diagnosis,
 )
-from tui_mailsetup.endpoints import ses_endpoint
 from tui_mailsetup.engine.events import Diagnosis, Direction, Stage, TranscriptLine
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
@@ -239,6 +240,10 @@ class SesApi:
             access_key=opened.access_key if opened else "",
             smtp_password_suspected=looks_like_smtp_password(secret),
         )
+
+    def _explain(self, error: ClientError, context: ErrorContext) -> Diagnosis:
+        """What SES's error answer means (:data:`~tui_mailsetup.engine.diagnosis.ses.SES_RULES`)."""
+        return diagnose_ses(error.code, error.message, error.status, context, self.settings)
 
     def _call(
         self,

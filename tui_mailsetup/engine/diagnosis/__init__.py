@@ -1,4 +1,4 @@
-"""Every way an SMTP test can fail, mapped to a stage, a cause, the evidence and a fix.
+"""Every way a test can fail, mapped to a stage, a cause, the evidence and a fix.
 
 Pure functions: they take what happened (a reply, an exception, the
 settings) and return a :class:`Diagnosis`. The engine calls them; tests call
@@ -15,7 +15,20 @@ By concern:
 - :mod:`.rate_limits` — rate-limit replies and retry-after times (SMTP and HTTP);
 - :mod:`.transport` — resolving, connecting, greeting, timeouts, hang-ups;
 - :mod:`.tls` — STARTTLS, handshakes, certificates, pins;
-- :mod:`.auth` — authentication before a reply, and envelope addresses.
+- :mod:`.auth` — authentication before a reply, and envelope addresses;
+- :mod:`.context` — what only the runner knows, added to any driver's diagnosis.
+
+The HTTP APIs' answers have the same shape (a frozen reply, ordered named rules, the
+first that answers wins), one table per driver; these modules are imported by the
+driver that uses them, not from here, so an SMTP run never loads them:
+
+- :mod:`.http_api` — :class:`~.http_api.HttpReply`, the shared :data:`~.http_api.HTTP_RULES`
+  (401/403, 429 with ``Retry-After``, redirects, 4xx, 5xx), :func:`~.http_api.diagnose_http`,
+  and what a request without an answer means; how a new HTTP driver adds its rules;
+- :mod:`.mailgun` — :data:`~.mailgun.MAILGUN_RULES`;
+- :mod:`.graph` — :data:`~.graph.GRAPH_RULES` for Microsoft Graph's sendMail;
+- :mod:`.ses` — :data:`~.ses.SES_RULES` for Amazon SES's API (its SMTP interface's
+  replies are in :mod:`.providers`), and botocore's failures without an answer.
 """
 
 from __future__ import annotations
