@@ -219,8 +219,10 @@ def test_graph_errors_are_diagnosed_with_their_exit_code(
     graph.fail = reply
     failed = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
     assert failed.returncode == code, failed.stdout + failed.stderr
-    assert cause in failed.stdout and fix in failed.stdout, failed.stdout
-    assert "request-id: 5e6f-err" in failed.stdout
+    assert cause in failed.stdout + failed.stderr and fix in failed.stdout + failed.stderr, (
+        failed.stdout
+    )
+    assert "request-id: 5e6f-err" in failed.stdout + failed.stderr
     assert graph.sent == []
     assert_no_token(auth, failed)
     as_json = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT, "--json")
@@ -240,7 +242,10 @@ def test_an_expired_token_is_diagnosed_as_expiry(
     auth.expire_access_tokens()  # revoked or expired early: the cached copy still looks valid
     failed = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
     assert failed.returncode == 77, failed.stdout
-    assert "expired" in failed.stdout and "timedatectl" in failed.stdout
+    assert (
+        "expired" in failed.stdout + failed.stderr
+        and "timedatectl" in failed.stdout + failed.stderr
+    )
     assert_no_token(auth, failed)
 
 
@@ -255,7 +260,7 @@ def test_a_token_quoted_back_by_the_server_is_masked(
     )
     failed = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
     assert failed.returncode == 65, failed.stdout
-    assert "[redacted]" in failed.stdout
+    assert "[redacted]" in failed.stdout + failed.stderr
     assert_no_token(auth, failed)
 
 
@@ -285,7 +290,7 @@ def test_missing_client_secret_is_a_configuration_error_before_any_request(
     write_config(isolated_home, graph, auth)
     failed = cli(isolated_home, ca, auth, "send-test", MAILSETUP_OAUTH2__CLIENT_SECRET="")
     assert failed.returncode == 78, failed.stdout + failed.stderr
-    assert "oauth2.client_secret" in failed.stdout
+    assert "oauth2.client_secret" in failed.stdout + failed.stderr
     assert auth.grants == [] and graph.requests == []
 
 
@@ -319,7 +324,7 @@ def test_device_code_sign_in_asks_for_graph_mail_send_and_sends(
         **{"oauth2.flow": "device-code", "oauth2.device_authorization_url": auth.device_url},
     )
     not_yet = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
-    assert not_yet.returncode == 77 and "oauth2 login" in not_yet.stdout
+    assert not_yet.returncode == 77 and "oauth2 login" in not_yet.stdout + not_yet.stderr
     login, _ = device_login(isolated_home, ca, auth, account=MAILBOX)
     assert login.returncode == 0, login.stdout + login.stderr
     sent = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)

@@ -347,14 +347,14 @@ class _RunContext:
     """The secret's key and where it came from, when one was used."""
 
     def amend(self, outcome: Outcome) -> Outcome:
+        diagnosis = outcome.diagnosis
+        if outcome.ok or diagnosis is None:
+            return outcome  # a pass loads no diagnosis code (start-up: test_import_hygiene)
         from tui_mailsetup.engine.diagnosis.context import (
             default_recipient_refused,
             secret_source_named,
         )
 
-        diagnosis = outcome.diagnosis
-        if outcome.ok or diagnosis is None:
-            return outcome
         if self.default_recipient is not None:
             diagnosis = default_recipient_refused(diagnosis, self.default_recipient)
         if self.secret_where is not None:
