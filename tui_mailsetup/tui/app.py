@@ -149,6 +149,7 @@ class MailSetupApp(App[int]):
         await super().on_event(event)
 
     async def _shutdown(self) -> None:
+        self.keys.close()
         # Closing while the sections are still being built (a test that quits at once)
         # would tear widgets down in the middle of their mount.
         form = self.form_screen
