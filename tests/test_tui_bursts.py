@@ -54,9 +54,11 @@ SCRIPTS = [
         "settings: username Enter password, ctrl+s",
         ["c", "ctrl+u", *words("bob@example.test"), "enter", *words("NewSecret123"), "ctrl+s"],
         config={**SERVER, **SENDER},
-        expect=lambda screen, files: saved(files, 'username = "bob@example.test"')
-        and saved(files, "NewSecret123", where="credentials.toml")
-        and "NewSecret123" not in files["config.toml"],
+        expect=lambda screen, files: (
+            saved(files, 'username = "bob@example.test"')
+            and saved(files, "NewSecret123", where="credentials.toml")
+            and "NewSecret123" not in files["config.toml"]
+        ),
     ),
     Script(
         "wizard: host Enter ctrl+u port",
@@ -111,8 +113,10 @@ SCRIPTS = [
             "pagedown",
             "ctrl+s",
         ],
-        expect=lambda screen, files: saved(files, "mx.example.com", "bob@example.test", "Bob")
-        and saved(files, "NewSecret123", where="credentials.toml"),
+        expect=lambda screen, files: (
+            saved(files, "mx.example.com", "bob@example.test", "Bob")
+            and saved(files, "NewSecret123", where="credentials.toml")
+        ),
     ),
     Script(
         "settings: every section by pgdn, a value in each",

@@ -116,9 +116,10 @@ class MailSetupApp(App[int]):
         self._first_frame_out = False
         self._secret_sources: dict[str, str | None] | None = None
         """Found by the loading thread with the configuration; taken by the first screen."""
-        from tui_mailsetup.tui.keys import KeyRouter
+        from tui_mailsetup.tui.keys import KeyRouter, keep_pasted_escapes
 
         self.keys = KeyRouter(self)
+        keep_pasted_escapes()
 
     @property
     def loaded(self) -> LoadedConfig:

@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from textual import events
+from textual._xterm_parser import XTermParser
 from textual.command import CommandPalette
 from textual.dom import NoScreen
+from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.widgets import Input
 
@@ -68,6 +70,11 @@ class KeyRouter:
         return isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
 
     async def receive(self, event: KeyOrPaste) -> None:
+        if isinstance(event, events.Key) and event.key == "ctrl+j":
+            # An Enter typed before the terminal left cooked mode (right at launch) was
+            # turned into a line feed by the line discipline (ICRNL): it is still an Enter.
+            # Nothing here binds ctrl+j, and a terminal sends it for Enter only this way.
+            event = events.Key("enter", "\r")
         self.pending.append(event)
         self.kick()
 
@@ -145,8 +152,7 @@ class KeyRouter:
         if screen._callbacks or screen._layout_required or screen._recompose_required:
             return False
         return not any(
-            worker.group in QUICK_WORKER_GROUPS and not worker.is_finished
-            for worker in app.workers
+            worker.group in QUICK_WORKER_GROUPS and not worker.is_finished for worker in app.workers
         )
 
     async def settle(self) -> None:
@@ -180,7 +186,10 @@ class KeyRouter:
                 done.set()
 
         for pump in pumps:
-            if pump.call_later(one_done):
+            # Only those with something to do: a turn for each of the hundreds of idle
+            # widgets made every key of a burst cost a second on a loaded machine.
+            busy: bool = not pump._message_queue.empty() or bool(pump._next_callbacks)
+            if (busy or pump is app or pump is app.screen) and pump.call_later(one_done):
                 left += 1
         if left == 0:
             done.set()
@@ -212,6 +221,11 @@ class KeyRouter:
         app.app_focus = True
         focused = app.focused
         if isinstance(event, events.Paste):
+            text = event.text.replace(PASTED_ESC, "\x1b")
+            if refuse_paste(app, text):
+                return
+            if text != event.text:
+                event = events.Paste(text)
             if isinstance(focused, Input):
                 paste_into(focused, event.text)
             else:
@@ -258,4 +272,121 @@ def paste_into(editor: Input, text: str) -> None:
     type_into(editor, text.rstrip("\r\n"))
 
 
-__all__ = ["KeyRouter", "paste_into", "type_into"]
+# ---------------------------------------------------------------------- pasted control characters
+
+PASTED_ESC = "\ue01b"
+"""What :class:`PasteKeepingParser` puts for an ESC inside a bracketed paste (a private-use
+character: no terminal sends it); the router turns it back into ESC."""
+
+_PASTE_START = "\x1b[200~"
+_PASTE_END = "\x1b[201~"
+
+
+def pasted_control(text: str) -> str | None:
+    """The first control character of a paste that cannot go into a field, named, or None.
+
+    Tabs and line breaks are left to the field (validation flags them where they are wrong);
+    anything else (ESC, a bell, a backspace, C1 controls) would be rewritten, reordered or
+    sent to the terminal: the paste is refused.
+    """
+    for index, char in enumerate(text):
+        code = ord(char)
+        if char in "\t\r\n":
+            continue
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            name = {0x1B: "ESC", 0x7F: "DEL", 0x08: "backspace", 0x07: "bell"}.get(code)
+            return f"{name or f'U+{code:04X}'} at character {index + 1}"
+    return None
+
+
+def refuse_paste(app: App[Any], text: str) -> bool:
+    """Refuse (and say so) a paste holding a control character; True when refused."""
+    found = pasted_control(text)
+    if found is None:
+        return False
+    app.notify(
+        f"The pasted text holds a control character ({found}); nothing was pasted.",
+        title="Not pasted",
+        severity="warning",
+    )
+    return True
+
+
+def keep_pasted_escapes() -> None:
+    """Textual's input thread reads the terminal with :class:`PasteKeepingParser`."""
+    from textual.drivers import linux_driver
+
+    linux_driver.XTermParser = PasteKeepingParser  # type: ignore[attr-defined]
+
+
+class PasteKeepingParser(XTermParser):
+    """Textual's parser, except that an ESC inside a bracketed paste stays in the paste.
+
+    Textual takes an ESC inside a paste for the start of a key sequence: ``Ops<ESC>Team``
+    arrived as the keys ``^Team`` followed by the paste ``Ops``, and was saved as
+    ``^TeamOps``. Here every ESC between the paste's brackets that does not begin the
+    closing one is passed as :data:`PASTED_ESC`, inside the paste.
+    """
+
+    def __init__(self, debug: bool = False) -> None:
+        super().__init__(debug)
+        self._in_paste = False
+        self._tail = ""
+        """Outside a paste: the last characters read, where an opening marker cut by the
+        read may begin (they have been passed on already: an ESC alone is the Escape key)."""
+        self._held = ""
+        """Inside a paste: an ESC (and what follows) that may begin the closing marker."""
+
+    def feed(self, data: str) -> Iterable[Message]:
+        if not data:  # the end of input: what was held back, then the end
+            held, self._held = self._held, ""
+            return [*(super().feed(held) if held else ()), *super().feed("")]
+        marked = self._mark_escapes(data)
+        return super().feed(marked) if marked else ()
+
+    def _mark_escapes(self, data: str) -> str:
+        out: list[str] = []
+        if self._held:
+            data, self._held = self._held + data, ""
+        index = 0
+        while index < len(data):
+            if not self._in_paste:
+                seen = len(self._tail)
+                combined = self._tail + data[index:]
+                start = combined.find(_PASTE_START)
+                if start < 0:
+                    out.append(data[index:])
+                    self._tail = combined[-(len(_PASTE_START) - 1) :]
+                    break
+                opened = index + start + len(_PASTE_START) - seen
+                out.append(data[index:opened])
+                index, self._tail, self._in_paste = opened, "", True
+                continue
+            escape = data.find("\x1b", index)
+            if escape < 0:
+                out.append(data[index:])
+                break
+            out.append(data[index:escape])
+            rest = data[escape:]
+            if rest.startswith(_PASTE_END):
+                out.append(_PASTE_END)
+                index, self._in_paste = escape + len(_PASTE_END), False
+            elif _PASTE_END.startswith(rest):
+                self._held = rest  # perhaps the closing marker, cut by the read
+                break
+            else:
+                out.append(PASTED_ESC)
+                index = escape + 1
+        return "".join(out)
+
+
+__all__ = [
+    "PASTED_ESC",
+    "KeyRouter",
+    "PasteKeepingParser",
+    "keep_pasted_escapes",
+    "paste_into",
+    "pasted_control",
+    "refuse_paste",
+    "type_into",
+]
