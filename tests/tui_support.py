@@ -265,14 +265,21 @@ def burst(app: App[Any], keys: Sequence[str]) -> None:
 
     ``Pilot.press`` waits for the app after every key, which hides races; this does not.
     """
+    import unicodedata
+
     from textual import events
-    from textual.keys import _character_to_key
+    from textual.keys import _character_to_key, _get_unicode_name_from_key
 
     for key in keys:
         if len(key) == 1:
             event = events.Key(_character_to_key(key) if not key.isalnum() else key, key)
         else:
-            event = events.Key(key, None)
+            # A named key with a character (space, plus …) carries it, as Pilot.press does.
+            try:
+                character: str | None = unicodedata.lookup(_get_unicode_name_from_key(key))
+            except KeyError:
+                character = None
+            event = events.Key(key, character)
         app.post_message(event)
 
 
