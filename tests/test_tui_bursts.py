@@ -119,6 +119,31 @@ SCRIPTS = [
         ),
     ),
     Script(
+        "wizard: Enter between the fields instead of Tab, and save",
+        [
+            "pagedown",
+            *words("mx.example.com"),
+            "enter",
+            "ctrl+u",
+            *words("2525"),
+            "pagedown",
+            *words("bob@example.test"),
+            "enter",
+            *words("NewSecret123"),
+            "pagedown",
+            *words("Bob"),
+            "enter",
+            *words("bob@example.com"),
+            "pagedown",
+            "ctrl+s",
+        ],
+        expect=lambda screen, files: (
+            saved(files, 'username = "bob@example.test"', "port = 2525")
+            and saved(files, 'name = "Bob"', 'address = "bob@example.com"')
+            and saved(files, "NewSecret123", where="credentials.toml")
+        ),
+    ),
+    Script(
         "settings: every section by pgdn, a value in each",
         [
             "pagedown",
