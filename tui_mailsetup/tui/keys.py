@@ -14,10 +14,12 @@ terminal, a paste, a password manager's auto-type) overtook all of it:
 them, in order, from a task of its own: one key is handled (priority bindings,
 a printable character straight into the focused Input, the bindings of the
 focus chain, what is left forwarded as Textual would), then the router waits
-until the app is idle (:meth:`KeyRouter.settle`: every queue of the app, its
-screens and their widgets empty and nothing being handled, the screen laid out
-and its after-refresh callbacks run, the palette's search finished), and only
-then takes the next key. While a section is still being built (``hold``), keys
+until the app is idle (:meth:`KeyRouter.settle`: what every queue of the app,
+its screens and their widgets held has been handled, twice in a row nothing
+new, the screen laid out and its after-refresh callbacks run, the palette's
+search finished), and only then takes the next key. Network work a key starts
+(a test send, Detect, DNS) is not waited for: a slow typist does not wait for it
+either. While a section is still being built (``hold``), keys
 and pastes wait in order and are delivered once its first field has focus.
 """
 
