@@ -15,6 +15,7 @@ from tui_support import (
     open_section,
     rendered_text,
     scripted_factory,
+    settled,
     wait_for,
     write_config,
 )
@@ -86,7 +87,7 @@ async def test_home_screen_shows_the_chmod_for_an_ignored_credentials_file(
     os.chmod(credentials, 0o644)
     app = MailSetupApp(config_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settled(pilot)
         text = " ".join(home_text(app).split())
         assert "password not set" in text
         assert "it holds secrets, so it is ignored. Fix it with: chmod 600" in text
@@ -183,7 +184,8 @@ async def test_quit_dialog_lists_the_changes_and_ctrl_c_asks_too(config_path: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await open_section(pilot, "server")
         burst(app, ["tab", "ctrl+u", *"465", "ctrl+c"])
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmQuitScreen))
+        await wait_for(pilot, lambda: bool(app.screen.query("#quit-changes")))
+        assert isinstance(app.screen, ConfirmQuitScreen)
         changes = rendered_text(app.screen.query_one("#quit-changes"))
         assert 'smtp.port: "587" → "465"' in changes
         await pilot.press("escape")
@@ -231,7 +233,8 @@ async def test_f1_on_the_password_names_set_secret(config_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_section(pilot, "credentials")
         burst(app, ["tab", "f1"])
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_for(pilot, lambda: bool(app.screen.query("#help-body")))
+        assert isinstance(app.screen, HelpScreen)
         body = rendered_text(app.screen.query_one("#help-body"))
         assert "set-secret smtp.password" in body
         assert "set smtp.password" not in body

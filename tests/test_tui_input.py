@@ -137,3 +137,57 @@ async def test_section_keys_in_a_burst_are_each_counted(config_path: Path) -> No
         await wait_for(pilot, lambda: focused_id(app) == "f-smtp--username")
         await pilot.pause(0.2)
         assert screen.current_section() == "credentials"
+
+
+async def test_a_pasted_escape_is_refused_and_said(config_path: Path) -> None:
+    """``Ops<ESC>Team`` was saved as ``^TeamOps`` (issue 20): now nothing is pasted, and the
+    status line says why."""
+    write_config(config_path, {"smtp.host": "smtp.example.com", **SENDER})
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_section(pilot, "sender")
+        burst(app, ["ctrl+u", *"Ops"])
+        app.post_message(events.Paste("Team\x1b[31m"))
+        burst(app, ["end", "!"])
+        await wait_for(pilot, lambda: value(app, "sender.name").endswith("!"))
+        assert value(app, "sender.name") == "Ops!"
+        status = app.screen.query_one("#status-line")
+        assert "Not pasted" in str(status.render()) and "ESC at character 5" in str(status.render())
+
+
+def feed_all(chunks: list[str]) -> list[events.Event]:
+    from tui_mailsetup.tui.keys import PasteKeepingParser
+
+    parser = PasteKeepingParser()
+    got: list[events.Event] = []
+    for chunk in [*(chunk for chunk in chunks if chunk), ""]:  # "" is the end of input
+        got.extend(parser.feed(chunk))  # type: ignore[arg-type]
+    return got
+
+
+def test_an_escape_inside_a_bracketed_paste_stays_in_the_paste() -> None:
+    from tui_mailsetup.tui.keys import PASTED_ESC
+
+    data = "a\x1b[200~Ops\x1bTeam\x1b[201~b"
+    # However the terminal's reads cut it: one paste, in its place, the ESC kept.
+    for cut in range(len(data) + 1):
+        for second in range(cut, len(data) + 1):
+            got = feed_all([data[:cut], data[cut:second], data[second:]])
+            kinds = [
+                e.text if isinstance(e, events.Paste) else getattr(e, "key", None) for e in got
+            ]
+            assert kinds == ["a", f"Ops{PASTED_ESC}Team", "b"], (cut, second, kinds)
+
+
+def test_keys_outside_a_paste_are_parsed_as_before() -> None:
+    from tui_mailsetup.tui.keys import PASTED_ESC
+
+    got = feed_all(["x\x1b[A\t"])
+    assert [getattr(e, "key", None) for e in got] == ["x", "up", "tab"]
+    # An Escape alone is not held back for the next read (it might begin a paste).
+    from tui_mailsetup.tui.keys import PasteKeepingParser
+
+    parser = PasteKeepingParser()
+    assert parser._mark_escapes("\x1b") == "\x1b"
+    assert parser._mark_escapes("[200") == "[200"  # passed on, and a paste begins after all
+    assert parser._mark_escapes("~a\x1bb") == f"~a{PASTED_ESC}b"

@@ -283,14 +283,21 @@ def burst(app: App[Any], keys: Sequence[str]) -> None:
 
     ``Pilot.press`` waits for the app after every key, which hides races; this does not.
     """
+    import unicodedata
+
     from textual import events
-    from textual.keys import _character_to_key
+    from textual.keys import _character_to_key, _get_unicode_name_from_key
 
     for key in keys:
         if len(key) == 1:
             event = events.Key(_character_to_key(key) if not key.isalnum() else key, key)
         else:
-            event = events.Key(key, None)
+            # A named key with a character (space, plus …) carries it, as Pilot.press does.
+            try:
+                character: str | None = unicodedata.lookup(_get_unicode_name_from_key(key))
+            except KeyError:
+                character = None
+            event = events.Key(key, character)
         app.post_message(event)
 
 
@@ -315,9 +322,14 @@ class Tmux:
         ).stdout
 
     def start(
-        self, *argv: str, env: dict[str, str] | None = None, stderr: Path | None = None
+        self,
+        *argv: str,
+        env: dict[str, str] | None = None,
+        stderr: Path | None = None,
+        after: str = "",
     ) -> None:
-        """Run the program in the terminal; ``stderr``: a file for what it prints there."""
+        """Run the program in the terminal; ``stderr``: a file for what it prints there;
+        ``after``: a shell command run in the terminal once it has ended."""
         import shlex
         import subprocess
         import sys
@@ -326,7 +338,8 @@ class Tmux:
         if stderr is not None:
             command += f" 2>{shlex.quote(str(stderr))}"
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
-        script = f"{prefix} {command}; echo $? > {shlex.quote(str(self.exit_file))}"
+        script = f"{prefix} {command}; status=$?; {after or ':'}; "
+        script += f"echo $status > {shlex.quote(str(self.exit_file))}"
         size = ["-x", str(self.width), "-y", str(self.height)]
         subprocess.run(
             ["tmux", "-L", self.socket, "new-session", "-d", *size, "sh", "-c", script],
@@ -350,6 +363,29 @@ class Tmux:
                 status = self.exit_file.read_text() if self.exit_file.exists() else "running"
                 raise AssertionError(f"not reached (exit status: {status})\n{self.screen()}")
             time.sleep(0.05)
+
+    def wait_settled(self, quiet: float = 0.4, limit: float = 60.0) -> None:
+        """Wait until the screen has changed since the last call and then stays the same for
+        ``quiet`` seconds: the app has handled the key sent (a hang guard, not a timing test;
+        a key that changes nothing waits ``limit`` at most for a change that never comes)."""
+        import time
+
+        before = getattr(self, "_settled_screen", None)
+        start = time.monotonic()
+        deadline = start + limit
+        screen = self.screen()
+        # A change first (at most a few seconds: some keys change nothing on the screen) …
+        while screen == before and time.monotonic() - start < 3:
+            time.sleep(0.05)
+            screen = self.screen()
+        # … then the same screen for ``quiet`` seconds.
+        stable_since = time.monotonic()
+        while time.monotonic() - stable_since < quiet and time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.screen()
+            if now != screen:
+                screen, stable_since = now, time.monotonic()
+        self._settled_screen = screen
 
     def close(self) -> None:
         self.run("kill-server")

@@ -198,7 +198,13 @@ def run() -> NoReturn:
     the settings model, asyncio and the rest one by one, 20-40 ms, more than such a
     command's own work and a third of a send-test's (bench/bench_startup.py). Anything else, and an output
     that cannot be flushed (a closed pipe), exits the ordinary way, as before."""
-    code = main()
+    from tui_mailsetup.cli.terminal import raw_early
+
+    arguments = sys.argv[1:]
+    # Raw mode before the heavy imports when the TUI will run: an Enter typed at once is
+    # an Enter (issue 20); the terminal is restored on every way out of main.
+    with raw_early(requested_command(arguments), arguments):
+        code = main()
     if _quick_exit:
         try:
             sys.stdout.flush()

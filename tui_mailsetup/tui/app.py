@@ -119,9 +119,10 @@ class MailSetupApp(App[int]):
         self._first_frame_out = False
         self._secret_sources: dict[str, str | None] | None = None
         """Found by the loading thread with the configuration; taken by the first screen."""
-        from tui_mailsetup.tui.keys import KeyRouter
+        from tui_mailsetup.tui.keys import KeyRouter, keep_pasted_escapes
 
         self.keys = KeyRouter(self)
+        keep_pasted_escapes()
 
     @property
     def loaded(self) -> LoadedConfig:
@@ -152,6 +153,7 @@ class MailSetupApp(App[int]):
         await super().on_event(event)
 
     async def _shutdown(self) -> None:
+        self.keys.close()
         # Closing while the sections are still being built (a test that quits at once)
         # would tear widgets down in the middle of their mount.
         form = self.form_screen
