@@ -60,7 +60,7 @@ def parse(text: str) -> tuple[dict[str, dict[str, str]], str | None]:
         if not line or line.startswith("#"):
             continue
         # msmtp separates a command from its argument by any white space (a tab too).
-        key, value = (line.split(None, 1) + [""])[:2]
+        key, value = [*line.split(None, 1), ""][:2]
         if key == "defaults":
             current = defaults
         elif key == "account":

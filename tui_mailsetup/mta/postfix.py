@@ -123,7 +123,7 @@ def _masked_table(text: str) -> list[str]:
 
 def _masked_table_line(line: str) -> str:
     # A lookup table separates key and value by any white space (a tab too).
-    key, credentials = (line.split(None, 1) + [""])[:2]
+    key, credentials = [*line.split(None, 1), ""][:2]
     user = credentials.strip().partition(":")[0]
     return untrusted_text(f"{key} {user}:********" if credentials else key)
 
