@@ -264,9 +264,12 @@ def _read_regular(path: Path, what: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise MessageError(f"{what} {path}: cannot read it: {exc.strerror or exc}") from None
+    # Judged before fdopen, which refuses a directory with the descriptor's number as its
+    # name ("cannot use 3").
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MessageError(f"{what} {path}: not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise MessageError(f"{what} {path}: not a regular file")
         try:
             data = handle.read(ATTACHMENT_MAX + 1)
         except OSError as exc:

@@ -118,9 +118,14 @@ Secret = Annotated[SecretStr | None, AfterValidator(_safe_secret)]
 # Empty values pass here: "not set" is validation's finding, not a syntax error.
 
 
-def _field_rule(code: str, check: Callable[[str], object], prefix: str = "") -> AfterValidator:
+def _field_rule(
+    code: str, check: Callable[[str], object], prefix: str = "", *, allow_empty: bool = True
+) -> AfterValidator:
+    """``allow_empty``: an empty value means "the default" (a scalar field); an item of a
+    list has no default, so an empty one is judged (and refused) like any other."""
+
     def validate(value: str) -> str:
-        if value:
+        if value or not allow_empty:
             try:
                 check(value)
             except ValueError as exc:
@@ -398,7 +403,9 @@ class DnsSettings(BaseModel):
     # Plain defaults, not default_factory=list: pydantic copies a mutable default for each
     # instance, and asking the signature of the builtin `list` (as pydantic does for a
     # default_factory) compiles tokenize's regexes: most of the model's build at every start.
-    nameservers: list[Annotated[SafeStr, _field_rule("nameserver-invalid", _nameserver_rule)]] = []
+    nameservers: list[
+        Annotated[SafeStr, _field_rule("nameserver-invalid", _nameserver_rule, allow_empty=False)]
+    ] = []
     """Resolvers to ask, "127.0.0.1:5353" style allowed; empty means the system resolver."""
     timeout: float = Field(default=5.0, gt=0, le=120)
     """Seconds one DNS query may take: a name server that does not answer within this is

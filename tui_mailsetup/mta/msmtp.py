@@ -59,7 +59,8 @@ def parse(text: str) -> tuple[dict[str, dict[str, str]], str | None]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        key, _, value = line.partition(" ")
+        # msmtp separates a command from its argument by any white space (a tab too).
+        key, value = [*line.split(None, 1), ""][:2]
         if key == "defaults":
             current = defaults
         elif key == "account":
@@ -108,7 +109,8 @@ class Plan:
 def _masked(text: str) -> list[str]:
     lines = []
     for raw in text.splitlines(keepends=True):
-        key = raw.strip().partition(" ")[0]
+        words = raw.split(None, 1)
+        key = words[0] if words else ""
         if key in SECRET_KEYS:
             raw = f"{key} ********\n"
         lines.append(raw)

@@ -122,9 +122,15 @@ def _masked_table(text: str) -> list[str]:
 
 
 def _masked_table_line(line: str) -> str:
-    key, _, credentials = line.strip().partition(" ")
+    # A lookup table separates key and value by any white space (a tab too).
+    key, credentials = [*line.split(None, 1), ""][:2]
     user = credentials.strip().partition(":")[0]
     return untrusted_text(f"{key} {user}:********" if credentials else key)
+
+
+def _masked_parameter(value: str) -> str:
+    """A main.cf value as shown in a refusal: a ``static:user:password`` map's password masked."""
+    return re.sub(r"(static:[^:\s,]*:)\S+", r"\1********", value)
 
 
 @dataclass(frozen=True)
@@ -315,7 +321,9 @@ class Postfix:
             and "smtp_sasl_password_maps" in wanted
             and _normalise(maps) != _normalise(POSTFIX_SASL_MAP)
         ):
-            lines.append(f"main.cf: smtp_sasl_password_maps = {untrusted_text(maps)}")
+            lines.append(
+                f"main.cf: smtp_sasl_password_maps = {untrusted_text(_masked_parameter(maps))}"
+            )
         lines += [f"master.cf: {line}" for line in self.service_overrides()]
         sasl_path = self.config_dir / SASL_FILE
         if settings.smtp.username and sasl_path.is_file():
@@ -354,7 +362,7 @@ class Postfix:
         old_text = _read(self.main_cf)
         new_text = self._edited_copy(changed, remove)
         plan.diff = [
-            untrusted_text(line.rstrip("\n"))
+            untrusted_text(_masked_parameter(line.rstrip("\n")))
             for line in difflib.unified_diff(
                 old_text.splitlines(keepends=True),
                 new_text.splitlines(keepends=True),

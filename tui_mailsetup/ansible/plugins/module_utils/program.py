@@ -52,7 +52,7 @@ def config_args(module: Any) -> list[str]:
     """--config / --system from the module's options."""
     args: list[str] = []
     if module.params.get("config"):
-        args += ["--config", os.path.expanduser(module.params["config"])]
+        args.append("--config=" + os.path.expanduser(module.params["config"]))
     elif module.params.get("scope") == "system":
         args.append("--system")
     return args

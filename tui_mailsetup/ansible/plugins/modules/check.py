@@ -113,7 +113,7 @@ def main() -> None:
         if module.check_mode:
             # A test send is an action with an effect (a message): not in check mode.
             module.exit_json(skipped=True, msg="check mode: no test message sent", **result)
-        command = ["send-test", *where, "--to", module.params["send_to"]]
+        command = ["send-test", *where, f"--to={module.params['send_to']}"]
     else:
         command = ["check", *where]
         if module.params["offline"]:

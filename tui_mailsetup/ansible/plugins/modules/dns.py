@@ -89,7 +89,8 @@ def main() -> None:
     documents: dict[str, Any] = {}
     errors: list[str] = []
     for domain in module.params["domains"]:
-        rc, document, stderr = run_json(module, ["dns", *where, domain], environ=environ)
+        # "--": a domain is never read as an option, whatever it starts with.
+        rc, document, stderr = run_json(module, ["dns", *where, "--", domain], environ=environ)
         if not isinstance(document, dict):
             module.fail_json(msg=f"{domain}: {failure_message(document, stderr, rc)}", rc=rc)
         documents[domain] = {**document, "exit_code": rc}

@@ -125,7 +125,8 @@ def main() -> None:
         after[key] = as_text(wanted)
         changed_keys.append(key)
         if not module.check_mode:
-            run_json(module, ["set", *where, key, as_text(wanted)], check_rc=True)
+            # "--": a value may start with "-" (a sender name such as "-Acme").
+            run_json(module, ["set", *where, "--", key, as_text(wanted)], check_rc=True)
     for key, wanted in sorted(module.params["secrets"].items()):
         have = _secret(module, where, key)
         if have == str(wanted):
@@ -134,7 +135,19 @@ def main() -> None:
         after[key] = "(secret, changed)"
         changed_keys.append(key)
         if not module.check_mode:
-            run_json(module, ["set-secret", *where, key], data=str(wanted), check_rc=True)
+            _, stored, _ = run_json(
+                module, ["set-secret", *where, "--", key], data=str(wanted), check_rc=True
+            )
+            shadow = stored.get("shadowed_by") if isinstance(stored, dict) else None
+            if shadow:
+                # Stored, but another source wins: every run would report a change that
+                # never takes effect. Say where the value in use comes from instead.
+                module.fail_json(
+                    msg=f"{key} was stored, but {shadow} supplies it first, so the value set "
+                    "here is not used; remove that source (or set the secret there)",
+                    changed=True,
+                    changed_keys=changed_keys,
+                )
     if changed_keys and not module.check_mode:
         _, shown, _ = run_json(module, ["show", *where], check_rc=True)
     result: dict[str, Any] = {
@@ -154,7 +167,7 @@ def main() -> None:
 
 def _secret(module: AnsibleModule, where: list[str], key: str) -> str | None:
     """The secret the program would use now (get-secret prints it bare, not as JSON)."""
-    rc, out, _ = module.run_command([*program(module), "get-secret", *where, key])
+    rc, out, _ = module.run_command([*program(module), "get-secret", *where, "--", key])
     return out.rstrip("\n") if rc == 0 else None
 
 
