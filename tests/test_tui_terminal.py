@@ -82,3 +82,25 @@ def test_without_a_terminal_on_both_sides_nothing_changes(
             assert cooked(stdin)
     finally:
         os.close(read)
+
+
+def test_called_as_sendmail_at_a_terminal_it_stays_cooked(
+    terminals: Callable[[], int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sendmail -t`` typed at a terminal (the symlink, argv[0] sendmail) reads the message
+    line by line: never raw mode, whatever word follows (a recipient called "tui")."""
+    import tui_mailsetup.cli as cli
+
+    stdin = terminals()
+    seen: list[bool] = []
+
+    def fake_main() -> int:
+        seen.append(cooked(stdin))
+        return 0
+
+    monkeypatch.setattr(cli, "main", fake_main)
+    for argv in (["-t"], ["tui"], ["-i", "demo"]):
+        monkeypatch.setattr(sys, "argv", ["/usr/sbin/sendmail", *argv])
+        with pytest.raises(SystemExit):
+            cli.run()
+    assert seen == [True, True, True]

@@ -28,6 +28,7 @@ acceptance and our removal cannot be one atomic step.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -78,9 +79,37 @@ class Envelope:
         if not isinstance(data, dict) or not isinstance(data.get("recipients"), list):
             raise ValueError("not an envelope")
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        envelope = cls(**known)
-        envelope.recipients = [str(r) for r in envelope.recipients]
-        return envelope
+        # A hand-edited envelope is checked here, once: a wrong type is "unreadable",
+        # never a crash in whatever reads the field later (a listing, a retry).
+        for name, value in known.items():
+            kinds = _FIELD_TYPES[name]
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise ValueError(f"{name} is {value!r}, not {_KIND_NAMES[kinds]}")
+        if not all(isinstance(r, str) for r in known["recipients"]):
+            raise ValueError("recipients must be addresses (strings)")
+        return cls(**known)
+
+
+_NUMBER = (int, float)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "sender": (str,),
+    "recipients": (list,),
+    "created": _NUMBER,
+    "attempts": (int,),
+    "last_attempt": _NUMBER,
+    "reason": (str,),
+    "stage": (str,),
+    "exit_code": (int,),
+    "retry_after": (int, float, type(None)),
+    "sender_name": (str,),
+}
+_KIND_NAMES = {
+    (str,): "a string",
+    (list,): "a list",
+    _NUMBER: "a number",
+    (int,): "an integer",
+    (int, float, type(None)): "a number or null",
+}
 
 
 @dataclass(frozen=True)
@@ -185,8 +214,10 @@ class Spool:
             path = directory / name
             try:
                 envelope = Envelope.from_json((path / ENVELOPE).read_text())
-            except (OSError, ValueError, TypeError) as exc:
+            except OSError as exc:
                 envelope = Envelope("", [], reason=f"unreadable envelope: {exc}", exit_code=74)
+            except (ValueError, TypeError) as exc:  # damaged (edited by hand): 65
+                envelope = Envelope("", [], reason=f"damaged envelope: {exc}", exit_code=65)
             found.append(Entry(name, path, envelope))
         found.sort(key=lambda entry: (entry.envelope.created, entry.id))
         return found
@@ -224,8 +255,12 @@ class Spool:
             os.close(fd)
 
     def _recover(self) -> None:
-        for name in os.listdir(self.root / "active"):
-            os.rename(self.root / "active" / name, self.root / "queue" / name)
+        try:
+            claimed = os.listdir(self.root / "active")
+        except OSError as exc:
+            raise file_error(exc, self.root / "active", "read") from exc
+        for name in claimed:
+            self._move(self.root / "active" / name, "queue", name)
         now = time.time()
         for name in os.listdir(self.root / "tmp"):
             path = self.root / "tmp" / name
@@ -252,6 +287,24 @@ class Spool:
         """Not sent: the new reason recorded, back in the queue (in failed/ when the relay
         refused it for good: kept for a person to read, never retried)."""
         where = "failed" if failed else "queue"
-        files.atomic_write(entry.directory / ENVELOPE, envelope.to_json().encode(), mode=0o600)
-        os.rename(entry.directory, self.root / where / entry.id)
-        files.fsync_dir(self.root / where)
+        try:
+            files.atomic_write(entry.directory / ENVELOPE, envelope.to_json().encode(), mode=0o600)
+        except OSError as exc:
+            raise file_error(exc, entry.directory / ENVELOPE) from exc
+        self._move(entry.directory, where, entry.id)
+
+    def _move(self, path: Path, where: str, name: str) -> None:
+        """``path`` into ``where``/``name``; when that name is taken (a copy put back by
+        hand), beside it under a new name, so that neither is lost."""
+        target = self.root / where / name
+        try:
+            try:
+                os.rename(path, target)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                    raise
+                target = self.root / where / f"{name}-{secrets.token_hex(3)}"
+                os.rename(path, target)
+            files.fsync_dir(self.root / where)
+        except OSError as exc:
+            raise file_error(exc, target, "move the spool entry into") from exc

@@ -58,6 +58,8 @@ class Submission:
     """-f: the envelope sender ("" for sender.address)."""
     sender_name: str = ""
     notes: tuple[str, ...] = ()
+    problem: str = ""
+    """A configuration problem found while addressing it (78): kept, not sent."""
 
 
 def _cut_at_dot(raw: bytes) -> bytes:
@@ -85,8 +87,6 @@ def prepare(
 ) -> Submission:
     """The message and its envelope as sendmail would make them. UsageError (64) without
     a recipient; a recipient that is no address is left for the runner to refuse (65)."""
-    from tui_mailsetup.message import new_message_id
-
     _check_sender(sender, sender_name)
     if not ignore_dots:
         raw = _cut_at_dot(raw)
@@ -99,31 +99,89 @@ def prepare(
     # Bcc recipients are told to nobody, as sendmail -t does.
     del message["Bcc"]
     del message["Resent-Bcc"]
-    address = sender.strip() or settings.sender.address.strip()
-    notes: list[str] = []
-    resolved: list[str] = []
-    for recipient in wanted:
-        if "@" not in recipient and _LOCAL_USER.match(recipient) and settings.sender.address:
-            # A local user (cron's "root"): this machine delivers nothing locally, so the
-            # operator's own address gets it, as msmtp's and ssmtp's aliases are set up.
-            notes.append(f"{recipient} is a local user: delivered to {settings.sender.address}")
-            recipient = settings.sender.address.strip()
-        if recipient not in resolved:
-            resolved.append(recipient)
-    if not resolved:
+    addressing = address(wanted, sender, settings)
+    if not addressing.recipients:
         raise UsageError(
             "no recipients: name them on the command line, or use -t to read To, Cc and Bcc"
         )
-    if message["From"] is None and address:
-        name = sender_name.strip() or settings.sender.name.strip()
-        message["From"] = email.utils.formataddr((name, address)) if name else address
+    _complete(message, settings, addressing.sender, sender_name)
     if message["Date"] is None:
         message["Date"] = email.utils.format_datetime(
             (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         )
+    return Submission(
+        bytes(message),
+        addressing.recipients,
+        addressing.sender,
+        sender_name.strip(),
+        addressing.notes,
+        addressing.problem,
+    )
+
+
+def _is_local(name: str) -> bool:
+    """A bare local user (cron's "root"), not an address."""
+    return "@" not in name and bool(_LOCAL_USER.match(name))
+
+
+@dataclass(frozen=True)
+class Addressing:
+    recipients: list[str]
+    sender: str
+    """The envelope sender: -f, "" for sender.address, or a local user left unmapped."""
+    notes: tuple[str, ...] = ()
+    problem: str = ""
+    """A configuration problem (78) that keeps the message: nobody to map local users to."""
+
+
+def address(recipients: list[str], sender: str, settings: MailSettings) -> Addressing:
+    """Local users mapped to sender.address, as recipients and as -f (cron always sends
+    ``-f root``): this machine delivers nothing locally, so the operator's own address
+    stands in, as msmtp's and ssmtp's aliases are set up. Done when the message is
+    submitted and again on each retry (a message kept because the configuration did not
+    load still names "root")."""
+    own = settings.sender.address.strip()
+    notes: list[str] = []
+    unmapped: list[str] = []
+    resolved: list[str] = []
+    for recipient in recipients:
+        if _is_local(recipient):
+            if own:
+                notes.append(f"{recipient} is a local user: delivered to {own}")
+                recipient = own
+            else:
+                unmapped.append(recipient)
+        if recipient not in resolved:
+            resolved.append(recipient)
+    envelope_sender = sender.strip()
+    if envelope_sender and _is_local(envelope_sender):
+        if own:
+            notes.append(f"-f {envelope_sender} is a local user: the envelope sender is {own}")
+            envelope_sender = ""
+        else:
+            unmapped.append(envelope_sender)
+    problem = ""
+    if not own and (unmapped or not envelope_sender):
+        who = f" ({', '.join(unmapped)} cannot be mapped to an address)" if unmapped else ""
+        problem = (
+            f"sender.address is not configured{who}: set it (tui-mailsetup set "
+            "sender.address=you@example.com), then `tui-mailsetup mta queue --retry`"
+        )
+    return Addressing(resolved, envelope_sender, tuple(notes), problem)
+
+
+def _complete(message: EmailMessage, settings: MailSettings, sender: str, sender_name: str) -> None:
+    """From and Message-ID when the caller left them out (sendmail adds them)."""
+    from tui_mailsetup.message import new_message_id
+
+    own = sender or settings.sender.address.strip()
+    if _is_local(own):
+        own = ""
+    if message["From"] is None and own:
+        name = sender_name.strip() or settings.sender.name.strip()
+        message["From"] = email.utils.formataddr((name, own)) if name else own
     if message["Message-ID"] is None:
-        message["Message-ID"] = new_message_id(address)
-    return Submission(bytes(message), resolved, sender.strip(), sender_name.strip(), tuple(notes))
+        message["Message-ID"] = new_message_id(own)
 
 
 def _check_sender(sender: str, sender_name: str) -> None:
@@ -135,7 +193,7 @@ def _check_sender(sender: str, sender_name: str) -> None:
     from tui_mailsetup.names import AddressError, check_address
     from tui_mailsetup.settings import SenderSettings
 
-    if sender.strip():
+    if sender.strip() and not _is_local(sender.strip()):
         try:
             check_address(sender.strip())
         except AddressError as exc:
@@ -178,6 +236,8 @@ def deliver(
             message_builder=lambda _settings, _recipients: message,
             kind="sendmail",
             record=False,
+            # Delivery serves the cached token; only send-test and check prove it.
+            prove_token=False,
         )
     )
 
@@ -225,7 +285,11 @@ def retry(loaded: LoadedConfig, spool: Spool, *, now: float | None = None) -> li
     with spool.retrying():
         for entry in spool.entries():
             if not entry.envelope.recipients:  # an envelope that cannot be read: left alone
-                results.append(RetryResult(entry.id, "unreadable", entry.envelope.reason, 74))
+                results.append(
+                    RetryResult(
+                        entry.id, "unreadable", entry.envelope.reason, entry.envelope.exit_code
+                    )
+                )
                 continue
             moment = time.time() if now is None else now
             waiting = entry.envelope.retry_after
@@ -245,8 +309,18 @@ def retry(loaded: LoadedConfig, spool: Spool, *, now: float | None = None) -> li
 
 def _retry_one(loaded: LoadedConfig, spool: Spool, entry: Entry) -> RetryResult:
     envelope = entry.envelope
+    # Local users are mapped with the settings loaded now: a message kept because the
+    # configuration did not load still names "root".
+    addressing = address(envelope.recipients, envelope.sender, loaded.settings)
+    if addressing.problem:
+        envelope.attempts += 1
+        _record(envelope, None, addressing.problem)
+        spool.release(entry, envelope)
+        return RetryResult(entry.id, "deferred", envelope.reason, int(ExitCode.CONFIG))
+    message = parse(entry.message())
+    _complete(message, loaded.settings, addressing.sender, envelope.sender_name)
     submission = Submission(
-        entry.message(), envelope.recipients, envelope.sender, envelope.sender_name
+        bytes(message), addressing.recipients, addressing.sender, envelope.sender_name
     )
     outcome = deliver(loaded, submission)
     if outcome.ok:

@@ -200,7 +200,7 @@ def run() -> NoReturn:
     that cannot be flushed (a closed pipe), exits the ordinary way, as before."""
     from tui_mailsetup.cli.terminal import raw_early
 
-    arguments = sys.argv[1:]
+    arguments = program_arguments()
     # Raw mode before the heavy imports when the TUI will run: an Enter typed at once is
     # an Enter (issue 20); the terminal is restored on every way out of main.
     with raw_early(requested_command(arguments), arguments):
@@ -216,16 +216,23 @@ def run() -> NoReturn:
     raise SystemExit(code)
 
 
+def program_arguments() -> list[str]:
+    """The process's command line as the parser reads it. Installed as the machine's
+    sendmail (a symlink), its options are the sendmail command's: seen by raw_early too,
+    so that ``sendmail -t`` typed at a terminal is never put in raw mode."""
+    arguments = sys.argv[1:]
+    if os.path.basename(sys.argv[0]) == "sendmail":
+        return ["sendmail", *arguments]
+    return list(arguments)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Every error is mapped to a message and an exit code here, once:
     a MailSetupError carries its own (errors.py); an OSError that escaped becomes 73 or
     74 naming the path; anything else is reported as an internal error (70), never as a
     traceback."""
     _tolerant_streams()
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if argv is None and os.path.basename(sys.argv[0]) == "sendmail":
-        # Installed as the machine's sendmail (a symlink): its options, its command.
-        arguments = ["sendmail", *arguments]
+    arguments = program_arguments() if argv is None else list(argv)
     parser = build_parser(requested_command(arguments))
     UsageErrorParser.json_requested = "--json" in arguments[: _end_of_options(arguments)]
     args = parser.parse_args(arguments)

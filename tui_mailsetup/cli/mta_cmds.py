@@ -116,7 +116,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "List the queue: deferred and held messages with their age, recipients and the "
         "diagnosed reason. --retry asks for immediate delivery attempts; --delete removes one.",
     )
-    queue.add_argument("--retry", action="store_true", help="retry every queued message now")
+    queue.add_argument(
+        "--retry",
+        action="store_true",
+        help="retry every queued message now (tui-mailsetup's spool: exits 65/67 when one was "
+        "refused for good and moved to failed/, 65 for a damaged entry, 75 when one still waits)",
+    )
     queue.add_argument("--delete", metavar="ID", help="delete the message with this queue ID")
     queue.add_argument("--yes", action="store_true", help="do not ask before deleting")
     queue.set_defaults(handler=run_queue)

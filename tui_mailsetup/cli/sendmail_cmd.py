@@ -7,7 +7,8 @@ runner. The work is in :mod:`tui_mailsetup.submit`; this module parses sendmail'
 options and maps the outcome to sendmail's exit codes:
 
 * sent: 0, nothing printed;
-* kept in the spool after a failure that is not the message's fault: 0, one line on
+* kept in the spool after a failure that is not the message's fault (including no
+  configuration, or no sender.address to stand in for cron's local ``root``): 0, one line on
   standard error naming the entry and the reason (``mta queue`` lists it, ``mta queue
   --retry`` sends it);
 * refused for good (an invalid address 65, a refused recipient 67, usage 64): that
@@ -44,7 +45,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
             "unreachable, timeout, rate limit, credentials, configuration) keeps it in the "
             "spool and exits 0; `mta queue` lists it, `mta queue --retry` sends it. Invalid "
             "addresses (65) and refused recipients (67) exit with their code, and no bounce "
-            "is sent. A recipient without a domain (cron's root) goes to sender.address."
+            "is sent. A local user without a domain (cron's root), as recipient or as -f, "
+            "is sender.address; without sender.address the message is kept (78)."
         ),
     )
     parser.add_argument("-t", dest="extract", action="store_true", help="read To, Cc, Bcc")
@@ -111,14 +113,15 @@ def run_sendmail(args: argparse.Namespace) -> int:
     for note in submission.notes:
         if verbose:
             print(f"note: {note}", file=sys.stderr)
-    if loaded is not None:
+    if loaded is not None and not submission.problem:
         outcome = deliver(loaded, submission, printer.event if printer else None)
         if outcome.ok:
             return _done(args, outcome, ExitCode.OK)
         if not kept(outcome):
             _report(outcome)
             return _done(args, outcome, outcome.exit_code)
-    reason = problem if outcome is None else ""
+    # Nothing sent: the configuration (78) is what an administrator fixes; the message waits.
+    reason = (problem or submission.problem) if outcome is None else ""
     try:
         entry_id = Spool().add(submission.message, envelope_for(submission, outcome, reason))
     except MailSetupError as exc:

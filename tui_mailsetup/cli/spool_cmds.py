@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 from tui_mailsetup.exitcodes import ExitCode
 
@@ -65,11 +66,11 @@ def run_spool_queue(args: argparse.Namespace) -> int:
     now = time.time()
     queued = spool.entries()
     failed = spool.entries("failed")
-    deferred = [r for r in results if r.status in ("deferred", "waiting")]
+    code = retry_exit_code(results)
     if args.json:
         print_json(
             {
-                "ok": not deferred,
+                "ok": code == ExitCode.OK,
                 "mta": OWN,
                 "spool": str(spool.root),
                 "messages": [e.to_json(now) for e in queued],
@@ -78,7 +79,7 @@ def run_spool_queue(args: argparse.Namespace) -> int:
                 "deleted": deleted,
             }
         )
-        return ExitCode.TEMPFAIL if deferred else ExitCode.OK
+        return code
     if deleted:
         print(f"deleted {deleted}")
     for result in results:
@@ -90,7 +91,39 @@ def run_spool_queue(args: argparse.Namespace) -> int:
         print(_line(entry, now))
     for entry in failed:
         print(_line(entry, now) + " [refused for good; not retried: mta queue --delete ID]")
-    return ExitCode.TEMPFAIL if deferred else ExitCode.OK
+    _summary(results)
+    return code
+
+
+def retry_exit_code(results: list[Any]) -> int:
+    """What a retry exits with, the worst first: a message refused for good on this retry
+    (moved to failed/) exits with the relay's verdict (65 invalid, 67 recipient refused);
+    an entry whose envelope cannot be read, its code (65 when damaged, 74 when unreadable);
+    one still waiting (deferred, rate limited), 75; everything sent (or nothing queued), 0.
+    A cron job (``logger``) or a monitor thus hears of a message it will never get."""
+    for status in ("failed", "unreadable"):
+        for result in results:
+            if result.status == status:
+                return int(result.exit_code) or int(ExitCode.DATAERR)
+    if any(r.status in ("deferred", "waiting") for r in results):
+        return ExitCode.TEMPFAIL
+    return ExitCode.OK
+
+
+def _summary(results: list[Any]) -> None:
+    """On stderr, what needs a person: messages refused for good, envelopes unreadable."""
+    import sys
+
+    from tui_mailsetup.sanitize import untrusted_text
+
+    for result in results:
+        if result.status == "failed":
+            line = f"{result.id} was refused for good and moved to failed/: {result.reason}"
+        elif result.status == "unreadable":
+            line = f"{result.id} was skipped: {result.reason} (fix it or mta queue --delete ID)"
+        else:
+            continue
+        print(untrusted_text(f"mta queue --retry: {line}"), file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- apply / revert
