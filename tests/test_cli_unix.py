@@ -140,7 +140,12 @@ def test_bash_completion_loads_and_completes(tmp_path: Path, isolated_home: Path
     assert made.returncode == 0, made.stderr
     script = tmp_path / "tui-mailsetup.bash"
     script.write_text(made.stdout)
-    assert set(_bash_complete(script, "tui-mailsetup", "se")) == {"send-test", "set", "set-secret"}
+    assert set(_bash_complete(script, "tui-mailsetup", "se")) == {
+        "send-test",
+        "sendmail",
+        "set",
+        "set-secret",
+    }
     assert "get-secret" in _bash_complete(script, "tui-mailsetup", "")
     assert "completion" in _bash_complete(script, "tui-mailsetup", "")
     # Sub-commands after a global option with its value; a command's own options.

@@ -627,8 +627,10 @@ def test_a_backup_directory_another_user_can_write_is_refused(
     assert manifest.stat().st_uid != 0
     refused = mta(isolated_home, config, postfix_config, "revert")
     assert refused.returncode == 78, refused.stdout + refused.stderr
-    assert f"the backup directory {backups} can be changed by group or others" in (refused.stderr)
-    assert f"chmod 700 {backups}" in refused.stderr
+    # Refused by the trust rule for every file an MTA change uses (files.check_trusted), or by
+    # the record's own check: either way the directory is named with the chmod that fixes it.
+    assert str(backups) in refused.stderr
+    assert f"chmod go-w {backups}" in refused.stderr or f"chmod 700 {backups}" in refused.stderr
     assert snapshot(postfix_config.config_dir) == applied
     # Fixed modes, but the manifest still belongs to the other user: refused too.
     for directory in (backups, backups / "postfix", record_dir(postfix_config)):

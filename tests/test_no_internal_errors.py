@@ -122,9 +122,14 @@ def test_a_credentials_file_nested_deep_is_refused(isolated_home: Path, tmp_path
 @pytest.mark.parametrize(
     ("variable", "value", "form"),
     [
-        ("MAILSETUP_OAUTH2__SCOPES", "[1,2", "a JSON list"),
-        ("MAILSETUP_DNS__NAMESERVERS", "[" * DEPTH, "a JSON list"),
-        ("MAILSETUP_DNS__NAMESERVERS", "[" * 200 + "]" * 200, "a JSON list"),
+        # A list variable takes two forms; the refusal names both.
+        ("MAILSETUP_OAUTH2__SCOPES", "[1,2", 'comma-separated (a,b) or JSON (["a", "b"])'),
+        ("MAILSETUP_DNS__NAMESERVERS", "[" * DEPTH, 'comma-separated (a,b) or JSON (["a", "b"])'),
+        (
+            "MAILSETUP_DNS__NAMESERVERS",
+            "[" * 200 + "]" * 200,
+            'comma-separated (a,b) or JSON (["a", "b"])',
+        ),
         ("MAILSETUP_OAUTH2", "{oops", "a JSON table"),
     ],
     ids=["malformed-list", "deep-unclosed", "deep-valid", "malformed-table"],

@@ -184,7 +184,14 @@ async def test_quit_dialog_lists_the_changes_and_ctrl_c_asks_too(config_path: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await open_section(pilot, "server")
         burst(app, ["tab", "ctrl+u", *"465", "ctrl+c"])
-        await wait_for(pilot, lambda: bool(app.screen.query("#quit-changes")))
+        # The list is written once the dialog is up: wait for its text, not only the widget.
+        await wait_for(
+            pilot,
+            lambda: (
+                bool(app.screen.query("#quit-changes"))
+                and "smtp.port" in rendered_text(app.screen.query_one("#quit-changes"))
+            ),
+        )
         assert isinstance(app.screen, ConfirmQuitScreen)
         changes = rendered_text(app.screen.query_one("#quit-changes"))
         assert 'smtp.port: "587" → "465"' in changes

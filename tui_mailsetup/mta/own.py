@@ -46,10 +46,15 @@ def cron_line(program: Path) -> str:
 
 
 def program_path() -> Path:
-    """The console script to link to: the one running, else the one on PATH."""
+    """The console script to link to: the one running, else the one installed beside this
+    interpreter (``python -m tui_mailsetup`` in a virtual environment), else PATH's. (A
+    version manager's shim on PATH would dispatch on the link's name, ``sendmail``.)"""
     running = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if running is not None and running.name == PROGRAM and running.is_file():
         return running.resolve()
+    beside = Path(sys.executable).parent / PROGRAM
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside.resolve()
     found = shutil.which(PROGRAM)
     if found is None:
         raise MtaError(
