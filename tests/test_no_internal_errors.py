@@ -123,12 +123,12 @@ def test_a_credentials_file_nested_deep_is_refused(isolated_home: Path, tmp_path
     ("variable", "value", "form"),
     [
         # A list variable takes two forms; the refusal names both.
-        ("MAILSETUP_OAUTH2__SCOPES", "[1,2", 'comma-separated (a,b) or JSON (["a", "b"])'),
-        ("MAILSETUP_DNS__NAMESERVERS", "[" * DEPTH, 'comma-separated (a,b) or JSON (["a", "b"])'),
+        ("MAILSETUP_OAUTH2__SCOPES", "[1,2", "comma-separated (a,b) or JSON"),
+        ("MAILSETUP_DNS__NAMESERVERS", "[" * DEPTH, "comma-separated (a,b) or JSON"),
         (
             "MAILSETUP_DNS__NAMESERVERS",
             "[" * 200 + "]" * 200,
-            'comma-separated (a,b) or JSON (["a", "b"])',
+            "comma-separated (a,b) or JSON",
         ),
         ("MAILSETUP_OAUTH2", "{oops", "a JSON table"),
     ],
