@@ -17,10 +17,9 @@ description:
 version_added: "0.1.0"
 author:
   - tui-mailsetup maintainers
+extends_documentation_fragment:
+  - tui_mailsetup.mail.program
 options:
-  config:
-    description: Path of the configuration file.
-    type: path
   scope:
     description: Which default configuration to use when I(config) is not given.
     type: str
@@ -37,9 +36,6 @@ options:
     description: Include the sender domain's DNS checks in C(check).
     type: bool
     default: false
-  executable:
-    description: Path of the tui-mailsetup program on the host.
-    type: path
 """
 
 EXAMPLES = r"""

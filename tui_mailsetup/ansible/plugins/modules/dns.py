@@ -16,6 +16,8 @@ description:
 version_added: "0.1.0"
 author:
   - tui-mailsetup maintainers
+extends_documentation_fragment:
+  - tui_mailsetup.mail.program
 options:
   domains:
     description: The domains to check.
@@ -31,17 +33,11 @@ options:
     description: Fail when a domain has a record in error (exit 65).
     type: bool
     default: true
-  config:
-    description: Path of a configuration file (its C([dns]) settings apply).
-    type: path
   scope:
     description: Which default configuration to use when I(config) is not given.
     type: str
     choices: [user, system]
     default: user
-  executable:
-    description: Path of the tui-mailsetup program.
-    type: path
 """
 
 EXAMPLES = r"""

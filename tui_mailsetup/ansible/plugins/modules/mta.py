@@ -15,10 +15,9 @@ description:
 version_added: "0.1.0"
 author:
   - tui-mailsetup maintainers
+extends_documentation_fragment:
+  - tui_mailsetup.mail.program
 options:
-  config:
-    description: Path of the configuration file.
-    type: path
   scope:
     description: Which default configuration to use when I(config) is not given.
     type: str
@@ -35,9 +34,6 @@ options:
     choices: [postfix, msmtp]
   config_dir:
     description: The MTA's configuration directory (default C(/etc/postfix), or C(/etc) for msmtp).
-    type: path
-  executable:
-    description: Path of the tui-mailsetup program on the host.
     type: path
 """
 

@@ -19,10 +19,9 @@ description:
 version_added: "0.1.0"
 author:
   - tui-mailsetup maintainers
+extends_documentation_fragment:
+  - tui_mailsetup.mail.program
 options:
-  config:
-    description: Path of the configuration file (default, the user's or with I(scope=system) the system one).
-    type: path
   scope:
     description: Which default configuration to use when I(config) is not given.
     type: str
@@ -36,9 +35,6 @@ options:
     description: Secret keys (C(smtp.password), C(mailgun.api_key), C(ses.secret_access_key), ...) and their values.
     type: dict
     default: {}
-  executable:
-    description: Path of the tui-mailsetup program on the host (default, found on C($PATH) or where the install role puts it).
-    type: path
 notes:
   - Secrets are compared with what the program would use now (C(get-secret)); a secret that
     another source supplies first (an environment variable) is reported by the program.
