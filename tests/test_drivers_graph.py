@@ -260,7 +260,7 @@ def test_a_token_quoted_back_by_the_server_is_masked(
     )
     failed = cli(isolated_home, ca, auth, "send-test", "--to", RECIPIENT)
     assert failed.returncode == 65, failed.stdout
-    assert "[redacted]" in failed.stdout + failed.stderr
+    assert "bad token ******** here" in failed.stdout + failed.stderr
     assert_no_token(auth, failed)
 
 

@@ -108,6 +108,25 @@ async def test_mailgun_errors(http_api: ScriptedHttp, status: int, code: int) ->
     assert outcome.diagnosis is not None and "\x1b" not in outcome.diagnosis.evidence
 
 
+async def test_mailgun_key_quoted_back_is_masked_everywhere(http_api: ScriptedHttp) -> None:
+    """An error page (or a proxy) that echoes the request: the key, URL-encoded, inside the
+    Basic header, or cut after a prefix, appears in neither the transcript nor the verdict."""
+    basic = base64.b64encode(f"api:{API_KEY}".encode()).decode()
+    echo = (
+        f'{{"message": "Forbidden: key {API_KEY} (Authorization: Basic {basic}); '
+        f'as sent: key%3D{API_KEY}; truncated: {API_KEY[:14]}"}}'
+    )
+    http_api.reply = (401, {"Content-Type": "application/json", "X-Echo": API_KEY}, echo.encode())
+    events = await mailgun_send(mailgun_settings(http_api.url))
+    outcome = outcome_of(events)
+    assert int(outcome.exit_code) == 77
+    assert outcome.diagnosis is not None
+    shown = "\n".join([text_of(events), outcome.diagnosis.cause, outcome.diagnosis.evidence])
+    assert "Forbidden: key ********" in shown  # the answer is still shown, the key is not
+    for secret in (API_KEY, basic, API_KEY[:14], API_KEY[-14:]):
+        assert secret not in shown
+
+
 @pytest.mark.parametrize("form", ["delay-seconds", "HTTP-date"])
 async def test_mailgun_429_remembers_the_retry_after_header(
     http_api: ScriptedHttp, form: str

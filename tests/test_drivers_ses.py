@@ -314,6 +314,31 @@ async def test_sandbox_recipient(ses_api: ScriptedHttp) -> None:
     assert "request production access" in diagnosis.explanation
 
 
+async def test_a_secret_key_quoted_back_is_masked(ses_api: ScriptedHttp) -> None:
+    """An endpoint (or a proxy in front of it) that quotes the secret key or a prefix of it:
+    neither the transcript nor the verdict shows it."""
+    ses_api.reply = ses_error(
+        403,
+        "SignatureDoesNotMatch",
+        f"The request signature we calculated does not match. Secret used: {ENV_SECRET}; "
+        f"prefix {ENV_SECRET[:16]}",
+    )
+    events, _ = await run(settings_for(ses_api.url))
+    outcome = outcome_of(events)
+    assert not outcome.ok
+    assert outcome.diagnosis is not None
+    shown = "\n".join(
+        [
+            text_of(events),
+            outcome.diagnosis.cause,
+            outcome.diagnosis.evidence,
+            outcome.diagnosis.explanation,
+        ]
+    )
+    assert "Secret used: ********" in shown
+    assert ENV_SECRET not in shown and ENV_SECRET[:16] not in shown
+
+
 @pytest.mark.parametrize(
     ("code", "message"),
     [

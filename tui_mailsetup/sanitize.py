@@ -8,6 +8,7 @@ callers render the result as plain text (``rich.text.Text``), never as markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # The one vocabulary of dangerous characters, as regular-expression class bodies.
 # C0 controls, DEL and C1 controls: in an SMTP command or a header they could split a
@@ -62,3 +63,68 @@ def untrusted_lines(text: str, *, limit: int = DEFAULT_LIMIT) -> str:
     """Like :func:`untrusted_text`, but the line breaks of a multi-line message (our own
     formatting) are kept; every line is neutralised."""
     return "\n".join(untrusted_text(line, limit=limit) for line in text.split("\n"))
+
+
+# --------------------------------------------------------------------------- secrets
+
+MASK = "********"
+"""What a secret becomes in anything shown."""
+_WINDOW = 12
+"""A run this long of a secret's characters is masked wherever it appears (a quoted prefix)."""
+
+
+class Masker:
+    """Masks every form of the secrets sent in a request: raw, URL-encoded (as a form
+    carries it), JSON-escaped, base64, and any run of :data:`_WINDOW` characters of one
+    (a server quoting a prefix, or a message cut in the middle of a secret). The one
+    masker of the token endpoints, the HTTP drivers and SES: a server may quote back
+    what it was sent."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self._forms: list[str] = []
+        self._windows: set[str] = set()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str | None) -> None:
+        # Imported here: sanitize is on every command's start-up path, a masker is not.
+        import base64
+        import json
+        import urllib.parse
+
+        if not secret or len(secret) < 4:
+            return
+        forms = {
+            secret,
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret),
+            json.dumps(secret)[1:-1],
+            untrusted_text(secret, limit=len(secret) + 1),
+            base64.b64encode(secret.encode()).decode("ascii"),
+        }
+        self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
+        for form in forms:
+            for start in range(0, len(form) - _WINDOW + 1):
+                self._windows.add(form[start : start + _WINDOW])
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, MASK)
+        if not self._windows or len(text) < _WINDOW:
+            return text
+        hidden = [False] * len(text)
+        for start in range(len(text) - _WINDOW + 1):
+            if text[start : start + _WINDOW] in self._windows:
+                hidden[start : start + _WINDOW] = [True] * _WINDOW
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for index, char in enumerate(text):
+            if not hidden[index]:
+                out.append(char)
+            elif index == 0 or not hidden[index - 1]:
+                out.append(MASK)
+        return "".join(out)

@@ -51,7 +51,7 @@ from tui_mailsetup.engine.events import (
 )
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import is_loopback
-from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.sanitize import Masker, untrusted_text
 from tui_mailsetup.settings import MailSettings
 
 MAX_RESPONSE = 256 * 1024
@@ -70,7 +70,8 @@ class HttpRequest:
     response_headers: tuple[str, ...] = ()
     """Response headers shown in the transcript when present (a request ID, Retry-After)."""
     masked: tuple[str, ...] = field(default=(), repr=False)
-    """Secrets sent (a bearer token): masked wherever an answer quotes them back."""
+    """Secrets sent (a bearer token, an API key): masked in every form (:class:`Masker`)
+    wherever an answer quotes them back."""
 
 
 @dataclass(frozen=True)
@@ -303,34 +304,30 @@ async def run_request(
         for event in send_finished(False, elapsed, exc.diagnosis.cause, exc.diagnosis, recipients):
             yield event
         return
+    masker = Masker(request.masked)
     yield TranscriptLine(
-        Direction.RECEIVED, f"HTTP {response.status} {untrusted_text(response.reason)}", True
+        Direction.RECEIVED,
+        masker(f"HTTP {response.status} {untrusted_text(response.reason)}"),
+        True,
     )
     for name in request.response_headers:
         if value := response.header(name):
             shown = untrusted_text(f"{name}: {value}", limit=300)
-            yield TranscriptLine(Direction.RECEIVED, mask(shown, request.masked), True)
+            yield TranscriptLine(Direction.RECEIVED, masker(shown), True)
     for line in body_lines(response.body):
-        yield TranscriptLine(Direction.RECEIVED, mask(line, request.masked), True)
+        yield TranscriptLine(Direction.RECEIVED, masker(line), True)
     ok, detail, diagnosis = interpret(response)
-    if diagnosis is not None and request.masked:
+    detail = masker(detail)
+    if diagnosis is not None and masker:
         diagnosis = dataclasses.replace(
             diagnosis,
-            cause=mask(diagnosis.cause, request.masked),
-            evidence=mask(diagnosis.evidence, request.masked),
+            cause=masker(diagnosis.cause),
+            evidence=masker(diagnosis.evidence),
+            explanation=masker(diagnosis.explanation),
         )
     elapsed = time.monotonic() - started
     for event in send_finished(ok, elapsed, detail, diagnosis, recipients, message_id):
         yield event
-
-
-def mask(text: str, secrets: tuple[str, ...]) -> str:
-    """``text`` with every secret in ``secrets`` replaced by a placeholder (a hostile or
-    echoing server may quote the token back)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 def send_finished(

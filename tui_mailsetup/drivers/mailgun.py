@@ -61,9 +61,15 @@ class MailgunDriver:
         token = base64.b64encode(f"api:{self._api_key}".encode()).decode("ascii")
         headers = {"Authorization": f"Basic {token}", "Accept": "application/json"}
         shown = ("Authorization: Basic [Mailgun API key redacted]",)
+        # An error page or a proxy may quote the request back: the key, or the header.
+        masked = (self._api_key or "", token)
         if stop_after is not None:
             request = HttpRequest(
-                "GET", f"{base}/v3/domains/{quote(domain, safe='')}", headers, shown_headers=shown
+                "GET",
+                f"{base}/v3/domains/{quote(domain, safe='')}",
+                headers,
+                shown_headers=shown,
+                masked=masked,
             )
         else:
             data = bytes(message)
@@ -78,6 +84,7 @@ class MailgunDriver:
                 {**headers, "Content-Type": content_type},
                 body,
                 shown_headers=shown,
+                masked=masked,
                 summary=f"the test message as MIME, {len(data)} bytes, to {', '.join(recipients)}",
             )
         return run_request(

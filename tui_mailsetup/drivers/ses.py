@@ -101,6 +101,8 @@ class SesDriver(AccountCheck):
             assert isinstance(item, TranscriptLine)
             yield item
         result = await task
+        if bridge.masker and not result.ok:
+            result = bridge.masked(result)
         elapsed = time.monotonic() - started
         stage = result.diagnosis.stage if result.diagnosis and not result.ok else Stage.SEND
         for event in send_finished(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from tui_mailsetup.engine.diagnosis.ses import (
 )
 from tui_mailsetup.engine.events import Diagnosis, Direction, Stage, TranscriptLine
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.sanitize import Masker, untrusted_text
 from tui_mailsetup.settings import MailSettings
 
 EXTRA = "aws"
@@ -62,6 +63,9 @@ class Bridge:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.masker = Masker()
+        """The secrets in use (the secret key, a session token): masked in every line and in
+        the verdict, should an endpoint or a proxy quote them back."""
 
     def _put(self, item: object) -> None:
         # RuntimeError: the loop has closed, nobody is listening any more.
@@ -69,16 +73,28 @@ class Bridge:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def sent(self, text: str) -> None:
-        self._put(TranscriptLine(Direction.SENT, text, True))
+        self._put(TranscriptLine(Direction.SENT, self.masker(text), True))
 
     def received(self, text: str) -> None:
-        self._put(TranscriptLine(Direction.RECEIVED, text, True))
+        self._put(TranscriptLine(Direction.RECEIVED, self.masker(text), True))
 
     def note(self, text: str) -> None:
-        self._put(TranscriptLine(Direction.NOTE, text, True))
+        self._put(TranscriptLine(Direction.NOTE, self.masker(text), True))
 
     def close(self) -> None:
         self._put(END)
+
+    def masked(self, result: Result) -> Result:
+        """``result`` with the secrets in use masked in its detail and its diagnosis."""
+        diagnosis = result.diagnosis
+        if diagnosis is not None:
+            diagnosis = dataclasses.replace(
+                diagnosis,
+                cause=self.masker(diagnosis.cause),
+                evidence=self.masker(diagnosis.evidence),
+                explanation=self.masker(diagnosis.explanation),
+            )
+        return dataclasses.replace(result, detail=self.masker(result.detail), diagnosis=diagnosis)
 
 
 class Failed(Exception):
@@ -128,6 +144,7 @@ class SesApi:
 
     def _open(self, bridge: Bridge) -> Session:
         """botocore, the credentials (explicit or the chain) and where they came from."""
+        bridge.masker.add(self._secret)
         if problem := self._settings_problem():
             raise Failed(problem)
         try:
@@ -170,6 +187,8 @@ class SesApi:
             ) from exc
         shown_profile = profile or session_profile(os.environ)
         where = describe_method(method, shown_profile)
+        bridge.masker.add(frozen.secret_key)
+        bridge.masker.add(frozen.token)
         bridge.note(f"credentials: {where}, access key {frozen.access_key}")
         return Session(
             botocore,

@@ -22,14 +22,13 @@ httpx (a runtime dependency) is imported only when a request is made.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import math
 import os
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,15 +37,14 @@ from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.names import is_loopback
 from tui_mailsetup.oauth2.errors import OAuth2Error, token_endpoint_error
 from tui_mailsetup.oauth2.providers import url_problem
+from tui_mailsetup.sanitize import MASK as MASK
+from tui_mailsetup.sanitize import Masker as Masker
 from tui_mailsetup.sanitize import untrusted_text
 
 MAX_RESPONSE = 64 * 1024
 """Bytes read from a token endpoint at most: a token response is a few kilobytes."""
 EXCHANGE_DEADLINE = 30.0
 """Seconds for one exchange when no caller's deadline is tighter (``oauth2 token``, login)."""
-MASK = "********"
-_WINDOW = 12
-"""A run this long of a secret's characters is masked wherever it appears (a quoted prefix)."""
 
 NONSENSE = "the token endpoint answered nonsense"
 
@@ -59,58 +57,12 @@ def deadline_in(seconds: float = EXCHANGE_DEADLINE) -> float:
 # --------------------------------------------------------------------------- masking
 
 
-class Masker:
-    """Masks every form of the secrets sent in a request: raw, URL-encoded (as the form
-    carried it), JSON-escaped, base64, and any run of :data:`_WINDOW` characters of one
-    (an endpoint quoting a prefix, or a message cut in the middle of a secret)."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        self._forms: list[str] = []
-        self._windows: set[str] = set()
-        for secret in secrets:
-            self.add(secret)
-
-    def add(self, secret: str | None) -> None:
-        if not secret or len(secret) < 4:
-            return
-        forms = {
-            secret,
-            urllib.parse.quote(secret, safe=""),
-            urllib.parse.quote_plus(secret),
-            json.dumps(secret)[1:-1],
-            untrusted_text(secret, limit=len(secret) + 1),
-            base64.b64encode(secret.encode()).decode("ascii"),
-        }
-        self._forms = sorted(set(self._forms) | forms, key=len, reverse=True)
-        for form in forms:
-            for start in range(0, len(form) - _WINDOW + 1):
-                self._windows.add(form[start : start + _WINDOW])
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            text = text.replace(form, MASK)
-        if not self._windows or len(text) < _WINDOW:
-            return text
-        hidden = [False] * len(text)
-        for start in range(len(text) - _WINDOW + 1):
-            if text[start : start + _WINDOW] in self._windows:
-                hidden[start : start + _WINDOW] = [True] * _WINDOW
-        if not any(hidden):
-            return text
-        out: list[str] = []
-        for index, char in enumerate(text):
-            if not hidden[index]:
-                out.append(char)
-            elif index == 0 or not hidden[index - 1]:
-                out.append(MASK)
-        return "".join(out)
-
-    def error(self, failure: OAuth2Error) -> OAuth2Error:
-        """The same failure with every secret masked in what it says."""
-        failure.cause = self(failure.cause)
-        failure.fix = self(failure.fix)
-        failure.args = (self(str(failure.args[0])) if failure.args else "",)
-        return failure
+def masked_error(masker: Masker, failure: OAuth2Error) -> OAuth2Error:
+    """The same failure with every secret masked in what it says."""
+    failure.cause = masker(failure.cause)
+    failure.fix = masker(failure.fix)
+    failure.args = (masker(str(failure.args[0])) if failure.args else "",)
+    return failure
 
 
 # --------------------------------------------------------------------------- numbers
@@ -234,7 +186,7 @@ def post_form(
     try:
         return _run(_post(url, dict(form), dict(headers or {}), context, remaining, masker))
     except OAuth2Error as exc:
-        raise masker.error(exc) from None
+        raise masked_error(masker, exc) from None
 
 
 def _run(coroutine: Any) -> Answer:
@@ -413,11 +365,12 @@ def error_answer(
             exit_code=ExitCode.TEMPFAIL if answer.status >= 500 else ExitCode.PROTOCOL,
             error="nonsense",
         )
-    return masker.error(
+    return masked_error(
+        masker,
         token_endpoint_error(
             masker(error),
             masker(description) if isinstance(description, str) else "",
             app_only=app_only,
             provider=provider,
-        )
+        ),
     )
