@@ -372,6 +372,37 @@ def test_an_export_never_lands_in_a_file_another_user_owns_or_links(
     assert not _nobody_reads(fresh)
 
 
+def test_the_backup_copy_never_follows_a_link_planted_at_its_temporary_name(
+    shared: Path,
+) -> None:
+    """``export --force`` keeps the file it replaces as ``.bak``, copied by a rename. In a
+    sticky directory, another user who plants a link where that copy is made must not get
+    the old secret (or have root write through the link): the name is unguessable and the
+    copy is created with O_EXCL | O_NOFOLLOW."""
+    from tui_mailsetup.files import atomic_write
+
+    target = shared / "secret.env"
+    atomic_write(target, f"PASSWORD={SECRET}\n".encode(), mode=0o600, secret=True)
+    as_nobody(f"mkdir -m 755 {shared}/nd && touch {shared}/nd/loot && chmod 666 {shared}/nd/loot")
+    # Every name a pid-and-thread scheme would choose for this process.
+    for name in (
+        f".secret.env.bak.{os.getpid()}.tmp",
+        f".secret.env.bak.{os.getpid()}.{threading.get_ident()}.tmp",
+    ):
+        as_nobody(f"ln -s {shared}/nd/loot {shared}/{name}")
+
+    atomic_write(target, b"PASSWORD=new\n", mode=0o600, backup=True, secret=True)
+
+    assert (shared / "nd" / "loot").read_text() == ""
+    backup = shared / "secret.env.bak"
+    assert backup.read_text() == f"PASSWORD={SECRET}\n"
+    info = backup.lstat()
+    assert stat.S_ISREG(info.st_mode)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+    assert not _nobody_reads(backup)
+    assert target.read_text() == "PASSWORD=new\n"
+
+
 def test_a_plain_write_never_follows_another_users_link(isolated_home: Path, shared: Path) -> None:
     as_nobody(f"mkdir -m 755 {shared}/nd && touch {shared}/nd/target")
     as_nobody(f"ln -s {shared}/nd/target {shared}/plain.env")

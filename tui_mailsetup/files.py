@@ -213,9 +213,23 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def _copy_atomically(source: Path, destination: Path) -> None:
-    tmp = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    """Copy ``source`` to ``destination`` by a rename, never through a planted file.
+
+    The temporary copy is created with ``O_EXCL | O_NOFOLLOW`` under a name nobody can
+    guess: in a directory another user may write (a sticky /tmp), a link planted at a
+    predictable name would otherwise have root copy a secret to where it points."""
+    import secrets
+
+    tmp = destination.with_name(f".{destination.name}.{secrets.token_hex(8)}.tmp")
+    mode = stat.S_IMODE(os.stat(source).st_mode)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, mode & 0o600)
     try:
-        shutil.copy2(source, tmp)
+        with os.fdopen(fd, "wb") as copy, open(source, "rb") as original:
+            shutil.copyfileobj(original, copy)
+            os.fchmod(copy.fileno(), mode)
+            copy.flush()
+            os.fsync(copy.fileno())
         os.replace(tmp, destination)
     except BaseException:
         with contextlib.suppress(OSError):
