@@ -20,6 +20,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,6 +240,58 @@ def test_a_planted_oauth2_configuration_contacts_no_token_endpoint(
         result = cli(isolated_home, *command, "--config", str(shared / "config.toml"), env=env)
         _assert_refused(result, shared / "config.toml")
     assert listener.connections == 0
+
+
+class DatagramCounter:
+    """A UDP socket on loopback that counts the DNS queries sent to it (and answers none)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        threading.Thread(target=self._count, daemon=True).start()
+
+    def _count(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.sock.recv(4096)
+                self.queries += 1
+
+
+def test_a_planted_configuration_decides_no_dns_verdict(
+    isolated_home: Path, shared: Path, tmp_path: Path
+) -> None:
+    """``dns``, ``dns spf`` and ``detect`` ask the name servers the configuration names: a
+    planted one would have the verdict decided by a resolver of the other user's choosing
+    (an SPF "pass", a DKIM key). Refused with 78, and no query leaves."""
+    resolver = DatagramCounter()
+    text = (
+        f'[sender]\naddress = "alice@example.com"\n'
+        f'[dns]\nnameservers = ["127.0.0.1:{resolver.port}"]\ntimeout = 1\nbudget = 3\n'
+    )
+    as_nobody(f"cat > {shared}/config.toml", stdin=text)
+    planted = shared / "config.toml"
+    for command in (
+        ("dns", "example.com"),
+        ("dns", "spf", "example.com", "--ip", "192.0.2.1"),
+        ("detect", "alice@example.com"),
+    ):
+        result = cli(isolated_home, *command, "--config", str(planted))
+        _assert_refused(result, planted)
+        assert "nameservers" in result.stderr
+    time.sleep(0.2)
+    assert resolver.queries == 0
+
+    # Control: the same configuration, trusted, is asked.
+    trusted = tmp_path / "mine" / "config.toml"
+    trusted.parent.mkdir(mode=0o700)
+    trusted.write_text(text)
+    asked = cli(
+        isolated_home, "dns", "spf", "example.com", "--ip", "192.0.2.1", "--config", str(trusted)
+    )
+    assert asked.returncode != 78, asked.stdout + asked.stderr
+    assert resolver.queries > 0
 
 
 def test_a_root_owned_sticky_directory_is_a_safe_parent(

@@ -174,6 +174,21 @@ def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:
         return report_error(UsageError(str(exc)), as_json=bool(args.json))
 
 
+def load_trusted_or_report(args: argparse.Namespace, *, purpose: str) -> LoadedConfig | int:
+    """:func:`load_or_report` for a command that acts on what the configuration says
+    (contacts its name servers, writes back to it): trust before action
+    (files.check_trusted), refused with 78 naming the file and its fix. ``purpose`` says
+    what was not done."""
+    loaded = load_or_report(args)
+    if isinstance(loaded, int):
+        return loaded
+    try:
+        files.check_trusted(loaded.path, purpose=purpose)
+    except files.UnsafePermissionsError as exc:
+        return report_error(exc, as_json=bool(args.json))
+    return loaded
+
+
 def loaded_findings(loaded: LoadedConfig) -> list[Finding]:
     """What loading noticed: a secret in the main file, an unusable credentials file, a
     configuration that others could have written (nothing is run, sent or applied with it:

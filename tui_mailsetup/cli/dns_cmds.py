@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from tui_mailsetup.cli.config_cmds import load_or_report
+from tui_mailsetup.cli.config_cmds import load_trusted_or_report
 from tui_mailsetup.cli.output import paint, print_json, with_verdict
 from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from tui_mailsetup.engine.detect import Detection
     from tui_mailsetup.engine.dns import DomainReport
     from tui_mailsetup.settings import MailSettings
+
+_NOT_LOOKED_UP = (
+    "nothing was looked up with it: its dns.nameservers, which another user could have "
+    "set, would decide the verdict"
+)
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -95,7 +100,11 @@ def run_detect(args: argparse.Namespace) -> int:
     from tui_mailsetup.engine.dns_client import make_resolver
     from tui_mailsetup.paths import resolve_config_path
 
-    loaded = load_or_report(args)
+    loaded = load_trusted_or_report(
+        args,
+        purpose="nothing was probed or looked up with it (its dns.nameservers could answer "
+        "for anyone) and nothing was saved to it",
+    )
     if isinstance(loaded, int):
         return loaded
     settings = loaded.settings
@@ -244,7 +253,7 @@ def run_dns(args: argparse.Namespace) -> int:
         raise UsageError(f"one domain at a time (got {' '.join(targets)})")
     if args.ip or args.helo or args.sender:
         raise UsageError("--ip, --helo and --sender belong to `dns spf DOMAIN --ip ADDRESS`")
-    loaded = load_or_report(args)
+    loaded = load_trusted_or_report(args, purpose=_NOT_LOOKED_UP)
     if isinstance(loaded, int):
         return loaded
     domain: str | int = targets[0] if targets else sender_domain(loaded.settings)
@@ -318,7 +327,7 @@ def run_dns_spf(args: argparse.Namespace, rest: list[str]) -> int:
     sender = args.sender.strip()
     if sender and ("@" not in sender or any(c.isspace() for c in sender)):
         raise DataError(f"--sender {sender!r} is not an address")
-    loaded = load_or_report(args)
+    loaded = load_trusted_or_report(args, purpose=_NOT_LOOKED_UP)
     if isinstance(loaded, int):
         return loaded
     settings = loaded.settings
