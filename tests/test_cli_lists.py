@@ -3,6 +3,7 @@ set --append; and set --preset (issue 22 items 3 and 5)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,11 @@ def test_set_and_append_every_list_key(isolated_home: Path) -> None:
     assert appended.json()["written"] == {
         "dns.nameservers": ["127.0.0.1:5353", "9.9.9.9", "1.1.1.1"]
     }
-    scopes = run_cli("set", "oauth2.scopes", '["a b", "c"]', home=isolated_home)
+    scopes = run_cli("set", "oauth2.scopes", '["a,b", "c"]', home=isolated_home)
     assert scopes.returncode == 0, scopes.stderr
     text = config_path(isolated_home).read_text()
     assert 'nameservers = ["127.0.0.1:5353", "9.9.9.9", "1.1.1.1"]' in text
-    assert 'scopes = ["a b", "c"]' in text
+    assert 'scopes = ["a,b", "c"]' in text  # JSON keeps a comma inside a scope
     wrong = run_cli("set", "--append", "smtp.port", "25", home=isolated_home)
     assert wrong.returncode == 64 and "list" in wrong.stderr
 
@@ -103,3 +104,40 @@ def test_set_preset_applies_the_providers_settings(isolated_home: Path) -> None:
     assert unknown.returncode == 64 and "gmail" in unknown.stderr
     both = run_cli("set", "--preset", "gmail", "smtp.port", "25", home=isolated_home)
     assert both.returncode == 64
+
+
+@pytest.mark.parametrize(
+    ("scope", "named"),
+    [
+        ("https://outlook.office.com/SMTP.Send offline_access", "a space"),
+        ('mail"send', "'\"'"),
+        ("mail\\send", "'\\\\'"),
+        ("courrier.envoyé", "'é'"),
+    ],
+)
+def test_a_scope_rfc_6749_forbids_is_refused_where_it_enters(
+    isolated_home: Path, scope: str, named: str
+) -> None:
+    """Scopes are sent joined by spaces: a space inside one silently asked the provider for
+    two, and a quote, a backslash or a non-ASCII character is no scope at all (RFC 6749
+    §3.3); the provider's invalid_scope came only after the first sign-in."""
+    setting = run_cli("set", "oauth2.scopes", json.dumps([scope]), home=isolated_home)
+    assert setting.returncode == 65, setting.stderr
+    assert "RFC 6749" in setting.stderr and named in setting.stderr, setting.stderr
+    assert not config_path(isolated_home).exists()
+    config_path(isolated_home).parent.mkdir(parents=True, exist_ok=True)
+    config_path(isolated_home).write_text(
+        "[oauth2]\nscopes = [" + '"' + scope.replace("\\", "\\\\").replace('"', '\\"') + '"]\n'
+    )
+    checked = run_cli("check", "--offline", home=isolated_home)
+    assert checked.returncode == 78, checked.stdout + checked.stderr
+    assert "RFC 6749" in checked.stdout + checked.stderr
+    # Each scope as its own item is what was meant, and is accepted.
+    config_path(isolated_home).unlink()
+    split = run_cli(
+        "set",
+        "oauth2.scopes",
+        "https://outlook.office.com/SMTP.Send,offline_access",
+        home=isolated_home,
+    )
+    assert split.returncode == 0, split.stderr

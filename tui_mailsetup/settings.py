@@ -187,6 +187,22 @@ def _nameserver_rule(value: str) -> None:
     check_nameserver(value)
 
 
+def _scope_rule(value: str) -> None:
+    # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). The scopes are sent
+    # joined by spaces, so a space would silently ask for two; a quote or a backslash is
+    # forbidden outright, and nothing outside printable ASCII is a scope.
+    if not value:
+        raise ValueError("An OAuth2 scope is empty")
+    bad = sorted({c for c in value if not ("\x21" <= c <= "\x7e") or c in '"\\'})
+    if bad:
+        shown = ", ".join("a space" if c == " " else repr(c) for c in bad)
+        split = " (a space separates scopes: give each as its own item)" if " " in bad else ""
+        raise ValueError(
+            f"The OAuth2 scope {value!r} contains {shown}, which RFC 6749 does not allow "
+            f"in a scope{split}"
+        )
+
+
 SENDER_NAME_MAX = 64
 
 
@@ -376,7 +392,9 @@ class OAuth2Settings(BaseModel):
     """Microsoft tenant (ID or domain); empty: organizations for device-code. Required for client-credentials."""
     client_id: SafeStr = ""
     """Application (client) ID of the app registration."""
-    scopes: list[SafeStr] = []  # not default_factory=list: see DnsSettings.nameservers
+    scopes: list[
+        Annotated[SafeStr, _field_rule("oauth2-scope-invalid", _scope_rule, allow_empty=False)]
+    ] = []  # not default_factory=list: see DnsSettings.nameservers
     """Scopes to request; empty means the provider's defaults for the flow."""
     token_url: SafeStr = ""
     """Token endpoint; empty means the provider's. Set for sovereign clouds, other providers and tests."""
