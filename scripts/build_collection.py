@@ -46,8 +46,9 @@ def make_tree(output: Path) -> Path:
 
 def ansible_galaxy() -> str:
     """ansible-galaxy beside this interpreter (a virtual environment not on PATH), else PATH's."""
-    beside = Path(sys.executable).parent / "ansible-galaxy"
-    return str(beside) if beside.is_file() else (shutil.which("ansible-galaxy") or "ansible-galaxy")
+    from tui_mailsetup.paths import installed_command
+
+    return str(installed_command("ansible-galaxy") or "ansible-galaxy")
 
 
 def build(output: Path) -> Path:

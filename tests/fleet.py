@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui_mailsetup.paths import installed_command
+
 ROOT = Path(__file__).resolve().parent.parent
 SSHD = "/usr/sbin/sshd"
 HOST_PYTHON = "/usr/bin/python3"
@@ -38,10 +40,8 @@ USER_PREFIX = "tmsfleet"
 def tool(name: str) -> str | None:
     """An Ansible command: beside this interpreter first (the README's test command runs in
     a virtual environment that is not on PATH), then on PATH."""
-    beside = Path(sys.executable).parent / name
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which(name)
+    found = installed_command(name)
+    return str(found) if found is not None else None
 
 
 def wheelhouse() -> Path:

@@ -126,3 +126,19 @@ def ca_file_suggestion(host: str) -> Path:
     directory = paths.site_config_dir if os.geteuid() == 0 else paths.user_config_dir
     safe = "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in host) or "relay"
     return directory / f"{safe}-ca.pem"
+
+
+def installed_command(name: str) -> Path | None:
+    """The console script ``name`` installed beside this interpreter, else PATH's, else None.
+
+    Beside the interpreter first: the README installs into a virtual environment that is
+    not on PATH, and a version manager's shim on PATH may dispatch on the name it was
+    called by (a ``sendmail`` link to it would run the wrong program)."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which(name)
+    return Path(found) if found is not None else None

@@ -26,13 +26,13 @@ directory in tests.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.mta import MtaError
+from tui_mailsetup.paths import installed_command
 
 PROGRAM = "tui-mailsetup"
 SAVED_SUFFIX = ".before-tui-mailsetup"
@@ -52,17 +52,14 @@ def program_path() -> Path:
     running = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if running is not None and running.name == PROGRAM and running.is_file():
         return running.resolve()
-    beside = Path(sys.executable).parent / PROGRAM
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside.resolve()
-    found = shutil.which(PROGRAM)
+    found = installed_command(PROGRAM)
     if found is None:
         raise MtaError(
             f"no {PROGRAM} executable on PATH to make the machine's sendmail "
             "(install the package, not only the module)",
             ExitCode.UNAVAILABLE,
         )
-    return Path(found).resolve()
+    return found.resolve()
 
 
 @dataclass(frozen=True)
