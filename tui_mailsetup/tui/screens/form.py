@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -25,18 +24,23 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Static
 
-from tui_mailsetup.findings import Finding, Severity, has_errors
+from tui_mailsetup.findings import Finding
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.form import (
     FIELDS,
-    FORM_SECRET_KEYS,
     SECTION_BY_ID,
     SECTIONS,
-    FieldSpec,
     FormState,
     Section,
     section_of,
     suggested_port,
+)
+from tui_mailsetup.tui.form_session import (
+    FormSession,
+    Refusal,
+    SaveResult,
+    TestRequest,
+    without_secrets,
 )
 from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import FieldRow
@@ -45,9 +49,6 @@ from tui_mailsetup.tui.widgets.server_helpers import DetectRow, PresetRow
 W = TypeVar("W", bound=Widget)
 
 _SEVERITY_RANK = ("information", "warning", "error")
-
-PASSWORD_KEYS = frozenset({"smtp.password", "smtp.password_command"})
-"""The rows hidden when auth is xoauth2: a sign-in logs in, not a password."""
 
 # The settings model, the engine's events and the drivers are imported where they are
 # used: the first frame is drawn before they are loaded (see MailSetupApp).
@@ -59,16 +60,6 @@ if TYPE_CHECKING:
     from tui_mailsetup.tui.widgets.review import ReviewPanel
 
 
-def source_words(source: str) -> str:
-    """Where a value came from, in a sentence ("the environment")."""
-    from tui_mailsetup.config_file import ValueSource
-
-    try:
-        return ValueSource(source).phrase
-    except ValueError:
-        return source
-
-
 class TestFinished(Message):
     """A test send ended (posted by the send worker)."""
 
@@ -77,20 +68,6 @@ class TestFinished(Message):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__()
         self.outcome = outcome
-
-
-def describe_target(settings: MailSettings) -> str:
-    from tui_mailsetup.settings import Driver
-
-    if settings.driver is Driver.SMTP:
-        return f"{settings.smtp.host}:{settings.smtp.port} ({settings.smtp.encryption.value})"
-    if settings.driver is Driver.SENDMAIL:
-        return settings.sendmail.path
-    if settings.driver is Driver.MAILGUN:
-        return f"Mailgun {settings.mailgun.domain} ({settings.mailgun.region.value})"
-    if settings.driver is Driver.GRAPH:
-        return f"Microsoft Graph as {settings.graph.mailbox or settings.sender.address}"
-    return f"Amazon SES {settings.ses.region}"
 
 
 class FormScreen(Screen[None]):
@@ -116,22 +93,16 @@ class FormScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         app = self.mail_app
-        self.settings: MailSettings | None = None
         if app.config_ready:
             self._take_config()
         else:
             # The first frame: the driver as the file has it, the rest once loaded.
             peek = app.peek
             driver = peek.text("driver").lower() if peek is not None else ""
-            self.state = FormState.provisional(driver)
-            self.saved_raw, self.saved_secrets = self.state.snapshot()
-            self.saved_base: dict[str, Any] = {}
-            self.disk_values: dict[str, Any] | None = None
-        self.findings: list[Finding] = []
+            self.session = FormSession.provisional(driver)
         self._prebuilding = False
         self.sending = False
         self.checking_dns = False
-        self._validated = False
         self._built: set[str] = set()
         self._mounting: dict[str, AwaitComplete] = {}
         self._focus_after_mount: str | None = None
@@ -143,6 +114,20 @@ class FormScreen(Screen[None]):
         """The section last asked for (focus changes may briefly activate another tab)."""
         self._first_mount_done = False
         self._resumed = False
+
+    @property
+    def state(self) -> FormState:
+        """The values being edited (the session's)."""
+        return self.session.state
+
+    @property
+    def settings(self) -> MailSettings | None:
+        """The values as typed, once they validate."""
+        return self.session.settings
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.session.findings
 
     @property
     def focus_chain(self) -> list[Widget]:
@@ -278,7 +263,7 @@ class FormScreen(Screen[None]):
 
     def section_mounted(self, section_id: str) -> None:
         """Bring a freshly mounted section up to date with the form."""
-        self._validated = False
+        self.session.validated = False
         self.revalidate()
         self._update_driver_visibility()
         if section_id == "credentials":
@@ -291,31 +276,11 @@ class FormScreen(Screen[None]):
 
     def _take_config(self) -> None:
         app = self.mail_app
-        self.state = FormState.from_settings(app.loaded.settings, app.secret_sources())
-        self.saved_raw, self.saved_secrets = self.state.snapshot()
-        self.saved_base = copy.deepcopy(self.state.base)
-        self.settings = app.loaded.settings
-        self.disk_values = self._read_disk()
+        self.session = FormSession.loaded(app.loaded, app.secret_sources())
         self._follow_oauth2_provider(loading=True)
-        """What the file held when the form took its values: ctrl+s compares the file with it
-        to find the keys someone else changed meanwhile (None: it could not be read)."""
-
-    def _read_disk(self) -> dict[str, Any] | None:
-        from tui_mailsetup.config_file import file_values
-        from tui_mailsetup.errors import MailSetupError
-
-        try:
-            return file_values(self.mail_app.config_path)
-        except (MailSetupError, OSError):
-            return None
 
     def _source(self, key: str) -> str:
-        if not self.mail_app.config_ready:
-            return ""
-        spec = FIELDS[key]
-        if spec.kind == "secret":
-            return self.state.known_secrets.get(key) or ""
-        return self.mail_app.loaded.sources.get(key, "")
+        return self.session.source(key) if self.mail_app.config_ready else ""
 
     def _update_auto_focus(self) -> None:
         # The first frame focuses its field itself (after_mount); Textual's own pick before
@@ -541,62 +506,37 @@ class FormScreen(Screen[None]):
     @property
     def uses_oauth2(self) -> bool:
         """auth = xoauth2 on SMTP: a sign-in, not a password, logs in."""
-        return self.state.driver_name == "smtp" and str(self.state.get("smtp.auth")) == "xoauth2"
+        return self.session.uses_oauth2
 
     def _follow_oauth2_provider(self, *, loading: bool = False) -> None:
-        """With xoauth2, the sign-in's provider is the host's (Google for Gmail and Workspace,
-        Microsoft for Office 365 and Outlook): the default (microsoft) stayed for Gmail.
-
-        Set in the form, written by ctrl+s like any change. At load only a provider the file
-        does not name follows; ``custom`` (a provider of one's own) is never replaced.
-        """
+        """With xoauth2, the sign-in's provider is the host's (the session decides)."""
         if not self.uses_oauth2:
             return
         preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
-        if preset is None or not preset.oauth2:
-            return
-        oauth2 = self.state.base.get("oauth2", {})
-        if oauth2.get("provider") in {preset.oauth2, "custom"}:
-            return
-        if loading and self.mail_app.loaded.sources.get("oauth2.provider", "default") != "default":
-            return
-        self.set_field("oauth2.provider", preset.oauth2)
-        if preset.oauth2_tenant and not oauth2.get("tenant"):
-            self.set_field("oauth2.tenant", preset.oauth2_tenant)
+        for key, value in self.session.oauth2_provider_changes(preset, loading=loading).items():
+            self.set_field(key, value)
 
     def set_field(self, key: str, value: Any) -> None:
         """Set a value from the program (a fix, a preset, a suggestion)."""
-        spec = FIELDS.get(key)
-        if spec is None:
-            *parents, name = key.split(".")
-            section = self.state.base
-            for part in parents:
-                section = section.setdefault(part, {})
-            section[name] = value
-            return
-        shown = display_for(spec, value)
-        self.state.set(key, shown)
-        if (row := self.row(key)) is not None:
+        shown = self.session.set_field(key, value)
+        if key in FIELDS and (row := self.row(key)) is not None:
             row.set_value(shown)
         if key == "driver":
             self._update_driver_visibility()
 
     def _update_driver_visibility(self) -> None:
-        driver = self.state.driver_name
         # With OAuth2 no password is used: its rows would only ask for one.
-        hidden = PASSWORD_KEYS if self.uses_oauth2 else frozenset()
         for row in self.rows():
-            row.display = row.spec.applies_to(driver) and row.spec.key not in hidden
+            row.display = self.session.shows(row.spec)
         for widget in self.query(".smtp-only"):
-            widget.display = driver == "smtp"
+            widget.display = self.state.driver_name == "smtp"
 
     def _update_recipient(self) -> None:
         try:
             recipient = self.query_one("#recipient", Input)
         except NoMatches:
             return
-        address = str(self.state.get("sender.address") or "")
-        recipient.placeholder = f"{address} (the sender)" if address else "the sender address"
+        recipient.placeholder = self.session.recipient_placeholder()
 
     def _update_username_hint(self) -> None:
         preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
@@ -609,60 +549,24 @@ class FormScreen(Screen[None]):
             note = self.query_one("#secret-note", Static)
         except NoMatches:
             return
-        from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
-
-        driver = self.state.driver
-        key = FORM_SECRET_KEYS.get(driver) or SECRET_KEY_FOR_DRIVER.get(driver)
-        if key is None:
-            note.update("Sendmail hands the message to a local program: no credentials here.")
-            return
+        name = "the provider"
         if self.uses_oauth2:
             from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES
 
             provider = str(self.state.base.get("oauth2", {}).get("provider") or "")
             name = PROVIDER_NAMES.get(provider, provider or "the provider")
-            note.update(
-                Text(
-                    f"OAuth2: no password. Sign in with {name} below; the tokens go to the "
-                    "owner-only credentials file."
-                )
-            )
-            return
-        if self.state.secrets.get(key):
-            source = "typed here: saved to the owner-only credentials file with ctrl+s"
-        elif key == "smtp.password" and str(self.state.get("smtp.password_command") or "").strip():
-            source = "from password_command (run at each test)"
-        else:
-            known = self.state.known_secrets.get(key)
-            source = (
-                f"from {source_words(known)}; type to replace it"
-                if known
-                else (
-                    "not set: type it below, or set password_command"
-                    if key == "smtp.password"
-                    else "not set: type it below"
-                )
-            )
-        text = Text(f"{FIELDS[key].label}: {source}.")
-        if not self.state.secrets.get(key) and source.startswith("not set"):
-            from tui_mailsetup.secrets import credentials_problem
-
-            if problem := credentials_problem(self.mail_app.config_path):
-                # Say why the stored one is not used, and the command that fixes it.
-                text.append(f"\n{problem}", style="bold red")
+        said = self.session.secret_note(name)
+        text = Text(said.text)
+        if said.problem:
+            text.append(f"\n{said.problem}", style="bold red")
         note.update(text)
 
     # ------------------------------------------------------------------ validation
 
     def revalidate(self) -> list[Finding]:
         """Validate what is on screen with the engine's function; mark every field."""
-        from tui_mailsetup.validation import evaluate
-
-        settings, findings = evaluate(self.state.data(), secret_sources=self.state.secret_sources())
-        self.settings = settings
-        changed = findings != self.findings or not self._validated
-        self._validated = True
-        self.findings = findings
+        changed = self.session.validate()
+        findings = self.session.findings
         if not changed:
             return findings
         by_key: dict[str, Finding] = {}
@@ -692,13 +596,7 @@ class FormScreen(Screen[None]):
         """Subclasses mark their steps or tabs."""
 
     def sections_with_errors(self) -> set[str]:
-        result: set[str] = set()
-        for finding in self.findings:
-            if finding.severity is Severity.ERROR:
-                for key in finding.fields:
-                    if (section := section_of(key)) is not None:
-                        result.add(section.id)
-        return result
+        return self.session.sections_with_errors()
 
     # ------------------------------------------------------------------ fixes
 
@@ -713,25 +611,10 @@ class FormScreen(Screen[None]):
         The flag says whether it came from a failed test (then "test again" follows).
         """
         row = _row_of(self.focused)
-        if row is not None and row.finding is not None and row.finding.fix is not None:
-            return row.finding.fix, False
         pane = self.pane
-        outcome = pane.outcome if pane is not None else None
-        if (
-            outcome is not None
-            and outcome.diagnosis is not None
-            and outcome.diagnosis.fix is not None
-        ):
-            fix = outcome.diagnosis.fix
-            if any(
-                str(self.state.get(k) if k in FIELDS else "") != str(v)
-                for k, v in fix.changes.items()
-            ):
-                return fix, True
-        for finding in self.findings:
-            if finding.fix is not None:
-                return finding.fix, False
-        return None
+        return self.session.fix_on_offer(
+            row.finding if row is not None else None, pane.outcome if pane is not None else None
+        )
 
     def action_fix(self) -> None:
         self.sync_rows()
@@ -745,8 +628,7 @@ class FormScreen(Screen[None]):
             self.notify("Press ctrl+t to test again.", title=f"Applied: {fix.label}")
 
     def apply_fix(self, fix: Fix) -> None:
-        pin = str(fix.changes.get("smtp.fingerprint") or "")
-        if pin and pin != str(self.state.get("smtp.fingerprint") or ""):
+        if pin := self.session.pin_to_confirm(fix):
             self._confirm_pin(fix, pin)
             return
         self._apply_fix(fix)
@@ -793,20 +675,10 @@ class FormScreen(Screen[None]):
 
     def _fill_identity(self, query: str, preset_id: str, username_hint: str) -> None:
         """Detect from an address also types the username and the sender (empty fields only)."""
-        if "@" not in query:
-            return
         preset = next((p for p in self.mail_app.presets() if p.id == preset_id), None)
-        username = ""
-        if preset is not None and preset.username:
-            username = preset.username
-        elif not username_hint or "address" in username_hint.lower():
-            # "your full … address", or no convention known: the address is the usual login.
-            username = query
-        if username and not str(self.state.get("smtp.username") or "").strip():
-            self.set_field("smtp.username", username)
-        if not str(self.state.get("sender.address") or "").strip():
-            self.set_field("sender.address", query)
-            self._update_recipient()
+        for key, value in self.session.identity_changes(query, preset, username_hint).items():
+            self.set_field(key, value)
+        self._update_recipient()
 
     @on(PresetRow.Chosen)
     def _on_preset(self, event: PresetRow.Chosen) -> None:
@@ -823,185 +695,74 @@ class FormScreen(Screen[None]):
 
     # ------------------------------------------------------------------ saving
 
-    def _base_changes(self) -> dict[str, tuple[Any, Any]]:
-        """Keys without a field of their own (``oauth2.client_id``, …) that a fix, a preset or
-        the sign-in set since the last save: ``{key: (before, after)}``."""
-        from tui_mailsetup.config_file import flatten
-
-        before, after = flatten(self.saved_base), flatten(self.state.base)
-        return {
-            key: (before.get(key), value)
-            for key, value in after.items()
-            if key not in FIELDS and before.get(key) != value
-        }
-
     def person_changed_keys(self) -> list[str]:
         """The keys changed in this TUI since the last save, secrets apart: all ctrl+s writes."""
-        from tui_mailsetup.settings import MailSettings
-
-        keys = [k for k in self.state.changed_keys(self.saved_raw)]
-        keys += [k for k in self._base_changes() if k not in keys]
-        return [k for k in keys if k not in MailSettings.SECRET_KEYS]
+        return self.session.changed_keys()
 
     def describe_changes(self) -> list[str]:
         """What changed since the last save, one line each; secrets by name only."""
         self.sync_rows()
-        lines = []
-        for key in self.state.changed_keys(self.saved_raw):
-            before, after = self.saved_raw.get(key), self.state.raw.get(key)
-            lines.append(f"{key}: {_shown(before)} → {_shown(after)}")
-        for key, (before, after) in self._base_changes().items():
-            lines.append(f"{key}: {_shown(before)} → {_shown(after)}")
-        for key, value in self.state.secrets.items():
-            if self.saved_secrets.get(key) != value:
-                lines.append(f"{key}: typed (saved to the credentials file)")
-        return lines
+        return self.session.describe_changes()
 
     @property
     def dirty(self) -> bool:
         self.sync_rows()
-        return (
-            self.state.raw != self.saved_raw
-            or self.state.secrets != self.saved_secrets
-            or bool(self._base_changes())
-        )
+        return self.session.dirty
 
     def action_save(self) -> None:
         self.save()
 
-    def _changed_underneath(self, now: dict[str, Any]) -> set[str]:
-        """The keys whose value in the file differs from what it held when the form loaded it."""
-        before = self.disk_values
-        if before is None:
-            return set()
-        return {k for k in before.keys() | now.keys() if before.get(k) != now.get(k)}
-
     def save(self, resolved: tuple[str, dict[str, Any]] | None = None) -> bool:
-        """ctrl+s: write the keys changed here, and only those; keep what others wrote meanwhile.
+        """ctrl+s: write the keys changed here, and only those (the session's save plan).
 
-        When the file changed on disk since it was loaded, the keys changed there and not here
-        are kept (the form then shows the file's values); a key changed on both sides is a
-        conflict: a dialog shows both values and the person keeps theirs or takes the file's
-        (``resolved`` is that choice, with the file's values the dialog showed).
+        A key changed both in the file and here is a conflict: a dialog shows both values
+        and the person keeps theirs or takes the file's (``resolved`` is that choice).
         """
-        from tui_mailsetup import files
-        from tui_mailsetup.config_file import file_values, flatten, save_settings
-        from tui_mailsetup.errors import MailSetupError
-        from tui_mailsetup.secrets import store_secret
-
         self.sync_rows()
-        findings = self.revalidate()
-        settings = self.settings
-        if settings is None or has_errors(findings):
-            errors = [f for f in findings if f.severity is Severity.ERROR]
-            self.notify(
-                f"{len(errors)} error(s) to fix first. {errors[0].field}: {errors[0].message}",
-                title="Not saved",
-                severity="error",
-                timeout=8,
-            )
-            self.focus_field(errors[0].field)
+        self.revalidate()
+        result = self.session.save(resolved)
+        if result.kind == "invalid":
+            self.notify(result.message, title="Not saved", severity="error", timeout=8)
+            self.focus_field(result.first_error)
+            return False
+        if result.kind == "failed":
+            self.notify(result.message, title="Not saved", severity="error", timeout=10)
+            return False
+        if result.kind == "conflict":
+            self._ask_about_conflicts(result)
             return False
         app = self.mail_app
-        path = app.config_path
-        loaded = app.loaded
-        mine = self.person_changed_keys()
-        clean = _without_secrets(settings)
-        ours = flatten(clean.model_dump(mode="json"))
-        conflicts: dict[str, Any] = {}
-        try:
-            # One lock from reading the file to writing it: no other writer comes in between.
-            with files.locked(path):
-                now = file_values(path)
-                underneath = self._changed_underneath(now)
-                conflicts = {
-                    k: now.get(k) for k in mine if k in underneath and now.get(k) != ours.get(k)
-                }
-                choice, seen = resolved if resolved is not None else ("", {})
-                asking = bool(conflicts) and (
-                    choice not in {"mine", "theirs"}
-                    or any(k not in seen or seen[k] != v for k, v in conflicts.items())
-                )
-                if not asking:
-                    keys = [k for k in mine if not (choice == "theirs" and k in conflicts)]
-                    save_settings(path, clean, keys)
-                    for key, value in self.state.secrets.items():
-                        if self.saved_secrets.get(key) != value:
-                            store_secret(path, key, value)
-                    written = file_values(path)
-        except (MailSetupError, OSError, ValueError) as exc:
-            # Any refusal of the file layer (a file or directory not safe to write, …) included.
-            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
-            return False
-        if asking:
-            self._ask_about_conflicts(conflicts, ours, sorted(underneath - set(mine)))
-            return False
-        overridden = [k for k in mine if loaded.sources.get(k) in {"env", "secrets-dir", "cli"}]
         app.reload()
-        # What someone else wrote meanwhile (and a conflict settled for the file) now shows.
-        taken = sorted(underneath - set(keys))
-        self._take_from_file(taken)
-        self.saved_raw, self.saved_secrets = self.state.snapshot()
-        self.saved_base = copy.deepcopy(self.state.base)
-        self.disk_values = written
-        self.state.known_secrets.update(app.secret_sources())
+        shown = self.session.saved(app.loaded, app.secret_sources(), result.taken)
+        for key, value in shown.items():
+            if (row := self.row(key)) is not None:
+                row.set_value(value)
+        if "driver" in shown:
+            self._update_driver_visibility()
         for row in self.rows():
             row.set_source(self._source(row.spec.key))
         self._update_secret_note()
         self.revalidate()
-        # The path is in the header; with news from the file it gives way to the news.
-        message = f"Saved to {path}" if not taken else "Saved"
-        if taken:
-            shown = ", ".join(f"{_key_shown(k)} {_file_shown(written.get(k))}" for k in taken)
-            message += f". Changed in the file since it was loaded, and kept: {shown}"
-        if choice == "mine" and conflicts:
-            message += ". Yours replaced the file's: " + ", ".join(sorted(conflicts))
-        self.notify(message, severity="warning" if taken else "information")
-        if overridden:
-            self.notify(
-                "Still overridden by the environment: " + ", ".join(sorted(overridden)),
-                severity="warning",
-                timeout=8,
-            )
+        self.notify(result.message, severity=result.severity)
+        if result.overridden:
+            self.notify(result.overridden_message, severity="warning", timeout=8)
         return True
 
-    def _take_from_file(self, keys: Iterable[str]) -> None:
-        """Show the file's (just reloaded) values for these keys, as if loaded that way."""
-        from tui_mailsetup.config_file import flatten
-        from tui_mailsetup.tui.form import display_value
-
-        loaded = self.mail_app.loaded.settings
-        effective = flatten(loaded.model_dump(mode="json"))
-        for key in keys:
-            if key in FIELDS:
-                self.set_field(key, display_value(loaded, FIELDS[key]))
-            elif key in effective:
-                self.set_field(key, effective[key])
-
-    def _ask_about_conflicts(
-        self, conflicts: dict[str, Any], ours: dict[str, Any], others: list[str]
-    ) -> None:
+    def _ask_about_conflicts(self, result: SaveResult) -> None:
         """The file and this TUI changed the same keys: show both, let the person choose."""
+        from tui_mailsetup.tui.form_session import key_shown
         from tui_mailsetup.tui.screens.dialogs import ConflictScreen
 
-        rows = [
-            (_key_shown(k), _file_shown(ours.get(k)), _file_shown(v))
-            for k, v in sorted(conflicts.items())
-        ]
-        seen = dict(conflicts)
+        seen = dict(result.conflicts)
 
         def decided(choice: str | None) -> None:
             if choice in {"mine", "theirs"}:
                 self.save(resolved=(choice, seen))
             else:
-                self.notify(
-                    "Not saved: the file changed underneath ("
-                    + ", ".join(_key_shown(k) for k in sorted(seen))
-                    + ")",
-                    severity="warning",
-                )
+                self.notify(result.declined_message, severity="warning")
 
-        self.app.push_screen(ConflictScreen(rows, [_key_shown(k) for k in others]), decided)
+        others = [key_shown(k) for k in result.others]
+        self.app.push_screen(ConflictScreen(result.conflict_rows, others), decided)
 
     def focus_field(self, key: str) -> None:
         section = section_of(key)
@@ -1026,32 +787,23 @@ class FormScreen(Screen[None]):
         except NoMatches:
             return None
 
-    def recipients(self) -> list[str]:
-        typed = ""
+    def typed_recipient(self) -> str:
         with contextlib.suppress(NoMatches):
-            typed = self.query_one("#recipient", Input).value.strip()
-        address = typed or str(self.state.get("sender.address") or "").strip()
-        return [address] if address else []
+            return self.query_one("#recipient", Input).value
+        return ""
+
+    def recipients(self) -> list[str]:
+        return self.session.recipients(self.typed_recipient())
 
     def action_send_test(self, confirmed: bool = False) -> None:
         if self.sending:
             self.notify("A test is running; escape cancels it.", severity="warning")
             return
         self.sync_rows()
-        findings = self.revalidate()
-        settings = self.settings
-        if settings is None or has_errors(findings):
-            errors = [f for f in findings if f.severity is Severity.ERROR]
-            self.notify(
-                f"{errors[0].field}: {errors[0].message}",
-                title=f"Fix {len(errors)} error(s) before testing",
-                severity="error",
-                timeout=8,
-            )
-            return
-        recipients = self.recipients()
-        if not recipients:
-            self.notify("Set the sender address (or a recipient) first.", severity="error")
+        self.revalidate()
+        request = self.session.test_request(self.typed_recipient(), self.mail_app.loaded)
+        if isinstance(request, Refusal):
+            self.notify(request.message, title=request.title, severity="error", timeout=8)
             return
         if (limited := self.mail_app.rate_limit_text()) is not None and not confirmed:
             from tui_mailsetup.tui.screens.dialogs import ConfirmScreen
@@ -1072,17 +824,17 @@ class FormScreen(Screen[None]):
         if (dns := self.dns_panel) is not None:
             # The transcript needs the room more than the last DNS report (f3 runs it again).
             dns.hide_report()
-        self._sent_settings = settings
+        self._sent_settings = request.settings
         self.sending = True
         self.refresh_bindings()
-        self.send_worker(settings, recipients)
+        self.send_worker(request)
 
     @work(exclusive=True, exit_on_error=False, group="send", name="test-send")
-    async def send_worker(self, settings: MailSettings, recipients: list[str]) -> None:
+    async def send_worker(self, request: TestRequest) -> None:
         await self.section_ready("review")
         pane = self.pane
         assert pane is not None
-        pane.start(f"test email to {', '.join(recipients)} via {describe_target(settings)}")
+        pane.start(request.heading)
         from tui_mailsetup.engine.events import Outcome
         from tui_mailsetup.runner import run_test
 
@@ -1096,9 +848,9 @@ class FormScreen(Screen[None]):
             # in the pane, with the diagnosis the command line prints.
             await run_test(
                 self.mail_app.loaded,
-                recipients,
-                settings=settings,
-                secret=self._held_secret(settings),
+                request.recipients,
+                settings=request.settings,
+                secret=request.secret,
                 on_event=on_event,
                 driver_factory=self.mail_app.driver_factory,
                 message_builder=self.mail_app.message_builder,
@@ -1116,20 +868,6 @@ class FormScreen(Screen[None]):
     def _send_ended(self) -> None:
         self.sending = False
         self.refresh_bindings()
-
-    def _held_secret(self, settings: MailSettings) -> str | None:
-        """The secret typed in the form, or given directly (environment); else the runner
-        resolves it (password_command, credentials file, keyring)."""
-        from tui_mailsetup.drivers import secret_key_for
-        from tui_mailsetup.settings import get_value
-
-        key = secret_key_for(settings)
-        if key is None:
-            return None
-        if typed := self.state.secrets.get(key):
-            return typed
-        direct = get_value(self.mail_app.loaded.settings, key)
-        return None if direct is None else str(direct.get_secret_value())
 
     def action_cancel_send(self) -> None:
         """Escape: stop a running test send, and a running DNS check."""
@@ -1197,15 +935,7 @@ class FormScreen(Screen[None]):
 
     def dns_settings(self) -> MailSettings:
         """The settings the DNS check uses: what is typed, even while another field has an error."""
-        settings = self.settings or self.mail_app.loaded.settings
-        address = str(self.state.get("sender.address") or "").strip()
-        host = str(self.state.get("smtp.host") or "").strip()
-        return settings.model_copy(
-            update={
-                "sender": settings.sender.model_copy(update={"address": address}),
-                "smtp": settings.smtp.model_copy(update={"host": host}),
-            }
-        )
+        return self.session.dns_settings(self.mail_app.loaded.settings)
 
     def action_check_dns(self) -> None:
         """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3)."""
@@ -1285,7 +1015,7 @@ class FormScreen(Screen[None]):
             self.notify("Fix the errors first.", severity="error")
             return
         self.app.push_screen(
-            ExportScreen(exporter, _without_secrets(settings), self.mail_app.config_path)
+            ExportScreen(exporter, without_secrets(settings), self.mail_app.config_path)
         )
 
     def action_save_transcript(self) -> None:
@@ -1320,40 +1050,6 @@ class FormScreen(Screen[None]):
         )
 
 
-def display_for(spec: FieldSpec, value: Any) -> Any:
-    if spec.kind == "bool":
-        return bool(value)
-    if spec.kind == "float" and isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if hasattr(value, "value") and not isinstance(value, (str, int, float)):
-        return str(value.value)
-    return "" if value is None else str(value)
-
-
-def _shown(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return f'"{text}"' if text else "(empty)"
-
-
-def _key_shown(key: str) -> str:
-    """A dotted key read from the file (another writer may have put any text in it)."""
-    from tui_mailsetup.sanitize import untrusted_text
-
-    return untrusted_text(key, limit=100)
-
-
-def _file_shown(value: Any) -> str:
-    """A value as the file holds it (``3000``, ``"Ops"``); absent: back to its default.
-
-    Whatever wrote the file, its text reaches the terminal with control characters escaped.
-    """
-    from tui_mailsetup.sanitize import untrusted_text
-
-    if value is None:
-        return "(removed: the default)"
-    return untrusted_text(f'"{value}"' if isinstance(value, str) else str(value).lower(), limit=200)
-
-
 def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:
     while widget is not None:
         if isinstance(widget, kind):
@@ -1365,17 +1061,6 @@ def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:
 
 def _row_of(widget: Widget | None) -> FieldRow | None:
     return _ancestor(widget, FieldRow)
-
-
-def _without_secrets(settings: MailSettings) -> MailSettings:
-    return settings.model_copy(
-        update={
-            "smtp": settings.smtp.model_copy(update={"password": None}),
-            "mailgun": settings.mailgun.model_copy(update={"api_key": None}),
-            "ses": settings.ses.model_copy(update={"secret_access_key": None}),
-            "oauth2": settings.oauth2.model_copy(update={"client_secret": None, "token": None}),
-        }
-    )
 
 
 __all__ = ["FormScreen", "TestFinished"]

@@ -15,7 +15,8 @@ from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, FORM_SECRET_KEYS, SECTIONS
-from tui_mailsetup.tui.screens.form import FormScreen, source_words
+from tui_mailsetup.tui.form_session import source_words
+from tui_mailsetup.tui.screens.form import FormScreen
 from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
 
 TAB_TITLES = {"review": "Test"}
