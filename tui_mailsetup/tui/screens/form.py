@@ -10,64 +10,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.form import (
-    FIELDS,
-    SECTION_BY_ID,
     SECTIONS,
     FormState,
     Section,
     section_of,
-    suggested_port,
 )
 from tui_mailsetup.tui.form_session import (
     FormSession,
     Refusal,
-    SaveResult,
     TestRequest,
-    without_secrets,
 )
+from tui_mailsetup.tui.screens.form_dialogs import (
+    ask_about_conflicts,
+    confirm_pin,
+    confirm_rate_limited,
+    open_export,
+    open_help,
+    open_save_transcript,
+)
+from tui_mailsetup.tui.screens.form_sections import SectionMounter
+from tui_mailsetup.tui.screens.form_view import (
+    FormView,
+    ancestor,
+    build_section,
+    focus_chain,
+)
+from tui_mailsetup.tui.services import TuiServices
 from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import FieldRow
 from tui_mailsetup.tui.widgets.server_helpers import DetectRow, PresetRow
-
-W = TypeVar("W", bound=Widget)
-
-_SEVERITY_RANK = ("information", "warning", "error")
+from tui_mailsetup.tui.widgets.status_line import StatusLine
 
 # The settings model, the engine's events and the drivers are imported where they are
 # used: the first frame is drawn before they are loaded (see MailSetupApp).
 if TYPE_CHECKING:
-    from tui_mailsetup.engine.events import Event, Outcome
+    from tui_mailsetup.engine.events import Outcome
     from tui_mailsetup.settings import MailSettings
-    from tui_mailsetup.tui.app import MailSetupApp
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
     from tui_mailsetup.tui.widgets.review import ReviewPanel
-
-
-class TestFinished(Message):
-    """A test send ended (posted by the send worker)."""
-
-    __test__ = False
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__()
-        self.outcome = outcome
 
 
 class FormScreen(Screen[None]):
@@ -90,30 +85,30 @@ class FormScreen(Screen[None]):
         Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, services: TuiServices) -> None:
         super().__init__()
-        app = self.mail_app
-        if app.config_ready:
+        self.services = services
+        self.config = services.config
+        # The first frame: the driver as the file has it, the rest once loaded.
+        peek = self.config.peek
+        driver = peek.text("driver").lower() if peek is not None else ""
+        self.view = FormView(self, FormSession.provisional(driver), services)
+        if self.config.config_ready:
             self._take_config()
-        else:
-            # The first frame: the driver as the file has it, the rest once loaded.
-            peek = app.peek
-            driver = peek.text("driver").lower() if peek is not None else ""
-            self.session = FormSession.provisional(driver)
-        self._prebuilding = False
+        self.sections = SectionMounter(self, services.config, services.keys)
         self.sending = False
         self.checking_dns = False
-        self._built: set[str] = set()
-        self._mounting: dict[str, AwaitComplete] = {}
         self._focus_after_mount: str | None = None
-        self._sent_settings: MailSettings | None = None
         self._fix_shown = False
-        self._status_batch: Text | None = None
-        self._status_severity = "information"
-        self._target_section = "driver"
+        self.target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
         self._first_mount_done = False
         self._resumed = False
+
+    @property
+    def session(self) -> FormSession:
+        """The form's values and decisions (Textual-free)."""
+        return self.view.session
 
     @property
     def state(self) -> FormState:
@@ -133,37 +128,17 @@ class FormScreen(Screen[None]):
     def focus_chain(self) -> list[Widget]:
         """Tab order is the form's order (DOM order), known before a section is laid out.
 
-        Textual sorts by where widgets are drawn, which is unknown for a section
-        just shown; a Tab typed right after ``pgdn`` then went to the wrong field.
-        """
-        chain: list[Widget] = []
-
-        def walk(node: Widget, visible: bool) -> None:
-            for child in node.displayed_children:
-                if child._check_disabled():
-                    continue
-                rule = child.styles.get_rule("visibility")
-                shown = rule != "hidden" if rule else visible
-                if shown and child.allow_focus():
-                    chain.append(child)
-                if child.is_container and child.allow_focus_children():
-                    walk(child, shown)
-
-        walk(self, self.visible)
-        return chain
-
-    @property
-    def mail_app(self) -> MailSetupApp:
-        return cast("MailSetupApp", self.app)
+        (See :func:`~tui_mailsetup.tui.screens.form_view.focus_chain`.)"""
+        return focus_chain(self)
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield Header()
-        if self.mail_app.banner:
-            yield Static(Text(self.mail_app.banner), id="banner")
+        if self.services.banner:
+            yield Static(Text(self.services.banner), id="banner")
         yield from self.compose_body()
-        yield Static("", id="status-line")
+        yield StatusLine(id="status-line")
         # Compact: every key still fits at 80 columns, even with esc while a test runs.
         yield Footer(compact=True, show_command_palette=False)
 
@@ -172,49 +147,7 @@ class FormScreen(Screen[None]):
 
     def build_section(self, section: Section) -> Widget:
         """The contents of one section (a wizard step or a tab), built when first shown."""
-        if section.id == "review":
-            # Imported here: the pane (and RichLog) stay out of the first frame's imports.
-            from tui_mailsetup.tui.widgets.review import ReviewPanel
-
-            return ReviewPanel(export_available=self.mail_app.exporter is not None, id="review")
-        children: list[Widget] = []
-        if section.intro:
-            children.append(Static(section.intro, classes="section-intro"))
-        if section.id == "server":
-            children.append(self._build_detect())
-            if (presets := self._build_presets()) is not None:
-                children.append(presets)
-        if section.id == "credentials":
-            children.append(Static("", id="secret-note", classes="section-intro"))
-            from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
-
-            children.append(SignInRow())
-        for spec in section.fields:
-            row = FieldRow(spec, self.state.get(spec.key), source=self._source(spec.key))
-            row.display = spec.applies_to(self.state.driver_name)
-            children.append(row)
-        # Not a Tab stop: focus on the scroll area itself showed nothing and typing went nowhere.
-        return VerticalScroll(
-            *children, classes="section-body", id=f"body-{section.id}", can_focus=False
-        )
-
-    def _build_detect(self) -> Widget:
-        from tui_mailsetup.tui.widgets.server_helpers import DetectRow
-
-        row = DetectRow(
-            str(self.state.get("sender.address") or ""), id="detect-row", classes="smtp-only"
-        )
-        row.nameservers = list(self.settings.dns.nameservers) if self.settings else []
-        row.settings = self.settings
-        return row
-
-    def _build_presets(self) -> Widget | None:
-        from tui_mailsetup.tui.widgets.server_helpers import PresetRow
-
-        presets = self.mail_app.presets()
-        if not presets:
-            return None
-        return PresetRow(presets, id="preset-row", classes="smtp-only")
+        return build_section(section, self.session, self.services, self._source)
 
     def section_container(self, section_id: str) -> Widget:
         """The (possibly still empty) container a section's contents go in."""
@@ -222,44 +155,10 @@ class FormScreen(Screen[None]):
 
     def ensure_section(self, section_id: str) -> AwaitComplete | None:
         """Mount a section's contents the first time it is needed (startup stays fast)."""
-        if section_id in self._built or section_id not in SECTION_BY_ID:
-            return None
-        self._built.add(section_id)
-        container = self.section_container(section_id)
-        app = self.mail_app
-        # Before the configuration is loaded (right after the first frame) the section
-        # waits for it: its fields show the loaded values, never the defaults.
-        mounting = (
-            container.mount(self.build_section(SECTION_BY_ID[section_id]))
-            if app.config_ready
-            else None
-        )
-
-        async def mounted() -> None:
-            if mounting is None:
-                await app.wait_for_config()
-                await container.mount(self.build_section(SECTION_BY_ID[section_id]))
-            else:
-                await mounting
-            self.section_mounted(section_id)
-            if self._target_section == section_id:
-                # A late focus event may have shown another section meanwhile.
-                self.reveal_section(section_id)
-                pending, self._focus_after_mount = self._focus_after_mount, None
-                if pending is not None and (row := self.row(pending)) is not None:
-                    self.set_focus(row.editor)
-                else:
-                    self.focus_section(section_id)
-
-        self._mounting[section_id] = AwaitComplete(mounted())
-        # Keys typed meanwhile wait, then go to the section's first field, in order.
-        self.mail_app.keys.hold(self._mounting[section_id])
-        return self._mounting[section_id]
+        return self.sections.ensure(section_id)
 
     async def section_ready(self, section_id: str) -> None:
-        self.ensure_section(section_id)
-        if (pending := self._mounting.get(section_id)) is not None:
-            await pending
+        await self.sections.ready(section_id)
 
     def section_mounted(self, section_id: str) -> None:
         """Bring a freshly mounted section up to date with the form."""
@@ -269,18 +168,25 @@ class FormScreen(Screen[None]):
         if section_id == "credentials":
             self._update_secret_note()
         elif section_id == "review":
-            self._update_recipient()
+            self.view.update_recipient()
             self.show_last_result()
         elif section_id == "server":
-            self._update_username_hint()
+            self.view.update_username_hint()
+        if self.target_section == section_id:
+            # A late focus event may have shown another section meanwhile.
+            self.reveal_section(section_id)
+            pending, self._focus_after_mount = self._focus_after_mount, None
+            if pending is not None and (row := self.row(pending)) is not None:
+                self.set_focus(row.editor)
+            else:
+                self.focus_section(section_id)
 
     def _take_config(self) -> None:
-        app = self.mail_app
-        self.session = FormSession.loaded(app.loaded, app.secret_sources())
-        self._follow_oauth2_provider(loading=True)
+        self.view.session = FormSession.loaded(self.config.loaded, self.config.secret_sources())
+        self.view.follow_oauth2_provider(loading=True)
 
     def _source(self, key: str) -> str:
-        return self.session.source(key) if self.mail_app.config_ready else ""
+        return self.session.source(key) if self.config.config_ready else ""
 
     def _update_auto_focus(self) -> None:
         # The first frame focuses its field itself (after_mount); Textual's own pick before
@@ -299,65 +205,50 @@ class FormScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"
-        self.sub_title = str(self.mail_app.config_path)
+        self.sub_title = str(self.services.config_path)
         # The other sections are built right after the first frame, all at once, and keys
         # wait for them: a key typed after pgdn never meets a section still being built.
-        self._prebuilt: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.mail_app.keys.hold(self._prebuilt)
+        self.sections.hold_keys()
         self.after_mount()
         self._first_mount_done = True
-        if self.mail_app.config_ready:
+        if self.config.config_ready:
             self._start()
         # Else the app loads the configuration after the first frame, then calls config_loaded.
 
     def config_loaded(self) -> None:
         """The configuration has been loaded (after the first frame): fill the values in."""
         self._take_config()
-        for row in list(self.rows()):
-            if row.is_mounted and row.query(f"#{row.spec.widget_id}"):
-                row.set_value(self.state.get(row.spec.key))
-                row.set_source(self._source(row.spec.key))
+        self.view.fill(self._source)
         self._update_driver_visibility()
         self.after_load()
         self._start()
 
+    async def sections_built(self) -> None:
+        """Return once the sections being built after the first frame are (closing waits)."""
+        await self.sections.wait()
+
     @property
     def built_all(self) -> bool:
         """Every section is built (right after the first frame; keys wait for it)."""
-        return self._prebuilt.done()
+        return self.sections.done
 
     def release_keys(self) -> None:
         """This screen is being replaced: keys no longer wait for its sections."""
-        if not self._prebuilt.done():
-            self._prebuilt.set_result(None)
+        self.sections.release()
 
     def _start(self) -> None:
         # Validation (and its imports) waits for the frame with the values: it shows at once.
         self.call_after_refresh(self.revalidate)
         # A moment after that frame, so that it is painted (and read) before the work.
         self.call_after_refresh(self.set_timer, 0.05, self._prebuild)
-        for warning in self.mail_app.loaded.warnings:
+        for warning in self.config.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
 
     def after_load(self) -> None:
         """Subclasses show what needed the loaded configuration (the home screen's summary)."""
 
     def _prebuild(self) -> None:
-        self._prebuilding = True
-        pending = [
-            mounting
-            for section_id in self.section_ids
-            if (mounting := self.ensure_section(section_id)) is not None
-        ]
-
-        def built(_: object = None) -> None:
-            if not self._prebuilt.done():
-                self._prebuilt.set_result(None)
-
-        if not pending:
-            built()
-            return
-        AwaitComplete(*pending)._future.add_done_callback(built)
+        self.sections.prebuild(self.section_ids)
 
     def after_mount(self) -> None:
         """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
@@ -365,40 +256,15 @@ class FormScreen(Screen[None]):
     # ------------------------------------------------------------------ messages
 
     def show_status(self, message: str, *, title: str, severity: str, timeout: float) -> None:
-        """A message on its own row above the footer (toasts covered the verdict and the actions).
+        """A message on the status line, until the next thing the person does.
 
-        It stays until the next thing the person does (a value typed or chosen, another
-        section, another message): "saved", "fixed", "pinned" and the reason a key did
-        nothing are read after the fact. ``timeout`` is ignored for that reason. Messages
-        from one action (saved, then "still overridden") are shown together.
-        """
-        line = self.query_one("#status-line", Static)
-        mark = {"error": "✘ ", "warning": "! "}.get(severity, "✔ ")
-        style = {"error": "bold red", "warning": "bold yellow"}.get(severity, "green")
-        text = Text(mark, style=style)
-        if title:
-            text.append(f"{title}: ", style="bold")
-        text.append(message)
-        if self._status_batch is not None:
-            # Another message of the same action: both stay in view, the worst one sets the mark.
-            text = Text("\n").join([self._status_batch, text])
-            severity = max(severity, self._status_severity, key=_SEVERITY_RANK.index)
-        else:
-            self.call_after_refresh(self._close_status_batch)
-        self._status_batch = text
-        self._status_severity = severity
-        line.update(text)
-        line.set_class(True, "-shown")
-        line.set_class(severity == "error", "-error")
-
-    def _close_status_batch(self) -> None:
-        self._status_batch = None
+        ``timeout`` is ignored: the message is read after the fact (see StatusLine)."""
+        self.query_one("#status-line", StatusLine).show(message, title=title, severity=severity)
 
     def clear_status(self) -> None:
         """The person did something else: the last message has been read."""
-        self._status_batch = None
         with contextlib.suppress(NoMatches):
-            self.query_one("#status-line", Static).set_class(False, "-shown")
+            self.query_one("#status-line", StatusLine).clear()
 
     # ------------------------------------------------------------------ sections
 
@@ -454,13 +320,10 @@ class FormScreen(Screen[None]):
     # ------------------------------------------------------------------ rows
 
     def row(self, key: str) -> FieldRow | None:
-        try:
-            return self.query_one(f"#row-{FIELDS[key].widget_id}", FieldRow)
-        except (NoMatches, KeyError):
-            return None
+        return self.view.row(key)
 
     def rows(self) -> Iterable[FieldRow]:
-        return self.query(FieldRow).results(FieldRow)
+        return self.view.rows()
 
     @on(FieldRow.ValueChanged)
     def _on_value_changed(self, event: FieldRow.ValueChanged) -> None:
@@ -472,94 +335,30 @@ class FormScreen(Screen[None]):
         Keys are delivered at once (see :mod:`tui_mailsetup.tui.keys`): ctrl+s typed
         right after a burst must save what the burst typed.
         """
-        for row in list(self.rows()):
-            if not row.is_mounted or not row.query(f"#{row.spec.widget_id}"):
-                continue
+        for row in self.view.editing():
             if row.value != self.state.get(row.spec.key):
                 self.apply_value(row.spec.key, row.value)
 
     def apply_value(self, key: str, value: Any) -> None:
         """A value the person typed or chose."""
-        if not self.state.set(key, value):
-            return
-        self.clear_status()
-        if key == "driver":
-            self._update_driver_visibility()
-            self._update_secret_note()
-        elif key == "smtp.encryption":
-            port = suggested_port(str(value), self.state.get("smtp.port"))
-            if port is not None:
-                self.set_field("smtp.port", str(port))
-        elif key == "sender.address":
-            self._update_recipient()
-        elif key == "smtp.host":
-            self._update_username_hint()
-            self._follow_oauth2_provider()
-        elif key == "smtp.auth":
-            self._follow_oauth2_provider()
-            self._update_driver_visibility()
-            self._update_secret_note()
-        if (key in FIELDS and FIELDS[key].kind == "secret") or key == "smtp.password_command":
-            self._update_secret_note()
-        self.revalidate()
+        if self.view.apply_value(key, value):
+            self.clear_status()
+            self.revalidate()
 
     @property
     def uses_oauth2(self) -> bool:
         """auth = xoauth2 on SMTP: a sign-in, not a password, logs in."""
         return self.session.uses_oauth2
 
-    def _follow_oauth2_provider(self, *, loading: bool = False) -> None:
-        """With xoauth2, the sign-in's provider is the host's (the session decides)."""
-        if not self.uses_oauth2:
-            return
-        preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
-        for key, value in self.session.oauth2_provider_changes(preset, loading=loading).items():
-            self.set_field(key, value)
-
     def set_field(self, key: str, value: Any) -> None:
         """Set a value from the program (a fix, a preset, a suggestion)."""
-        shown = self.session.set_field(key, value)
-        if key in FIELDS and (row := self.row(key)) is not None:
-            row.set_value(shown)
-        if key == "driver":
-            self._update_driver_visibility()
+        self.view.set_field(key, value)
 
     def _update_driver_visibility(self) -> None:
-        # With OAuth2 no password is used: its rows would only ask for one.
-        for row in self.rows():
-            row.display = self.session.shows(row.spec)
-        for widget in self.query(".smtp-only"):
-            widget.display = self.state.driver_name == "smtp"
-
-    def _update_recipient(self) -> None:
-        try:
-            recipient = self.query_one("#recipient", Input)
-        except NoMatches:
-            return
-        recipient.placeholder = self.session.recipient_placeholder()
-
-    def _update_username_hint(self) -> None:
-        preset = self.mail_app.match_preset(str(self.state.get("smtp.host") or ""))
-        if (row := self.row("smtp.username")) is not None:
-            hint = preset.username_hint if preset is not None and preset.username_hint else ""
-            row.set_placeholder(hint or "empty: no login")
+        self.view.update_visibility()
 
     def _update_secret_note(self) -> None:
-        try:
-            note = self.query_one("#secret-note", Static)
-        except NoMatches:
-            return
-        name = "the provider"
-        if self.uses_oauth2:
-            from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES
-
-            provider = str(self.state.base.get("oauth2", {}).get("provider") or "")
-            name = PROVIDER_NAMES.get(provider, provider or "the provider")
-        said = self.session.secret_note(name)
-        text = Text(said.text)
-        if said.problem:
-            text.append(f"\n{said.problem}", style="bold red")
-        note.update(text)
+        self.view.update_secret_note()
 
     # ------------------------------------------------------------------ validation
 
@@ -569,19 +368,7 @@ class FormScreen(Screen[None]):
         findings = self.session.findings
         if not changed:
             return findings
-        by_key: dict[str, Finding] = {}
-        for finding in findings:
-            for key in finding.fields:
-                by_key.setdefault(key, finding)
-        # One message per finding: under its first field; the others are marked and refer to it.
-        told: dict[int, str] = {}
-        for row in self.rows():
-            found = by_key.get(row.spec.key)
-            if found is None:
-                row.show_finding(None)
-                continue
-            first = told.setdefault(id(found), row.spec.label)
-            row.show_finding(found, see=None if first == row.spec.label else first)
+        self.view.show_findings(findings)
         with contextlib.suppress(NoMatches):
             self.review_panel().show_findings(findings)
         self.on_findings_changed(findings)
@@ -610,7 +397,7 @@ class FormScreen(Screen[None]):
 
         The flag says whether it came from a failed test (then "test again" follows).
         """
-        row = _row_of(self.focused)
+        row = ancestor(self.focused, FieldRow)
         pane = self.pane
         return self.session.fix_on_offer(
             row.finding if row is not None else None, pane.outcome if pane is not None else None
@@ -634,70 +421,32 @@ class FormScreen(Screen[None]):
         self._apply_fix(fix)
 
     def _confirm_pin(self, fix: Fix, fingerprint: str) -> None:
-        """Pinning is a decision: show the certificate, offer its CA file first when it has one."""
-        from tui_mailsetup.tui.screens.dialogs import PinConfirmScreen
-
         pane = self.pane
-        tls = pane.tls if pane is not None else None
-
-        def decided(choice: str | None) -> None:
-            if choice == "pin":
-                self._apply_fix(fix)
-                self.notify("Press ctrl+t to test again.", title="Certificate pinned")
-            elif choice == "ca-file":
-                # After the dialog has gone: the screen gets its focus back first.
-                self.call_after_refresh(self.focus_field, "smtp.ca_file")
-                self.notify(
-                    "Type the path of the authority's certificate (PEM), then ctrl+t.",
-                    title="CA file",
-                )
-
-        self.app.push_screen(PinConfirmScreen(fingerprint, tls), decided)
+        confirm_pin(
+            self,
+            fingerprint,
+            pane.tls if pane is not None else None,
+            pin=lambda: self._apply_fix(fix),
+            ca_file=lambda: self.focus_field("smtp.ca_file"),
+        )
 
     def _apply_fix(self, fix: Fix) -> None:
-        for key, value in fix.changes.items():
-            self.set_field(key, value)
+        self.view.set_fields(dict(fix.changes))
         self._update_secret_note()
         self.revalidate()
         self.notify(fix.label, title="Fixed")
 
     @on(DetectRow.Detected)
     def _detected(self, event: DetectRow.Detected) -> None:
-        best = event.candidate
-        self.set_field("smtp.host", best.host)
-        self.set_field("smtp.port", best.port)
-        self.set_field("smtp.encryption", best.encryption.value)
-        self._follow_oauth2_provider()
-        if best.username_hint and (row := self.row("smtp.username")) is not None:
-            row.set_placeholder(best.username_hint)
-        self._fill_identity(event.query, best.preset_id, best.username_hint)
+        self.view.detected(event.candidate, event.query)
         self.revalidate()
-
-    def _fill_identity(self, query: str, preset_id: str, username_hint: str) -> None:
-        """Detect from an address also types the username and the sender (empty fields only)."""
-        preset = next((p for p in self.mail_app.presets() if p.id == preset_id), None)
-        for key, value in self.session.identity_changes(query, preset, username_hint).items():
-            self.set_field(key, value)
-        self._update_recipient()
 
     @on(PresetRow.Chosen)
     def _on_preset(self, event: PresetRow.Chosen) -> None:
-        preset = event.preset
-        for key, value in preset.settings_changes().items():
-            self.set_field(key, value)
-        if preset.region and self.state.driver_name == "ses":
-            self.set_field("ses.region", preset.region)
-        self._update_username_hint()
-        self._follow_oauth2_provider()
-        self._update_driver_visibility()
-        self._update_secret_note()
+        self.view.preset_chosen(event.preset)
         self.revalidate()
 
     # ------------------------------------------------------------------ saving
-
-    def person_changed_keys(self) -> list[str]:
-        """The keys changed in this TUI since the last save, secrets apart: all ctrl+s writes."""
-        return self.session.changed_keys()
 
     def describe_changes(self) -> list[str]:
         """What changed since the last save, one line each; secrets by name only."""
@@ -729,40 +478,22 @@ class FormScreen(Screen[None]):
             self.notify(result.message, title="Not saved", severity="error", timeout=10)
             return False
         if result.kind == "conflict":
-            self._ask_about_conflicts(result)
+            ask_about_conflicts(self, result, lambda choice: self.save(resolved=choice))
             return False
-        app = self.mail_app
-        app.reload()
-        shown = self.session.saved(app.loaded, app.secret_sources(), result.taken)
+        self.config.reload()
+        shown = self.session.saved(self.config.loaded, self.config.secret_sources(), result.taken)
         for key, value in shown.items():
             if (row := self.row(key)) is not None:
                 row.set_value(value)
         if "driver" in shown:
             self._update_driver_visibility()
-        for row in self.rows():
-            row.set_source(self._source(row.spec.key))
+        self.view.show_sources(self._source)
         self._update_secret_note()
         self.revalidate()
         self.notify(result.message, severity=result.severity)
         if result.overridden:
             self.notify(result.overridden_message, severity="warning", timeout=8)
         return True
-
-    def _ask_about_conflicts(self, result: SaveResult) -> None:
-        """The file and this TUI changed the same keys: show both, let the person choose."""
-        from tui_mailsetup.tui.form_session import key_shown
-        from tui_mailsetup.tui.screens.dialogs import ConflictScreen
-
-        seen = dict(result.conflicts)
-
-        def decided(choice: str | None) -> None:
-            if choice in {"mine", "theirs"}:
-                self.save(resolved=(choice, seen))
-            else:
-                self.notify(result.declined_message, severity="warning")
-
-        others = [key_shown(k) for k in result.others]
-        self.app.push_screen(ConflictScreen(result.conflict_rows, others), decided)
 
     def focus_field(self, key: str) -> None:
         section = section_of(key)
@@ -801,68 +532,32 @@ class FormScreen(Screen[None]):
             return
         self.sync_rows()
         self.revalidate()
-        request = self.session.test_request(self.typed_recipient(), self.mail_app.loaded)
+        request = self.session.test_request(self.typed_recipient(), self.config.loaded)
         if isinstance(request, Refusal):
             self.notify(request.message, title=request.title, severity="error", timeout=8)
             return
-        if (limited := self.mail_app.rate_limit_text()) is not None and not confirmed:
-            from tui_mailsetup.tui.screens.dialogs import ConfirmScreen
-
-            body = Text(limited.plain + ".", style="bold")
-            body.append(
-                "\nThe server refused the last test for sending too much. Another test now "
-                "may be refused too, and may extend the wait."
-            )
-
-            def decided(yes: bool | None) -> None:
-                if yes:
-                    self.action_send_test(confirmed=True)
-
-            self.app.push_screen(ConfirmScreen("Rate limited", body, "Test anyway"), decided)
+        if (limited := self.services.history.rate_limit_text()) is not None and not confirmed:
+            confirm_rate_limited(self, limited, lambda: self.action_send_test(confirmed=True))
             return
         self.show_section("review")
         if (dns := self.dns_panel) is not None:
             # The transcript needs the room more than the last DNS report (f3 runs it again).
             dns.hide_report()
-        self._sent_settings = request.settings
         self.sending = True
         self.refresh_bindings()
         self.send_worker(request)
 
     @work(exclusive=True, exit_on_error=False, group="send", name="test-send")
     async def send_worker(self, request: TestRequest) -> None:
-        await self.section_ready("review")
-        pane = self.pane
-        assert pane is not None
-        pane.start(request.heading)
-        from tui_mailsetup.engine.events import Outcome
-        from tui_mailsetup.runner import run_test
-
-        def on_event(event: Event) -> None:
-            pane.add_event(event)
-            if isinstance(event, Outcome):
-                self.post_message(TestFinished(event))
-
+        """Wait for the review section, then its panel sends (its own worker)."""
         try:
-            # The one runner: every failure, before a connection too, ends as an Outcome
-            # in the pane, with the diagnosis the command line prints.
-            await run_test(
-                self.mail_app.loaded,
-                request.recipients,
-                settings=request.settings,
-                secret=request.secret,
-                on_event=on_event,
-                driver_factory=self.mail_app.driver_factory,
-                message_builder=self.mail_app.message_builder,
-                kind="tui",
-                record=False,  # the app records it (TestFinished), and says if it cannot
-            )
+            await self.section_ready("review")
         except asyncio.CancelledError:
-            pane.cancelled()
             self._send_ended()
             raise
-        except Exception as exc:
-            pane.crashed(exc)  # a bug: the runner turns every expected failure into an Outcome
+        self.review_panel().send_test(request, self.services.run_test)
+
+    def on_review_panel_test_ended(self) -> None:
         self._send_ended()
 
     def _send_ended(self) -> None:
@@ -873,6 +568,8 @@ class FormScreen(Screen[None]):
         """Escape: stop a running test send, and a running DNS check."""
         if self.sending:
             self.workers.cancel_group(self, "send")
+            with contextlib.suppress(NoMatches):
+                self.review_panel().cancel_test()
         if self.checking_dns and (panel := self.dns_panel) is not None:
             panel.cancel()
 
@@ -905,13 +602,11 @@ class FormScreen(Screen[None]):
         self.maximize(view, container=False)
         self.set_focus(view.query_one("#verdict-scroll"))
 
-    @on(TestFinished)
-    def _on_test_finished(self, event: TestFinished) -> None:
+    def test_recorded(self, outcome: Outcome) -> None:
+        """The app has recorded a finished test (from its TestFinished): show the result."""
         self.sending = False
         self.refresh_bindings()
-        self.mail_app.record_outcome(event.outcome, self._sent_settings)
         self.show_last_result()
-        self.mail_app.after_test(event.outcome)
 
     def show_last_result(self) -> None:
         try:
@@ -920,9 +615,9 @@ class FormScreen(Screen[None]):
             return
         pane = self.pane
         if pane is not None and pane.outcome is not None:
-            panel.show_last_result(self.mail_app.rate_limit_text())
+            panel.show_last_result(self.services.history.rate_limit_text())
         else:
-            panel.show_last_result(self.mail_app.last_result_text())
+            panel.show_last_result(self.services.history.last_result_text())
 
     # ------------------------------------------------------------------ sender domain DNS
 
@@ -935,132 +630,74 @@ class FormScreen(Screen[None]):
 
     def dns_settings(self) -> MailSettings:
         """The settings the DNS check uses: what is typed, even while another field has an error."""
-        return self.session.dns_settings(self.mail_app.loaded.settings)
+        return self.session.dns_settings(self.config.loaded.settings)
 
     def action_check_dns(self) -> None:
-        """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3)."""
+        """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3).
+
+        The DNS panel runs the check (its own worker) and says when it ended (Finished)."""
         self.sync_rows()
         self.show_section("review")
         if self.checking_dns:
             self.notify("A DNS check is running; escape cancels it.", severity="warning")
             return
-        settings = self.dns_settings()
-        if not settings.sender.address:
+        settings: MailSettings | None = self.dns_settings()
+        if settings is not None and not settings.sender.address:
+            settings = None
             self.notify(
                 "Set the sender address first: its domain is the one checked.",
                 title="No sender address",
                 severity="warning",
             )
-            self.dns_worker(None)
-            return
-        self.checking_dns = True
-        self.refresh_bindings()
-        self.dns_worker(settings)
-
-    def dns_worker(self, settings: MailSettings | None) -> None:
-        """The panel runs the check (its own worker) and says when it ended."""
-        panel = self.dns_panel
-        if panel is None:
-            self._dns_ended()
-            return
-        panel.check(settings)
+        if (panel := self.dns_panel) is not None:
+            self._dns_running(settings is not None)
+            panel.check(settings)
 
     @on(DnsPanel.Finished)
     def _dns_finished(self) -> None:
-        self._dns_ended()
+        self._dns_running(False)
         self.on_dns_checked()
 
     def on_dns_checked(self) -> None:
         """Subclasses show the new DNS summary (the home screen)."""
 
-    def _dns_ended(self) -> None:
-        self.checking_dns = False
+    def _dns_running(self, running: bool) -> None:
+        self.checking_dns = running
         self.refresh_bindings()
 
-    # ------------------------------------------------------------------ buttons
+    # ------------------------------------------------------------------ the panels' requests
 
-    @on(Button.Pressed, "#btn-dns")
-    def _dns_pressed(self) -> None:
+    def on_dns_panel_check_requested(self) -> None:
         self.action_check_dns()
 
-    @on(Button.Pressed, "#btn-test")
-    def _test_pressed(self) -> None:
+    def on_review_panel_test_requested(self) -> None:
         self.action_send_test()
 
-    @on(Button.Pressed, "#btn-save")
-    def _save_pressed(self) -> None:
+    def on_review_panel_save_requested(self) -> None:
         self.save()
 
-    @on(Button.Pressed, "#btn-export")
-    def _export_pressed(self) -> None:
+    def on_review_panel_export_requested(self) -> None:
         self.action_export()
 
-    @on(Button.Pressed, "#btn-save-log")
-    def _save_log_pressed(self) -> None:
+    def on_review_panel_save_log_requested(self) -> None:
         self.action_save_transcript()
 
-    @on(Input.Submitted, "#recipient")
-    def _recipient_submitted(self) -> None:
-        self.action_send_test()
-
     def action_export(self) -> None:
-        from tui_mailsetup.tui.screens.dialogs import ExportScreen
-
-        exporter = self.mail_app.exporter
-        settings = self.settings
-        if exporter is None:
-            self.notify("Export is not available in this version.", severity="warning")
-            return
-        if settings is None:
-            self.notify("Fix the errors first.", severity="error")
-            return
-        self.app.push_screen(
-            ExportScreen(exporter, without_secrets(settings), self.mail_app.config_path)
-        )
+        open_export(self, self.services.exporter, self.settings, self.services.config_path)
 
     def action_save_transcript(self) -> None:
-        from tui_mailsetup.tui.screens.dialogs import SaveTranscriptScreen
-
         pane = self.pane
-        if pane is None or not pane.transcript_text().strip():
-            self.notify("No transcript yet: ctrl+t sends a test.", severity="warning")
-            return
-        default = self.mail_app.config_path.with_name("transcript.txt")
-        self.app.push_screen(SaveTranscriptScreen(pane.transcript_text(), default))
-
-    # ------------------------------------------------------------------ help
+        default = self.services.config_path.with_name("transcript.txt")
+        open_save_transcript(self, pane.transcript_text() if pane is not None else "", default)
 
     def action_help(self) -> None:
-        from tui_mailsetup.settings import field_doc
-        from tui_mailsetup.tui.screens.dialogs import HelpScreen
-
-        detect = _ancestor(self.focused, DetectRow)
-        if detect is not None and detect.details:
-            self.app.push_screen(HelpScreen("What Detect tried", Text(detect.details)))
-            return
-        row = _row_of(self.focused)
-        if row is None:
-            self.app.push_screen(HelpScreen.general())
-            return
-        key = row.spec.key
-        self.app.push_screen(
-            HelpScreen.for_field(
-                key, row.spec.label, field_doc(key), row.finding, self._source(key)
-            )
-        )
+        detect = ancestor(self.focused, DetectRow)
+        row = ancestor(self.focused, FieldRow)
+        field = None
+        if row is not None:
+            key = row.spec.key
+            field = (key, row.spec.label, row.finding, self._source(key))
+        open_help(self, detect.details if detect is not None else "", field)
 
 
-def _ancestor(widget: Widget | None, kind: type[W]) -> W | None:
-    while widget is not None:
-        if isinstance(widget, kind):
-            return widget
-        parent = widget.parent
-        widget = parent if isinstance(parent, Widget) else None
-    return None
-
-
-def _row_of(widget: Widget | None) -> FieldRow | None:
-    return _ancestor(widget, FieldRow)
-
-
-__all__ = ["FormScreen", "TestFinished"]
+__all__ = ["FormScreen"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,7 +17,11 @@ from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, FORM_SECRET_KEYS, SECTIONS
 from tui_mailsetup.tui.form_session import source_words
 from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.tui.services import TuiServices
 from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
+
+if TYPE_CHECKING:
+    from tui_mailsetup.engine.events import Outcome
 
 TAB_TITLES = {"review": "Test"}
 
@@ -34,7 +38,7 @@ class SectionTabs(TabbedContent):
     def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
         screen = self.screen
         focused = screen.focused
-        target = f"tab-{getattr(screen, '_target_section', '')}"
+        target = f"tab-{screen.target_section}" if isinstance(screen, FormScreen) else ""
         if not (
             focused is not None
             and event.tab_pane in focused.ancestors
@@ -55,8 +59,8 @@ class SectionTabs(TabbedContent):
         if event.tab.id is not None:
             pane_id = ContentTab.sans_prefix(event.tab.id)
             screen = self.screen
-            if hasattr(screen, "_target_section"):
-                screen._target_section = pane_id.removeprefix("tab-")
+            if isinstance(screen, FormScreen):
+                screen.target_section = pane_id.removeprefix("tab-")
 
 
 class SettingsScreen(FormScreen):
@@ -69,14 +73,14 @@ class SettingsScreen(FormScreen):
         ),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._target_section = "home"
+    def __init__(self, services: TuiServices) -> None:
+        super().__init__(services)
+        self.target_section = "home"
 
     @property
     def section_ids(self) -> tuple[str, ...]:
         ids = ("home", *(section.id for section in SECTIONS))
-        return (*ids, "inbox") if self.mail_app.inbox is not None else ids
+        return (*ids, "inbox") if self.services.inbox is not None else ids
 
     def compose_body(self) -> ComposeResult:
         from tui_mailsetup.tui.widgets.home import HomePanel
@@ -87,14 +91,14 @@ class SettingsScreen(FormScreen):
             # Every section (hidden behind Home) is built right after the first frame.
             for section in SECTIONS:
                 yield TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}")
-            if self.mail_app.inbox is not None:
+            if self.services.inbox is not None:
                 from tui_mailsetup.tui.widgets.inbox import InboxPane
 
                 with TabPane("Inbox", id="tab-inbox"):
-                    yield InboxPane(self.mail_app.inbox, id="inbox")
+                    yield InboxPane(self.services.inbox, id="inbox")
 
     def after_mount(self) -> None:
-        if self.mail_app.config_ready:
+        if self.config.config_ready:
             self.update_home()
         else:
             # The first frame: the summary's lines, their values a moment later.
@@ -123,7 +127,7 @@ class SettingsScreen(FormScreen):
 
     def update_home(self) -> None:
         """Redraw the summary (after a save, a test, a DNS check, and when shown)."""
-        if not self.mail_app.config_ready:
+        if not self.config.config_ready:
             return  # the first frame shows the lines; the values follow (after_load)
         try:
             panel = self.query_one("#home", HomePanel)
@@ -155,7 +159,7 @@ class SettingsScreen(FormScreen):
         return active.removeprefix("tab-")
 
     def show_section(self, section_id: str) -> None:
-        self._target_section = section_id
+        self.target_section = section_id
         tabbed = self.query_one(TabbedContent)
         pending = self.ensure_section(section_id)
         tabbed.active = f"tab-{section_id}"
@@ -175,6 +179,11 @@ class SettingsScreen(FormScreen):
             except Exception:
                 continue
             tab.label = f"{title} ✘" if section.id in errors else title
+
+    def test_recorded(self, outcome: Outcome) -> None:
+        super().test_recorded(outcome)
+        # The demo's sandbox received the test: its inbox shows it.
+        self.refresh_inbox()
 
     def refresh_inbox(self) -> None:
         from tui_mailsetup.tui.widgets.inbox import InboxPane
@@ -215,8 +224,8 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
     from tui_mailsetup.secrets import credentials_problem
     from tui_mailsetup.settings import Driver
 
-    app = screen.mail_app
-    settings = screen.settings or app.loaded.settings
+    services = screen.services
+    settings = screen.settings or screen.config.loaded.settings
     state = screen.state
     driver = state.driver
     rows = [HomeRow("d", "Send with", Text(DRIVER_LABELS[driver]), "driver")]
@@ -260,14 +269,14 @@ def home_rows(screen: FormScreen) -> list[HomeRow]:
                 login.append(f"; {label} from {source_words(source)}")
             else:
                 login.append(f"; {label} not set", style="bold red")
-                problem = credentials_problem(app.config_path)
+                problem = credentials_problem(services.config_path)
                 if problem:
                     login.append(f"\n{'':17}{problem}", style="bold red")
         rows.append(HomeRow("c", "Login", login, "credentials"))
     sender = settings.sender
     shown = f"{sender.name} <{sender.address}>" if sender.name else sender.address
     rows.append(HomeRow("n", "Sender", Text(shown or "(not set)"), "sender"))
-    last = app.last_result_text()
+    last = services.history.last_result_text()
     rows.append(HomeRow("t", "Last test", last[len("Last test: ") :], "review"))
     dns = screen.dns_panel
     dns_text = Text(dns.status_plain()) if dns is not None and dns.report_shown else None
@@ -287,8 +296,8 @@ def oauth2_login_words(screen: FormScreen) -> Text:
     from tui_mailsetup.settings import OAuth2Provider
     from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES, signed_in_as
 
-    app = screen.mail_app
-    settings = screen.settings or app.loaded.settings
+    loaded = screen.config.loaded
+    settings = screen.settings or loaded.settings
     # The form's provider: it may have followed the host since the settings were validated.
     provider = str(screen.state.base.get("oauth2", {}).get("provider") or "microsoft")
     text = Text(f"; OAuth2 with {PROVIDER_NAMES.get(provider, provider)}")
@@ -297,7 +306,7 @@ def oauth2_login_words(screen: FormScreen) -> Text:
     except ValueError:
         oauth2 = settings.oauth2
     settings = settings.model_copy(update={"oauth2": oauth2})
-    who = signed_in_as(dataclasses.replace(app.loaded, settings=settings))
+    who = signed_in_as(dataclasses.replace(loaded, settings=settings))
     if who is not None:
         text.append(f", signed in as {who}")
     else:
