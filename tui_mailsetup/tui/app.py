@@ -404,7 +404,7 @@ class MailSetupApp(App[int]):
                 )
         from tui_mailsetup.tui.screens.machine import machine_command
 
-        yield machine_command(self)
+        yield machine_command(self, self.services.config)
         yield SystemCommand("Help", "Keys and help for the focused field (f1)", self._help)
         yield SystemCommand("Quit", "Quit (ctrl+q)", self.action_request_quit)
         yield from super().get_system_commands(screen)

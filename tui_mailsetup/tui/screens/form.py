@@ -1,19 +1,22 @@
-"""What the wizard and the settings screen share: the form, live validation, fixes, save and test.
+"""The form screen: the coordinator of one form, which the wizard and the settings lay out.
 
-The two screens differ only in how they lay the sections out (steps with
-Back/Next, or tabs); everything a person does with the values happens here,
-and every judgement about a value is the engine's (:mod:`tui_mailsetup.validation`).
+The two screens differ only in how they lay the sections out (steps with Back/Next, or
+tabs: ``compose_body``, ``section_container``, ``show_section``, ``current_section``);
+everything a person does with the values goes through here, by concern: the decisions in
+:class:`~tui_mailsetup.tui.form_session.FormSession` (Textual-free), the widgets' upkeep
+in :mod:`.form_view`, when sections are built in :mod:`.form_sections`, the test send and
+the DNS check in :mod:`.form_review`, the dialogs in :mod:`.form_dialogs`. What the screen
+needs from outside comes in a :class:`~tui_mailsetup.tui.services.TuiServices`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
@@ -24,32 +27,18 @@ from textual.widgets import Footer, Header, Input, Static
 
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.fixes import Fix
-from tui_mailsetup.tui.form import (
-    SECTIONS,
-    FormState,
-    Section,
-    section_of,
-)
-from tui_mailsetup.tui.form_session import (
-    FormSession,
-    Refusal,
-    TestRequest,
-)
+from tui_mailsetup.tui.form import SECTIONS, FormState, Section, section_of
+from tui_mailsetup.tui.form_session import FormSession
 from tui_mailsetup.tui.screens.form_dialogs import (
     ask_about_conflicts,
     confirm_pin,
-    confirm_rate_limited,
     open_export,
     open_help,
     open_save_transcript,
 )
+from tui_mailsetup.tui.screens.form_review import ReviewFlow
 from tui_mailsetup.tui.screens.form_sections import SectionMounter
-from tui_mailsetup.tui.screens.form_view import (
-    FormView,
-    ancestor,
-    build_section,
-    focus_chain,
-)
+from tui_mailsetup.tui.screens.form_view import FormView, ancestor, build_section, focus_chain
 from tui_mailsetup.tui.services import TuiServices
 from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 from tui_mailsetup.tui.widgets.field import FieldRow
@@ -62,7 +51,7 @@ if TYPE_CHECKING:
     from tui_mailsetup.engine.events import Outcome
     from tui_mailsetup.settings import MailSettings
     from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
-    from tui_mailsetup.tui.widgets.review import ReviewPanel
+    from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
 
 
 class FormScreen(Screen[None]):
@@ -96,8 +85,7 @@ class FormScreen(Screen[None]):
         if self.config.config_ready:
             self._take_config()
         self.sections = SectionMounter(self, services.config, services.keys)
-        self.sending = False
-        self.checking_dns = False
+        self.review = ReviewFlow(self, self, services)
         self._focus_after_mount: str | None = None
         self._fix_shown = False
         self.target_section = "driver"
@@ -240,15 +228,13 @@ class FormScreen(Screen[None]):
         # Validation (and its imports) waits for the frame with the values: it shows at once.
         self.call_after_refresh(self.revalidate)
         # A moment after that frame, so that it is painted (and read) before the work.
-        self.call_after_refresh(self.set_timer, 0.05, self._prebuild)
+        prebuild = self.sections.prebuild
+        self.call_after_refresh(self.set_timer, 0.05, lambda: prebuild(self.section_ids))
         for warning in self.config.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
 
     def after_load(self) -> None:
         """Subclasses show what needed the loaded configuration (the home screen's summary)."""
-
-    def _prebuild(self) -> None:
-        self.sections.prebuild(self.section_ids)
 
     def after_mount(self) -> None:
         """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
@@ -366,11 +352,12 @@ class FormScreen(Screen[None]):
         """Validate what is on screen with the engine's function; mark every field."""
         changed = self.session.validate()
         findings = self.session.findings
+        self.view.update_signin()
         if not changed:
             return findings
         self.view.show_findings(findings)
         with contextlib.suppress(NoMatches):
-            self.review_panel().show_findings(findings)
+            self.review.review_panel().show_findings(findings)
         self.on_findings_changed(findings)
         fix_shown = self.fix_on_offer() is not None
         if fix_shown != self._fix_shown:
@@ -441,6 +428,13 @@ class FormScreen(Screen[None]):
         self.view.detected(event.candidate, event.query)
         self.revalidate()
 
+    def on_sign_in_row_client_id_given(self, message: SignInRow.ClientIdGiven) -> None:
+        """Kept in the form (ctrl+s saves it with the rest; nothing is written before)."""
+        self.set_field("oauth2.client_id", message.client_id)
+        self.revalidate()
+        if (row := self.view.update_signin()) is not None:
+            row.continue_sign_in()
+
     @on(PresetRow.Chosen)
     def _on_preset(self, event: PresetRow.Chosen) -> None:
         self.view.preset_chosen(event.preset)
@@ -481,14 +475,8 @@ class FormScreen(Screen[None]):
             ask_about_conflicts(self, result, lambda choice: self.save(resolved=choice))
             return False
         self.config.reload()
-        shown = self.session.saved(self.config.loaded, self.config.secret_sources(), result.taken)
-        for key, value in shown.items():
-            if (row := self.row(key)) is not None:
-                row.set_value(value)
-        if "driver" in shown:
-            self._update_driver_visibility()
+        self.view.saved(self.config.loaded, self.config.secret_sources(), result.taken)
         self.view.show_sources(self._source)
-        self._update_secret_note()
         self.revalidate()
         self.notify(result.message, severity=result.severity)
         if result.overridden:
@@ -505,73 +493,54 @@ class FormScreen(Screen[None]):
             self._focus_after_mount = None
             self.set_focus(row.editor)
 
-    # ------------------------------------------------------------------ test send
+    # ------------------------------------------------------------------ test send, DNS
 
-    def review_panel(self) -> ReviewPanel:
-        """The review section's panel; NoMatches until the section is built."""
-        return cast("ReviewPanel", self.query_one("#review"))
+    @property
+    def sending(self) -> bool:
+        return self.review.sending
+
+    @property
+    def checking_dns(self) -> bool:
+        return self.review.checking_dns
 
     @property
     def pane(self) -> DiagnosticsPane | None:
-        try:
-            return cast("DiagnosticsPane", self.query_one("#diagnostics"))
-        except NoMatches:
-            return None
+        return self.review.pane
 
-    def typed_recipient(self) -> str:
-        with contextlib.suppress(NoMatches):
-            return self.query_one("#recipient", Input).value
-        return ""
+    @property
+    def dns_panel(self) -> DnsPanel | None:
+        return self.review.dns_panel
 
     def recipients(self) -> list[str]:
-        return self.session.recipients(self.typed_recipient())
+        return self.session.recipients(self.review.typed_recipient())
 
-    def action_send_test(self, confirmed: bool = False) -> None:
-        if self.sending:
-            self.notify("A test is running; escape cancels it.", severity="warning")
-            return
-        self.sync_rows()
-        self.revalidate()
-        request = self.session.test_request(self.typed_recipient(), self.config.loaded)
-        if isinstance(request, Refusal):
-            self.notify(request.message, title=request.title, severity="error", timeout=8)
-            return
-        if (limited := self.services.history.rate_limit_text()) is not None and not confirmed:
-            confirm_rate_limited(self, limited, lambda: self.action_send_test(confirmed=True))
-            return
-        self.show_section("review")
-        if (dns := self.dns_panel) is not None:
-            # The transcript needs the room more than the last DNS report (f3 runs it again).
-            dns.hide_report()
-        self.sending = True
-        self.refresh_bindings()
-        self.send_worker(request)
+    def action_send_test(self) -> None:
+        self.review.send_test()
 
-    @work(exclusive=True, exit_on_error=False, group="send", name="test-send")
-    async def send_worker(self, request: TestRequest) -> None:
-        """Wait for the review section, then its panel sends (its own worker)."""
-        try:
-            await self.section_ready("review")
-        except asyncio.CancelledError:
-            self._send_ended()
-            raise
-        self.review_panel().send_test(request, self.services.run_test)
-
-    def on_review_panel_test_ended(self) -> None:
-        self._send_ended()
-
-    def _send_ended(self) -> None:
-        self.sending = False
-        self.refresh_bindings()
+    def action_check_dns(self) -> None:
+        self.review.check_dns()
 
     def action_cancel_send(self) -> None:
         """Escape: stop a running test send, and a running DNS check."""
-        if self.sending:
-            self.workers.cancel_group(self, "send")
-            with contextlib.suppress(NoMatches):
-                self.review_panel().cancel_test()
-        if self.checking_dns and (panel := self.dns_panel) is not None:
-            panel.cancel()
+        self.review.cancel()
+
+    def on_review_panel_test_ended(self) -> None:
+        self.review.send_ended()
+
+    @on(DnsPanel.Finished)
+    def _dns_finished(self) -> None:
+        self.review.dns_finished()
+
+    def on_dns_checked(self) -> None:
+        """Subclasses show the new DNS summary (the home screen)."""
+
+    def test_recorded(self, outcome: Outcome) -> None:
+        """The app has recorded a finished test (from its TestFinished): show the result."""
+        self.review.send_ended()
+        self.show_last_result()
+
+    def show_last_result(self) -> None:
+        self.review.show_last_result()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_send":
@@ -602,69 +571,6 @@ class FormScreen(Screen[None]):
         self.maximize(view, container=False)
         self.set_focus(view.query_one("#verdict-scroll"))
 
-    def test_recorded(self, outcome: Outcome) -> None:
-        """The app has recorded a finished test (from its TestFinished): show the result."""
-        self.sending = False
-        self.refresh_bindings()
-        self.show_last_result()
-
-    def show_last_result(self) -> None:
-        try:
-            panel = self.review_panel()
-        except NoMatches:
-            return
-        pane = self.pane
-        if pane is not None and pane.outcome is not None:
-            panel.show_last_result(self.services.history.rate_limit_text())
-        else:
-            panel.show_last_result(self.services.history.last_result_text())
-
-    # ------------------------------------------------------------------ sender domain DNS
-
-    @property
-    def dns_panel(self) -> DnsPanel | None:
-        try:
-            return cast("DnsPanel", self.query_one("#dns"))
-        except NoMatches:
-            return None
-
-    def dns_settings(self) -> MailSettings:
-        """The settings the DNS check uses: what is typed, even while another field has an error."""
-        return self.session.dns_settings(self.config.loaded.settings)
-
-    def action_check_dns(self) -> None:
-        """Check the sender domain's MX, SPF, DKIM, DMARC and MTA-STS records (f3).
-
-        The DNS panel runs the check (its own worker) and says when it ended (Finished)."""
-        self.sync_rows()
-        self.show_section("review")
-        if self.checking_dns:
-            self.notify("A DNS check is running; escape cancels it.", severity="warning")
-            return
-        settings: MailSettings | None = self.dns_settings()
-        if settings is not None and not settings.sender.address:
-            settings = None
-            self.notify(
-                "Set the sender address first: its domain is the one checked.",
-                title="No sender address",
-                severity="warning",
-            )
-        if (panel := self.dns_panel) is not None:
-            self._dns_running(settings is not None)
-            panel.check(settings)
-
-    @on(DnsPanel.Finished)
-    def _dns_finished(self) -> None:
-        self._dns_running(False)
-        self.on_dns_checked()
-
-    def on_dns_checked(self) -> None:
-        """Subclasses show the new DNS summary (the home screen)."""
-
-    def _dns_running(self, running: bool) -> None:
-        self.checking_dns = running
-        self.refresh_bindings()
-
     # ------------------------------------------------------------------ the panels' requests
 
     def on_dns_panel_check_requested(self) -> None:
@@ -691,13 +597,7 @@ class FormScreen(Screen[None]):
         open_save_transcript(self, pane.transcript_text() if pane is not None else "", default)
 
     def action_help(self) -> None:
-        detect = ancestor(self.focused, DetectRow)
-        row = ancestor(self.focused, FieldRow)
-        field = None
-        if row is not None:
-            key = row.spec.key
-            field = (key, row.spec.label, row.finding, self._source(key))
-        open_help(self, detect.details if detect is not None else "", field)
+        open_help(self, self.focused, self._source)
 
 
 __all__ = ["FormScreen"]

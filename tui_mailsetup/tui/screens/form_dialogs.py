@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.screen import Screen
+from textual.widget import Widget
 
 if TYPE_CHECKING:
     from tui_mailsetup.engine.events import TlsDetails
-    from tui_mailsetup.findings import Finding
     from tui_mailsetup.settings import MailSettings
     from tui_mailsetup.tui.form_session import SaveResult
     from tui_mailsetup.tui.hooks import Exporter
@@ -108,20 +108,24 @@ def open_save_transcript(screen: Screen[Any], transcript: str, default: Path) ->
     screen.app.push_screen(SaveTranscriptScreen(transcript, default))
 
 
-def open_help(
-    screen: Screen[Any],
-    detect_details: str,
-    field: tuple[str, str, Finding | None, str] | None,
-) -> None:
+def open_help(screen: Screen[Any], focused: Widget | None, source: Callable[[str], str]) -> None:
     """f1: what Detect tried (on its row), the focused field's help, else the keys."""
     from tui_mailsetup.settings import field_doc
     from tui_mailsetup.tui.screens.dialogs import HelpScreen
+    from tui_mailsetup.tui.screens.form_view import ancestor
+    from tui_mailsetup.tui.widgets.field import FieldRow
+    from tui_mailsetup.tui.widgets.server_helpers import DetectRow
 
-    if detect_details:
-        screen.app.push_screen(HelpScreen("What Detect tried", Text(detect_details)))
+    detect = ancestor(focused, DetectRow)
+    if detect is not None and detect.details:
+        screen.app.push_screen(HelpScreen("What Detect tried", Text(detect.details)))
         return
-    if field is None:
+    row = ancestor(focused, FieldRow)
+    if row is None:
         screen.app.push_screen(HelpScreen.general())
         return
-    key, label, finding, source = field
-    screen.app.push_screen(HelpScreen.for_field(key, label, field_doc(key), finding, source))
+    key = row.spec.key
+    help_screen = HelpScreen.for_field(
+        key, row.spec.label, field_doc(key), row.finding, source(key)
+    )
+    screen.app.push_screen(help_screen)

@@ -25,8 +25,10 @@ from tui_mailsetup.tui.services import TuiServices
 from tui_mailsetup.tui.widgets.field import FieldRow
 
 if TYPE_CHECKING:
+    from tui_mailsetup.config_file import LoadedConfig
     from tui_mailsetup.engine.detect import Candidate
     from tui_mailsetup.presets import Preset
+    from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
 
 
 def build_section(
@@ -56,7 +58,10 @@ def build_section(
         children.append(Static("", id="secret-note", classes="section-intro"))
         from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
 
-        children.append(SignInRow())
+        signin = SignInRow()
+        signin.settings = session.settings
+        signin.loaded = services.config.loaded if services.config.config_ready else None
+        children.append(signin)
     for spec in section.fields:
         row = FieldRow(spec, session.state.get(spec.key), source=source(spec.key))
         row.display = spec.applies_to(session.state.driver_name)
@@ -135,6 +140,18 @@ class FormView:
         self.set_fields(self.session.identity_changes(query, preset, best.username_hint))
         self.update_recipient()
 
+    def saved(
+        self, loaded: LoadedConfig, secret_sources: dict[str, str | None], taken: list[str]
+    ) -> None:
+        """After ctrl+s: the session takes the reloaded file; the keys taken from it show."""
+        shown = self.session.saved(loaded, secret_sources, taken)
+        for key, value in shown.items():
+            if (row := self.row(key)) is not None:
+                row.set_value(value)
+        if "driver" in shown:
+            self.update_visibility()
+        self.update_secret_note()
+
     def preset_chosen(self, preset: Preset) -> None:
         self.set_fields(dict(preset.settings_changes()))
         if preset.region and self.session.state.driver_name == "ses":
@@ -206,6 +223,17 @@ class FormView:
         if (row := self.row("smtp.username")) is not None:
             hint = preset.username_hint if preset is not None and preset.username_hint else ""
             row.set_placeholder(hint or "empty: no login")
+
+    def update_signin(self) -> SignInRow | None:
+        """The sign-in row follows the values as typed (and the configuration as loaded)."""
+        if not self.root.query("#oauth2-signin"):
+            return None
+        from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
+
+        row = self.root.query_one("#oauth2-signin", SignInRow)
+        row.settings = self.session.settings
+        row.loaded = self.services.config.loaded if self.services.config.config_ready else None
+        return row
 
     def update_secret_note(self) -> None:
         session = self.session
