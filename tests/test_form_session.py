@@ -273,3 +273,30 @@ def test_xoauth2_follows_the_hosts_provider_unless_the_file_names_one(tmp_path: 
     assert session.secret_note("Google").text.startswith("OAuth2: no password. Sign in with Google")
     # The password rows give way to the sign-in.
     assert session.hidden_keys() == {"smtp.password", "smtp.password_command"}
+
+
+def test_a_finished_test_is_recorded_once_and_shown_from_what_was_recorded(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from tui_mailsetup.paths import state_path
+    from tui_mailsetup.settings import MailSettings
+    from tui_mailsetup.state import load_state
+    from tui_mailsetup.tui.services import TestHistory
+
+    path = config(tmp_path)
+    history = TestHistory(path)
+    assert history.last_result_text().plain == "Last test: none yet (ctrl+t sends one)"
+    limited = Diagnosis(Stage.MAIL, "rate limited", retry_after=time.time() + 3600)
+    settings = MailSettings.model_validate({"smtp": {"host": "mail.example.test", "port": 587}})
+    assert history.record(Outcome(False, Stage.MAIL, 0.1, limited), settings) is None
+    # Written for `show` and the next start …
+    assert load_state(path).summary()["last_test"].startswith("failed at mail")
+    # … and shown from what was recorded: the state file is not read back.
+    state_path(path).unlink()
+    shown = history.last_result_text().plain
+    assert shown.startswith("Last test: failed at mail (exit 75): rate limited (tui to ")
+    assert "mail.example.test:587" in shown
+    rate = history.rate_limit_text()
+    assert rate is not None and rate.plain.startswith("Rate limited until ")

@@ -221,7 +221,11 @@ class MachineScreen(Screen[None]):
             loaded.settings if loaded is not None else None,
         )
         text = "\n".join(status_lines(document))
-        self.app.call_from_thread(self.query_one("#machine-status", Static).update, text)
+        # The widget is looked up on the app's thread too, not only updated there.
+        self.app.call_from_thread(self._show_status, text)
+
+    def _show_status(self, text: str) -> None:
+        self.query_one("#machine-status", Static).update(text)
 
     @work(thread=True, exclusive=True, group="mta", exit_on_error=False)
     def action_preview_apply(self) -> None:
