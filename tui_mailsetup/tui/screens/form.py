@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 
 class FormScreen(Screen[None]):
-    """Base of the wizard and the settings screen."""
+    """One form's coordinator: its keys, actions and messages; the wizard and the settings
+    screen lay its sections out."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Quit first: the footer cuts from the right, and quitting must always show.

@@ -81,6 +81,7 @@ class FormView:
         self.session = session
         """The values shown (replaced once the configuration is loaded)."""
         self.services = services
+        self._signin: SignInRow | None = None
 
     # ------------------------------------------------------------------ changes
 
@@ -226,11 +227,15 @@ class FormView:
 
     def update_signin(self) -> SignInRow | None:
         """The sign-in row follows the values as typed (and the configuration as loaded)."""
-        if not self.root.query("#oauth2-signin"):
-            return None
-        from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
+        row = self._signin
+        if row is None:
+            # Looked up once it is built (the credentials section), then kept: this runs
+            # with every keystroke's validation.
+            if not self.root.query("#oauth2-signin"):
+                return None
+            from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
 
-        row = self.root.query_one("#oauth2-signin", SignInRow)
+            row = self._signin = self.root.query_one("#oauth2-signin", SignInRow)
         row.settings = self.session.settings
         row.loaded = self.services.config.loaded if self.services.config.config_ready else None
         return row
