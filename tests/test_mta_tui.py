@@ -39,7 +39,9 @@ async def test_status_apply_confirmed_then_test_delivered(
         )
         app = MailSetupApp(config, first_run=False)
         async with app.run_test(size=(100, 40)) as pilot:
-            screen = MachineScreen(mta="postfix", config_dir=postfix_instance.config_dir)
+            screen = MachineScreen(
+                config=app.services.config, mta="postfix", config_dir=postfix_instance.config_dir
+            )
             await app.push_screen(screen)
 
             def status() -> str:

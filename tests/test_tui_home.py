@@ -240,7 +240,14 @@ async def test_f1_on_the_password_names_set_secret(config_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_section(pilot, "credentials")
         burst(app, ["tab", "f1"])
-        await wait_for(pilot, lambda: bool(app.screen.query("#help-body")))
+        # Laid out, not only mounted: before its first layout the body has no size to draw in.
+        await wait_for(
+            pilot,
+            lambda: (
+                bool(app.screen.query("#help-body"))
+                and bool(rendered_text(app.screen.query_one("#help-body")).strip())
+            ),
+        )
         assert isinstance(app.screen, HelpScreen)
         body = rendered_text(app.screen.query_one("#help-body"))
         assert "set-secret smtp.password" in body

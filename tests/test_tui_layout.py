@@ -216,7 +216,7 @@ async def test_this_machine_keeps_quit_and_its_buttons_in_view_and_wraps_its_log
     app = MailSetupApp(config_path, first_run=False)
     async with app.run_test(size=size) as pilot:
         await settled(pilot)
-        screen = MachineScreen(mta="postfix")
+        screen = MachineScreen(config=app.services.config, mta="postfix")
         await app.push_screen(screen)
         await pilot.pause()
         screen._log(refusal)

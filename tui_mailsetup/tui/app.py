@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import RenderableType
-from rich.text import Text
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -26,6 +25,7 @@ from tui_mailsetup.tui.hooks import (
     default_message_builder,
 )
 from tui_mailsetup.tui.nocolor import with_signal_greys
+from tui_mailsetup.tui.services import TestHistory, TuiServices
 
 if TYPE_CHECKING:
     from textual.filter import LineFilter
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from tui_mailsetup.config_peek import Peek
     from tui_mailsetup.engine.events import Outcome
     from tui_mailsetup.presets import Preset
-    from tui_mailsetup.settings import MailSettings
     from tui_mailsetup.tui.screens.form import FormScreen
+    from tui_mailsetup.tui.widgets.review import TestFinished
 
 _DEFAULT: Any = object()
 
@@ -91,18 +91,18 @@ class MailSetupApp(App[int]):
         self._loaded: LoadedConfig | None = loaded
         self.load_error: ConfigError | None = None
         """Set when the configuration did not load after the first frame (the app exits 78)."""
-        self.peek: Peek | None = None
+        self._peek: Peek | None = None
         self._system = system
         if loaded is None:
             from tui_mailsetup.config_peek import peek_config
 
-            self.peek = peek_config(config_path, system=system)
-            if self.peek is None:
+            self._peek = peek_config(config_path, system=system)
+            if self._peek is None:
                 # Unreadable, not UTF-8, not TOML: loading says why (ConfigError), now.
                 from tui_mailsetup.config_file import load_config
 
                 self._loaded = load_config(config_path, system=system)
-        self.config_path: Path = self.peek.path if self.peek is not None else self.loaded.path
+        self.config_path: Path = self._peek.path if self._peek is not None else self.loaded.path
         self.banner = banner
         self.inbox = inbox
         self.driver_factory: DriverFactory = driver_factory or default_driver_factory
@@ -111,11 +111,10 @@ class MailSetupApp(App[int]):
         self._first_run_given = first_run is not None
         if first_run is not None:
             self.first_run = first_run
-        elif self.peek is not None:
-            self.first_run = peek_needs_wizard(self.peek)
+        elif self._peek is not None:
+            self.first_run = peek_needs_wizard(self._peek)
         else:
             self.first_run = needs_wizard(self.loaded)
-        self.last_outcome: Outcome | None = None
         self._first_frame_out = False
         self._secret_sources: dict[str, str | None] | None = None
         """Found by the loading thread with the configuration; taken by the first screen."""
@@ -123,6 +122,27 @@ class MailSetupApp(App[int]):
 
         self.keys = KeyRouter(self)
         keep_pasted_escapes()
+        self.services = TuiServices(
+            config=self,
+            keys=self.keys,
+            history=TestHistory(self.config_path),
+            config_path=self.config_path,
+            driver_factory=self.driver_factory,
+            message_builder=self.message_builder,
+            exporter=self.exporter,
+            inbox=inbox,
+            banner=banner,
+        )
+        """What the screens get (they never reach into the app)."""
+
+    @property
+    def last_outcome(self) -> Outcome | None:
+        """The last test sent in this session (None before one)."""
+        return self.services.history.last_outcome
+
+    @property
+    def peek(self) -> Peek | None:
+        return self._peek
 
     @property
     def loaded(self) -> LoadedConfig:
@@ -157,11 +177,9 @@ class MailSetupApp(App[int]):
         # Closing while the sections are still being built (a test that quits at once)
         # would tear widgets down in the middle of their mount.
         form = self.form_screen
-        building = getattr(form, "_prebuilt", None)
-        started = getattr(form, "_prebuilding", False)
-        if building is not None and started and not building.done():
+        if form is not None:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(building), 5)
+                await asyncio.wait_for(form.sections_built(), 5)
         await super()._shutdown()
 
     async def _on_key(self, event: events.Key) -> None:
@@ -175,11 +193,11 @@ class MailSetupApp(App[int]):
             from tui_mailsetup.tui.screens.wizard import WizardScreen
 
             # Keys typed before the first screen is up wait for it.
-            self.keys.hold(self.push_screen(WizardScreen()))
+            self.keys.hold(self.push_screen(WizardScreen(self.services)))
         else:
             from tui_mailsetup.tui.screens.settings import SettingsScreen
 
-            self.keys.hold(self.push_screen(SettingsScreen()))
+            self.keys.hold(self.push_screen(SettingsScreen(self.services)))
         if self._loaded is None:
             # Keys wait for the values; the thread starts once the first frame is drawn.
             self._config_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -259,7 +277,8 @@ class MailSetupApp(App[int]):
             from tui_mailsetup.tui.screens.wizard import WizardScreen
 
             self.first_run = wizard
-            self.keys.hold(self.switch_screen(WizardScreen() if wizard else SettingsScreen()))
+            screen = WizardScreen(self.services) if wizard else SettingsScreen(self.services)
+            self.keys.hold(self.switch_screen(screen))
             if form is not None:
                 form.release_keys()
         elif form is not None:
@@ -293,62 +312,15 @@ class MailSetupApp(App[int]):
             return {}
 
     def presets(self) -> tuple[Preset, ...]:
-        try:
-            from tui_mailsetup.presets import load_presets
+        return self.services.presets()
 
-            return tuple(load_presets())
-        except Exception:
-            return ()
-
-    def match_preset(self, host: str) -> Preset | None:
-        try:
-            from tui_mailsetup.presets import match_preset
-
-            return match_preset(host)
-        except Exception:
-            return None
-
-    def record_outcome(self, outcome: Outcome, settings: MailSettings | None = None) -> None:
-        """Remember the last result (and a rate limit) where ``show`` and the next start see it."""
-        from tui_mailsetup.settings import Driver
-        from tui_mailsetup.state import record_outcome
-
-        self.last_outcome = outcome
-        host, port = "", None
-        if settings is not None and settings.driver is Driver.SMTP:
-            host, port = settings.smtp.host, settings.smtp.port
-        try:
-            record_outcome(self.config_path, outcome, kind="tui", host=host, port=port)
-        except OSError as exc:
-            self.notify(f"Could not record the result: {exc}", severity="warning")
-
-    def after_test(self, outcome: Outcome) -> None:
-        """Hook run after every test send (the demo's inbox refreshes here)."""
-        screen = self.screen
-        refresh = getattr(screen, "refresh_inbox", None)
-        if refresh is not None:
-            refresh()
-
-    def last_result_text(self) -> Text:
-        """ "Last test: …" as ``show`` prints it, and "rate limited until" while one lasts."""
-        from tui_mailsetup.state import load_state
-
-        summary = load_state(self.config_path).summary()
-        text = Text("Last test: ", style="bold")
-        text.append(summary.get("last_test", "none yet (ctrl+t sends one)"))
-        if limited := self.rate_limit_text():
-            text.append("  ·  ")
-            text.append_text(limited)
-        return text
-
-    def rate_limit_text(self) -> Text | None:
-        """ "Rate limited until …" while a recorded rate limit lasts, else None."""
-        from tui_mailsetup.state import load_state
-
-        until = load_state(self.config_path).summary().get("rate_limited_until")
-        if until is None:
-            return None
-        return Text(f"Rate limited until {until}", style="bold yellow")
+    def on_test_finished(self, message: TestFinished) -> None:
+        """A test ended: record it from its outcome, then the form shows the result."""
+        if warning := self.services.history.record(message.outcome, message.settings):
+            self.notify(warning, severity="warning")
+        form = self.form_screen
+        if form is not None:
+            form.test_recorded(message.outcome)
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """Under NO_COLOR, a ✘ stays as visible as a ✔ (see :mod:`tui_mailsetup.tui.nocolor`)."""
@@ -432,7 +404,7 @@ class MailSetupApp(App[int]):
                 )
         from tui_mailsetup.tui.screens.machine import machine_command
 
-        yield machine_command(self)
+        yield machine_command(self, self.services.config)
         yield SystemCommand("Help", "Keys and help for the focused field (f1)", self._help)
         yield SystemCommand("Quit", "Quit (ctrl+q)", self.action_request_quit)
         yield from super().get_system_commands(screen)

@@ -27,18 +27,19 @@ if TYPE_CHECKING:
     from tui_mailsetup.config_file import LoadedConfig
     from tui_mailsetup.mta import MtaError
     from tui_mailsetup.settings import MailSettings
+    from tui_mailsetup.tui.services import ConfigAccess
 
 
 MAX_LOG_LINES = 2000
 """Lines the log keeps (a long queue listing scrolls the oldest away)."""
 
 
-def machine_command(app: App[Any]) -> SystemCommand:
+def machine_command(app: App[Any], config: ConfigAccess) -> SystemCommand:
     """The command palette entry that opens this screen (the app's only hook)."""
     return SystemCommand(
         "This machine",
         "The local mail system behind sendmail: status, apply these settings, test, queue",
-        lambda: app.push_screen(MachineScreen()),
+        lambda: app.push_screen(MachineScreen(config=config)),
     )
 
 
@@ -75,7 +76,8 @@ class ConfirmApplyScreen(ModalScreen[bool]):
 
 
 class MachineScreen(Screen[None]):
-    """``MachineScreen(mta=None, config_dir=None, sendmail=None)``: None means detect / default."""
+    """``MachineScreen(config, mta=None, config_dir=None, sendmail=None)``: None means detect /
+    default; ``config`` is the app's configuration (``TuiServices.config``)."""
 
     DEFAULT_CSS = """
     MachineScreen #machine-status-box { height: auto; max-height: 45%; padding: 0 1; }
@@ -103,12 +105,14 @@ class MachineScreen(Screen[None]):
     def __init__(
         self,
         *,
+        config: ConfigAccess,
         mta: str | None = None,
         config_dir: Path | None = None,
         sendmail: Path | None = None,
         timeout: float = 60.0,
     ) -> None:
         super().__init__(id="machine-screen")
+        self.config = config
         self.mta = mta
         self.config_dir = config_dir
         self.sendmail = sendmail
@@ -136,23 +140,20 @@ class MachineScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        if getattr(self.app, "config_ready", True):
+        if self.config.config_ready:
             self.action_refresh_status()
         else:  # opened right at start: the configuration loads after the first frame
             self.run_worker(self._status_once_loaded(), exit_on_error=False)
 
     async def _status_once_loaded(self) -> None:
-        await self.app.wait_for_config()  # type: ignore[attr-defined]
+        await self.config.wait_for_config()
         self.action_refresh_status()
 
     # ------------------------------------------------------------------ helpers
 
     @property
     def loaded(self) -> LoadedConfig | None:
-        if not getattr(self.app, "config_ready", True):
-            return None
-        loaded: LoadedConfig | None = getattr(self.app, "loaded", None)
-        return loaded
+        return self.config.loaded if self.config.config_ready else None
 
     def _settings(self) -> MailSettings:
         from tui_mailsetup.mta import MtaError
@@ -220,7 +221,11 @@ class MachineScreen(Screen[None]):
             loaded.settings if loaded is not None else None,
         )
         text = "\n".join(status_lines(document))
-        self.app.call_from_thread(self.query_one("#machine-status", Static).update, text)
+        # The widget is looked up on the app's thread too, not only updated there.
+        self.app.call_from_thread(self._show_status, text)
+
+    def _show_status(self, text: str) -> None:
+        self.query_one("#machine-status", Static).update(text)
 
     @work(thread=True, exclusive=True, group="mta", exit_on_error=False)
     def action_preview_apply(self) -> None:

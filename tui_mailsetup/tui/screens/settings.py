@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -13,10 +12,15 @@ from textual.widget import Widget
 from textual.widgets import TabbedContent, TabPane, Tabs
 from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
-from tui_mailsetup.findings import Finding, Severity
-from tui_mailsetup.tui.form import DRIVER_LABELS, FIELDS, FORM_SECRET_KEYS, SECTIONS
-from tui_mailsetup.tui.screens.form import FormScreen, source_words
-from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel, HomeRow
+from tui_mailsetup.findings import Finding
+from tui_mailsetup.tui.form import SECTIONS
+from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.tui.screens.home_summary import home_footer, home_rows, home_skeleton
+from tui_mailsetup.tui.services import TuiServices
+from tui_mailsetup.tui.widgets.home import SECTION_KEYS, HomePanel
+
+if TYPE_CHECKING:
+    from tui_mailsetup.engine.events import Outcome
 
 TAB_TITLES = {"review": "Test"}
 
@@ -33,7 +37,7 @@ class SectionTabs(TabbedContent):
     def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
         screen = self.screen
         focused = screen.focused
-        target = f"tab-{getattr(screen, '_target_section', '')}"
+        target = f"tab-{screen.target_section}" if isinstance(screen, FormScreen) else ""
         if not (
             focused is not None
             and event.tab_pane in focused.ancestors
@@ -54,8 +58,8 @@ class SectionTabs(TabbedContent):
         if event.tab.id is not None:
             pane_id = ContentTab.sans_prefix(event.tab.id)
             screen = self.screen
-            if hasattr(screen, "_target_section"):
-                screen._target_section = pane_id.removeprefix("tab-")
+            if isinstance(screen, FormScreen):
+                screen.target_section = pane_id.removeprefix("tab-")
 
 
 class SettingsScreen(FormScreen):
@@ -68,14 +72,14 @@ class SettingsScreen(FormScreen):
         ),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._target_section = "home"
+    def __init__(self, services: TuiServices) -> None:
+        super().__init__(services)
+        self.target_section = "home"
 
     @property
     def section_ids(self) -> tuple[str, ...]:
         ids = ("home", *(section.id for section in SECTIONS))
-        return (*ids, "inbox") if self.mail_app.inbox is not None else ids
+        return (*ids, "inbox") if self.services.inbox is not None else ids
 
     def compose_body(self) -> ComposeResult:
         from tui_mailsetup.tui.widgets.home import HomePanel
@@ -86,14 +90,14 @@ class SettingsScreen(FormScreen):
             # Every section (hidden behind Home) is built right after the first frame.
             for section in SECTIONS:
                 yield TabPane(TAB_TITLES.get(section.id, section.title), id=f"tab-{section.id}")
-            if self.mail_app.inbox is not None:
+            if self.services.inbox is not None:
                 from tui_mailsetup.tui.widgets.inbox import InboxPane
 
                 with TabPane("Inbox", id="tab-inbox"):
-                    yield InboxPane(self.mail_app.inbox, id="inbox")
+                    yield InboxPane(self.services.inbox, id="inbox")
 
     def after_mount(self) -> None:
-        if self.mail_app.config_ready:
+        if self.config.config_ready:
             self.update_home()
         else:
             # The first frame: the summary's lines, their values a moment later.
@@ -122,13 +126,16 @@ class SettingsScreen(FormScreen):
 
     def update_home(self) -> None:
         """Redraw the summary (after a save, a test, a DNS check, and when shown)."""
-        if not self.mail_app.config_ready:
+        if not self.config.config_ready:
             return  # the first frame shows the lines; the values follow (after_load)
         try:
             panel = self.query_one("#home", HomePanel)
         except NoMatches:
             return
-        panel.show_rows(home_rows(self), home_footer(self))
+        dns = self.dns_panel
+        dns_status = dns.status_plain() if dns is not None and dns.report_shown else None
+        rows = home_rows(self.session, self.services, dns_status)
+        panel.show_rows(rows, home_footer(self.recipients()))
 
     def show_last_result(self) -> None:
         super().show_last_result()
@@ -154,7 +161,7 @@ class SettingsScreen(FormScreen):
         return active.removeprefix("tab-")
 
     def show_section(self, section_id: str) -> None:
-        self._target_section = section_id
+        self.target_section = section_id
         tabbed = self.query_one(TabbedContent)
         pending = self.ensure_section(section_id)
         tabbed.active = f"tab-{section_id}"
@@ -175,142 +182,13 @@ class SettingsScreen(FormScreen):
                 continue
             tab.label = f"{title} ✘" if section.id in errors else title
 
+    def test_recorded(self, outcome: Outcome) -> None:
+        super().test_recorded(outcome)
+        # The demo's sandbox received the test: its inbox shows it.
+        self.refresh_inbox()
+
     def refresh_inbox(self) -> None:
         from tui_mailsetup.tui.widgets.inbox import InboxPane
 
         for pane in self.query(InboxPane).results(InboxPane):
             pane.refresh_messages()
-
-
-SERVER_LABELS = {
-    "smtp": "Server",
-    "sendmail": "Program",
-    "mailgun": "Mailgun",
-    "ses": "SES",
-    "graph": "Mailbox",
-}
-"""The home screen's second line, by driver."""
-
-
-def home_skeleton(driver: str) -> list[HomeRow]:
-    """The home screen's lines before the configuration is loaded: labels, no values yet.
-
-    The same lines as :func:`home_rows` (a Problems line may follow once validated),
-    so that filling the values in moves nothing.
-    """
-    rows = [HomeRow("d", "Send with", Text(), "driver")]
-    rows.append(HomeRow("s", SERVER_LABELS.get(driver, "Server"), Text(), "server"))
-    if any(spec.kind == "secret" and spec.applies_to(driver) for spec in FIELDS.values()):
-        rows.append(HomeRow("c", "Login", Text(), "credentials"))
-    rows.append(HomeRow("n", "Sender", Text(), "sender"))
-    rows.append(HomeRow("t", "Last test", Text(), "review"))
-    rows.append(HomeRow("", "DNS", Text()))
-    return rows
-
-
-def home_rows(screen: FormScreen) -> list[HomeRow]:
-    """What a returning user needs first: what sends, who logs in, how the last test went."""
-    from tui_mailsetup.drivers import SECRET_KEY_FOR_DRIVER
-    from tui_mailsetup.secrets import credentials_problem
-    from tui_mailsetup.settings import Driver
-
-    app = screen.mail_app
-    settings = screen.settings or app.loaded.settings
-    state = screen.state
-    driver = state.driver
-    rows = [HomeRow("d", "Send with", Text(DRIVER_LABELS[driver]), "driver")]
-    if driver is Driver.SMTP:
-        smtp = settings.smtp
-        server = Text(f"{smtp.host or '(no host)'}:{smtp.port}  {smtp.encryption.value.upper()}")
-        if not smtp.verify:
-            server.append("  certificate NOT verified", style="bold red")
-        elif smtp.fingerprint:
-            server.append("  certificate pinned")
-        elif smtp.ca_file:
-            server.append(f"  CA file {smtp.ca_file}")
-        rows.append(HomeRow("s", SERVER_LABELS[driver], server, "server"))
-    elif driver is Driver.SENDMAIL:
-        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(settings.sendmail.path), "server"))
-    elif driver is Driver.MAILGUN:
-        domain = f"{settings.mailgun.domain} ({settings.mailgun.region.value})"
-        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(domain), "server"))
-    elif driver is Driver.GRAPH:
-        mailbox = settings.graph.mailbox or settings.sender.address or "(not set)"
-        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(mailbox), "server"))
-    else:
-        rows.append(HomeRow("s", SERVER_LABELS[driver], Text(settings.ses.region), "server"))
-    # Graph's token comes from [oauth2]: the secret typed here is the app's.
-    secret_key = FORM_SECRET_KEYS.get(driver) or SECRET_KEY_FOR_DRIVER.get(driver)
-    if secret_key is not None:
-        login = Text()
-        if driver is Driver.SMTP:
-            user = settings.smtp.username
-            login.append(user if user else "none (no authentication)")
-        if screen.uses_oauth2:
-            # OAuth2 logs in with a sign-in, not a password: say whose, not "password not set".
-            login.append(oauth2_login_words(screen))
-        elif driver is not Driver.SMTP or settings.smtp.username:
-            label = FIELDS[secret_key].label.lower()
-            if state.secrets.get(secret_key):
-                login.append(f"; {label} typed, not saved yet")
-            elif secret_key == "smtp.password" and settings.smtp.password_command.strip():
-                login.append(f"; {label} from password_command")
-            elif source := state.known_secrets.get(secret_key):
-                login.append(f"; {label} from {source_words(source)}")
-            else:
-                login.append(f"; {label} not set", style="bold red")
-                problem = credentials_problem(app.config_path)
-                if problem:
-                    login.append(f"\n{'':17}{problem}", style="bold red")
-        rows.append(HomeRow("c", "Login", login, "credentials"))
-    sender = settings.sender
-    shown = f"{sender.name} <{sender.address}>" if sender.name else sender.address
-    rows.append(HomeRow("n", "Sender", Text(shown or "(not set)"), "sender"))
-    last = app.last_result_text()
-    rows.append(HomeRow("t", "Last test", last[len("Last test: ") :], "review"))
-    dns = screen.dns_panel
-    dns_text = Text(dns.status_plain()) if dns is not None and dns.report_shown else None
-    rows.append(HomeRow("", "DNS", dns_text or Text("not checked yet (f3 checks it)", style="dim")))
-    errors = [f for f in screen.findings if f.severity is Severity.ERROR]
-    if errors:
-        to_fix = Text(f"{len(errors)} to fix: ", style="bold red")
-        to_fix.append(f"{errors[0].field}: {errors[0].message}")
-        rows.append(HomeRow("", "Problems", to_fix))
-    return rows
-
-
-def oauth2_login_words(screen: FormScreen) -> Text:
-    """The home screen's login line with xoauth2: the provider and who is signed in."""
-    import dataclasses
-
-    from tui_mailsetup.settings import OAuth2Provider
-    from tui_mailsetup.tui.widgets.oauth2_signin import PROVIDER_NAMES, signed_in_as
-
-    app = screen.mail_app
-    settings = screen.settings or app.loaded.settings
-    # The form's provider: it may have followed the host since the settings were validated.
-    provider = str(screen.state.base.get("oauth2", {}).get("provider") or "microsoft")
-    text = Text(f"; OAuth2 with {PROVIDER_NAMES.get(provider, provider)}")
-    try:
-        oauth2 = settings.oauth2.model_copy(update={"provider": OAuth2Provider(provider)})
-    except ValueError:
-        oauth2 = settings.oauth2
-    settings = settings.model_copy(update={"oauth2": oauth2})
-    who = signed_in_as(dataclasses.replace(app.loaded, settings=settings))
-    if who is not None:
-        text.append(f", signed in as {who}")
-    else:
-        text.append(", not signed in yet (c: Sign in)", style="bold red")
-    return text
-
-
-def home_footer(screen: FormScreen) -> Text:
-    recipients = screen.recipients()
-    to = recipients[0] if recipients else "the sender address"
-    text = Text("ctrl+t", style="bold")
-    text.append(f" sends a test to {to}.  ")
-    text.append("d s c n t", style="bold")
-    text.append(" open a section; ")
-    text.append("pgdn", style="bold")
-    text.append(" walks through them.")
-    return text

@@ -23,14 +23,14 @@ class WizardScreen(FormScreen):
             for section in SECTIONS:
                 with Vertical(id=f"step-{section.id}", classes="step"):
                     if section.id == "driver":
-                        self._built.add(section.id)
+                        self.sections.mark_built(section.id)
                         yield self.build_section(section)
         with Horizontal(id="wizard-nav"):
             yield Button("‹ Back", id="back", compact=True)
             yield Button("Next ›", id="next", variant="primary", compact=True)
 
     def after_mount(self) -> None:
-        self.sub_title = f"first-run setup · {self.mail_app.config_path}"
+        self.sub_title = f"first-run setup · {self.services.config_path}"
         self._update_steps()
         self.focus_section("driver")
 
@@ -42,7 +42,7 @@ class WizardScreen(FormScreen):
         return current.removeprefix("step-")
 
     def show_section(self, section_id: str) -> None:
-        self._target_section = section_id
+        self.target_section = section_id
         pending = self.ensure_section(section_id)
         self.query_one(ContentSwitcher).current = f"step-{section_id}"
         self._update_steps()

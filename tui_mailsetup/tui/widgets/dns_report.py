@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
@@ -89,6 +89,14 @@ class DnsPanel(Vertical):
 
     class Finished(Message):
         """A check ended (reported, failed, or cancelled)."""
+
+    class CheckRequested(Message):
+        """ "Check DNS" was pressed (the screen decides what is checked)."""
+
+    @on(Button.Pressed, "#btn-dns")
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.CheckRequested())
 
     @work(exclusive=True, exit_on_error=False, group="dns", name="dns-check")
     async def check(self, settings: MailSettings | None) -> None:

@@ -15,13 +15,14 @@ import dataclasses
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -253,7 +254,19 @@ class ClientIdScreen(ModalScreen["str | None"]):
 
 
 class SignInRow(Horizontal):
-    """The Credentials step's "Sign in with …" button and who is signed in."""
+    """The Credentials step's "Sign in with …" button and who is signed in.
+
+    The form sets :attr:`settings` (the values as typed, once valid) and :attr:`loaded`;
+    a client ID asked for here goes up in :class:`ClientIdGiven`, and the form calls
+    :meth:`continue_sign_in` once it holds it.
+    """
+
+    class ClientIdGiven(Message):
+        """The person typed the app registration's client ID (the form keeps it)."""
+
+        def __init__(self, client_id: str) -> None:
+            super().__init__()
+            self.client_id = client_id
 
     DEFAULT_CSS = """
     SignInRow { height: auto; margin: 0 0 1 0; }
@@ -265,6 +278,10 @@ class SignInRow(Horizontal):
         super().__init__(id="oauth2-signin")
         self.display = False
         self._provider: str | None = None
+        self.settings: MailSettings | None = None
+        """The form's values as typed, once they validate (set by the form)."""
+        self.loaded: LoadedConfig | None = None
+        """The configuration as loaded (set by the form)."""
 
     def compose(self) -> ComposeResult:
         yield Button("Sign in", id="signin-button")
@@ -277,12 +294,8 @@ class SignInRow(Horizontal):
         self.sync()
         self._show_state()
 
-    def _settings(self) -> MailSettings | None:
-        settings: Any = getattr(self.screen, "settings", None)
-        return settings if isinstance(settings, MailSettings) else None
-
     def sync(self) -> None:
-        provider = signin_provider(self._settings())
+        provider = signin_provider(self.settings)
         if provider != self._provider:
             self._provider = provider
             self.display = provider is not None
@@ -291,8 +304,7 @@ class SignInRow(Horizontal):
                 self.query_one("#signin-button", Button).label = f"Sign in with {name}"
 
     def _loaded(self) -> LoadedConfig | None:
-        loaded: Any = getattr(self.app, "loaded", None)
-        settings = self._settings()
+        loaded, settings = self.loaded, self.settings
         if loaded is None or settings is None:
             return None
         result: LoadedConfig = dataclasses.replace(loaded, settings=settings)
@@ -340,13 +352,9 @@ class SignInRow(Horizontal):
     def _client_id_given(self, client_id: str | None) -> None:
         """Put it in the form (ctrl+s saves it with the rest; nothing is written before) and
         go on with the sign-in, which uses the form's settings."""
-        if client_id is None:
-            return
-        # The form keeps keys without a field of their own in its base values.
-        set_field = getattr(self.screen, "set_field", None)
-        if callable(set_field):
-            set_field("oauth2.client_id", client_id)
-        revalidate = getattr(self.screen, "revalidate", None)
-        if callable(revalidate):
-            revalidate()
+        if client_id is not None:
+            self.post_message(self.ClientIdGiven(client_id))
+
+    def continue_sign_in(self) -> None:
+        """The form holds the client ID given: the sign-in goes on with its settings."""
         self.query_one("#signin-button", Button).press()
