@@ -137,7 +137,7 @@ def test_help_texts_list_the_models_keys_without_loading_it(isolated_home: Path)
 
 def test_declared_keys_and_docs_agree_with_the_model() -> None:
     from tui_mailsetup.settings import MailSettings, field_doc, field_keys
-    from tui_mailsetup.settings_source import declared
+    from tui_mailsetup.startup.declared import declared
 
     found = declared()
     assert list(found.keys) == field_keys()

@@ -31,10 +31,10 @@ if TYPE_CHECKING:
     from textual.filter import LineFilter
 
     from tui_mailsetup.config_file import ConfigError, LoadedConfig
-    from tui_mailsetup.config_peek import Peek
     from tui_mailsetup.engine.events import Outcome
     from tui_mailsetup.presets import Preset
     from tui_mailsetup.settings import MailSettings
+    from tui_mailsetup.startup.peek import Peek
     from tui_mailsetup.tui.screens.form import FormScreen
 
 _DEFAULT: Any = object()
@@ -56,7 +56,7 @@ class MailSetupApp(App[int]):
     * ``loaded``: an already loaded configuration (else it is loaded here).
 
     Without ``loaded``, the first frame is drawn from the file's raw values
-    (:mod:`tui_mailsetup.config_peek`: which screen, the driver), and the
+    (:mod:`tui_mailsetup.startup.peek`: which screen, the driver), and the
     configuration is loaded in a thread right after it (the settings model,
     every layer, validation); the screen then fills its values in. Keys typed
     meanwhile wait, in order (see :mod:`tui_mailsetup.tui.keys`). A file that
@@ -94,7 +94,7 @@ class MailSetupApp(App[int]):
         self.peek: Peek | None = None
         self._system = system
         if loaded is None:
-            from tui_mailsetup.config_peek import peek_config
+            from tui_mailsetup.startup.peek import peek_config
 
             self.peek = peek_config(config_path, system=system)
             if self.peek is None:
