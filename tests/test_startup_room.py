@@ -14,7 +14,8 @@ import pytest
 import tui_mailsetup.startup
 from tui_mailsetup.startup.lazy import LazySequence
 
-TESTS = Path(__file__).resolve().parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+TESTS = ROOT / "tests"  # wherever in it this file is
 
 
 def test_a_lazy_sequence_is_computed_once_when_first_asked() -> None:

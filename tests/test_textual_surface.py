@@ -49,7 +49,7 @@ from textual.widgets import Checkbox, Input, TabbedContent, TabPane
 
 import tui_mailsetup.tui
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 
 
 def parameters(function: Any) -> list[str]:
