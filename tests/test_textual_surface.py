@@ -7,8 +7,10 @@ lost or the app crashing at start. :func:`test_every_private_member_the_tui_touc
 scans tui/ and fails when a private member is touched that is not listed here (or one
 listed here is no longer touched).
 
-tui/app.py (the first frame, closing):
-  ``App._display``, ``App._batch_count``, ``App._running``, ``App._shutdown``, ``App._on_key``
+tui/first_frame.py (the first frame, the first resume):
+  ``App._display``, ``App._batch_count``, ``App._running``, ``Screen._update_auto_focus``,
+  ``Screen._on_screen_resume``
+tui/app.py (closing): ``App._shutdown``, ``App._on_key``
 tui/keys.py (the key router, the paste parser):
   ``textual._xterm_parser.XTermParser`` (its ``feed``; ``linux_driver.XTermParser`` swapped),
   ``CommandPalette._GATHER_COMMANDS_GROUP``, ``App._context``, ``App._handle_exception``,
@@ -16,8 +18,7 @@ tui/keys.py (the key router, the paste parser):
   ``MessagePump._next_callbacks``, ``Screen._callbacks``, ``Screen._layout_required``,
   ``Screen._recompose_required``, ``Screen._clear_tooltip``, ``Widget._forward_event``,
   ``Input._restart_blink``, ``AwaitComplete._future`` (also tui/screens/form.py)
-tui/screens/form.py (focus order, the first resume):
-  ``Widget._check_disabled``, ``Screen._update_auto_focus``, ``Screen._on_screen_resume``
+tui/screens/form.py (focus order): ``Widget._check_disabled``
 tui/screens/settings.py (tabs that follow focus):
   ``textual.widgets._tabbed_content.ContentTab`` / ``ContentTabs``,
   ``TabbedContent._on_tab_pane_focused``, ``TabbedContent._on_tabs_tab_activated``,
@@ -65,7 +66,7 @@ def test_the_installed_textual_is_the_version_pyproject_pins() -> None:
     assert pins == [f"textual=={version('textual')}"]
 
 
-# ---------------------------------------------------------------------- tui/app.py
+# ---------------------------------------------------------------------- tui/first_frame.py, app.py
 
 
 def test_display_takes_a_screen_and_a_renderable() -> None:
@@ -223,7 +224,7 @@ async def test_await_complete_holds_its_future() -> None:
     assert waiting._future.done()
 
 
-# ---------------------------------------------------------------------- tui/screens/form.py
+# ---------------------------------------------------------------------- first_frame.py, form.py
 
 
 def test_check_disabled_says_disabled_or_loading() -> None:

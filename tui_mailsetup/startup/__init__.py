@@ -76,10 +76,10 @@ A whole ``show`` took 0.17-0.36 s there, ``python -c pass`` about 0.08 s.
    the TUI's start costs a typist: keys typed during its 0.2-0.4 s would be cooked by the
    line discipline (an Enter lost as ctrl+j). Held by test_tui_terminal.py.
 
-The TUI-side part stays in tui/, because it is Textual: ``tui/app.py``'s ``_display``
-writes the first frame Textual drops inside its start-up batch; ``tui/screens/form.py``'s
-``_on_screen_resume`` and ``_update_auto_focus`` skip a restyle and a focus flash on the first
-resume; ``tui/keys.py`` holds typed keys until the values are in. The private Textual
+The TUI-side part is ``tui/first_frame.py``, in tui/ because it is Textual: the app writes
+the first frame Textual drops inside its start-up batch, and the form screen's first resume
+skips a restyle and a focus flash; ``tui/keys.py`` holds typed keys until the values are in
+(a burst's order, not speed, is its reason). The private Textual
 members they use are pinned one by one in test_textual_surface.py (and Textual itself
 to the exact version tested).
 

@@ -14,19 +14,19 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, Input, Static
 
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.fixes import Fix
+from tui_mailsetup.tui.first_frame import FirstResumeScreen
 from tui_mailsetup.tui.form import (
     FIELDS,
     FORM_SECRET_KEYS,
@@ -93,7 +93,7 @@ def describe_target(settings: MailSettings) -> str:
     return f"Amazon SES {settings.ses.region}"
 
 
-class FormScreen(Screen[None]):
+class FormScreen(FirstResumeScreen):
     """Base of the wizard and the settings screen."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -141,8 +141,6 @@ class FormScreen(Screen[None]):
         self._status_severity = "information"
         self._target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
-        self._first_mount_done = False
-        self._resumed = False
 
     @property
     def focus_chain(self) -> list[Widget]:
@@ -316,21 +314,6 @@ class FormScreen(Screen[None]):
         if spec.kind == "secret":
             return self.state.known_secrets.get(key) or ""
         return self.mail_app.loaded.sources.get(key, "")
-
-    def _update_auto_focus(self) -> None:
-        # The first frame focuses its field itself (after_mount); Textual's own pick before
-        # that (the section's scroll container, the tab bar) was styled focused, then blurred,
-        # for nothing. Later (a dialog closed with nothing focused) Textual picks as before.
-        if self._first_mount_done:
-            super()._update_auto_focus()
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # The first resume follows the mount, where every widget was just styled: restyling
-        # the whole screen again changed nothing but the time to the first frame. Later
-        # resumes (a dialog closed, the theme changed meanwhile) restyle as Textual does.
-        if not self._resumed:
-            self._resumed = True
-            event.refresh_styles = False
 
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"
