@@ -265,9 +265,10 @@ def test_check_never_goes_as_far_as_sending(isolated_home: Path) -> None:
 def test_only_the_requested_commands_module_is_imported(
     argv: list[str], command: str | None
 ) -> None:
-    from tui_mailsetup.cli import requested_command
+    from tui_mailsetup.cli import COMMAND_MODULES
+    from tui_mailsetup.startup.program import requested_command
 
-    assert requested_command(argv) == command
+    assert requested_command(argv, COMMAND_MODULES) == command
 
 
 @pytest.mark.parametrize(

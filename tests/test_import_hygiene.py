@@ -119,7 +119,8 @@ def test_help_and_usage_errors_do_not_import_pydantic(
 
 
 def test_help_texts_list_the_models_keys_without_loading_it(isolated_home: Path) -> None:
-    """The key lists in the help come from settings.py's source; they are the model's keys."""
+    """The key lists in the help come from settings.py's source (startup/declared.py); they are
+    the model's keys."""
     from tui_mailsetup.export import FORMATS
     from tui_mailsetup.settings import MailSettings, field_keys, is_secret_key
 
@@ -137,7 +138,7 @@ def test_help_texts_list_the_models_keys_without_loading_it(isolated_home: Path)
 
 def test_declared_keys_and_docs_agree_with_the_model() -> None:
     from tui_mailsetup.settings import MailSettings, field_doc, field_keys
-    from tui_mailsetup.settings_source import declared
+    from tui_mailsetup.startup.declared import declared
 
     found = declared()
     assert list(found.keys) == field_keys()
@@ -253,7 +254,8 @@ def test_headless_commands_leave_out_what_they_do_not_use(
         assert "port = 465" in config.read_text(encoding="utf-8")
 
 
-# settings.py imports pydantic_settings with a stand-in for its unused `import asyncio`.
+# settings.py imports pydantic_settings inside startup.lazy.asyncio_deferred (a stand-in for its
+# unused `import asyncio`).
 # Whatever imports asyncio afterwards must get the real module, exactly as usual.
 _ASYNCIO_AFTERWARDS = """
 import json, sys, types

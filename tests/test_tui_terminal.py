@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tui_mailsetup.cli.terminal import raw_early
+from tui_mailsetup.startup.program import raw_early
 
 
 @pytest.fixture
@@ -99,9 +99,6 @@ def test_called_as_sendmail_at_a_terminal_it_stays_cooked(
         return 0
 
     monkeypatch.setattr(cli, "main", fake_main)
-    # An earlier in-process command (show, check…) leaves run()'s os._exit armed: disarmed
-    # here, or run() would end this test's process (an xdist worker) instead of raising.
-    monkeypatch.setattr(cli, "_quick_exit", False)
     for argv in (["-t"], ["tui"], ["-i", "demo"]):
         monkeypatch.setattr(sys, "argv", ["/usr/sbin/sendmail", *argv])
         with pytest.raises(SystemExit):

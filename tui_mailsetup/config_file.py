@@ -28,11 +28,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from tui_mailsetup import files, paths
-from tui_mailsetup.config_peek import PARSE_LIMIT, deep_line
 from tui_mailsetup.errors import ConfigurationError, DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity
-from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.sanitize import PARSE_LIMIT, deep_line, untrusted_text
 from tui_mailsetup.settings import (
     ENV_NESTED_DELIMITER,
     ENV_PREFIX,

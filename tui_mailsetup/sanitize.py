@@ -65,6 +65,38 @@ def untrusted_lines(text: str, *, limit: int = DEFAULT_LIMIT) -> str:
     return "\n".join(untrusted_text(line, limit=limit) for line in text.split("\n"))
 
 
+# Text nested too deep for a parser: a file's text is refused before tomllib sees it.
+PARSE_LIMIT = 256
+"""Nesting (counted roughly on the text) refused before a TOML parser sees it: tomllib takes
+time quadratic in a dotted name's length (100,000 parts: a minute) and recurses on lists.
+config_file refuses anything deeper than its MAX_DEPTH after parsing, with the line."""
+
+
+def deep_line(text: str, limit: int) -> int | None:
+    """The first line where brackets, braces and dotted names together go deeper than
+    ``limit`` (strings and comments skipped roughly, line by line), or None."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        quote = ""
+        dots = 0
+        for char in line:
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "\"'":
+                quote = char
+            elif char == "#":
+                break
+            elif char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth = max(0, depth - 1)
+            elif char == ".":
+                dots += 1
+            if depth + dots > limit:
+                return number
+    return None
+
+
 # --------------------------------------------------------------------------- secrets
 
 MASK = "********"

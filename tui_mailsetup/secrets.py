@@ -15,10 +15,16 @@ from typing import Any
 
 from tui_mailsetup import files, paths
 from tui_mailsetup.config_file import LoadedConfig, ValueSource
-from tui_mailsetup.config_peek import PARSE_LIMIT, deep_line
 from tui_mailsetup.errors import ConfigurationError
 from tui_mailsetup.exitcodes import ExitCode
-from tui_mailsetup.sanitize import C0_C1, NOT_UTF8, SURROGATES, untrusted_text
+from tui_mailsetup.sanitize import (
+    C0_C1,
+    NOT_UTF8,
+    PARSE_LIMIT,
+    SURROGATES,
+    deep_line,
+    untrusted_text,
+)
 from tui_mailsetup.settings import MailSettings, get_value
 
 KEYRING_SERVICE = "tui-mailsetup"

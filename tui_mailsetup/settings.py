@@ -9,12 +9,8 @@ say where every value came from.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
-import sys
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, get_origin
@@ -26,48 +22,15 @@ if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
 
 # The variables' names live in paths.py, which the TUI's cheap first read
-# (config_peek.py) shares; re-exported here for config_file.py.
+# (startup/peek.py) shares; re-exported here for config_file.py.
 from tui_mailsetup.paths import ENV_NESTED_DELIMITER as ENV_NESTED_DELIMITER
 from tui_mailsetup.paths import ENV_PREFIX as ENV_PREFIX
 from tui_mailsetup.sanitize import CONTROL_CHARACTERS, NOT_UTF8
+from tui_mailsetup.startup.lazy import asyncio_deferred
 
-
-# pydantic_settings/main.py runs `import asyncio` at its top for one use, inside
-# CliApp.run, which tui-mailsetup never calls. asyncio (with ssl, socket, subprocess,
-# concurrent.futures, logging) costs about 22 ms of every start: a third of what
-# `show` and `check --offline` spend beyond the interpreter itself. So while
-# pydantic_settings is imported, and only if nothing has imported asyncio yet, a
-# stand-in answers that one `import asyncio`; it leaves sys.modules as soon as the
-# import is over. Whatever imports asyncio afterwards (send-test, the TUI, Textual,
-# aiosmtplib) gets the real module by the ordinary import machinery, and the
-# stand-in that pydantic_settings.main keeps hands every attribute over to that same
-# real module (importing it then). tests/test_import_hygiene.py holds both halves.
-# (importlib.util.LazyLoader does not do it: `import asyncio` itself reads
-# __spec__, which makes a lazy module load on the spot.)
-class _AsyncioOnFirstUse(types.ModuleType):
-    """What pydantic_settings.main holds as ``asyncio``: the real module, on first use."""
-
-    def __getattr__(self, name: str) -> Any:
-        if sys.modules.get("asyncio") is self:
-            del sys.modules["asyncio"]
-        return getattr(importlib.import_module("asyncio"), name)
-
-
-@contextlib.contextmanager
-def _asyncio_deferred() -> Iterator[None]:
-    if "asyncio" in sys.modules:  # already paid for: nothing to save, nothing to do
-        yield
-        return
-    stand_in = _AsyncioOnFirstUse("asyncio")
-    sys.modules["asyncio"] = stand_in
-    try:
-        yield
-    finally:
-        if sys.modules.get("asyncio") is stand_in:
-            del sys.modules["asyncio"]
-
-
-with _asyncio_deferred():
+# pydantic_settings imports asyncio at its top for one use that tui-mailsetup never makes:
+# the stand-in, its cost and its tests are in tui_mailsetup/startup/ (the start-up room).
+with asyncio_deferred():
     # Re-exported (``as``) for config_file.py, which must not import pydantic_settings
     # before this module has.
     from pydantic_settings import (
@@ -597,7 +560,7 @@ def field_doc(key: str) -> str:
     # Read from this module's source on first use rather than with pydantic's
     # use_attribute_docstrings, which parses the source while the classes are
     # built and so slows every headless command for the sake of the TUI's help key.
-    from tui_mailsetup.settings_source import declared
+    from tui_mailsetup.startup.declared import declared
 
     return declared().doc(key)
 

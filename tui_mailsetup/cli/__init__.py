@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from tui_mailsetup import __version__
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.startup.program import requested_command
 
 if TYPE_CHECKING:
     from tui_mailsetup.config_file import LoadedConfig
@@ -117,24 +118,6 @@ COMMAND_MODULES = {
     "tui": "tui_cmd",
     "completion": "completion",
 }
-_OPTIONS_WITH_VALUES = frozenset({"--config", "--override"})
-
-
-def requested_command(argv: Sequence[str]) -> str | None:
-    """The command the command line asks for: the first word that is not an option, "tui"
-    when there is none, or None when the whole parser is needed (help, an unknown word)."""
-    skip_next = False
-    for token in argv:
-        if skip_next:
-            skip_next = False
-        elif token in _OPTIONS_WITH_VALUES:
-            skip_next = True
-        elif token in {"-h", "--help", "--"}:
-            return None
-        elif not token.startswith("-"):
-            return token if token in COMMAND_MODULES else None
-    # No command: the TUI, which must not wait for every other command's imports.
-    return "tui"
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -179,41 +162,18 @@ def _run_tui(args: argparse.Namespace) -> int:
     return tui_cmd.run_tui(args)
 
 
-# Commands that have nothing left to clean up once their handler has returned: their
-# files are written, closed and unlocked; their event loop (send-test, check) has been
-# closed by asyncio.run, which also waited for its worker threads; what threads remain
-# are daemons (the trust-store prewarm, getfqdn) that an ordinary exit abandons too; and
-# they register no atexit handler. Run as the program (run()), they skip the
-# interpreter's shutdown. The TUI (its terminal), the demo (its sandbox's files),
-# export, dns, detect, oauth2 and mta keep the ordinary exit.
-QUICK_EXIT_COMMANDS = frozenset({"show", "set", "set-secret", "check", "send-test"})
-_quick_exit = False
-
-
 def run() -> NoReturn:
-    """The program (the console script, ``python -m tui_mailsetup``): :func:`main`, then exit.
-
-    After a command of QUICK_EXIT_COMMANDS the output is flushed and the process ends
-    with ``os._exit``: the interpreter's own shutdown frees every object of pydantic,
-    the settings model, asyncio and the rest one by one, 20-40 ms, more than such a
-    command's own work and a third of a send-test's (bench/bench_startup.py). Anything else, and an output
-    that cannot be flushed (a closed pipe), exits the ordinary way, as before."""
-    from tui_mailsetup.cli.terminal import raw_early
+    """The program (the console script, ``python -m tui_mailsetup``): :func:`main`, then the
+    ending :func:`tui_mailsetup.startup.program.finish` picks for the command."""
+    from tui_mailsetup.startup.program import finish, raw_early
 
     arguments = program_arguments()
+    command = requested_command(arguments, COMMAND_MODULES)
     # Raw mode before the heavy imports when the TUI will run: an Enter typed at once is
     # an Enter (issue 20); the terminal is restored on every way out of main.
-    with raw_early(requested_command(arguments), arguments):
+    with raw_early(command, arguments):
         code = main()
-    if _quick_exit:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BaseException:  # the ordinary exit below reports it, as it always has
-            pass
-        else:
-            os._exit(code)
-    raise SystemExit(code)
+    finish(command, code)
 
 
 def program_arguments() -> list[str]:
@@ -233,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     traceback."""
     _tolerant_streams()
     arguments = program_arguments() if argv is None else list(argv)
-    parser = build_parser(requested_command(arguments))
+    parser = build_parser(requested_command(arguments, COMMAND_MODULES))
     UsageErrorParser.json_requested = "--json" in arguments[: _end_of_options(arguments)]
     args = parser.parse_args(arguments)
     for name, default in (
@@ -248,8 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, default)
     if args.quiet and args.verbose:
         parser.error("--quiet and --verbose cannot be used together")
-    global _quick_exit
-    _quick_exit = args.command in QUICK_EXIT_COMMANDS
     if args.verbose:
         _verbose_logging()
     if args.json and _opens_screen(args):

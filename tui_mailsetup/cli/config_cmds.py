@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from tui_mailsetup import files
 from tui_mailsetup.cli import load_from_args
@@ -23,6 +22,7 @@ from tui_mailsetup.errors import DataError, UsageError
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.findings import Finding, Severity, has_errors
 from tui_mailsetup.sanitize import untrusted_text
+from tui_mailsetup.startup.lazy import LazySequence
 
 # The settings model, pydantic and the files are imported by the commands that use
 # them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
@@ -119,44 +119,29 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=run_check)
 
 
-# The help's key lists read settings.py's source (settings_source.py) when a help is printed.
+# The help's key lists read settings.py's source (startup/declared.py) when a help is printed.
 def _settable_keys_epilog() -> str:
-    from tui_mailsetup.settings_source import settable_keys
+    from tui_mailsetup.startup.declared import settable_keys
 
     return "keys: " + ", ".join(settable_keys())
 
 
 def _secret_keys_epilog() -> str:
-    from tui_mailsetup.settings_source import declared
+    from tui_mailsetup.startup.declared import declared
 
     return "keys: " + ", ".join(declared().secret_keys)
 
 
-class _CheckStages(Sequence[str]):
-    """check's stages, resolve to rcpt: it never sends a message, so never DATA.
+def _check_stages() -> tuple[str, ...]:
+    """check's stages, resolve to rcpt: it never sends a message, so never DATA. The order
+    lives in engine/events.py (Stage), asked only when argparse needs the names (``check
+    --quit-after``, ``check --help``): ``show`` and ``set`` register ``check`` too."""
+    from tui_mailsetup.engine.events import Stage
 
-    The order lives in engine/events.py (Stage); this asks it only when argparse needs
-    the names (``check --quit-after``, ``check --help``): ``show`` and ``set`` register
-    ``check`` too and must not import the engine for it."""
-
-    @functools.cached_property
-    def _names(self) -> tuple[str, ...]:
-        from tui_mailsetup.engine.events import Stage
-
-        return tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        return self._names[index]
-
-    def __len__(self) -> int:
-        return len(self._names)
+    return tuple(stage.value for stage in Stage.between(Stage.RESOLVE, Stage.RCPT))
 
 
-CHECK_STAGES: Sequence[str] = _CheckStages()
+CHECK_STAGES: Sequence[str] = LazySequence(_check_stages)
 
 
 def load_or_report(args: argparse.Namespace) -> LoadedConfig | int:

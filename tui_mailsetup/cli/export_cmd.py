@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from tui_mailsetup.exitcodes import ExitCode
+from tui_mailsetup.startup.lazy import LazySequence
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     # Nothing that loads the settings model here: `--help` must not pay for it.
-    from tui_mailsetup.settings_source import declared
+    from tui_mailsetup.startup.declared import declared
 
     export = subparsers.add_parser(
         "export",
@@ -82,22 +83,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         ),
     )
     get_secret.add_argument(
-        "key", metavar="KEY", choices=_LazyChoices(lambda: declared().secret_keys)
+        "key", metavar="KEY", choices=LazySequence(lambda: declared().secret_keys)
     )
     get_secret.set_defaults(handler=run_get_secret)
-
-
-class _LazyChoices:
-    """argparse choices computed on first use, when this command's argument is parsed."""
-
-    def __init__(self, make: Callable[[], Sequence[str]]) -> None:
-        self._make = make
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._make()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._make())
 
 
 class _LazySecrets(Mapping[str, "str | None"]):

@@ -25,7 +25,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run_tui(args: argparse.Namespace) -> int:
-    from tui_mailsetup.config_peek import peek_config
+    from tui_mailsetup.startup.peek import peek_config
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     loaded: Any = None

@@ -8,13 +8,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.console import RenderableType
 from textual import events
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from tui_mailsetup.tui.first_frame import FirstFrameApp
 from tui_mailsetup.tui.hooks import (
     DriverFactory,
     Exporter,
@@ -31,16 +31,16 @@ if TYPE_CHECKING:
     from textual.filter import LineFilter
 
     from tui_mailsetup.config_file import ConfigError, LoadedConfig
-    from tui_mailsetup.config_peek import Peek
     from tui_mailsetup.engine.events import Outcome
     from tui_mailsetup.presets import Preset
+    from tui_mailsetup.startup.peek import Peek
     from tui_mailsetup.tui.screens.form import FormScreen
     from tui_mailsetup.tui.widgets.review import TestFinished
 
 _DEFAULT: Any = object()
 
 
-class MailSetupApp(App[int]):
+class MailSetupApp(FirstFrameApp):
     """``MailSetupApp(config_path)``: the wizard when the file does not exist, else the settings.
 
     Parameters beyond the path are seams for the demo, tests and benchmarks:
@@ -56,7 +56,7 @@ class MailSetupApp(App[int]):
     * ``loaded``: an already loaded configuration (else it is loaded here).
 
     Without ``loaded``, the first frame is drawn from the file's raw values
-    (:mod:`tui_mailsetup.config_peek`: which screen, the driver), and the
+    (:mod:`tui_mailsetup.startup.peek`: which screen, the driver), and the
     configuration is loaded in a thread right after it (the settings model,
     every layer, validation); the screen then fills its values in. Keys typed
     meanwhile wait, in order (see :mod:`tui_mailsetup.tui.keys`). A file that
@@ -94,7 +94,7 @@ class MailSetupApp(App[int]):
         self._peek: Peek | None = None
         self._system = system
         if loaded is None:
-            from tui_mailsetup.config_peek import peek_config
+            from tui_mailsetup.startup.peek import peek_config
 
             self._peek = peek_config(config_path, system=system)
             if self._peek is None:
@@ -115,7 +115,6 @@ class MailSetupApp(App[int]):
             self.first_run = peek_needs_wizard(self._peek)
         else:
             self.first_run = needs_wizard(self.loaded)
-        self._first_frame_out = False
         self._secret_sources: dict[str, str | None] | None = None
         """Found by the loading thread with the configuration; taken by the first screen."""
         from tui_mailsetup.tui.keys import KeyRouter, keep_pasted_escapes
@@ -204,26 +203,6 @@ class MailSetupApp(App[int]):
             self.keys.hold(self._config_future)
             # Two refreshes: the first frame is laid out, painted and written out by then.
             self.call_after_refresh(self.call_after_refresh, self._load_in_background)
-
-    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
-        # The first screen's first frame is laid out while Textual is still starting (in
-        # its batch around the app's compose and mount), which drops it, though the screen
-        # counts it as painted: only the parts that changed afterwards reached the terminal,
-        # and the whole screen only with the next full layout (the footer's first
-        # recompose, 60-90 ms later). That frame is complete (composed, styled, focused):
-        # it is written now.
-        if renderable is not None and not self._first_frame_out and self._running:
-            from tui_mailsetup.tui.screens.form import FormScreen
-
-            if isinstance(screen, FormScreen):
-                self._first_frame_out = True
-                held, self._batch_count = self._batch_count, 0
-                try:
-                    super()._display(screen, renderable)
-                finally:
-                    self._batch_count = held
-                return
-        super()._display(screen, renderable)
 
     # ------------------------------------------------------------------ loading after the first frame
 

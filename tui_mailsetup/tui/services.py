@@ -21,10 +21,10 @@ from tui_mailsetup.tui.hooks import DriverFactory, Exporter, InboxSource, Messag
 
 if TYPE_CHECKING:
     from tui_mailsetup.config_file import LoadedConfig
-    from tui_mailsetup.config_peek import Peek
     from tui_mailsetup.engine.events import Event, Outcome
     from tui_mailsetup.presets import Preset
     from tui_mailsetup.settings import MailSettings
+    from tui_mailsetup.startup.peek import Peek
     from tui_mailsetup.state import MailState
     from tui_mailsetup.tui.form_session import TestRequest
 

@@ -24,16 +24,17 @@ from aiosmtplib.errors import SMTPResponseException, SMTPServerDisconnected
 from aiosmtplib.response import SMTPResponse
 
 from tui_mailsetup.engine.events import Diagnosis
-from tui_mailsetup.engine.smtp.errors import Failed, lazy_diagnosis
+from tui_mailsetup.engine.smtp.errors import Failed
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
 from tui_mailsetup.engine.smtp.redaction import Redactor, server_text
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import AuthMechanism
+from tui_mailsetup.startup.lazy import on_first_use
 
 if TYPE_CHECKING:
     from tui_mailsetup.engine import diagnosis as diag
 else:
-    diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
+    diag = on_first_use("tui_mailsetup.engine.diagnosis")  # at the first failure: startup/
 
 AUTO_PREFERENCE = ("CRAM-MD5", "PLAIN", "LOGIN")
 """auto's order: CRAM-MD5 never reveals the password, even to the server."""

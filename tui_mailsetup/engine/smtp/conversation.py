@@ -26,7 +26,7 @@ from tui_mailsetup.engine import tls
 from tui_mailsetup.engine.events import Diagnosis, Event, ServerCapabilities, Stage, TlsDetails
 from tui_mailsetup.engine.smtp.auth import BEARER_MECHANISMS, Authenticator, choose_mechanism
 from tui_mailsetup.engine.smtp.connection import happy_eyeballs, in_daemon_thread, resolve
-from tui_mailsetup.engine.smtp.errors import Stop, lazy_diagnosis, reason
+from tui_mailsetup.engine.smtp.errors import Stop, reason
 from tui_mailsetup.engine.smtp.probes import Peer, inspect_certificate, probe_plain, probe_tls
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
 from tui_mailsetup.engine.smtp.redaction import server_text
@@ -42,11 +42,12 @@ from tui_mailsetup.names import (
 from tui_mailsetup.ports import IMPLICIT_TLS_PORTS, USUAL_PORT
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
+from tui_mailsetup.startup.lazy import on_first_use
 
 if TYPE_CHECKING:
     from tui_mailsetup.engine import diagnosis as diag
 else:
-    diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
+    diag = on_first_use("tui_mailsetup.engine.diagnosis")  # at the first failure: startup/
 
 PROBE_OTHER_PORT = 2.0
 """Seconds a side probe of another port (465, when STARTTLS is missing) may take."""

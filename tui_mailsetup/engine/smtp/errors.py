@@ -41,22 +41,3 @@ def reason(exc: BaseException) -> str:
     if cause is not None and str(cause):
         text += f" ({cause})"
     return text
-
-
-class _DiagnosisRules:
-    """:mod:`tui_mailsetup.engine.diagnosis`, imported at the first failure.
-
-    The rules (reply tables, regular expressions, rate-limit parsing) are only
-    read when something went wrong, and a send that works never does: importing
-    them for every run cost a few milliseconds of each ``send-test``. The
-    modules of this package write ``diag.rule(...)`` as before; type checkers
-    see the real module (``TYPE_CHECKING`` in each importer).
-    """
-
-    def __getattr__(self, name: str) -> object:
-        from tui_mailsetup.engine import diagnosis
-
-        return getattr(diagnosis, name)
-
-
-lazy_diagnosis = _DiagnosisRules()

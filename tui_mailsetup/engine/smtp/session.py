@@ -36,7 +36,6 @@ from tui_mailsetup.engine.smtp.errors import (
     HandshakeDropped,
     RepliesOutOfStep,
     Stop,
-    lazy_diagnosis,
     reason,
 )
 from tui_mailsetup.engine.smtp.protocol import TranscriptProtocol
@@ -44,11 +43,12 @@ from tui_mailsetup.engine.smtp.redaction import Redactor, server_text
 from tui_mailsetup.exitcodes import ExitCode
 from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.settings import Encryption, MailSettings
+from tui_mailsetup.startup.lazy import on_first_use
 
 if TYPE_CHECKING:
     from tui_mailsetup.engine import diagnosis as diag
 else:
-    diag = lazy_diagnosis  # imported at the first failure: see errors.lazy_diagnosis
+    diag = on_first_use("tui_mailsetup.engine.diagnosis")  # at the first failure: startup/
 
 TokenRenewer = Callable[[float], Awaitable[tuple[str, str]]]
 """Given the seconds left, a new OAuth2 access token and a note saying how it was had.

@@ -16,17 +16,17 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static
 
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.fixes import Fix
+from tui_mailsetup.tui.first_frame import FirstResumeScreen
 from tui_mailsetup.tui.form import SECTIONS, FormState, Section, section_of
 from tui_mailsetup.tui.form_session import FormSession
 from tui_mailsetup.tui.screens.form_dialogs import (
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from tui_mailsetup.tui.widgets.oauth2_signin import SignInRow
 
 
-class FormScreen(Screen[None]):
+class FormScreen(FirstResumeScreen):
     """One form's coordinator: its keys, actions and messages; the wizard and the settings
     screen lay its sections out."""
 
@@ -91,8 +91,6 @@ class FormScreen(Screen[None]):
         self._fix_shown = False
         self.target_section = "driver"
         """The section last asked for (focus changes may briefly activate another tab)."""
-        self._first_mount_done = False
-        self._resumed = False
 
     @property
     def session(self) -> FormSession:
@@ -176,21 +174,6 @@ class FormScreen(Screen[None]):
 
     def _source(self, key: str) -> str:
         return self.session.source(key) if self.config.config_ready else ""
-
-    def _update_auto_focus(self) -> None:
-        # The first frame focuses its field itself (after_mount); Textual's own pick before
-        # that (the section's scroll container, the tab bar) was styled focused, then blurred,
-        # for nothing. Later (a dialog closed with nothing focused) Textual picks as before.
-        if self._first_mount_done:
-            super()._update_auto_focus()
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # The first resume follows the mount, where every widget was just styled: restyling
-        # the whole screen again changed nothing but the time to the first frame. Later
-        # resumes (a dialog closed, the theme changed meanwhile) restyle as Textual does.
-        if not self._resumed:
-            self._resumed = True
-            event.refresh_styles = False
 
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"

@@ -136,7 +136,7 @@ class SignInScreen(ModalScreen["TokenSet | None"]):
     def __init__(self, loaded: LoadedConfig, provider: str) -> None:
         super().__init__(id="signin-screen")
         self._loaded = loaded
-        self._name = PROVIDER_NAMES.get(provider, provider)
+        self._provider_name = PROVIDER_NAMES.get(provider, provider)
         self._cancel = threading.Event()
         self._prompt: DevicePrompt | None = None
         self.tokens: TokenSet | None = None
@@ -144,7 +144,9 @@ class SignInScreen(ModalScreen["TokenSet | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="signin-box"):
-            yield Static(Text(f"Sign in with {self._name}", style="bold"), id="signin-title")
+            yield Static(
+                Text(f"Sign in with {self._provider_name}", style="bold"), id="signin-title"
+            )
             yield Static("Contacting the sign-in service…", id="signin-where")
             yield Static("", id="signin-code")
             yield Static("", id="signin-countdown")
@@ -192,7 +194,7 @@ class SignInScreen(ModalScreen["TokenSet | None"]):
     def _done(self, tokens: TokenSet) -> None:
         self.tokens = tokens
         who = tokens.account or "the app"
-        self.app.notify(f"Signed in with {self._name} as {who}", title="OAuth2")
+        self.app.notify(f"Signed in with {self._provider_name} as {who}", title="OAuth2")
         self.dismiss(tokens)
 
     def _failed(self, message: str) -> None:
@@ -228,13 +230,13 @@ class ClientIdScreen(ModalScreen["str | None"]):
     def __init__(self, provider: str) -> None:
         super().__init__(id="client-id-screen")
         self._provider = provider
-        self._name = PROVIDER_NAMES.get(provider, provider)
+        self._provider_name = PROVIDER_NAMES.get(provider, provider)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="client-id-box"):
             yield Static(
                 Text(
-                    f"Sign in with {self._name} needs the client ID of an app registration: "
+                    f"Sign in with {self._provider_name} needs the client ID of an app registration: "
                     "the program that asks for the sign-in is registered once, by you or "
                     "your administrator, and the registration gives its ID."
                 )

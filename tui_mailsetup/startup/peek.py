@@ -22,36 +22,6 @@ from typing import Any
 
 from tui_mailsetup.paths import ENV_NESTED_DELIMITER, ENV_PREFIX
 
-PARSE_LIMIT = 256
-"""Nesting (counted roughly on the text) refused before a TOML parser sees it: tomllib takes
-time quadratic in a dotted name's length (100,000 parts: a minute) and recurses on lists.
-config_file refuses anything deeper than its MAX_DEPTH after parsing, with the line."""
-
-
-def deep_line(text: str, limit: int) -> int | None:
-    """The first line where brackets, braces and dotted names together go deeper than
-    ``limit`` (strings and comments skipped roughly, line by line), or None."""
-    depth = 0
-    for number, line in enumerate(text.splitlines(), start=1):
-        quote = ""
-        dots = 0
-        for char in line:
-            if quote:
-                quote = "" if char == quote else quote
-            elif char in "\"'":
-                quote = char
-            elif char == "#":
-                break
-            elif char in "[{":
-                depth += 1
-            elif char in "]}":
-                depth = max(0, depth - 1)
-            elif char == ".":
-                dots += 1
-            if depth + dots > limit:
-                return number
-    return None
-
 
 @dataclass(frozen=True)
 class Peek:
@@ -88,6 +58,8 @@ def peek_config(path: str | os.PathLike[str] | None = None, *, system: bool = Fa
             return None  # a directory, a FIFO …: the full load says what is wrong
         if exists:
             import tomllib  # only when there is a file (a first run has none)
+
+            from tui_mailsetup.sanitize import PARSE_LIMIT, deep_line
 
             text = config_path.read_bytes().decode("utf-8")
             if deep_line(text, PARSE_LIMIT) is not None:

@@ -37,7 +37,7 @@ def declared() -> Declared:
     import itertools
 
     try:
-        source = Path(__file__).with_name("settings.py").read_text(encoding="utf-8")
+        source = Path(__file__).parent.parent.joinpath("settings.py").read_text(encoding="utf-8")
     except OSError:  # installed without sources (bytecode only): ask the model itself
         from tui_mailsetup.settings import MailSettings, field_keys
 
