@@ -60,7 +60,7 @@ class ReviewFlow:
     def _notify(self, message: str, *, title: str = "", severity: SeverityLevel) -> None:
         self.screen.notify(message, title=title, severity=severity, timeout=8)
 
-    def _running(self) -> None:
+    def _refresh_footer(self) -> None:
         # The footer: esc while something runs, f3 when not.
         self.screen.refresh_bindings()
 
@@ -120,7 +120,7 @@ class ReviewFlow:
             # The transcript needs the room more than the last DNS report (f3 runs it again).
             dns.hide_report()
         self.sending = True
-        self._running()
+        self._refresh_footer()
         self.screen.run_worker(
             self._send(request), exclusive=True, exit_on_error=False, group="send", name="test-send"
         )
@@ -136,7 +136,7 @@ class ReviewFlow:
 
     def send_ended(self) -> None:
         self.sending = False
-        self._running()
+        self._refresh_footer()
 
     def cancel(self) -> None:
         """Escape: stop a running test send, and a running DNS check."""
@@ -179,10 +179,10 @@ class ReviewFlow:
             )
         if (panel := self.dns_panel) is not None:
             self.checking_dns = settings is not None
-            self._running()
+            self._refresh_footer()
             panel.check(settings)
 
     def dns_finished(self) -> None:
         self.checking_dns = False
-        self._running()
+        self._refresh_footer()
         self.host.on_dns_checked()
