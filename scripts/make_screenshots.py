@@ -53,12 +53,21 @@ async def section(pilot: Pilot[Any], name: str) -> None:
     await pilot.pause()
 
 
+async def until(pilot: Pilot[Any], done: Callable[[], bool], what: str) -> None:
+    """Wait for ``done``, at most 60 s: a screen that never comes fails the script, never
+    hangs it."""
+    for _ in range(1200):
+        if done():
+            return
+        await pilot.pause(0.05)
+    raise SystemExit(f"make_screenshots: gave up waiting for {what}")
+
+
 async def send(pilot: Pilot[Any]) -> None:
     await section(pilot, "review")
     await pilot.press("ctrl+t")
     pane = pilot.app.screen.query_one(DiagnosticsPane)
-    while pane.outcome is None:
-        await pilot.pause(0.05)
+    await until(pilot, lambda: pane.outcome is not None, "the test send's verdict")
     pane.flush()
 
 
@@ -112,8 +121,9 @@ async def main(out: Path) -> None:
         store_secret(config, "smtp.password", "not the password")
         await shoot(MailSetupApp(config), send, out / "test-failed.svg")
 
-    # 6. A certificate from a private CA: F2 shows it and offers the CA file first.
-    async with Sandbox(mode="starttls") as box:
+    # 6. A self-signed certificate: F2 shows it before anything is pinned. (A private CA's
+    # certificate gets the ca_file fix instead, with no dialog: nothing to pin.)
+    async with Sandbox(mode="starttls", cert="self-signed") as box:
         config = private_dir() / "config.toml"
         values = {f"smtp.{k}": v for k, v in box.smtp_settings().items() if k != "ca_file"}
         write_values(config, {**values, **SENDER})
@@ -122,8 +132,11 @@ async def main(out: Path) -> None:
         async def pin(pilot: Pilot[Any]) -> None:
             await send(pilot)
             await pilot.press("f2")
-            while not isinstance(pilot.app.screen, PinConfirmScreen):
-                await pilot.pause(0.05)
+            await until(
+                pilot,
+                lambda: isinstance(pilot.app.screen, PinConfirmScreen),
+                "the pin confirmation after f2",
+            )
 
         await shoot(MailSetupApp(config), pin, out / "pin-confirmation.svg")
 
