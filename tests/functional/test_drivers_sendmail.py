@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from email.message import EmailMessage
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli_helpers import run_cli
 from tests.support.events import collect, outcome_of
 from tui_mailsetup.drivers.sendmail import SendmailDriver
 from tui_mailsetup.engine.events import Stage, StageFinished, TranscriptLine
@@ -118,7 +118,6 @@ async def test_check_does_not_run_the_binary(fake_sendmail: tuple[Path, Path]) -
 def test_send_test_command_uses_the_driver(
     fake_sendmail: tuple[Path, Path], tmp_path: Path, isolated_home: Path
 ) -> None:
-    import subprocess
 
     from tui_mailsetup.config_file import write_values
 
@@ -128,16 +127,7 @@ def test_send_test_command_uses_the_driver(
         config,
         {"driver": "sendmail", "sendmail.path": str(script), "sender.address": "a@example.com"},
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSETUP_")}
-    env["HOME"] = str(isolated_home)
-    ran = subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", "--config", str(config), "send-test", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    ran = run_cli("--config", str(config), "send-test", "--json", home=isolated_home)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert json.loads(ran.stdout)["ok"] is True
     assert json.loads(record.read_text())["argv"][-1] == "a@example.com"

@@ -12,8 +12,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
+from tests.support.cli_helpers import run_cli
 from tui_mailsetup import export
 from tui_mailsetup.config_file import write_values
 from tui_mailsetup.export import ExportError, ExportOptions, render
@@ -36,27 +35,6 @@ needs_msmtp = pytest.mark.skipif(shutil.which("msmtp") is None, reason="msmtp is
 needs_postconf = pytest.mark.skipif(
     shutil.which("postconf") is None, reason="postconf (Postfix) is not installed"
 )
-
-
-@dataclass
-class Ran:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args: str, home: Path, timeout: float = 60) -> Ran:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSETUP_")}
-    env.update({"HOME": str(home), "NO_COLOR": "1", "PYTHONUTF8": "1"})
-    done = subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    return Ran(done.returncode, done.stdout, done.stderr)
 
 
 def tricky_settings(**smtp: Any) -> MailSettings:

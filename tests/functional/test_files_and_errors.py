@@ -32,31 +32,6 @@ def _env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return cli_environment(home, extra)
 
 
-def run_bytes(
-    *args: bytes | str,
-    home: Path,
-    env: dict[str, str] | None = None,
-    env_bytes: dict[bytes, bytes] | None = None,
-    stdin: bytes | None = None,
-    prefix: list[str] | None = None,
-    preexec: Any = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """The CLI with arguments, environment and standard input as raw bytes."""
-    environment: dict[bytes, bytes] = {
-        os.fsencode(k): os.fsencode(v) for k, v in _env(home, env).items()
-    }
-    environment.update(env_bytes or {})
-    argv = [*(prefix or []), sys.executable, "-m", "tui_mailsetup", *args]
-    return subprocess.run(
-        [os.fsencode(a) if isinstance(a, str) else a for a in argv],
-        input=stdin if stdin is not None else b"",
-        capture_output=True,
-        env=environment,  # type: ignore[arg-type]
-        timeout=60,
-        preexec_fn=preexec,
-    )
-
-
 def assert_no_traceback(output: str | bytes) -> None:
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
     assert "Traceback" not in text, text
@@ -186,18 +161,18 @@ def test_a_wrongly_typed_section_is_78_whatever_the_environment_holds(isolated_h
 
 def test_non_utf8_bytes_in_a_set_argument_are_65(isolated_home: Path) -> None:
     for key in (b"sender.name", b"smtp.host", b"smtp.port"):
-        result = run_bytes("set", key, b"caf\xe9", home=isolated_home)
+        result = run_cli("set", key, b"caf\xe9", home=isolated_home, raw=True)
         assert result.returncode == 65, result.stderr
         assert_no_traceback(result.stderr)
-    result = run_bytes("set", b"smtp.\xff", b"x", home=isolated_home)
+    result = run_cli("set", b"smtp.\xff", b"x", home=isolated_home, raw=True)
     assert result.returncode == 64
     assert_no_traceback(result.stderr)
     assert not config_path(isolated_home).exists()
 
 
 def test_non_utf8_bytes_in_the_password_variable_are_78_naming_it(isolated_home: Path) -> None:
-    result = run_bytes(
-        "show", home=isolated_home, env_bytes={b"MAILSETUP_SMTP__PASSWORD": b"pa\xffss"}
+    result = run_cli(
+        "show", home=isolated_home, raw=True, env_bytes={b"MAILSETUP_SMTP__PASSWORD": b"pa\xffss"}
     )
     assert result.returncode == 78
     assert b"MAILSETUP_SMTP__PASSWORD" in result.stderr
@@ -209,7 +184,7 @@ def test_non_utf8_bytes_in_the_password_variable_are_78_naming_it(isolated_home:
 def test_set_secret_refuses_input_that_is_not_text_with_65(
     isolated_home: Path, data: bytes
 ) -> None:
-    result = run_bytes("set-secret", "smtp.password", home=isolated_home, stdin=data)
+    result = run_cli("set-secret", "smtp.password", home=isolated_home, raw=True, stdin=data)
     assert result.returncode == 65, result.stderr
     assert_no_traceback(result.stderr)
     assert not config_path(isolated_home).with_name("credentials.toml").exists()
@@ -426,7 +401,9 @@ def test_a_file_size_limit_is_74_too(isolated_home: Path) -> None:
 
     path = write_config(isolated_home, '[smtp]\nhost = "a.example.com"\n')
     before = path.read_bytes()
-    result = run_bytes("set", "sender.name", "Acme Licensing", home=isolated_home, preexec=limit)
+    result = run_cli(
+        "set", "sender.name", "Acme Licensing", home=isolated_home, raw=True, preexec=limit
+    )
     assert result.returncode == 74, result.stderr
     assert str(path).encode() in result.stderr
     assert path.read_bytes() == before

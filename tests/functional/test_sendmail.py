@@ -57,19 +57,8 @@ def relay_config(home: Path, box: Sandbox, **extra: object) -> Path:
 
 
 def sendmail(home: Path, spool: Path, *args: str, data: bytes = MAIL, **env: str) -> Result:
-    environment = cli_environment(home, {"MAILSETUP_SPOOL": str(spool), **env})
-    completed = subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", "sendmail", *args],
-        input=data,
-        capture_output=True,
-        env=environment,
-        timeout=120,
-    )
-    return Result(
-        completed.returncode,
-        completed.stdout.decode(errors="replace"),
-        completed.stderr.decode(errors="replace"),
-    )
+    env = {"MAILSETUP_SPOOL": str(spool), **env}
+    return run_cli("sendmail", *args, home=home, env=env, stdin=data, timeout=120)
 
 
 def queue(home: Path, spool: Path, *args: str, **env: str) -> Result:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli_helpers import Result, run_cli
 from tests.support.smtp_servers import Conn, ScriptedServer
 from tui_mailsetup.sandbox import Sandbox
 
@@ -40,16 +41,9 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run(
-    config: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", "--config", str(config), "send-test", *args],
-        capture_output=True,
-        text=True,
-        env=env or _env(),
-        timeout=60,
-    )
+def _run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    home = Path(os.environ["HOME"])  # the test's own (isolated_home)
+    return run_cli("--config", str(config), "send-test", *args, home=home, env=env)
 
 
 def test_send_test_human_transcript(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli_helpers import Result, run_cli
 from tui_mailsetup import paths
 from tui_mailsetup.demo import (
     DEMO_SENDER_ADDRESS,
@@ -29,20 +30,8 @@ from tui_mailsetup.demo import (
 from tui_mailsetup.sandbox import ReceivedMessage
 
 
-def run_demo(
-    *args: str, home: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAILSETUP_")}
-    environment.update({"HOME": str(home), "NO_COLOR": "1", "PYTHONUTF8": "1"})
-    environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "tui_mailsetup", "demo", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+def run_demo(*args: str, home: Path, env: dict[str, str] | None = None) -> Result:
+    return run_cli("demo", *args, home=home, env=env, timeout=120)
 
 
 def test_headless_demo_end_to_end(isolated_home: Path) -> None:
