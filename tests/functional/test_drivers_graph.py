@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional import test_oauth2
-from tests.functional.test_oauth2 import MAILBOX, device_login
+from tests.support import oauth2_rig
 from tests.support.cli_helpers import Result, config_path, run_cli
+from tests.support.oauth2_rig import MAILBOX, device_login
 from tests.support.oauth2_server import AuthServer, GraphApi, graph_error
 from tests.support.smtp_servers import LocalCA
 
 # The fixtures of the OAuth2 tests: the local CA, the token endpoint (app-only tokens for MAILBOX).
-ca = test_oauth2.ca
-auth = test_oauth2.auth
+ca = oauth2_rig.ca
+auth = oauth2_rig.auth
 
 RECIPIENT = "dev@contoso.test"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional import test_oauth2
-from tests.functional.test_oauth2 import MAILBOX, cli, device_login, stored_tokens, write_config
+from tests.support import oauth2_rig
 from tests.support.cli_helpers import Result, config_path
+from tests.support.oauth2_rig import MAILBOX, cli, device_login, stored_tokens, write_config
 from tests.support.oauth2_server import (
     AuthServer,
     BearerSmtp,
@@ -37,14 +37,14 @@ SECRET = "s3cret-value-0123456789-abcdefghij"
 APP = {"flow": "client-credentials", "tenant": "contoso.test"}
 
 
-ca = test_oauth2.ca
-smtp = test_oauth2.smtp
-"""test_oauth2's fixtures (``smtp`` uses this module's ``auth``)."""
+ca = oauth2_rig.ca
+smtp = oauth2_rig.smtp
+"""The rig's fixtures (tests/support/oauth2_rig.py; ``smtp`` uses this module's ``auth``)."""
 
 
 @pytest.fixture
 def auth(ca: LocalCA) -> Iterator[AuthServer]:
-    """test_oauth2's server, with a client secret long enough to be found when quoted."""
+    """The rig's authorisation server, with a client secret long enough to be found when quoted."""
     server = AuthServer(ca, app_subject=MAILBOX, client_secret=SECRET).start()
     yield server
     server.stop()

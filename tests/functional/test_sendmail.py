@@ -429,7 +429,7 @@ def test_a_symlinked_spool_is_refused_and_delete_needs_yes(
 def test_sendmail_through_smtp_with_xoauth2_serves_the_cached_token(
     isolated_home: Path, spool: Path
 ) -> None:
-    from tests.functional.test_oauth2 import MAILBOX, write_config
+    from tests.support.oauth2_rig import MAILBOX, write_config
     from tests.support.oauth2_server import AuthServer, BearerSmtp
     from tests.support.smtp_servers import LocalCA
 
