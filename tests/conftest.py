@@ -32,3 +32,11 @@ def isolated_home(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("NO_COLOR", "1")
     yield home
+
+
+@pytest.hookimpl(trylast=True)  # after the folders' conftests have marked theirs
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first (the order is otherwise kept): a parallel run hands
+    them out while the quick ones can still fill the other workers, rather than ending on
+    one worker with a long test while the rest idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -35,6 +35,8 @@ pytestmark = [
     pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or ""),
     # One fleet (its system users, its sshd) at a time: these tests share one xdist worker.
     pytest.mark.xdist_group("ansible-fleet"),
+    # The fleet takes half a minute to set up; each playbook as long again.
+    pytest.mark.slow,
 ]
 
 

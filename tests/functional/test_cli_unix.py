@@ -186,6 +186,7 @@ def test_zsh_and_fish_completion_load(tmp_path: Path, isolated_home: Path, shell
 # --------------------------------------------------------------------------- progress
 
 
+@pytest.mark.slow
 def test_dns_shows_progress_on_a_terminal_and_nothing_otherwise(
     tmp_path: Path, isolated_home: Path
 ) -> None:

@@ -81,6 +81,7 @@ def silent_dns() -> Iterator[str]:
     sock.close()
 
 
+@pytest.mark.slow
 def test_configuration_commands(config: Path, isolated_home: Path) -> None:
     c = ("--json", "--config", str(config))
     home = isolated_home

@@ -102,6 +102,7 @@ def trusted_ca(box: Sandbox, instance: PostfixInstance) -> Path:
     return ca
 
 
+@pytest.mark.slow
 def test_apply_then_test_is_delivered_and_revert_restores_every_byte(
     postfix_instance: PostfixInstance, relay: Sandbox, isolated_home: Path
 ) -> None:
@@ -168,6 +169,7 @@ def wait_until_queue(
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_wrong_password_is_deferred_diagnosed_listed_and_retried_after_the_fix(
     postfix_instance: PostfixInstance, relay: Sandbox, isolated_home: Path
 ) -> None:
@@ -214,6 +216,7 @@ def test_wrong_password_is_deferred_diagnosed_listed_and_retried_after_the_fix(
     assert mta(isolated_home, config, postfix_instance, "revert").returncode == 65
 
 
+@pytest.mark.slow
 def test_unreachable_relay_is_deferred_and_delete_removes_it(
     postfix_instance: PostfixInstance, relay: Sandbox, isolated_home: Path
 ) -> None:
@@ -424,6 +427,7 @@ def edit_manifest(instance: PostfixInstance, change: Any) -> None:
     manifest.write_text(json.dumps(document))
 
 
+@pytest.mark.slow
 @needs_root
 def test_a_hand_edit_of_main_cf_after_apply_survives_revert(
     postfix_config: PostfixInstance, isolated_home: Path
@@ -485,6 +489,7 @@ def test_another_line_in_sasl_passwd_makes_revert_refuse_and_show_it(
     assert snapshot(postfix_config.config_dir) == before
 
 
+@pytest.mark.slow
 @needs_root
 def test_a_second_apply_after_a_relay_change_replaces_the_first_and_revert_returns_to_the_start(
     postfix_config: PostfixInstance, isolated_home: Path
@@ -508,6 +513,7 @@ def test_a_second_apply_after_a_relay_change_replaces_the_first_and_revert_retur
     assert postconf_value(postfix_config, "relayhost") == "[old-relay.example]:25"
 
 
+@pytest.mark.slow
 @needs_root
 def test_a_hand_edit_between_two_applies_survives_revert(
     postfix_config: PostfixInstance, isolated_home: Path
@@ -526,6 +532,7 @@ def test_a_hand_edit_between_two_applies_survives_revert(
     assert main_cf.read_text() == original + "myorigin = hand.example\n"
 
 
+@pytest.mark.slow
 @needs_root
 def test_a_tampered_manifest_makes_revert_write_nothing_outside(
     postfix_config: PostfixInstance, isolated_home: Path
@@ -654,6 +661,7 @@ def kill_when_pending(process: subprocess.Popen[bytes], manifest: Path) -> None:
                 return
 
 
+@pytest.mark.slow
 @needs_root
 def test_killing_apply_at_random_moments_leaves_the_old_or_the_new_main_cf(
     postfix_config: PostfixInstance, isolated_home: Path

@@ -83,6 +83,7 @@ def _sweep(home: Path, cases: list[tuple[str, tuple[str, ...], dict[str, str]]])
         return list(pool.map(one, cases))
 
 
+@pytest.mark.slow
 def test_a_configuration_nested_100000_deep_is_refused_with_its_line(
     isolated_home: Path, tmp_path: Path
 ) -> None:
@@ -119,6 +120,7 @@ def test_a_credentials_file_nested_deep_is_refused(isolated_home: Path, tmp_path
         _assert_refused(result, " ".join(command))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variable", "value", "form"),
     [

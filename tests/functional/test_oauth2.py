@@ -167,6 +167,7 @@ def test_token_refused_by_the_server_shows_the_decoded_334_continuation(
     assert smtp.continuation_answers == [b"", b""]
 
 
+@pytest.mark.slow
 def test_device_code_denied_and_wrong_account(
     isolated_home: Path, ca: LocalCA, auth: AuthServer, smtp: BearerSmtp
 ) -> None:

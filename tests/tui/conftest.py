@@ -6,6 +6,16 @@ from __future__ import annotations
 
 import pytest
 
+# Whole modules of long keyboard bursts: each test types a wizard's worth of keys, slowly, in
+# Pilot or in a real terminal (tmux), 10 to 50 s apiece in a serial run on two cores.
+SLOW_MODULES = frozenset({"test_tui_bursts.py", "test_tui_tmux.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES and item.path.parent.name == "tui":
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def pilot_press_waits_for_held_keys(monkeypatch: pytest.MonkeyPatch) -> None:

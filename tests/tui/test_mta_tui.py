@@ -18,6 +18,7 @@ from tui_mailsetup.tui.screens.machine import ConfirmApplyScreen, MachineScreen
 __all__ = ["postfix_instance"]
 
 
+@pytest.mark.slow
 async def test_status_apply_confirmed_then_test_delivered(
     postfix_instance: PostfixInstance, isolated_home: Path
 ) -> None:
