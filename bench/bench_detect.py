@@ -29,10 +29,8 @@ import trustme
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
-from dns_server import dns_server, nameserver_entry  # noqa: E402
-
+from tests.support.dns_server import dns_server, nameserver_entry  # noqa: E402
 from tui_mailsetup.engine.detect import DetectOptions, detect  # noqa: E402
 from tui_mailsetup.engine.dns_client import make_resolver  # noqa: E402
 from tui_mailsetup.engine.probe import Verdict, probe  # noqa: E402

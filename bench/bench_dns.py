@@ -1,6 +1,6 @@
 """`tui-mailsetup dns` versus checkdmarc 6.0.4 on the same healthy zone, side by side in one run.
 
-Both ask the same DNS server (tests/dns_server.py on 127.0.0.1, an ephemeral
+Both ask the same DNS server (tests/support/dns_server.py on 127.0.0.1, an ephemeral
 port) about one healthy domain (MX, SPF with two includes, DKIM, DMARC,
 TLS-RPT; no MTA-STS record, so that neither fetches anything over HTTPS and
 nothing but 127.0.0.1 is contacted). checkdmarc runs in the benchmark's own
@@ -29,9 +29,9 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from dns_server import dns_server  # noqa: E402
+from tests.support.dns_server import dns_server  # noqa: E402
 
 DOMAIN = "bench.example"
 ZONE = {

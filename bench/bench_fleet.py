@@ -1,6 +1,6 @@
 """The cost of a fleet (issue 24): ``check`` on four hosts with ``forks=4`` against one host.
 
-Starts the test fleet (tests/fleet.py: a real sshd on 127.0.0.1, one system user per host),
+Starts the test fleet (tests/support/fleet.py: a real sshd on 127.0.0.1, one system user per host),
 installs and configures the program on four hosts through the collection's role, then times
 a playbook of ``tui_mailsetup.mail.check`` (the ladder up to AUTH against the sandbox relay,
 no message sent) on one host and on all four, alternating, and prints the medians and the
@@ -19,10 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fleet import Fleet, skip_reason
-from test_ansible import Relay, configure_playbook
+from tests.functional.test_ansible import Relay, configure_playbook
+from tests.support.fleet import Fleet, skip_reason
 
 CHECK = """
 - name: Check every host

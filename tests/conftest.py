@@ -1,17 +1,16 @@
-"""Shared fixtures. Every test runs with HOME and the XDG directories in a temporary folder."""
+"""What every test gets: HOME and the XDG directories in a temporary folder.
+
+The folders' own conftests add the rest: ``functional/`` the scripted HTTP(S) servers,
+``tui/`` Pilot's patient ``press``; ``unit/`` refuses to start programs.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from http_servers import HttpsServer, ScriptedHttp
 
 
 @pytest.fixture(autouse=True)
@@ -35,30 +34,9 @@ def isolated_home(
     yield home
 
 
-@pytest.fixture
-def http_api() -> Iterator[ScriptedHttp]:
-    """A scripted HTTP server on 127.0.0.1 playing the API under test (tests/http_servers.py)."""
-    from http_servers import scripted_http
-
-    with scripted_http() as server:
-        yield server
-
-
-@pytest.fixture
-def https_sites(tmp_path: Path) -> Iterator[Callable[..., HttpsServer]]:
-    """``https_sites(pages, names)``: HTTPS sites with a trustme CA (``server.ca_path``),
-    served until the test ends (tests/http_servers.py's :func:`https_server`)."""
-    from http_servers import https_server
-
-    with contextlib.ExitStack() as stack:
-        yield lambda pages, names: stack.enter_context(https_server(pages, names, tmp_path))
-
-
-@pytest.fixture(autouse=True)
-def pilot_press_waits_for_held_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pilot.press waits for keys the TUI holds back until its sections and its configuration
-    are loaded (right after the first frame; tui/keys.py), whatever the machine's load."""
-    from textual.pilot import Pilot
-    from tui_support import press_delivered
-
-    monkeypatch.setattr(Pilot, "press", press_delivered)
+@pytest.hookimpl(trylast=True)  # after the folders' conftests have marked theirs
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first (the order is otherwise kept): a parallel run hands
+    them out while the quick ones can still fill the other workers, rather than ending on
+    one worker with a long test while the rest idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

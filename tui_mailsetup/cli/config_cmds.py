@@ -25,7 +25,7 @@ from tui_mailsetup.sanitize import untrusted_text
 from tui_mailsetup.startup.lazy import LazySequence
 
 # The settings model, pydantic and the files are imported by the commands that use
-# them: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
+# them: `--help` and argument errors must not pay for them (tests/functional/test_import_hygiene.py).
 if TYPE_CHECKING:
     from pathlib import Path
 

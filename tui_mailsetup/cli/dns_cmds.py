@@ -16,7 +16,7 @@ from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.sanitize import untrusted_text
 
 # dnspython, the engine, asyncio and the settings model are imported by the command that
-# runs: `--help` and argument errors must not pay for them (tests/test_import_hygiene.py).
+# runs: `--help` and argument errors must not pay for them (tests/functional/test_import_hygiene.py).
 if TYPE_CHECKING:
     from tui_mailsetup.engine.detect import Detection
     from tui_mailsetup.engine.dns import DomainReport

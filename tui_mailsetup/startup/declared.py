@@ -4,7 +4,7 @@
 ``f1`` shows the docstring under a field. Importing the settings model for
 that would load pydantic and build the model's schema (most of a headless
 command's start-up), so these read ``settings.py`` itself with :mod:`ast`, on
-first use. tests/test_import_hygiene.py checks that the keys agree with the
+first use. tests/functional/test_import_hygiene.py checks that the keys agree with the
 model's ``field_keys()`` and ``MailSettings.SECRET_KEYS``.
 """
 

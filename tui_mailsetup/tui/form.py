@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # The settings model (pydantic) is imported inside the functions that need values: the
 # TUI's first frame is drawn from this module before the model is loaded. The tables
 # below are keyed by the enums' values (a StrEnum member finds its label too);
-# tests/test_tui_form.py checks that they cover the enums of settings.py.
+# tests/tui/test_tui_form.py checks that they cover the enums of settings.py.
 
 Kind = Literal["text", "int", "float", "select", "bool", "secret"]
 Options = tuple[tuple[str, str], ...]

@@ -7,7 +7,7 @@ engine's :func:`~tui_mailsetup.validation.evaluate`), the fix on offer, the save
 (only the keys changed here are written; a key someone else changed in the file
 meanwhile is kept, one changed on both sides is a conflict to ask about), whether a
 test may start and with what, and the sentence saying where a secret comes from.
-The screen draws the answers; ``tests/test_form_session.py`` checks them without a
+The screen draws the answers; ``tests/functional/test_form_session.py`` checks them without a
 terminal. Nothing here imports Textual.
 """
 

@@ -5,7 +5,7 @@ TUI's only import circle). They now get a :class:`TuiServices` when they are bui
 the configuration (:class:`ConfigAccess`, which the app provides), the key router's
 ``hold``, the seams of :mod:`tui_mailsetup.tui.hooks`, the provider presets, and
 :class:`TestHistory`, the last test's result as recorded. This module imports neither
-the app nor a screen (``tests/test_tui_imports.py`` checks that the TUI has no circle).
+the app nor a screen (``tests/unit/test_tui_imports.py`` checks that the TUI has no circle).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ table. The tables:
 
 Why here, in the engine, and not beside each driver: the rules are pure functions of the
 answer and need nothing of httpx or botocore, so they are tested one by one without a
-server (``tests/test_diagnosis_http.py``), and every explanation a user can read is in one
+server (``tests/unit/test_diagnosis_http.py``), and every explanation a user can read is in one
 package, whatever the transport. The drivers build the :class:`HttpReply` from their
 answer, name their table and report the diagnosis; the engine imports no driver (the
 import-linter contracts), so a rule reads only the reply and the settings, never a client.
@@ -38,7 +38,7 @@ driver's rules replace, as :data:`.graph.GRAPH_RULES` leaves out 401/403/429),
 more than the settings (SES's credential source, Graph's mailbox) takes a frozen subclass
 of :class:`HttpReply` with those fields (:class:`.ses.SesReply`, :class:`.graph.GraphReply`),
 which may also say how its evidence reads. Each rule gets a row in the parametrized tables
-of ``tests/test_diagnosis_http.py`` naming the rule that must answer (a test fails when a
+of ``tests/unit/test_diagnosis_http.py`` naming the rule that must answer (a test fails when a
 rule of a table has none).
 
 Also here: what a request that got no HTTP answer means (:func:`transport_diagnosis`, by

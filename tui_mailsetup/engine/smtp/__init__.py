@@ -19,7 +19,7 @@ Split by concern, in aiosmtplib's shape (each module's docstring says more):
 - :mod:`.errors`: the exceptions the ladder raises and catches.
 
 pyproject pins the aiosmtplib range it was tested with (>=5.1.2,<5.2), and
-tests/test_aiosmtplib_surface.py pins every name imported from it.
+tests/unit/test_aiosmtplib_surface.py pins every name imported from it.
 
 Security rules enforced here (README, "Security"): the configured encryption is the
 encryption used; verification is never relaxed on a retry; credentials never

@@ -4,7 +4,7 @@
 goes through it) and ``data_received`` (every byte the server sends arrives
 through it); with ``start_tls``/``read_response``/``execute_command``/
 ``execute_data_command`` that is the aiosmtplib surface the engine relies on
-(pinned by tests/test_aiosmtplib_surface.py and by pyproject's version range).
+(pinned by tests/unit/test_aiosmtplib_surface.py and by pyproject's version range).
 """
 
 from __future__ import annotations
