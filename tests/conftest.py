@@ -40,3 +40,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     them out while the quick ones can still fill the other workers, rather than ending on
     one worker with a long test while the rest idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject's addopts): two workers per core, at most eight.
+
+    Most tests wait rather than compute (a server's timeout, a subprocess, Postfix, tmux):
+    with one worker per core the two cores here were busy about half the time. Measured on
+    2 cores (bench/bench_tests.py): 4 workers 559 s, 2 workers 815 s, for the same suite.
+    Every test takes port 0, its own folders and its own Postfix, so more workers share
+    nothing; the Ansible fleet stays on one worker (its xdist_group).
+    """
+    return min(8, 2 * (os.cpu_count() or 1))

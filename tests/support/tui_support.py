@@ -96,7 +96,8 @@ async def press_delivered(pilot: Pilot[Any], *keys: str) -> None:
 
 async def settled(pilot: Pilot[Any]) -> None:
     """Wait until the configuration is loaded (after the first frame), the values are filled
-    in and every section is built: what a person sees a moment after the start."""
+    in, every section is built and every key typed meanwhile has landed: what a person sees
+    a moment after the start."""
     from tui_mailsetup.tui.app import MailSetupApp
     from tui_mailsetup.tui.screens.form import FormScreen
 
@@ -106,7 +107,10 @@ async def settled(pilot: Pilot[Any]) -> None:
 
     def built() -> bool:
         screen = app.screen
-        return not isinstance(screen, FormScreen) or screen.built_all
+        # Every key typed meanwhile delivered too: a test acting before the last one lands
+        # (show_section, say) would interleave with the person's keys.
+        typed = not app.keys.pending and not app.keys.delivering
+        return typed and (not isinstance(screen, FormScreen) or screen.built_all)
 
     await wait_for(pilot, built)
     await pilot.pause()
