@@ -160,7 +160,13 @@ def _send_and_wait() -> Callable[[Pilot[Any]], Awaitable[None]]:
         pane = pilot.app.screen.query_one(DiagnosticsPane)
         await wait_for(pilot, lambda: pane.outcome is not None)
         pane.flush()
-        await pilot.pause()
+        # The transcript and the ladder scroll to their ends after the next refresh: on a
+        # loaded machine a plain pause could take the picture before they had.
+        app = pilot.app
+        assert isinstance(app, MailSetupApp)
+        await app.keys.settle()
+        log = pane.log_widget
+        await wait_for(pilot, lambda: bool(log.lines) and log.scroll_y == log.max_scroll_y)
         no_blink(pilot)
         await pilot.pause()
 
