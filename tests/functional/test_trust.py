@@ -258,6 +258,9 @@ class DatagramCounter:
                 self.sock.recv(4096)
                 self.queries += 1
 
+    def close(self) -> None:
+        self.sock.close()  # ends the counting thread's recv
+
 
 def test_a_planted_configuration_decides_no_dns_verdict(
     isolated_home: Path, shared: Path, tmp_path: Path
@@ -292,6 +295,7 @@ def test_a_planted_configuration_decides_no_dns_verdict(
     )
     assert asked.returncode != 78, asked.stdout + asked.stderr
     assert resolver.queries > 0
+    resolver.close()
 
 
 def test_a_root_owned_sticky_directory_is_a_safe_parent(
