@@ -154,7 +154,7 @@ async def test_tui_shows_banner_and_inbox(isolated_home: Path) -> None:
             assert len(arrived) == 1
             await _until(pilot, lambda: app.last_outcome is not None)
             assert app.last_outcome is not None and app.last_outcome.ok
-            refresh: Any = app.screen.refresh_inbox
+            refresh: Any = app.screen.form_layout.refresh_inbox
             refresh()
             await pilot.pause()
             inbox = app.screen.query_one("#inbox-messages", Static)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, RichLog, Select
+from textual.widgets import Button, Input, RichLog, Select
 
 from tests.support.tui_support import (
     SENDER,
@@ -98,6 +98,50 @@ async def test_first_run_wizard_walks_keeps_values_and_saves(config_path: Path) 
     assert read_credentials(config_path) == {"smtp.password": "s3 pw"}
     credentials = config_path.with_name("credentials.toml")
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+
+
+async def test_the_wizards_back_and_next_buttons_walk_the_steps_and_save_at_the_last(
+    config_path: Path,
+) -> None:
+    """Back and Next, by mouse and by Enter, go step by step; at the last step Next reads
+    "Save ✔" and saves (or says why not and shows the field at fault)."""
+    app = MailSetupApp(config_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        screen = form(app)
+        back, next_button = screen.query_one("#back", Button), screen.query_one("#next", Button)
+        assert back.disabled and str(next_button.label) == "Next ›"
+        await pilot.click("#next")
+        await settled(pilot)
+        assert screen.current_section() == "server"
+        assert app.focused is editor(app, "smtp.host")
+        assert not back.disabled
+        await pilot.press(*"mx.ex.com")
+        await pilot.click("#back")
+        await settled(pilot)
+        assert screen.current_section() == "driver"
+        assert back.disabled
+        # By keyboard: focus Next, Enter, and what is typed next lands in the new step.
+        next_button.focus()
+        await pilot.press("enter", "end", *".org")
+        assert screen.current_section() == "server"
+        assert editor(app, "smtp.host").value == "mx.ex.com.org"
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        assert screen.current_section() == "review"
+        assert str(next_button.label) == "Save ✔"
+        # Nothing saved while the sender is missing: the form says so and shows the field.
+        await pilot.click("#next")
+        await settled(pilot)
+        assert not file_exists(config_path)
+        assert screen.current_section() == "sender"
+        assert app.focused is editor(app, "sender.address")
+        await pilot.press(*"a@acme.org", "pagedown")
+        await pilot.click("#next")
+        await settled(pilot)
+        assert not screen.dirty
+
+    assert 'host = "mx.ex.com.org"' in file_text(config_path)
+    assert 'address = "a@acme.org"' in file_text(config_path)
 
 
 async def test_settings_screen_for_returning_user_shows_sources(

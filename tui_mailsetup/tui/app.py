@@ -314,13 +314,13 @@ class MailSetupApp(FirstFrameApp):
         timeout: float | None = None,
         markup: bool = True,
     ) -> None:
-        """On a form, a message goes on its status line (plain text, never markup)."""
-        from tui_mailsetup.tui.screens.form import FormScreen
+        """On a screen with a status line (the form's), a message goes there (plain text,
+        never markup, read after the fact: no timeout); elsewhere it is a toast."""
+        from tui_mailsetup.tui.widgets.status_line import StatusLine
 
-        screen = self.screen if self.screen_stack else None
-        if isinstance(screen, FormScreen) and screen.query("#status-line"):
-            seconds = timeout if timeout is not None else (8.0 if severity == "error" else 5.0)
-            screen.show_status(message, title=title, severity=severity, timeout=seconds)
+        lines = self.screen.query(StatusLine) if self.screen_stack else None
+        if lines:
+            lines.first().show(message, title=title, severity=severity)
             return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 

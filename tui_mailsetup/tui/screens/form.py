@@ -1,8 +1,9 @@
-"""The form screen: the coordinator of one form, which the wizard and the settings lay out.
+"""The form screen: the coordinator of one form, around a layout of its sections.
 
-The two screens differ only in how they lay the sections out (steps with Back/Next, or
-tabs: ``compose_body``, ``section_container``, ``show_section``, ``current_section``);
-everything a person does with the values goes through here, by concern: the decisions in
+The wizard and the settings screen are this form with a different layout object (steps
+with Back/Next, or tabs behind a summary: :mod:`.form_layout` is the seam, and the form
+asks the layout only what :class:`~.form_layout.FormLayout` names). Everything a person
+does with the values goes through here, by concern: the decisions in
 :class:`~tui_mailsetup.tui.form_session.FormSession` (Textual-free), the widgets' upkeep
 in :mod:`.form_view`, when sections are built in :mod:`.form_sections`, the test send and
 the DNS check in :mod:`.form_review`, the dialogs in :mod:`.form_dialogs`. What the screen
@@ -12,7 +13,7 @@ needs from outside comes in a :class:`~tui_mailsetup.tui.services.TuiServices`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -27,7 +28,7 @@ from textual.widgets import Footer, Header, Input, Static
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.first_frame import FirstResumeScreen
-from tui_mailsetup.tui.form import SECTIONS, FormState, Section, section_of
+from tui_mailsetup.tui.form import SECTION_BY_ID, FormState, Section, section_of
 from tui_mailsetup.tui.form_session import FormSession
 from tui_mailsetup.tui.screens.form_dialogs import (
     ask_about_conflicts,
@@ -36,6 +37,7 @@ from tui_mailsetup.tui.screens.form_dialogs import (
     open_help,
     open_save_transcript,
 )
+from tui_mailsetup.tui.screens.form_layout import FormHost, FormLayout
 from tui_mailsetup.tui.screens.form_review import ReviewFlow
 from tui_mailsetup.tui.screens.form_sections import SectionMounter
 from tui_mailsetup.tui.screens.form_view import FormView, ancestor, build_section, focus_chain
@@ -55,8 +57,8 @@ if TYPE_CHECKING:
 
 
 class FormScreen(FirstResumeScreen):
-    """One form's coordinator: its keys, actions and messages; the wizard and the settings
-    screen lay its sections out."""
+    """One form's coordinator: its keys, actions and messages, around a layout of its
+    sections (which the wizard and the settings screen choose)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # Quit first: the footer cuts from the right, and quitting must always show.
@@ -75,7 +77,7 @@ class FormScreen(FirstResumeScreen):
         Binding("pagedown", "next_section", "Next", priority=True),
     ]
 
-    def __init__(self, services: TuiServices) -> None:
+    def __init__(self, services: TuiServices, layout: Callable[[FormHost], FormLayout]) -> None:
         super().__init__()
         self.services = services
         self.config = services.config
@@ -89,7 +91,10 @@ class FormScreen(FirstResumeScreen):
         self.review = ReviewFlow(self, self, services)
         self._focus_after_mount: str | None = None
         self._fix_shown = False
-        self.target_section = "driver"
+        self.form_layout = layout(self)
+        """How the sections are laid out (steps or tabs): the form asks it, never the reverse
+        of a private member."""
+        self.target_section = self.form_layout.section_ids[0]
         """The section last asked for (focus changes may briefly activate another tab)."""
 
     @property
@@ -124,21 +129,23 @@ class FormScreen(FirstResumeScreen):
         yield Header()
         if self.services.banner:
             yield Static(Text(self.services.banner), id="banner")
-        yield from self.compose_body()
+        yield from self.form_layout.compose()
         yield StatusLine(id="status-line")
         # Compact: every key still fits at 80 columns, even with esc while a test runs.
         yield Footer(compact=True, show_command_palette=False)
-
-    def compose_body(self) -> ComposeResult:
-        raise NotImplementedError
 
     def build_section(self, section: Section) -> Widget:
         """The contents of one section (a wizard step or a tab), built when first shown."""
         return build_section(section, self.session, self.services, self._source)
 
+    def compose_section(self, section_id: str) -> Widget:
+        """A section's contents built now, with the layout (the wizard's first step)."""
+        self.sections.mark_built(section_id)
+        return self.build_section(SECTION_BY_ID[section_id])
+
     def section_container(self, section_id: str) -> Widget:
         """The (possibly still empty) container a section's contents go in."""
-        raise NotImplementedError
+        return self.form_layout.container(section_id)
 
     def ensure_section(self, section_id: str) -> AwaitComplete | None:
         """Mount a section's contents the first time it is needed (startup stays fast)."""
@@ -177,11 +184,12 @@ class FormScreen(FirstResumeScreen):
 
     def on_mount(self) -> None:
         self.title = "tui-mailsetup"
-        self.sub_title = str(self.services.config_path)
+        self.sub_title = self.form_layout.sub_title()
         # The other sections are built right after the first frame, all at once, and keys
         # wait for them: a key typed after pgdn never meets a section still being built.
         self.sections.hold_keys()
-        self.after_mount()
+        self.form_layout.mounted()
+        self.focus_section(self.section_ids[0])
         self._first_mount_done = True
         if self.config.config_ready:
             self._start()
@@ -192,7 +200,7 @@ class FormScreen(FirstResumeScreen):
         self._take_config()
         self.view.fill(self._source)
         self._update_driver_visibility()
-        self.after_load()
+        self.form_layout.loaded()
         self._start()
 
     async def sections_built(self) -> None:
@@ -217,19 +225,7 @@ class FormScreen(FirstResumeScreen):
         for warning in self.config.loaded.warnings:
             self.notify(warning.message, severity="warning", timeout=8)
 
-    def after_load(self) -> None:
-        """Subclasses show what needed the loaded configuration (the home screen's summary)."""
-
-    def after_mount(self) -> None:
-        """Subclasses finish setting up here (Textual calls every class's on_mount itself)."""
-
     # ------------------------------------------------------------------ messages
-
-    def show_status(self, message: str, *, title: str, severity: str, timeout: float) -> None:
-        """A message on the status line, until the next thing the person does.
-
-        ``timeout`` is ignored: the message is read after the fact (see StatusLine)."""
-        self.query_one("#status-line", StatusLine).show(message, title=title, severity=severity)
 
     def clear_status(self) -> None:
         """The person did something else: the last message has been read."""
@@ -240,16 +236,34 @@ class FormScreen(FirstResumeScreen):
 
     @property
     def section_ids(self) -> tuple[str, ...]:
-        return tuple(section.id for section in SECTIONS)
+        return self.form_layout.section_ids
 
     def show_section(self, section_id: str) -> None:
-        raise NotImplementedError
+        """Put a section on screen and focus its first editor (once it is built)."""
+        self.target_section = section_id
+        pending = self.ensure_section(section_id)
+        self.form_layout.switch_to(section_id)
+        if pending is None:
+            self.focus_section(section_id)
+        self.form_layout.after_show(section_id)
 
     def current_section(self) -> str:
-        raise NotImplementedError
+        return self.form_layout.current()
 
     def reveal_section(self, section_id: str) -> None:
         """Show a section that is already built, without moving focus."""
+        self.form_layout.reveal(section_id)
+
+    def action_edit(self, section: str) -> None:
+        """A letter on the settings' summary: open its section (bound on the summary)."""
+        self.show_section(section)
+
+    def action_advance(self) -> None:
+        """The wizard's Next: the next section, or Save at the last."""
+        if self.current_section() == self.section_ids[-1]:
+            self.save()
+        else:
+            self.action_next_section()
 
     def action_next_section(self) -> None:
         self.clear_status()
@@ -274,8 +288,9 @@ class FormScreen(FirstResumeScreen):
             return
 
     def _focusables(self, section_id: str) -> Iterable[Widget]:
-        if section_id == "inbox":
-            yield from self.query("InboxPane")
+        own = self.form_layout.focusables(section_id)
+        if own is not None:
+            yield from own
             return
         if section_id == "review":
             try:
@@ -342,16 +357,13 @@ class FormScreen(FirstResumeScreen):
         self.view.show_findings(findings)
         with contextlib.suppress(NoMatches):
             self.review.review_panel().show_findings(findings)
-        self.on_findings_changed(findings)
+        self.form_layout.findings_changed(findings)
         fix_shown = self.fix_on_offer() is not None
         if fix_shown != self._fix_shown:
             # The footer shows f2 only while a fix is on offer (a footer redraw is not free).
             self._fix_shown = fix_shown
             self.refresh_bindings()
         return findings
-
-    def on_findings_changed(self, findings: list[Finding]) -> None:
-        """Subclasses mark their steps or tabs."""
 
     def sections_with_errors(self) -> set[str]:
         return self.session.sections_with_errors()
@@ -516,15 +528,18 @@ class FormScreen(FirstResumeScreen):
         self.review.dns_finished()
 
     def on_dns_checked(self) -> None:
-        """Subclasses show the new DNS summary (the home screen)."""
+        """A DNS report is shown (the settings' summary shows its status)."""
+        self.form_layout.summary_changed()
 
     def test_recorded(self, outcome: Outcome) -> None:
         """The app has recorded a finished test (from its TestFinished): show the result."""
         self.review.send_ended()
         self.show_last_result()
+        self.form_layout.test_recorded()
 
     def show_last_result(self) -> None:
         self.review.show_last_result()
+        self.form_layout.summary_changed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_send":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
@@ -12,49 +13,79 @@ from textual.widgets import Button, ContentSwitcher, Static
 from tui_mailsetup.findings import Finding
 from tui_mailsetup.tui.form import SECTIONS
 from tui_mailsetup.tui.screens.form import FormScreen
+from tui_mailsetup.tui.screens.form_layout import FormHost
+from tui_mailsetup.tui.services import TuiServices
 
 
-class WizardScreen(FormScreen):
-    """Driver → Server → Credentials → Sender → Review & test. Going back never loses a value."""
+class WizardLayout:
+    """Driver → Server → Credentials → Sender → Review & test, one step at a time, with a
+    line of steps above (a ✘ on a step with an error) and Back/Next below."""
 
-    def compose_body(self) -> ComposeResult:
-        yield Static("", id="steps")
-        with ContentSwitcher(initial="step-driver", id="wizard"):
+    section_ids: tuple[str, ...] = tuple(section.id for section in SECTIONS)
+
+    def __init__(self, form: FormHost) -> None:
+        self.form = form
+        self.steps = Static("", id="steps")
+        self.switcher = ContentSwitcher(initial="step-driver", id="wizard")
+        # The buttons run the form's actions, as pgup/pgdn do (Next saves at the last step).
+        self.back = Button("‹ Back", id="back", compact=True, action="screen.previous_section")
+        self.next = Button(
+            "Next ›", id="next", variant="primary", compact=True, action="screen.advance"
+        )
+
+    def compose(self) -> ComposeResult:
+        yield self.steps
+        with self.switcher:
             for section in SECTIONS:
                 with Vertical(id=f"step-{section.id}", classes="step"):
-                    if section.id == "driver":
-                        self.sections.mark_built(section.id)
-                        yield self.build_section(section)
+                    if section.id == self.section_ids[0]:
+                        # The first step comes with the first frame; the others just after.
+                        yield self.form.compose_section(section.id)
         with Horizontal(id="wizard-nav"):
-            yield Button("‹ Back", id="back", compact=True)
-            yield Button("Next ›", id="next", variant="primary", compact=True)
+            yield self.back
+            yield self.next
 
-    def after_mount(self) -> None:
-        self.sub_title = f"first-run setup · {self.services.config_path}"
-        self._update_steps()
-        self.focus_section("driver")
+    def sub_title(self) -> str:
+        return f"first-run setup · {self.form.services.config_path}"
 
-    def section_container(self, section_id: str) -> Widget:
-        return self.query_one(f"#step-{section_id}")
+    def mounted(self) -> None:
+        self.update_steps()
 
-    def current_section(self) -> str:
-        current = self.query_one(ContentSwitcher).current or "step-driver"
+    def loaded(self) -> None:
+        pass
+
+    def container(self, section_id: str) -> Widget:
+        return self.switcher.get_child_by_id(f"step-{section_id}")
+
+    def current(self) -> str:
+        current = self.switcher.current or f"step-{self.section_ids[0]}"
         return current.removeprefix("step-")
 
-    def show_section(self, section_id: str) -> None:
-        self.target_section = section_id
-        pending = self.ensure_section(section_id)
-        self.query_one(ContentSwitcher).current = f"step-{section_id}"
-        self._update_steps()
-        if pending is None:
-            self.focus_section(section_id)
+    def switch_to(self, section_id: str) -> None:
+        self.switcher.current = f"step-{section_id}"
+        self.update_steps()
 
-    def on_findings_changed(self, findings: list[Finding]) -> None:
-        self._update_steps()
+    def after_show(self, section_id: str) -> None:
+        pass
 
-    def _update_steps(self) -> None:
-        current = self.current_section()
-        errors = self.sections_with_errors()
+    def reveal(self, section_id: str) -> None:
+        pass  # a step is only ever shown by switch_to
+
+    def focusables(self, section_id: str) -> Iterable[Widget] | None:
+        return None
+
+    def findings_changed(self, findings: list[Finding]) -> None:
+        self.update_steps()
+
+    def summary_changed(self) -> None:
+        pass
+
+    def test_recorded(self) -> None:
+        pass
+
+    def update_steps(self) -> None:
+        current = self.current()
+        errors = self.form.sections_with_errors()
         text = Text()
         for number, section in enumerate(SECTIONS, start=1):
             if number > 1:
@@ -64,20 +95,16 @@ class WizardScreen(FormScreen):
                 label += " ✘"
             style = "reverse bold" if section.id == current else ""
             text.append(f" {label} ", style=style)
-        self.query_one("#steps", Static).update(text)
-        ids = self.section_ids
-        self.query_one("#back", Button).disabled = current == ids[0]
-        last = current == ids[-1]
-        next_button = self.query_one("#next", Button)
-        next_button.label = "Save ✔" if last else "Next ›"
+        self.steps.update(text)
+        self.back.disabled = current == self.section_ids[0]
+        self.next.label = "Save ✔" if current == self.section_ids[-1] else "Next ›"
 
-    @on(Button.Pressed, "#back")
-    def _back(self) -> None:
-        self.action_previous_section()
 
-    @on(Button.Pressed, "#next")
-    def _next(self) -> None:
-        if self.current_section() == self.section_ids[-1]:
-            self.save()
-        else:
-            self.action_next_section()
+class WizardScreen(FormScreen):
+    """The form, laid out as the first-run wizard."""
+
+    def __init__(self, services: TuiServices) -> None:
+        super().__init__(services, WizardLayout)
+
+
+__all__ = ["WizardLayout", "WizardScreen"]

@@ -1,17 +1,20 @@
 """The returning user's first screen: what sends the mail, how it last went, one key per section.
 
-The screen gives it :class:`HomeRow` lines (it knows the settings) and owns the
-section keys: a key opens its section at once, so the keys typed after it land
-in that section (a message would arrive after them).
+The settings layout gives it :class:`HomeRow` lines (it knows the settings). The
+section keys are its bindings, active while it has focus, and run the form's ``edit``
+action: a key opens its section at once, so the keys typed after it land in that
+section (a message would arrive after them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -29,7 +32,12 @@ SECTION_KEYS = {"d": "driver", "s": "server", "c": "credentials", "n": "sender",
 
 
 class HomePanel(VerticalScroll, can_focus=True):
-    """A summary that scrolls (arrows); the screen opens a section with one letter."""
+    """A summary that scrolls (arrows); one letter opens a section."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, f"screen.edit('{section}')", section.title(), show=False)
+        for key, section in SECTION_KEYS.items()
+    ]
 
     DEFAULT_CSS = """
     HomePanel {
