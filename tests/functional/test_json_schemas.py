@@ -8,49 +8,16 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import tui_mailsetup
-from tests.support.cli_helpers import Result, run_cli
+from tests.support.cli_helpers import run_cli
+from tests.support.schemas import SCHEMAS, jsonschema, valid
 from tui_mailsetup.cli import COMMAND_MODULES
 from tui_mailsetup.config_file import write_values
 from tui_mailsetup.sandbox import Sandbox
 
-jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is in the test extra")
-referencing = pytest.importorskip("referencing")
-
-SCHEMAS = Path(tui_mailsetup.__file__).parent / "schemas"
 PASSWORD = "schema-test-secret"
-
-
-def _registry() -> Any:
-    resources = [
-        (path.name, referencing.Resource.from_contents(json.loads(path.read_text())))
-        for path in SCHEMAS.glob("*.json")
-    ]
-    return referencing.Registry().with_resources(resources)
-
-
-REGISTRY = _registry()
-
-
-def valid(schema: str, result: Result, code: int) -> dict[str, Any]:
-    """The one JSON document ``result`` printed, checked against ``schema`` and its exit code."""
-    assert result.returncode == code, result.stdout + result.stderr
-    document = json.loads(result.stdout)  # exactly one document: anything else fails here
-    assert isinstance(document, dict)
-    jsonschema.Draft202012Validator(
-        json.loads((SCHEMAS / schema).read_text()), registry=REGISTRY
-    ).validate(document)
-    assert document["ok"] is (code == 0)
-    if code != 0:
-        jsonschema.Draft202012Validator(
-            json.loads((SCHEMAS / "failure.json").read_text()), registry=REGISTRY
-        ).validate(document)
-        assert document["exit_code"] == code
-    return document
 
 
 def test_the_schemas_are_valid_and_every_command_has_one() -> None:

@@ -25,8 +25,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli_helpers import Result, cli_environment, run_cli
-from tests.support.postfix_instance import PostfixInstance, postfix_config, postfix_instance
+from tests.support.cli_helpers import Result, cli_environment
+from tests.support.postfix_instance import (
+    PostfixInstance,
+    postfix_config,
+    postfix_instance,
+    run_mta,
+)
 from tui_mailsetup.sandbox import Sandbox
 
 __all__ = ["postfix_config", "postfix_instance"]
@@ -75,19 +80,7 @@ def write_config(
 def mta(
     home: Path, config: Path, instance: PostfixInstance, *args: str, password: str = PASSWORD
 ) -> Result:
-    return run_cli(
-        "--config",
-        str(config),
-        "mta",
-        *args,
-        "--mta",
-        "postfix",
-        "--config-dir",
-        str(instance.config_dir),
-        home=home,
-        env={"MAILSETUP_SMTP__PASSWORD": password},
-        timeout=120,
-    )
+    return run_mta(home, config, instance, *args, password=password)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

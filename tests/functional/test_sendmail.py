@@ -572,7 +572,7 @@ def test_a_damaged_envelope_is_named_and_skipped_never_a_crash(
 def test_errors_before_sending_print_a_document_of_the_schema(
     isolated_home: Path, spool: Path
 ) -> None:
-    from tests.functional.test_json_schemas import valid
+    from tests.support.schemas import valid
 
     with Sandbox(mode="starttls", password=PASSWORD) as box:
         relay_config(isolated_home, box)

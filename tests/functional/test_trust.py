@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_mta_postfix import mta
 from tests.support.cli_helpers import Result, run_cli
-from tests.support.postfix_instance import PostfixInstance, postfix_config
+from tests.support.postfix_instance import PostfixInstance, postfix_config, run_mta
 
 __all__ = ["postfix_config"]
 
@@ -321,7 +320,7 @@ def _relay_config(path: Path) -> None:
 
 
 def _mta(home: Path, config: Path, instance: PostfixInstance, *args: str) -> Result:
-    return mta(home, config, instance, *args, password=SECRET)
+    return run_mta(home, config, instance, *args, password=SECRET)
 
 
 def test_mta_apply_never_applies_a_planted_configuration(

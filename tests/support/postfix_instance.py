@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli_helpers import Result, run_cli
+
 MASTER_CF = """\
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -200,3 +202,23 @@ def _unprivileged_instance() -> PostfixInstance:
     (instance.config_dir / "main.cf").write_text("compatibility_level = 3.6\n")
     instance.started = False
     return instance
+
+
+def run_mta(
+    home: Path, config: Path, instance: PostfixInstance, *args: str, password: str
+) -> Result:
+    """``tui-mailsetup mta ARGS`` against a throwaway instance, the password from the
+    environment (as root's unit file would give it)."""
+    return run_cli(
+        "--config",
+        str(config),
+        "mta",
+        *args,
+        "--mta",
+        "postfix",
+        "--config-dir",
+        str(instance.config_dir),
+        home=home,
+        env={"MAILSETUP_SMTP__PASSWORD": password},
+        timeout=120,
+    )
