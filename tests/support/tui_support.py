@@ -155,16 +155,26 @@ class ScriptedDriver:
     name = "scripted"
 
     def __init__(
-        self, events: Sequence[Event], *, hang: bool = False, pause_every: int = 0
+        self,
+        events: Sequence[Event],
+        *,
+        hang: bool = False,
+        pause_every: int = 0,
+        wait_before_last: float = 0.0,
     ) -> None:
         self.events = list(events)
         self.hang = hang
         self.pause_every = pause_every
+        self.wait_before_last = wait_before_last
+        """Seconds before the last event (a server slow to answer QUIT: the transcript is
+        drawn before the verdict comes)."""
         self.cancelled = False
 
     async def _run(self) -> AsyncIterator[Event]:
         try:
             for number, event in enumerate(self.events, start=1):
+                if number == len(self.events) and self.wait_before_last:
+                    await asyncio.sleep(self.wait_before_last)
                 yield event
                 if self.pause_every and number % self.pause_every == 0:
                     await asyncio.sleep(0)

@@ -26,11 +26,13 @@ from tests.support.tui_support import (
 )
 from tui_mailsetup.engine.events import (
     Diagnosis,
+    Direction,
     Event,
     Outcome,
     Stage,
     StageFinished,
     StageStarted,
+    TranscriptLine,
 )
 from tui_mailsetup.fixes import Fix
 from tui_mailsetup.tui.app import MailSetupApp
@@ -174,6 +176,38 @@ async def test_a_failure_keeps_its_stage_its_next_step_and_f4_in_view(
         keys = [k for k in form_screen(app).query(FooterKey).results(FooterKey) if k.key == "f4"]
         assert keys, "f4 is not in the footer"
         assert screen_area.contains_region(keys[0].region), f"f4 at {keys[0].region}"
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_transcripts_last_line_stays_in_view_when_the_verdict_takes_room(
+    config_path: Path, size: tuple[int, int]
+) -> None:
+    """The transcript is drawn (and scrolled to its end) before the verdict arrives; the
+    verdict then takes rows from it. Its last line (here the server's last reply) must
+    still be on screen, as the ladder's failing stage is."""
+    events = failure(None, ADVICE_535)
+    events[-1:-1] = [
+        TranscriptLine(Direction.RECEIVED, f"250-line {n} of a long reply", encrypted=True)
+        for n in range(60)
+    ]
+    events.insert(
+        -1, TranscriptLine(Direction.RECEIVED, "535 5.7.8 the last reply", encrypted=True)
+    )
+    driver = ScriptedDriver(events, wait_before_last=0.3)
+    app = MailSetupApp(config_path, driver_factory=scripted_factory(driver))
+    async with app.run_test(size=size) as pilot:
+        pane = await send_and_wait(app, pilot)
+        log = pane.log_widget
+        assert log.max_scroll_y > 0, "the transcript fits: the test shows nothing"
+        assert log.scroll_y == log.max_scroll_y, (
+            f"transcript scrolled to {log.scroll_y} of {log.max_scroll_y}: its end is hidden"
+        )
+        # Scrolled up to read, it stays there when the terminal shrinks.
+        log.scroll_to(y=3, animate=False, immediate=True)
+        await pilot.resize_terminal(size[0], size[1] - 2)
+        await pilot.pause()
+        await pilot.pause()
+        assert log.scroll_y == 3
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import RichLog, Static
@@ -251,6 +252,25 @@ class LadderView(VerticalScroll):
         self.scroll_end(animate=False, immediate=True)
 
 
+class TranscriptLog(RichLog):
+    """The transcript: its end (the server's last reply) stays in view when the verdict
+    below takes room from it. A RichLog scrolls to its end when written to, not when it
+    shrinks: a verdict that came after the last lines were drawn hid the last 7 to 9 of
+    them at every size. One the person scrolled up in stays where they put it."""
+
+    at_end = True
+    """Whether the end was in view at the last scroll (a resize does not move it)."""
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.at_end = new_value >= self.max_scroll_y
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Textual runs each class's own handler in turn: RichLog's still runs after this one.
+        if self.at_end:
+            self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+
 class VerdictView(Vertical):
     """The verdict (scrolls; Tab reaches it, arrows scroll it) and, under it, the fix line."""
 
@@ -347,7 +367,7 @@ class DiagnosticsPane(Vertical):
         with Horizontal():
             with LadderView(id="ladder-view"):
                 yield StageLadder(id="ladder")
-            yield RichLog(
+            yield TranscriptLog(
                 max_lines=self.max_lines, wrap=True, markup=False, min_width=20, id="transcript"
             )
         with VerdictView(id="verdict-view"):
