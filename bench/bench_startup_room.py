@@ -114,7 +114,9 @@ def bench_tricks(runs: int, config: Path, env: dict[str, str]) -> list[str]:
 
 def bench_against(runs: int, config: Path, env: dict[str, str], other: Path) -> list[str]:
     theirs = dict(env, PYTHONPATH=os.pathsep.join([str(other), env.get("PYTHONPATH", "")]))
-    bare: Callable[[], float] = functools.partial(timed, [sys.executable, "-c", "pass"], env)
+    bare: Callable[[], tuple[float, int]] = functools.partial(
+        timed, [sys.executable, "-c", "pass"], env
+    )
     lines = [
         f"| {'command':<22} | this (s) | {other.name[:12]:>12} (s) | this/that | this/python |",
         f"| {'-' * 22} | -------- | {'-' * 16} | --------- | ----------- |",

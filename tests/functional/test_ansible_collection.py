@@ -55,7 +55,11 @@ def module_options(path: Path) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.keyword) and node.arg == "argument_spec":
             assert isinstance(node.value, ast.Dict)
-            keys = {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+            keys = {
+                k.value
+                for k in node.value.keys
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)
+            }
             return keys | (common if None in node.value.keys else set())
     raise AssertionError(f"{path} has no argument_spec")
 

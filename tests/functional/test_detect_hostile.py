@@ -50,10 +50,10 @@ async def detect_and_save(home: Path, zone: dict[tuple[str, str], list[str]], ca
         before = config_path(home).read_text()
         # The servers run in this event loop: the command runs in a thread beside it.
         machine = await asyncio.to_thread(
-            run_cli, "detect", f"it@{DOMAIN}", "--json", "--save", home=home, env=env
+            lambda: run_cli("detect", f"it@{DOMAIN}", "--json", "--save", home=home, env=env)
         )
         human = await asyncio.to_thread(
-            run_cli, "detect", f"it@{DOMAIN}", "--save", home=home, env=env
+            lambda: run_cli("detect", f"it@{DOMAIN}", "--save", home=home, env=env)
         )
     return machine, human, before, config_path(home).read_text()
 
@@ -63,7 +63,7 @@ def assert_failed_and_nothing_saved(
 ) -> dict[str, Any]:
     assert machine.returncode == code, machine.stdout + machine.stderr
     assert human.returncode == code, human.stdout + human.stderr
-    document = machine.json()
+    document: dict[str, Any] = machine.json()
     assert document["ok"] is False and document["smtp"] is None
     assert document["candidates"] == [] and document.get("saved") is None
     assert document["diagnosis"]["exit_code"] == code
@@ -154,7 +154,7 @@ async def test_an_srv_target_that_does_not_resolve_is_failed_exit_69(isolated_ho
     results = await detect_and_save(isolated_home, zone, None)
     machine, human, before, after = results
     assert machine.returncode == 69 and human.returncode == 69, machine.stdout + machine.stderr
-    document = machine.json()
+    document: dict[str, Any] = machine.json()
     assert document["ok"] is False and document["smtp"] is None and after == before
     [failed] = document["failed"]
     assert failed["host"] == f"gone.{DOMAIN}" and failed["probe"]["stage"] == "resolve"

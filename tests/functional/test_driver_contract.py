@@ -60,7 +60,7 @@ class Rig:
     """Messages the counterpart received."""
     contacts: Callable[[], int]
     """Times the counterpart was contacted at all."""
-    unconfigure: Callable[[], None]
+    unconfigure: Callable[[], object]
     """Take away what the driver needs (its credentials; for Sendmail, its binary)."""
 
     def load(self) -> LoadedConfig:
@@ -90,7 +90,7 @@ def rig(
                 config,
                 lambda: len(box.messages),
                 lambda: len(box.auth_attempts) + len(box.messages),
-                lambda: delete_secret(config, "smtp.password") and None,
+                lambda: delete_secret(config, "smtp.password"),
             )
         return
     if driver == "sendmail":
@@ -131,7 +131,7 @@ def rig(
                 config,
                 lambda: len(graph.sent),
                 lambda: len(graph.requests) + len(auth.grants),
-                lambda: delete_secret(config, "oauth2.client_secret") and None,
+                lambda: delete_secret(config, "oauth2.client_secret"),
             )
         finally:
             graph.stop()
@@ -173,7 +173,7 @@ def rig(
         config,
         deliveries,
         lambda: len(http_api.seen),
-        lambda: delete_secret(config, key) and None,
+        lambda: delete_secret(config, key),
     )
 
 

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -178,7 +179,7 @@ def test_a_password_send_test_imports_only_what_it_uses(
     from tui_mailsetup.sandbox import Sandbox
 
     pinned = cert == "self-signed"
-    kind = "self-signed" if pinned else "valid"
+    kind: Literal["self-signed", "valid"] = "self-signed" if pinned else "valid"
     with Sandbox(mode="starttls", password="hygiene-password", cert=kind) as box:
         smtp = box.smtp_settings()
         if pinned:

@@ -201,11 +201,13 @@ def test_other_mtas_relays_are_shown_without_their_credentials(
     smtpd.write_text(
         'action "relay" relay host smtp+tls://alice:hunter2@smtp.example.com:587 auth <secrets>\n'
     )
-    exim = tmp_path / "update-exim4.conf.conf"
-    exim.write_text("dc_eximconfig_configtype='satellite'\ndc_smarthost='smtp.example.com::587'\n")
+    exim_conf = tmp_path / "update-exim4.conf.conf"
+    exim_conf.write_text(
+        "dc_eximconfig_configtype='satellite'\ndc_smarthost='smtp.example.com::587'\n"
+    )
     monkeypatch.setattr(others, "NULLMAILER_REMOTES", remotes)
     monkeypatch.setattr(others, "SMTPD_CONF", smtpd)
-    monkeypatch.setattr(others, "EXIM_DEBCONF", exim)
+    monkeypatch.setattr(others, "EXIM_DEBCONF", exim_conf)
     nullmailer = others.nullmailer_relay()
     assert "smtp.example.com" in nullmailer["remotes"] and "--user=alice" in nullmailer["remotes"]
     opensmtpd = others.opensmtpd_relay()

@@ -92,7 +92,7 @@ def test_a_configuration_nested_100000_deep_is_refused_with_its_line(
     (scratch / "main.cf").write_text("compatibility_level = 3.6\n")
     deep = _deep_files(tmp_path)
     before = {path: path.read_bytes() for path in deep.values()}
-    cases = [
+    cases: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
         (f"{name}: {' '.join(command)}", (*command, "--config", str(path)), {})
         for name, path in deep.items()
         for command in _commands(scratch)

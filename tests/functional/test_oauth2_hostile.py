@@ -57,9 +57,11 @@ def plain() -> Iterator[PlainListener]:
     listener.stop()
 
 
-def app_cli(home: Path, ca: LocalCA, *args: str, secret: str = SECRET, **kw: object) -> Result:
+def app_cli(
+    home: Path, ca: LocalCA, *args: str, secret: str = SECRET, timeout: float = 60
+) -> Result:
     env = {"MAILSETUP_OAUTH2__CLIENT_SECRET": secret}
-    return cli(home, ca, *args, env=env, **kw)
+    return cli(home, ca, *args, env=env, timeout=timeout)
 
 
 def said(result: Result) -> str:

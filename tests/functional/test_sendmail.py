@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,9 +56,15 @@ def relay_config(home: Path, box: Sandbox, **extra: object) -> Path:
     return path
 
 
-def sendmail(home: Path, spool: Path, *args: str, data: bytes = MAIL, **env: str) -> Result:
-    env = {"MAILSETUP_SPOOL": str(spool), **env}
-    return run_cli("sendmail", *args, home=home, env=env, stdin=data, timeout=120)
+def sendmail(
+    home: Path,
+    spool: Path,
+    *args: str,
+    data: bytes = MAIL,
+    env: Mapping[str, str] | None = None,
+) -> Result:
+    environment = {"MAILSETUP_SPOOL": str(spool), **(env or {})}
+    return run_cli("sendmail", *args, home=home, env=environment, stdin=data, timeout=120)
 
 
 def queue(home: Path, spool: Path, *args: str, **env: str) -> Result:
@@ -166,7 +172,7 @@ def test_the_issue_s_printf_line_and_sendmail_s_other_options(
 
 def test_sendmail_delivers_through_the_graph_driver(isolated_home: Path, spool: Path) -> None:
     with graph_relay(isolated_home) as (graph, trust):
-        sent = sendmail(isolated_home, spool, "-t", "-f", SENDER, **trust)
+        sent = sendmail(isolated_home, spool, "-t", "-f", SENDER, env=trust)
         assert sent.returncode == 0, sent.stderr
     assert len(graph.sent) == 1 and graph.sent[0].mailbox == SENDER
     message = email.message_from_bytes(graph.sent[0].mime)
@@ -444,8 +450,10 @@ def test_sendmail_through_smtp_with_xoauth2_serves_the_cached_token(
                 spool,
                 "-t",
                 data=b"To: dev@contoso.test\nSubject: x\n\nbody\n",
-                REQUESTS_CA_BUNDLE=str(ca.ca_path),
-                MAILSETUP_OAUTH2__CLIENT_SECRET=auth.client_secret,
+                env={
+                    "REQUESTS_CA_BUNDLE": str(ca.ca_path),
+                    "MAILSETUP_OAUTH2__CLIENT_SECRET": auth.client_secret,
+                },
             )
             assert sent.returncode == 0, sent.stderr
         assert len(smtp.messages) == 3 and smtp.messages[0].login == MAILBOX
@@ -465,7 +473,7 @@ def test_graph_rate_limit_keeps_the_message_until_retry_after(
 
     with graph_relay(isolated_home) as (graph, trust):
         graph.fail = graph_error(429, "ApplicationThrottled", "Too many.", **{"Retry-After": "600"})
-        kept = sendmail(isolated_home, spool, "-t", **trust)
+        kept = sendmail(isolated_home, spool, "-t", env=trust)
         assert kept.returncode == 0 and "throttling" in kept.stderr, kept.stderr
         listed = queue(isolated_home, spool, **trust)
         assert "rate limited until" in listed.stdout

@@ -164,7 +164,7 @@ async def test_transcript_streams_before_the_conversation_ends(tmp_path: Path) -
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         assert process.stdout is not None
-        seen = []
+        seen: list[str] = []
         async with asyncio.timeout(15):
             while not any("Connect: ok" in line for line in seen):
                 line = await process.stdout.readline()

@@ -87,7 +87,7 @@ def run_cli(
         [os.fsencode(a) if isinstance(a, str) else a for a in argv],
         input=stdin.encode() if isinstance(stdin, str) else stdin,
         capture_output=True,
-        env=environment,  # type: ignore[arg-type]
+        env=environment,
         timeout=timeout,
         stdin=None if stdin is not None else subprocess.DEVNULL,
         preexec_fn=preexec,

@@ -20,7 +20,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -85,7 +85,7 @@ class _Server(socketserver.ThreadingUDPServer):
         self,
         zone: Zone,
         silent: set[str],
-        servfail: set[str] = frozenset(),
+        servfail: Set[str] = frozenset(),
         delay: float = 0.0,
         refuse_outside: Sequence[str] = (),
     ) -> None:

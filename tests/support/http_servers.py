@@ -173,7 +173,9 @@ class HttpsServer:
 
 @contextmanager
 def https_server(
-    pages: Mapping[PageKey, Page], names: Sequence[str], directory: Path
+    pages: Mapping[str, Page] | Mapping[tuple[str, str], Page] | Mapping[PageKey, Page],
+    names: Sequence[str],
+    directory: Path,
 ) -> Iterator[HttpsServer]:
     """Serve ``pages`` over TLS with a certificate for ``names`` (and 127.0.0.1, localhost),
     issued by a fresh CA whose PEM is written to ``server.ca_path`` (in ``directory``): point
@@ -186,7 +188,7 @@ def https_server(
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert(*names, "127.0.0.1", "localhost").configure_cert(context)
     with scripted_http(context) as http:
-        server = HttpsServer(http, dict(pages), ca_path)
+        server = HttpsServer(http, {key: page for key, page in pages.items()}, ca_path)
         http.answer = server.answer
         yield server
 

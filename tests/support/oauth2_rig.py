@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -72,10 +72,16 @@ def write_config(home: Path, smtp: BearerSmtp, auth: AuthServer, **oauth2: objec
     return path
 
 
-def cli(home: Path, ca: LocalCA, *args: str, **kwargs: object) -> Result:
-    env = {"REQUESTS_CA_BUNDLE": str(ca.ca_path)}
-    env.update(kwargs.pop("env", {}) or {})  # type: ignore[arg-type]
-    return run_cli(*args, home=home, env=env, **kwargs)  # type: ignore[arg-type]
+def cli(
+    home: Path,
+    ca: LocalCA,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> Result:
+    environment = {"REQUESTS_CA_BUNDLE": str(ca.ca_path), **(env or {})}
+    return run_cli(*args, home=home, env=environment, stdin=stdin, timeout=timeout)
 
 
 def stored_tokens(home: Path) -> dict[str, object]:

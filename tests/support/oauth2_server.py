@@ -548,7 +548,10 @@ class _BearerHandler:
         login = session.auth_data.login.decode() if session.auth_data else ""
         self.box.messages.append(
             Received(
-                envelope.mail_from or "", list(envelope.rcpt_tos), envelope.content or b"", login
+                envelope.mail_from or "",
+                list(envelope.rcpt_tos),
+                c.encode() if isinstance(c := envelope.content, str) else c or b"",
+                login,
             )
         )
         return "250 2.0.0 OK"

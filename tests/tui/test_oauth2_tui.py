@@ -46,7 +46,7 @@ def oauth_config(path: Path, auth: AuthServer, *, client_id: bool = True) -> Pat
     )
 
 
-async def press_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
+async def press_sign_in(pilot: Pilot[int], app: MailSetupApp) -> SignInRow:
     """Credentials step → "Sign in with …" (once it shows)."""
     await open_section(pilot, "credentials")
     row = app.screen.query_one(SignInRow)
@@ -55,7 +55,7 @@ async def press_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
     return row
 
 
-async def open_sign_in(pilot: Pilot[None], app: MailSetupApp) -> SignInRow:
+async def open_sign_in(pilot: Pilot[int], app: MailSetupApp) -> SignInRow:
     """Credentials step → "Sign in with …" → wait until the dialog shows the code."""
     row = await press_sign_in(pilot, app)
     await wait_for(pilot, lambda: isinstance(app.screen, SignInScreen))

@@ -42,7 +42,8 @@ from typing import Any
 import pytest
 import textual
 from textual import events
-from textual.app import App, ComposeResult, active_app
+from textual._context import active_app
+from textual.app import App, ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.screen import Screen
 from textual.widget import Widget
@@ -134,7 +135,8 @@ def test_the_input_thread_builds_its_parser_by_the_module_name() -> None:
     assert "XTermParser(self._debug)" in inspect.getsource(
         linux_driver.LinuxDriver.run_input_thread
     )
-    assert linux_driver.XTermParser.__module__ in {
+    parser: type = linux_driver.XTermParser  # type: ignore[attr-defined]
+    assert parser.__module__ in {
         "textual._xterm_parser",
         "tui_mailsetup.tui.keys",
     }
@@ -180,7 +182,7 @@ def test_check_bindings_takes_a_key_and_priority() -> None:
 
 
 def test_a_message_pumps_queue_says_when_it_is_empty() -> None:
-    queue = App()._message_queue
+    queue: asyncio.Queue[Any] = App()._message_queue
     assert queue.empty() is True
     queue.put_nowait(events.Key("x", "x"))
     assert queue.empty() is False

@@ -22,7 +22,14 @@ from tests.support.tui_support import (
     settled,
     wait_for,
 )
-from tui_mailsetup.engine.events import Diagnosis, Outcome, Stage, StageFinished, StageStarted
+from tui_mailsetup.engine.events import (
+    Diagnosis,
+    Event,
+    Outcome,
+    Stage,
+    StageFinished,
+    StageStarted,
+)
 from tui_mailsetup.tui.app import MailSetupApp
 
 
@@ -118,7 +125,7 @@ def mark(widget: Widget, text: str) -> Segment:
 async def test_under_no_color_a_failure_is_at_least_as_visible_as_a_pass(
     config_path: Path,
 ) -> None:
-    events = [
+    events: list[Event] = [
         StageStarted(Stage.CONNECT),
         StageFinished(Stage.CONNECT, True, 0.01),
         StageStarted(Stage.AUTH),

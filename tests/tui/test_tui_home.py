@@ -214,13 +214,16 @@ async def test_a_test_while_rate_limited_asks_first(config_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("escape")
         await pilot.pause()
-        assert (not form(app).sending and form(app).pane is None) or form(app).pane.outcome is None  # type: ignore[union-attr]
+        pane = form(app).pane
+        assert (not form(app).sending and pane is None) or (
+            pane is not None and pane.outcome is None
+        )
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_for(
-            pilot, lambda: form(app).pane is not None and form(app).pane.outcome is not None
-        )  # type: ignore[union-attr]
+            pilot, lambda: (pane := form(app).pane) is not None and pane.outcome is not None
+        )
 
 
 async def test_numbers_take_digits_only(config_path: Path) -> None:

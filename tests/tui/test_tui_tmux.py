@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -159,17 +160,22 @@ def test_the_terminal_is_restored_after_the_tui(tmp_path: Path) -> None:
         term.start("--config", str(config), stderr=errors, after=f"stty -a > {settings}")
         try:
             if number == 0:
-                term.wait_for(lambda term=term: "Send with" in term.screen())
+                term.wait_for(shows("Send with", term.screen))
                 term.keys("C-q")
             term.wait_for(settings.exists)
-            term.wait_for(lambda settings=settings: "icanon" in settings.read_text())
+            term.wait_for(shows("icanon", settings.read_text))
             modes = settings.read_text().split()
             assert "icanon" in modes and "echo" in modes and "icrnl" in modes and "isig" in modes
         finally:
             term.close()
 
 
-BURST_SCRIPTS = {
+def shows(text: str, read: Callable[[], str]) -> Callable[[], bool]:
+    """A condition: ``text`` is in what ``read`` returns (bound now, not at the loop's end)."""
+    return lambda: text in read()
+
+
+BURST_SCRIPTS: dict[str, tuple[dict[str, object] | None, tuple[str, ...]]] = {
     "username Enter password": (
         {"smtp.host": "smtp.example.com", "smtp.username": "old@example.test"},
         ("c", "C-u", "bob@example.test", "Enter", "NewSecret123", "C-s"),

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from tui_mailsetup.findings import Finding, Severity
 from tui_mailsetup.fixes import apply_fix
+from tui_mailsetup.names import host_to_ascii
 from tui_mailsetup.settings import MailSettings, field_keys
-from tui_mailsetup.validation import evaluate, host_to_ascii, recipient_findings, validate
+from tui_mailsetup.validation import evaluate, recipient_findings, validate
 
 HAS_PASSWORD = {
     "smtp.password": "credentials-file",
@@ -103,8 +104,8 @@ def test_port_25_is_a_warning() -> None:
 def test_port_outside_range_is_an_error_naming_the_field(port: int) -> None:
     settings, findings = evaluate({"smtp": {"port": port}})
     assert settings is None
-    port = [f for f in findings if "smtp.port" in f.fields]
-    assert [(f.field, f.severity) for f in port] == [("smtp.port", Severity.ERROR)]
+    about_port = [f for f in findings if "smtp.port" in f.fields]
+    assert [(f.field, f.severity) for f in about_port] == [("smtp.port", Severity.ERROR)]
 
 
 @pytest.mark.parametrize(
