@@ -293,10 +293,8 @@ class FormScreen(FirstResumeScreen):
             yield from own
             return
         if section_id == "review":
-            try:
-                yield self.query_one("#recipient", Input)
-            except NoMatches:
-                return
+            if (recipient := self.query_one_optional("#recipient", Input)) is not None:
+                yield recipient
             return
         for row in self.query(f"#body-{section_id} FieldRow").results(FieldRow):
             if row.display:
@@ -562,9 +560,8 @@ class FormScreen(FirstResumeScreen):
         if self.maximized is not None:
             self.minimize()
             return
-        try:
-            view = self.query_one(VerdictView)
-        except NoMatches:
+        view = self.query_one_optional(VerdictView)
+        if view is None:
             return
         self.show_section("review")
         self.maximize(view, container=False)

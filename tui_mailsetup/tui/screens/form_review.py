@@ -76,15 +76,11 @@ class ReviewFlow:
     def pane(self) -> DiagnosticsPane | None:
         from tui_mailsetup.tui.widgets.diagnostics import DiagnosticsPane
 
-        try:
-            return self.screen.query_one("#diagnostics", DiagnosticsPane)
-        except NoMatches:
-            return None
+        return self.screen.query_one_optional("#diagnostics", DiagnosticsPane)
 
     def typed_recipient(self) -> str:
-        with contextlib.suppress(NoMatches):
-            return self.screen.query_one("#recipient", Input).value
-        return ""
+        recipient = self.screen.query_one_optional("#recipient", Input)
+        return recipient.value if recipient is not None else ""
 
     def show_last_result(self) -> None:
         """This session's result (the pane shows it; a rate limit still said), else the last."""
@@ -153,10 +149,7 @@ class ReviewFlow:
     def dns_panel(self) -> DnsPanel | None:
         from tui_mailsetup.tui.widgets.dns_report import DnsPanel
 
-        try:
-            return self.screen.query_one("#dns", DnsPanel)
-        except NoMatches:
-            return None
+        return self.screen.query_one_optional("#dns", DnsPanel)
 
     def dns_settings(self) -> MailSettings:
         """The settings the DNS check uses: what is typed, even while another field has an error."""

@@ -211,12 +211,9 @@ class FormView:
             widget.display = session.state.driver_name == "smtp"
 
     def update_recipient(self) -> None:
-        session = self.session
-        try:
-            recipient = self.root.query_one("#recipient", Input)
-        except NoMatches:
-            return
-        recipient.placeholder = session.recipient_placeholder()
+        recipient = self.root.query_one_optional("#recipient", Input)
+        if recipient is not None:
+            recipient.placeholder = self.session.recipient_placeholder()
 
     def update_username_hint(self) -> None:
         session = self.session
@@ -242,9 +239,8 @@ class FormView:
 
     def update_secret_note(self) -> None:
         session = self.session
-        try:
-            note = self.root.query_one("#secret-note", Static)
-        except NoMatches:
+        note = self.root.query_one_optional("#secret-note", Static)
+        if note is None:
             return
         name = "the provider"
         if session.uses_oauth2:
